@@ -1,0 +1,174 @@
+"Properties of the core library: sampler, energies, training, prediction, checkpoints, bad input."
+import math
+import pytest
+import torch
+from odelebm.prior import EBMPrior
+from odelebm.langevin import langevin, LangevinDivergence
+from odelebm.model import ODELEBM, ModelConfig, SequenceData
+from odelebm.learner import Learner, FitConfig, fit, predict, masked_mse
+from odelebm.data_sinusoids import make_sinusoids, observation_mask
+
+
+def test_langevin_reaches_gaussian_mean_and_variance():
+    # correlated 2-D Gaussian; tolerance: 3 standard errors of 5000 chains + the step-size bias (<1%)
+    torch.manual_seed(0)
+    mu = torch.tensor([2.0, -1.0])
+    cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]])
+    prec = torch.linalg.inv(cov)
+    log_pi = lambda z: -0.5 * ((z - mu) @ prec * (z - mu)).sum(-1)
+    z = langevin(log_pi, (5000, 2), n_steps=1500, step_size=0.15)
+    assert torch.allclose(z.mean(0), mu, atol=0.05)
+    assert torch.allclose(torch.cov(z.T), cov, atol=0.06)
+
+
+def test_prior_langevin_samples_the_reference_gaussian_when_f_is_zero():
+    torch.manual_seed(1)
+    prior = EBMPrior(3, hidden=8, sigma_z=0.5)
+    for p in prior.net[-1].parameters(): torch.nn.init.zeros_(p)
+    z = langevin(prior.log_density, (5000, 3), n_steps=600, step_size=0.05)
+    assert z.mean(0).abs().max() < 0.03
+    assert torch.allclose(z.var(0), torch.full((3,), 0.25), rtol=0.08)
+
+
+def _fd_grad(fn, z, eps=1e-6):
+    g = torch.zeros_like(z)
+    for j in range(z.shape[1]):
+        dz = torch.zeros_like(z); dz[:, j] = eps
+        g[:, j] = (fn(z + dz) - fn(z - dz)) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(dynamic_dim=2), dict(static_dim=2, emission_layers=1)])
+def test_energy_gradients_match_finite_differences(kw):
+    torch.manual_seed(0)
+    m = ODELEBM(z0_dim=3, ode_hidden=16, sigma=0.5, **kw).double()
+    t = torch.linspace(0.2, 1.5, 7, dtype=torch.float64)
+    x = torch.randn(3, 7, 1, dtype=torch.float64)
+    mask = torch.rand(3, 7) < 0.6; mask[:, 0] = True
+    z = torch.randn(3, m.latent_dim, dtype=torch.float64)
+    with torch.no_grad():
+        fd_prior = _fd_grad(m.energy, z)
+        fd_post = _fd_grad(lambda v: m.posterior_energy(v, x, t, mask), z)
+    assert torch.allclose(m.prior.energy_grad(z), fd_prior, atol=1e-7)
+    zz = z.clone().requires_grad_(True)
+    g, = torch.autograd.grad(m.posterior_energy(zz, x, t, mask).sum(), zz)
+    assert torch.allclose(g, fd_post, atol=1e-6)
+
+
+def test_posterior_langevin_leaves_parameter_grads_untouched():
+    m = ODELEBM(z0_dim=4, ode_hidden=8)
+    x = torch.randn(5, 10, 1)
+    z = m.sample_posterior(x, torch.linspace(0, 1, 10), torch.ones(5, 10, dtype=torch.bool), n_steps=3)
+    assert z.shape == (5, 4) and not z.requires_grad
+    assert all(p.grad is None for p in m.parameters())
+
+
+# --- training: a small sinusoid family (the Table 1 generator, 40-point grid) ----------------------
+SMALL = dict(n=300, n_points=40, t_max=5.0, seed=3)
+MODEL = dict(z0_dim=6, ode_hidden=32, sigma=0.1, solver="euler_grid")
+TRAIN = dict(batch_size=50, prior_steps=10, posterior_steps=20, posterior_step_size=0.05,
+             lr_gen=1e-2, lr_ebm=1e-3, progress=False)
+
+
+def _recon_mse(model, data, seed=0):
+    "Posterior reconstruction MSE of fully observed sequences (from-noise chains, training settings)."
+    p = predict(model, data.x, data.t, data.mask, n_steps=TRAIN["posterior_steps"],
+                step_size=TRAIN["posterior_step_size"], seed=seed)
+    return masked_mse(p.mean, data.x, data.mask).item()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    d = make_sinusoids(**SMALL)
+    torch.manual_seed(0)
+    model = ODELEBM(**MODEL)
+    before = _recon_mse(model, d.test)
+    fit(model, d.train, iterations=300, obs_ratio=None, **TRAIN)
+    return d, model, before
+
+
+def test_fit_cuts_reconstruction_mse_tenfold(trained):
+    d, model, before = trained
+    after = _recon_mse(model, d.test)
+    print(f"posterior reconstruction MSE: untrained {before:.4f} -> trained {after:.4f}")
+    assert after < before / 10
+
+
+def test_predict_interpolates_from_30_percent_of_points(trained):
+    d, model, _ = trained
+    mask = observation_mask(len(d.test), SMALL["n_points"], 0.3, seed=0)
+    p = predict(model, d.test.x, d.test.t, mask, n_steps=100, step_size=TRAIN["posterior_step_size"], seed=0)
+    full = torch.ones_like(mask)
+    mse = masked_mse(p.mean, d.test.x, full).item()
+    print(f"interpolation MSE on the full series from 30% of the points: {mse:.4f}")
+    assert p.mean.shape == d.test.x.shape
+    assert mse < 0.05   # the data's variance is ~0.5; predicting the series mean scores ~0.5
+
+
+def test_resume_equals_uninterrupted_training(tmp_path):
+    d = make_sinusoids(n=60, n_points=20, seed=1)
+    cfg = dict(batch_size=16, prior_steps=3, posterior_steps=3, obs_ratio=0.5, progress=False)
+    def new_model():
+        torch.manual_seed(0); return ODELEBM(z0_dim=4, ode_hidden=8, solver="rk4_grid")
+    straight = Learner(new_model(), d.train, iterations=7, **cfg); straight.fit()
+    first = Learner(new_model(), d.train, iterations=7, checkpoint_every=4, checkpoint_path=str(tmp_path / "ck.pt"), **cfg)
+    first.fit(4)
+    torch.manual_seed(1234)  # whatever happens in between must not matter
+    resumed = Learner.load(tmp_path / "ck.pt", d.train)
+    assert resumed.iteration == 4
+    resumed.fit()
+    assert resumed.iteration == 7
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert straight.history.nll == resumed.history.nll
+
+
+def test_checkpoint_round_trip(tmp_path):
+    d = make_sinusoids(n=20, n_points=10, seed=2)
+    torch.manual_seed(0)
+    L = Learner(ODELEBM(z0_dim=3, ode_hidden=8, static_dim=2), d.train, iterations=2, batch_size=4,
+                prior_steps=2, posterior_steps=2, progress=False)
+    L.fit()
+    L2 = Learner.load(L.save(tmp_path / "m.pt"), d.train)
+    z = torch.randn(3, 5)
+    assert torch.equal(L.model.decode(z, d.train.t), L2.model.decode(z, d.train.t))
+    assert L2.model.config == L.model.config and L2.history == L.history
+
+
+# --- bad input ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("t, x, mask, match", [
+    ([0., 1., 1., 2.], torch.zeros(2, 4, 1), None, "strictly increasing"),
+    ([0., 2., 1.], torch.zeros(2, 3, 1), None, "strictly increasing"),
+    ([0., 1., 2.], torch.zeros(2, 4, 1), None, "must agree"),
+    ([0., 1., 2.], torch.zeros(2, 3), None, r"shape \(N, T, \*obs_shape\)"),
+    ([0., 1., 2.], torch.tensor([[[0.], [float("nan")], [1.]]]), None, "NaN"),
+    ([0., 1., 2.], torch.zeros(2, 3, 1), torch.tensor([[1, 0, 1], [0, 0, 0]]), "no observed point"),
+    ([0., 1., 2.], torch.zeros(2, 3, 1), torch.ones(2, 2), "mask shape"),
+])
+def test_bad_input_raises_clear_error(t, x, mask, match):
+    with pytest.raises(ValueError, match=match):
+        SequenceData(torch.tensor(t), x, mask)
+
+
+def test_nan_where_unobserved_is_allowed():
+    x = torch.tensor([[[0.], [float("nan")], [1.]]])
+    d = SequenceData(torch.tensor([0., 1., 2.]), x, torch.tensor([[True, False, True]]))
+    assert d.mask.sum() == 2
+
+
+def test_predict_rejects_bad_query_and_model_rejects_wrong_obs_shape():
+    m = ODELEBM(z0_dim=3, ode_hidden=8)
+    with pytest.raises(ValueError, match="t_query"):
+        predict(m, torch.zeros(1, 3, 1), torch.tensor([0., 1., 2.]), t_query=torch.tensor([3., 2.]))
+    with pytest.raises(ValueError, match="model expects"):
+        Learner(m, SequenceData(torch.arange(3.), torch.zeros(2, 3, 2)), progress=False)
+    with pytest.raises(ValueError, match="unknown solver"):
+        ODELEBM(solver="rk5").decode(torch.zeros(1, 10), torch.arange(3.))
+
+
+def test_diverging_posterior_chain_is_reported():
+    torch.manual_seed(0)
+    m = ODELEBM(z0_dim=3, ode_hidden=8, sigma=1e-3)
+    x = torch.full((4, 10, 1), 50.0)
+    with pytest.raises(LangevinDivergence, match="step"):
+        m.sample_posterior(x, torch.linspace(0, 1, 10), torch.ones(4, 10, dtype=torch.bool), n_steps=50, step_size=1.0)
