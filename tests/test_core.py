@@ -6,17 +6,17 @@ from odelebm.prior import EBMPrior
 from odelebm.langevin import langevin, LangevinDivergence
 from odelebm.model import ODELEBM, ModelConfig, SequenceData
 from odelebm.learner import Learner, FitConfig, fit, predict, masked_mse
-from odelebm.data_sinusoids import make_sinusoids, observation_mask
+from odelebm.data_sinusoids import make_sinusoids, make_sine_family, observation_mask
 
 
 def test_langevin_reaches_gaussian_mean_and_variance():
-    # correlated 2-D Gaussian; tolerance: 3 standard errors of 5000 chains + the step-size bias (<1%)
+    # correlated 2-D Gaussian; tolerance: ~3 standard errors of 4000 chains + the step-size bias (<1%)
     torch.manual_seed(0)
     mu = torch.tensor([2.0, -1.0])
     cov = torch.tensor([[1.0, 0.6], [0.6, 0.8]])
     prec = torch.linalg.inv(cov)
     log_pi = lambda z: -0.5 * ((z - mu) @ prec * (z - mu)).sum(-1)
-    z = langevin(log_pi, (5000, 2), n_steps=1500, step_size=0.15)
+    z = langevin(log_pi, (4000, 2), n_steps=800, step_size=0.2)
     assert torch.allclose(z.mean(0), mu, atol=0.05)
     assert torch.allclose(torch.cov(z.T), cov, atol=0.06)
 
@@ -63,9 +63,8 @@ def test_posterior_langevin_leaves_parameter_grads_untouched():
     assert all(p.grad is None for p in m.parameters())
 
 
-# --- training: a small sinusoid family (the Table 1 generator, 40-point grid) ----------------------
-SMALL = dict(n=300, n_points=40, t_max=5.0, seed=3)
-MODEL = dict(z0_dim=6, ode_hidden=32, sigma=0.1, solver="euler_grid")
+# --- training: a small family of sine waves (random phase and amplitude, 40 points on [0, 5]) ---------
+MODEL = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
 TRAIN = dict(batch_size=50, prior_steps=10, posterior_steps=20, posterior_step_size=0.05,
              lr_gen=1e-2, lr_ebm=1e-3, progress=False)
 
@@ -79,30 +78,30 @@ def _recon_mse(model, data, seed=0):
 
 @pytest.fixture(scope="module")
 def trained():
-    d = make_sinusoids(**SMALL)
+    train, test = make_sine_family()
     torch.manual_seed(0)
     model = ODELEBM(**MODEL)
-    before = _recon_mse(model, d.test)
-    fit(model, d.train, iterations=300, obs_ratio=None, **TRAIN)
-    return d, model, before
+    before = _recon_mse(model, test)
+    fit(model, train, iterations=300, **TRAIN)
+    return test, model, before
 
 
 def test_fit_cuts_reconstruction_mse_tenfold(trained):
-    d, model, before = trained
-    after = _recon_mse(model, d.test)
+    test, model, before = trained
+    after = _recon_mse(model, test)
     print(f"posterior reconstruction MSE: untrained {before:.4f} -> trained {after:.4f}")
+    assert math.isfinite(before) and before > 0.1   # a meaningful starting point, not a blown-up chain
     assert after < before / 10
 
 
 def test_predict_interpolates_from_30_percent_of_points(trained):
-    d, model, _ = trained
-    mask = observation_mask(len(d.test), SMALL["n_points"], 0.3, seed=0)
-    p = predict(model, d.test.x, d.test.t, mask, n_steps=100, step_size=TRAIN["posterior_step_size"], seed=0)
-    full = torch.ones_like(mask)
-    mse = masked_mse(p.mean, d.test.x, full).item()
+    test, model, _ = trained
+    mask = observation_mask(len(test), test.x.shape[1], 0.3, seed=0)
+    p = predict(model, test.x, test.t, mask, n_steps=100, step_size=TRAIN["posterior_step_size"], seed=0)
+    mse = masked_mse(p.mean, test.x, torch.ones_like(mask)).item()
     print(f"interpolation MSE on the full series from 30% of the points: {mse:.4f}")
-    assert p.mean.shape == d.test.x.shape
-    assert mse < 0.05   # the data's variance is ~0.5; predicting the series mean scores ~0.5
+    assert p.mean.shape == test.x.shape
+    assert mse < 0.02   # the series' variance is ~0.3; predicting zero scores ~0.3
 
 
 def test_resume_equals_uninterrupted_training(tmp_path):
