@@ -28,11 +28,13 @@ PROFILES: dict[str, dict[str, Any]] = {
                 refresh_figures=True, seeds=1, notebooks={
                     "table1_irregular": dict(iterations=1500, baseline_iterations=1500, n_series=1000, n_points=100,
                                              test_steps=100, workers=2),
+                    "table7_timing": dict(repeats=5, quick=False),
                 }),
     "paper": dict(description="the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
                   refresh_figures=True, seeds=3, notebooks={
                       "table1_irregular": dict(iterations=8000, baseline_iterations=8000, n_series=1000, n_points=100,
                                                test_steps=100, workers=1),
+                      "table7_timing": dict(repeats=10, quick=False),
                   }),
 }
 
