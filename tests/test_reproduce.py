@@ -68,7 +68,8 @@ def test_failing_notebook_is_reported_and_others_still_run(capsys, scratch):
     code = main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)])
     out = capsys.readouterr()
     assert code == 1
-    assert "FAILED a_bad" in out.err and "RuntimeError: boom in the toy notebook" in out.err and "cell 1" in out.err
+    assert "FAILED a_bad" in out.err and "RuntimeError: boom in the toy notebook" in out.err
+    assert "(from odelebm.reproduce import run_paths): RuntimeError" in out.err   # names the cell that raised
     assert (runs / "results" / "a_ok.json").exists() and (runs / "results" / "b_ok.json").exists()
     assert not (runs / "results" / "a_bad.json").exists()
     assert "2 ok / 1 failed" in out.out
