@@ -21,4 +21,5 @@ def test_resume_reuses_a_finished_job_and_checkpoint(tmp_path):
     assert (tmp_path / "jobs" / "table1" / f"{key}.json").exists()
     assert (tmp_path / "checkpoints" / "table1" / f"{key}.pt").exists()
     again = run_job("ODE-LEBM", 0.5, 0, TINY, run_dir=str(tmp_path), resume=True)
+    assert again.pop("cached") and not first.pop("cached")
     assert again == first
