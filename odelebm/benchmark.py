@@ -20,8 +20,8 @@ from .irregular import Table1Setup
 
 # %% auto #0
 __all__ = ['SETUPS', 'FAST', 'time_calls', 'PeakMemory', 'count_flops', 'matmul_gflops', 'BenchSetup', 'spiral_setup',
-           'sinusoid_setup', 'mnist_setup', 'has_persistent_chains', 'time_latent_ode', 'time_odelebm', 'langevin_rate',
-           'run_benchmark', 'markdown']
+           'sinusoid_setup', 'mnist_setup', 'time_latent_ode', 'time_odelebm', 'langevin_rate', 'run_benchmark',
+           'markdown']
 
 # %% ../nbs/api/40_benchmark.ipynb #22a4f9d7
 def _sync(device: str | torch.device) -> None:
@@ -169,10 +169,6 @@ SETUPS: dict[str, Callable[..., BenchSetup]] = {"spiral2d": spiral_setup, "sinus
 # %% ../nbs/api/40_benchmark.ipynb #ab52ba5b
 FAST = "ODE-LEBM (fast, persistent)"
 
-def has_persistent_chains() -> bool:
-    "Whether this version's `FitConfig` offers persistent training chains."
-    return "persistent" in {f.name for f in fields(FitConfig)}
-
 def _row(setup: BenchSetup, method: str, train: list[float] | None, test: list[float] | None,
          mem_train: float | None, mem_test: float | None, **extra) -> dict:
     med = lambda v: None if v is None else statistics.median(v)
@@ -252,9 +248,7 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
         else: notes.append(f"{s.name}: Latent ODE not run — {s.skip_reason}")
         for k in steps:
             attempt(s, f"ODE-LEBM ({k} steps)", lambda: time_odelebm(s, k, warmup, repeats, device))
-        if has_persistent_chains():
-            attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
-        else: notes.append(f"{s.name}: {FAST} not run — this FitConfig has no `persistent` option")
+        attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
         try: rates.append(langevin_rate(s, warmup, repeats, device))
         except LangevinDivergence as e: notes.append(f"{s.name}: Langevin rate not measured — {e}")
     _add_ratios(rows)

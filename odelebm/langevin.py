@@ -29,6 +29,8 @@ class LangevinTrace:
     grad_norm: list[float] = field(default_factory=list)
 
 # %% ../nbs/api/01_langevin.ipynb #f051d26d
+def _item(v: Tensor | None) -> float | None: return None if v is None else v.item()
+
 def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
              n_steps: int = 20,                     # K, the number of Langevin steps
@@ -45,13 +47,13 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
         for k in range(n_steps):
             z.requires_grad_(True)
             lp = log_prob(z)
-            if not torch.isfinite(lp).all(): raise LangevinDivergence(k, last)
+            if not torch.isfinite(lp).all(): raise LangevinDivergence(k, _item(last))
             grad, = torch.autograd.grad(lp.sum(), z)
-            if not torch.isfinite(grad).all(): raise LangevinDivergence(k, last, "gradient")
-            last = -lp.detach().mean().item()
+            if not torch.isfinite(grad).all(): raise LangevinDivergence(k, _item(last), "gradient")
+            last = -lp.detach().mean()  # kept as a tensor: no host sync per step unless tracing or failing
             if trace:
-                tr.energy.append(last); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
+                tr.energy.append(last.item()); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
             z = z.detach() + 0.5 * step_size ** 2 * grad
             if noise: z = z + step_size * torch.randn_like(z)
-    if not torch.isfinite(z).all(): raise LangevinDivergence(n_steps, last, "sample")
+    if not torch.isfinite(z).all(): raise LangevinDivergence(n_steps, _item(last), "sample")
     return (z.detach(), tr) if trace else z.detach()
