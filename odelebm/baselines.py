@@ -29,6 +29,11 @@ class Baseline(nn.Module):
     @property
     def device(self) -> torch.device: return next(self.parameters()).device
 
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        "Shape of one observation: `(obs_dim,)` here; image baselines (`odelebm.image_baselines`) override it."
+        return (self.obs_dim,)
+
     def prepare(self, data: SequenceData) -> None:
         "Hook called by `fit_baseline` before training (default: nothing to do)."
 
@@ -235,8 +240,8 @@ def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None =
     if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
     c = config or FitConfig(**kwargs)
     if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.model.SequenceData")
-    if data.obs_shape != (model.obs_dim,):
-        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects ({model.obs_dim},)")
+    if data.obs_shape != tuple(model.obs_shape):
+        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(model.obs_shape)}")
     torch.manual_seed(c.seed)
     gen = torch.Generator().manual_seed(c.seed)
     model.to(c.device).train()

@@ -84,7 +84,8 @@ class Learner:
             raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {model.config.obs_shape}")
         self.model, self.data = model.to(self.cfg.device), data
         c = self.cfg
-        self.opt_ebm = torch.optim.Adam(model.prior.parameters(), lr=c.lr_ebm, betas=c.betas)
+        ebm_params = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
+        self.opt_ebm = torch.optim.Adam(ebm_params, lr=c.lr_ebm, betas=c.betas) if ebm_params else None
         self.opt_gen = torch.optim.Adam(list(model.func.parameters()) + list(model.emission.parameters()), lr=c.lr_gen, betas=c.betas)
         self.iteration, self.history = 0, History()
         # persistent posterior chains: one latent per training sequence, and whether it has been visited
@@ -118,12 +119,14 @@ class Learner:
         c, m = self.cfg, self.model
         start = time.perf_counter()
         idx, t, x, mask = self._batch()
-        z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size)
+        z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
         z_plus = self._posterior(idx, t, x, mask)
         # EBM: raise f on posterior samples, lower it on prior samples
-        self.opt_ebm.zero_grad(set_to_none=True)
-        loss_ebm = m.prior.f(z_minus).mean() - m.prior.f(z_plus).mean()
-        loss_ebm.backward(); self.opt_ebm.step()
+        loss_ebm = torch.zeros(())
+        if self.opt_ebm:
+            self.opt_ebm.zero_grad(set_to_none=True)
+            loss_ebm = m.prior.f(z_minus).mean() - m.prior.f(z_plus).mean()
+            loss_ebm.backward(); self.opt_ebm.step()
         # generator: maximise log p(x | z+) on the observed points
         self.opt_gen.zero_grad(set_to_none=True)
         a = m(z_plus, t)
@@ -143,6 +146,7 @@ class Learner:
         if c.lr_decay == 1.0: return
         scale = max(c.lr_decay ** self.iteration, c.lr_floor)
         for opt, lr in ((self.opt_ebm, c.lr_ebm), (self.opt_gen, c.lr_gen)):
+            if opt is None: continue
             for g in opt.param_groups: g["lr"] = lr * scale
 
     def fit(self, iterations: int | None = None) -> History:
@@ -158,7 +162,7 @@ class Learner:
 
     def state_dict(self) -> dict:
         return dict(model=self.model.state_dict(), model_config=asdict(self.model.config), fit_config=asdict(self.cfg),
-                    opt_ebm=self.opt_ebm.state_dict(), opt_gen=self.opt_gen.state_dict(), iteration=self.iteration,
+                    opt_ebm=self.opt_ebm.state_dict() if self.opt_ebm else None, opt_gen=self.opt_gen.state_dict(), iteration=self.iteration,
                     history=asdict(self.history), chains=self.chains, visited=self.visited, rng_torch=torch.get_rng_state(), rng_batch=self.batch_gen.get_state(),
                     rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
@@ -179,7 +183,8 @@ class Learner:
         model = ODELEBM(ModelConfig(**s["model_config"]))
         model.load_state_dict(s["model"])
         self = cls(model, data, cfg)
-        self.opt_ebm.load_state_dict(s["opt_ebm"]); self.opt_gen.load_state_dict(s["opt_gen"])
+        if self.opt_ebm: self.opt_ebm.load_state_dict(s["opt_ebm"])
+        self.opt_gen.load_state_dict(s["opt_gen"])
         self.iteration, self.history = s["iteration"], History(**s["history"])
         if cfg.persistent and s.get("chains") is not None: self.chains, self.visited = s["chains"], s["visited"]
         torch.set_rng_state(s["rng_torch"]); self.batch_gen.set_state(s["rng_batch"])

@@ -26,8 +26,9 @@ def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tenso
     mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(mask).bool()
     if tuple(x.shape[:mask.ndim]) != tuple(mask.shape) or mask.ndim < 2:
         raise ValueError(f"mask shape {tuple(mask.shape)} must be (N, T) = {tuple(x.shape[:2])} or the shape of x {tuple(x.shape)}")
-    m = mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)
-    if torch.isnan(x[m]).any() or torch.isinf(x[m]).any():
+    if mask.all(): bad = not torch.isfinite(x).all()  # fully observed (e.g. frames): no masked copy of x
+    else: bad = not torch.isfinite(x[mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)]).all()
+    if bad:
         raise ValueError("x holds NaN/inf at observed points: set mask=False there (NaN placeholders are fine where unobserved)")
     empty = (~mask.flatten(1).any(1)).nonzero().flatten()
     if len(empty): raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or observe at least one point")
@@ -73,6 +74,7 @@ class ModelConfig:
     dynamic_dim: int = 0               # z_d, read by the ODE (bouncing balls)
     static_dim: int = 0                # z_s, read by the emission (rotating MNIST)
     ebm_hidden: int = 25               # width of f_alpha
+    prior: str = "ebm"                 # "ebm": the tilted Gaussian; "gaussian": f = 0 (ablation "MCMC without EBM")
     sigma_z: float = 1.0               # std of the Gaussian reference of the prior
     ode_hidden: int = 100
     ode_layers: int = 1
@@ -94,7 +96,8 @@ class ODELEBM(nn.Module):
         super().__init__()
         c = self.config = config or ModelConfig(**kwargs)
         if config is not None and kwargs: raise ValueError("pass either a ModelConfig or keyword arguments, not both")
-        self.prior = EBMPrior(self.latent_dim, c.ebm_hidden, c.sigma_z)
+        if c.prior not in ("ebm", "gaussian"): raise ValueError(f"unknown prior {c.prior!r}; choose 'ebm' or 'gaussian'")
+        self.prior = EBMPrior(self.latent_dim, c.ebm_hidden, c.sigma_z, tilt=c.prior == "ebm")
         self.func = ODEFunc(c.z0_dim, c.ode_hidden, c.ode_layers, c.ode_act, c.dynamic_dim)
         if c.emission == "mlp":
             if len(c.obs_shape) != 1: raise ValueError(f"the mlp emission needs obs_shape (D,), got {c.obs_shape}; use emission='conv' for frames")

@@ -17,19 +17,21 @@ class EBMPrior(nn.Module):
                  dim: int,             # latent dimension (all latents the prior covers)
                  hidden: int = 25,     # width of the hidden layers of f (paper: 20-25)
                  sigma_z: float = 1.0, # standard deviation of the Gaussian reference p0
+                 tilt: bool = True,    # False: f = 0, the plain Gaussian prior (the "MCMC without EBM" ablation)
                 ):
         super().__init__()
         if dim < 1: raise ValueError(f"EBMPrior needs dim >= 1, got {dim}")
         if sigma_z <= 0: raise ValueError(f"sigma_z must be positive, got {sigma_z}")
-        self.dim, self.sigma_z = dim, float(sigma_z)
+        self.dim, self.sigma_z, self.tilt = dim, float(sigma_z), tilt
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(),
                                  nn.Linear(hidden, hidden), nn.GELU(),
-                                 nn.Linear(hidden, 1))
+                                 nn.Linear(hidden, 1)) if tilt else None
 
     def f(self, z: Tensor) -> Tensor:
         "The tilting function `f_alpha(z)`, one scalar per row of `z` (shape `(B,)`)."
         if z.shape[-1] != self.dim:
             raise ValueError(f"EBMPrior expects latents of size {self.dim} in the last dim, got shape {tuple(z.shape)}")
+        if self.net is None: return z.new_zeros(z.shape[:-1])
         return self.net(z).squeeze(-1)
 
     def energy(self, z: Tensor) -> Tensor:

@@ -137,14 +137,14 @@ def _fmt(v: float | None) -> str:
     return f"{v:.2e}" if (v != 0 and abs(v) < 1e-3) else f"{v:.4f}"
 
 def summarise(records: Iterable[dict], table: str) -> dict[tuple[str, str], tuple[float, float, int]]:
-    "Mean, std and count over seeds for each (method, column) of `table`."
-    groups: dict[tuple[str, str], list[float]] = {}
+    "Mean, std and count over seeds for each (method, column) of `table`; one seed: the record's own `std` (e.g. over test batches), if any."
+    groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r["value"])
+        if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r)
     out = {}
-    for k, v in groups.items():
-        t = torch.tensor(v, dtype=torch.float64)
-        out[k] = (t.mean().item(), t.std().item() if len(v) > 1 else 0.0, len(v))
+    for k, rs in groups.items():
+        t = torch.tensor([r["value"] for r in rs], dtype=torch.float64)
+        out[k] = (t.mean().item(), t.std().item() if len(rs) > 1 else float(rs[0].get("std", 0.0)), len(rs))
     return out
 
 def table_markdown(records: list[dict], table: str, provenance: str = "") -> str:
@@ -158,7 +158,7 @@ def table_markdown(records: list[dict], table: str, provenance: str = "") -> str
         cells = []
         for c in columns:
             ours, paper = s.get((m, c)), paper_value(table, m, c)
-            o = "–" if ours is None else (f"{_fmt(ours[0])} ({_fmt(ours[1])})" if ours[2] > 1 else _fmt(ours[0]))
+            o = "–" if ours is None else (f"{_fmt(ours[0])} ({_fmt(ours[1])})" if ours[2] > 1 or ours[1] else _fmt(ours[0]))
             ratio = f"{ours[0] / paper:.2f}" if (ours and paper) else "–"
             cells += [o, _fmt(paper), ratio]
         tag = " (paper-reported, not re-run)" if m in PAPER_ONLY.get(table, set()) else ""
