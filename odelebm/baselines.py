@@ -37,6 +37,10 @@ class Baseline(nn.Module):
     def prepare(self, data: SequenceData) -> None:
         "Hook called by `fit_baseline` before training (default: nothing to do)."
 
+    def param_groups(self, config: FitConfig) -> list[dict]:
+        "Parameter groups of `fit_baseline`'s optimiser: one, at `config.lr_gen` (a model with an EBM prior adds one at `config.lr_ebm`)."
+        return [{"params": list(self.parameters()), "lr": config.lr_gen}]
+
     def inputs(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         "Validate a batch; return `t (T,)`, `x (B, T, D)` with zeros where unobserved, boolean `m (B, T, D)`, on the model's device."
         t, x, mask = check_batch(t, x, mask)
@@ -246,7 +250,7 @@ def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None =
     gen = torch.Generator().manual_seed(c.seed)
     model.to(c.device).train()
     model.prepare(data)
-    opt = torch.optim.Adamax(model.parameters(), lr=c.lr_gen)
+    opt = torch.optim.Adamax(model.param_groups(c), lr=c.lr_gen)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.999 ** i, 0.1))
     n, hist = len(data), BaselineHistory()
     bar = tqdm(range(c.iterations), desc=f"{type(model).__name__} fit", disable=not c.progress, leave=False)

@@ -13,7 +13,7 @@ from .emission import ConvEmission
 from .prior import EBMPrior
 from .langevin import langevin
 from .model import SequenceData, check_batch
-from .learner import masked_mse
+from .learner import FitConfig, masked_mse
 from .baselines import Baseline, kl_standard_normal, _from_t0
 
 # %% auto #0
@@ -223,6 +223,12 @@ class EBMEncoderODE(MoNODE):
         self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
 
     def _content_out(self) -> int: return 2 * self.static_dim  # mean and log-std of q(z_s)
+
+    def param_groups(self, config: FitConfig) -> list[dict]:
+        "For `fit_baseline`: the prior's parameters at `config.lr_ebm`, all others at `config.lr_gen`."
+        prior = {id(p) for p in self.prior.parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) not in prior], "lr": config.lr_gen},
+                {"params": list(self.prior.parameters()), "lr": config.lr_ebm}]
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
         "`mean`, `log_std` of the joint Gaussian q([z0, z_s]) `(B, latent_dim + static_dim)`."

@@ -35,6 +35,7 @@ class FitConfig:
     obs_ratio: float | None = None   # random fraction of the observed points shown per batch (None: all)
     persistent: bool = False         # warm-start each training sequence's posterior chain from its last visit
     persistent_steps: int = 5        # posterior steps on a revisit (a first visit runs `posterior_steps` from noise)
+    chain_stages: int = 1            # > 1: each sequence's from-noise chain spans this many consecutive iterations
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 0        # iterations between checkpoints (0: only when asked)
@@ -46,6 +47,12 @@ class FitConfig:
         for k in ("iterations", "batch_size"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.checkpoint_every and not self.checkpoint_path: raise ValueError("checkpoint_every needs a checkpoint_path")
+        if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
+        if self.chain_stages > 1:
+            if self.persistent: raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
+            if self.batch_size % self.chain_stages or self.posterior_steps % self.chain_stages:
+                raise ValueError(f"chain_stages={self.chain_stages} must divide batch_size={self.batch_size} and "
+                                 f"posterior_steps={self.posterior_steps}")
 
 @dataclass
 class History:
@@ -91,6 +98,7 @@ class Learner:
         # persistent posterior chains: one latent per training sequence, and whether it has been visited
         self.chains = torch.zeros(len(data), model.latent_dim) if c.persistent else None
         self.visited = torch.zeros(len(data), dtype=torch.bool) if c.persistent else None
+        self.stages = None  # staged chains in flight: sequence index, mask, chain state and age of each
         torch.manual_seed(c.seed)  # Langevin noise comes from the global generator (saved in checkpoints)
         self.batch_gen = torch.Generator().manual_seed(c.seed)
 
@@ -102,9 +110,31 @@ class Learner:
         dev = c.device
         return idx, self.data.t.to(dev), torch.nan_to_num(self.data.x[idx]).to(dev), mask.to(dev)
 
+    def _staged_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        "Staged chains: retire the deepest cohort, admit `batch_size / chain_stages` fresh sequences (with noise chains)."
+        c, n, s = self.cfg, len(self.data), self.stages
+        if s is not None and (s["age"] >= c.chain_stages).any():
+            keep = s["age"] < c.chain_stages
+            s = {k: v[keep] for k, v in s.items()}
+        busy = torch.zeros(n, dtype=torch.bool)
+        if s is not None: busy[s["idx"]] = True
+        free = torch.randperm(n, generator=self.batch_gen)
+        idx = free[~busy[free]][:c.batch_size // c.chain_stages]
+        mask = self.data.mask[idx]
+        if c.obs_ratio is not None: mask = subsample_mask(mask, c.obs_ratio, self.batch_gen)
+        new = dict(idx=idx, mask=mask, z=torch.randn(len(idx), self.model.latent_dim), age=torch.zeros(len(idx), dtype=torch.long))
+        self.stages = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
+        dev, s = c.device, self.stages
+        return s["idx"], self.data.t.to(dev), torch.nan_to_num(self.data.x[s["idx"]]).to(dev), s["mask"].to(dev)
+
     def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> Tensor:
         "Posterior samples for a batch: fresh chains from noise, or warm-started persistent chains."
         c, m = self.cfg, self.model
+        if c.chain_stages > 1:
+            z = m.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
+                                   init=self.stages["z"].to(x.device))
+            self.stages["z"], self.stages["age"] = z.cpu(), self.stages["age"] + 1
+            return z
         if not c.persistent: return m.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size)
         z, old = torch.empty(len(idx), m.latent_dim, device=x.device), self.visited[idx].to(x.device)
         for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.chains[idx[old.cpu()]])):
@@ -118,7 +148,7 @@ class Learner:
         "One iteration of Algorithm 1; returns its losses."
         c, m = self.cfg, self.model
         start = time.perf_counter()
-        idx, t, x, mask = self._batch()
+        idx, t, x, mask = self._staged_batch() if c.chain_stages > 1 else self._batch()
         z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
         z_plus = self._posterior(idx, t, x, mask)
         # EBM: raise f on posterior samples, lower it on prior samples
@@ -163,7 +193,7 @@ class Learner:
     def state_dict(self) -> dict:
         return dict(model=self.model.state_dict(), model_config=asdict(self.model.config), fit_config=asdict(self.cfg),
                     opt_ebm=self.opt_ebm.state_dict() if self.opt_ebm else None, opt_gen=self.opt_gen.state_dict(), iteration=self.iteration,
-                    history=asdict(self.history), chains=self.chains, visited=self.visited, rng_torch=torch.get_rng_state(), rng_batch=self.batch_gen.get_state(),
+                    history=asdict(self.history), chains=self.chains, visited=self.visited, stages=self.stages, rng_torch=torch.get_rng_state(), rng_batch=self.batch_gen.get_state(),
                     rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
     def save(self, path: str | Path) -> Path:
@@ -187,6 +217,7 @@ class Learner:
         self.opt_gen.load_state_dict(s["opt_gen"])
         self.iteration, self.history = s["iteration"], History(**s["history"])
         if cfg.persistent and s.get("chains") is not None: self.chains, self.visited = s["chains"], s["visited"]
+        if cfg.chain_stages > 1: self.stages = s.get("stages")
         torch.set_rng_state(s["rng_torch"]); self.batch_gen.set_state(s["rng_batch"])
         if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
         return self

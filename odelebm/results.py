@@ -57,6 +57,8 @@ PAPER: dict[str, dict[str, Any]] = {
         columns=["train s/it", "test s/it"],
         rows={"Latent ODE": [0.27, 0.27], "ODE-LEBM (20 steps)": [4.5, 4.2],
               "ODE-LEBM (50 steps)": [10.7, 10.4], "ODE-LEBM (100 steps)": [21.3, 21.0]}),
+    "figure6": dict(title="Figure 6 and beyond: NMI of the static latent (paper: Table 2) and AUROC of the energy as an OOD score (not in the paper)",
+                    columns=["NMI", "AUROC"], rows={"ODE-LEBM": [0.576, None], "Modulated ODE": [0.131, None]}),
     "table10": dict(title="Table 10: rotating MNIST T = 45, static variable ablation", columns=["T=45"],
                     rows={"Latent ODE": [0.039], "Modulated ODE": [0.030], "ODE-LEBM without static variable": [0.036],
                           "ODE-LEBM with static variable": [0.024]}),
