@@ -1,7 +1,7 @@
 """Inference-cost benchmark (paper Table 7 and beyond): a thin command line over `odelebm.benchmark`.
 
 Times one training iteration and one test prediction of Latent ODE and of ODE-LEBM with 20 / 50 / 100 posterior
-Langevin steps and with persistent training chains, in the Spiral2D, Table 1 sinusoid and rotating-MNIST-sized
+Langevin steps and with persistent or staged training chains, in the Spiral2D, Table 1 sinusoid and rotating-MNIST-sized
 setups; reports peak memory and the arithmetic rate of one Langevin step against this machine's matmul rate.
 
     python benchmarks/inference.py                 # full sizes: 2 warm-up + 5 timed calls per row (about 10 min on 1 thread)
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--setups", default=",".join(SETUPS), help=f"comma-separated subset of {','.join(SETUPS)}")
     ap.add_argument("--steps", default="20,50,100", help="posterior Langevin steps of the ODE-LEBM rows")
     ap.add_argument("--fast-steps", type=int, default=5, help="steps per revisit of the persistent-chain row")
+    ap.add_argument("--fast-stages", type=int, default=4, help="iterations a chain spans in the staged-chain row")
     ap.add_argument("--warmup", type=int, default=None, help="untimed calls per row (default 2; --quick 1)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per row, median reported (default 5; --quick 2)")
     ap.add_argument("--device", default="cpu")
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = a.repeats if a.repeats is not None else (2 if a.quick else 5)
     steps = [int(k) for k in a.steps.split(",")]
     log = lambda s: print(s, file=sys.stderr, flush=True)
-    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log)
+    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log, a.fast_stages)
     result["command"] = " ".join(["python", "benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])])
     result["quick"] = a.quick
     md = markdown(result)

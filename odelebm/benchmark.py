@@ -19,9 +19,9 @@ from .data_sinusoids import make_sinusoids
 from .irregular import Table1Setup
 
 # %% auto #0
-__all__ = ['SETUPS', 'FAST', 'time_calls', 'PeakMemory', 'count_flops', 'matmul_gflops', 'BenchSetup', 'spiral_setup',
-           'sinusoid_setup', 'mnist_setup', 'time_latent_ode', 'time_odelebm', 'langevin_rate', 'run_benchmark',
-           'markdown']
+__all__ = ['SETUPS', 'FAST', 'FAST_STAGED', 'time_calls', 'PeakMemory', 'count_flops', 'matmul_gflops', 'BenchSetup',
+           'spiral_setup', 'sinusoid_setup', 'mnist_setup', 'time_latent_ode', 'time_odelebm', 'langevin_rate',
+           'run_benchmark', 'markdown']
 
 # %% ../nbs/api/40_benchmark.ipynb #22a4f9d7
 def _sync(device: str | torch.device) -> None:
@@ -168,6 +168,7 @@ SETUPS: dict[str, Callable[..., BenchSetup]] = {"spiral2d": spiral_setup, "sinus
 
 # %% ../nbs/api/40_benchmark.ipynb #ab52ba5b
 FAST = "ODE-LEBM (fast, persistent)"
+FAST_STAGED = "ODE-LEBM (fast, staged chains)"
 
 def _row(setup: BenchSetup, method: str, train: list[float] | None, test: list[float] | None,
          mem_train: float | None, mem_test: float | None, **extra) -> dict:
@@ -189,9 +190,10 @@ def time_latent_ode(setup: BenchSetup, warmup: int = 1, repeats: int = 3, device
     return _row(setup, "Latent ODE", hist.seconds[warmup:], test, m_train.mib, m_test.mib)
 
 def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 3, device: str = "cpu", seed: int = 0,
-                 persistent_steps: int | None = None, method: str | None = None) -> dict:
-    "ODE-LEBM row: seconds per `Learner.step()` and per `predict` batch with `steps` posterior steps (persistent chains if `persistent_steps`)."
+                 persistent_steps: int | None = None, method: str | None = None, stages: int | None = None) -> dict:
+    "ODE-LEBM row: seconds per `Learner.step()` and per `predict` batch with `steps` posterior steps (persistent chains if `persistent_steps`, staged chains if `stages`)."
     extra = {} if persistent_steps is None else dict(persistent=True, persistent_steps=persistent_steps)
+    if stages: extra, warmup = dict(chain_stages=stages), max(warmup, stages)  # time the full pipeline, every cohort in flight
     cfg = FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed, device=device, progress=False,
                     **{**setup.fit, **extra})
     torch.manual_seed(seed)
@@ -203,7 +205,7 @@ def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 
         test = time_calls(lambda: predict(learner.model, x, t, t_query=tq, n_steps=steps, step_size=s, batch_size=len(x)),
                           warmup, repeats, device)
     return _row(setup, method or f"ODE-LEBM ({steps} steps)", train, test, m_train.mib, m_test.mib,
-                posterior_steps=steps, persistent_steps=persistent_steps)
+                posterior_steps=steps, persistent_steps=persistent_steps, chain_stages=stages)
 
 def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: str = "cpu", seed: int = 0) -> dict:
     "FLOPs, median seconds and GFLOP/s of one posterior Langevin step on the training batch."
@@ -225,8 +227,8 @@ def _add_ratios(rows: list[dict]) -> None:
 
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
-                  log: Callable[[str], None] | None = print) -> dict:
-    "Time Latent ODE, ODE-LEBM with each of `steps` and the persistent-chain variant in every setup; returns rows, rates, machine."
+                  log: Callable[[str], None] | None = print, fast_stages: int = 4) -> dict:
+    "Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine."
     if threads: torch.set_num_threads(threads)
     machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), torch=torch.__version__,
                    python=platform.python_version(), cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
@@ -249,11 +251,13 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
         for k in steps:
             attempt(s, f"ODE-LEBM ({k} steps)", lambda: time_odelebm(s, k, warmup, repeats, device))
         attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
+        if steps[0] % fast_stages == 0:
+            attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device, method=FAST_STAGED, stages=fast_stages))
         try: rates.append(langevin_rate(s, warmup, repeats, device))
         except LangevinDivergence as e: notes.append(f"{s.name}: Langevin rate not measured — {e}")
     _add_ratios(rows)
     machine["load_after"] = os.getloadavg()
-    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, warmup=warmup, repeats=repeats),
+    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats),
                 setups=[s.describe() for s in setups], rows=rows, langevin=rates, notes=notes)
 
 def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None else fmt.format(v)

@@ -50,9 +50,9 @@ class FitConfig:
         if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
         if self.chain_stages > 1:
             if self.persistent: raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
-            if self.batch_size % self.chain_stages or self.posterior_steps % self.chain_stages:
-                raise ValueError(f"chain_stages={self.chain_stages} must divide batch_size={self.batch_size} and "
-                                 f"posterior_steps={self.posterior_steps}")
+            if self.posterior_steps % self.chain_stages or self.batch_size < self.chain_stages:
+                raise ValueError(f"chain_stages={self.chain_stages} must divide posterior_steps={self.posterior_steps} "
+                                 f"and be at most batch_size={self.batch_size}")
 
 @dataclass
 class History:

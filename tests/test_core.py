@@ -212,3 +212,37 @@ def test_persistence_off_is_exactly_the_from_noise_sampler():
     idx, t, x, mask = R._batch()
     first = R._posterior(idx, t, x, mask)
     assert torch.equal(R._posterior(idx, t, x, mask), first) and R.visited[idx].all()
+
+
+def test_staged_chains_are_from_noise_chains_spread_over_iterations():
+    # K = 4 posterior steps over S = 4 stages: each iteration is one call of K/S = 1 step on every chain in flight,
+    # a cohort enters from noise, is advanced once per iteration and retires after exactly K steps
+    d, L = _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4, iterations=10)
+    calls, sample = [], L.model.sample_posterior
+    def spy(x, t, mask, n_steps, step_size, init=None, **kw):
+        calls.append((len(x), n_steps, init is not None)); return sample(x, t, mask, n_steps, step_size, init=init, **kw)
+    L.model.sample_posterior = spy
+    L.fit(3)
+    cohort = L.stages["idx"][:4].clone()
+    L.fit(1)
+    assert calls == [(4, 1, True), (8, 1, True), (12, 1, True), (16, 1, True)]
+    assert torch.equal(L.stages["idx"][:4], cohort) and (L.stages["age"][:4] == 4).all()   # 4 steps deep: K
+    L.fit(1)
+    back = torch.isin(L.stages["idx"], cohort)   # retired: any of them drawn again restarts from noise
+    assert (L.stages["age"][back] == 1).all()
+    assert sorted(L.stages["age"].tolist()) == [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4
+    with pytest.raises(ValueError, match="must divide"): FitConfig(chain_stages=3, batch_size=16, posterior_steps=4)
+    with pytest.raises(ValueError, match="at most"): FitConfig(chain_stages=4, batch_size=3, posterior_steps=4)
+    with pytest.raises(ValueError, match="not both"): FitConfig(chain_stages=2, persistent=True)
+
+
+def test_staged_chains_resume_exactly(tmp_path):
+    d, straight = _persistent_learner(chain_stages=2, iterations=7)
+    straight.fit()
+    _, first = _persistent_learner(chain_stages=2, iterations=7, checkpoint_every=3, checkpoint_path=str(tmp_path / "s.pt"))
+    first.fit(3)
+    resumed = Learner.load(tmp_path / "s.pt", d.train)
+    assert torch.equal(resumed.stages["z"], first.stages["z"]) and torch.equal(resumed.stages["idx"], first.stages["idx"])
+    resumed.fit()
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()): assert torch.equal(a, b)
+    assert straight.history.nll == resumed.history.nll
