@@ -82,7 +82,7 @@ def _fit_odelebm(ratio: float, seed: int, s: Table1Setup, train, ckpt: Path | No
 def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: str | None = None, resume: bool = False,
             device: str = "cpu") -> dict:
     "Train `method` at observation `ratio` with `seed` on `device`, score it on the CPU; returns MSE, timings, example predictions."
-    s, t0 = setup, time.time()
+    s, t0, commit = setup, time.time(), git_commit()  # the commit of the code that runs the job
     cache = Path(run_dir) / "jobs" / "table1" / f"{job_key(method, ratio, seed, s)}.json" if run_dir else None
     if resume and cache is not None and cache.exists(): return {**json.loads(cache.read_text()), "cached": True}
     d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
@@ -103,7 +103,7 @@ def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: s
     if not torch.isfinite(torch.tensor(mse)): raise FloatingPointError(f"{method} at ratio {ratio}, seed {seed}: non-finite test MSE")
     k = s.n_examples
     out = dict(method=method, ratio=ratio, seed=seed, mse=mse, train_seconds=round(train_s, 1),
-               total_seconds=round(time.time() - t0, 1), commit=git_commit(), cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
+               total_seconds=round(time.time() - t0, 1), commit=commit, cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
                mask=test_mask[:k].tolist(), pred=pred[:k, :, 0].tolist())
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True); cache.write_text(json.dumps(out))

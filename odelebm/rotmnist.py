@@ -100,7 +100,7 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
     info_path = path.with_suffix(".json")
     if resume and path.exists() and info_path.exists(): return {**json.loads(info_path.read_text()), "cached": True}
     train_set = load_data(s, data_dir).train
-    start = time.time()
+    start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
     if method in LEBM_METHODS:
         ckpt = Path(run_dir) / "checkpoints" / "rotmnist" / path.name
         cfg = FitConfig(iterations=s.iterations, batch_size=s.batch_size, prior_steps=s.prior_steps,
@@ -120,7 +120,7 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
         h = fit_baseline(model, train_set, iterations=s.baseline_iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr,
                          seed=seed, device=device, progress=False)
         final, sec_it = float(np.mean(h.mse[-50:])), float(np.mean(h.seconds))
-    info = dict(method=method, seed=seed, setup=asdict(s), commit=git_commit(), train_seconds=round(time.time() - start, 1),
+    info = dict(method=method, seed=seed, setup=asdict(s), commit=commit, train_seconds=round(time.time() - start, 1),
                 seconds_per_iteration=round(sec_it, 4), final_train_mse=final, cached=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(dict(method=method, seed=seed, setup=asdict(s), state=model.cpu().state_dict()), path)
