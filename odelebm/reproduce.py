@@ -113,8 +113,8 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
     jobs = []
     for nb in nbs:
-        params = dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd),
-                      resume=resume, **prof["notebooks"].get(nb.stem, {}), **(overrides or {}))
+        params = {**dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd),
+                         resume=resume), **prof["notebooks"].get(nb.stem, {}), **(overrides or {})}  # --set wins
         declared = declared_parameters(nb)
         bad = sorted(set(params) - declared)
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")

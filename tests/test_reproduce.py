@@ -112,3 +112,8 @@ def test_smoke_profile_runs_every_experiment_notebook(tmp_path):
     tables = (runs / "figures" / "tables.md").read_text()
     assert "## Table 1" in tables and "## Table 2" in tables and "## Table 10" in tables
     print(f"smoke profile: {len(names)} notebooks in {time.time() - t0:.1f} s")
+
+
+def test_set_overrides_a_parameter_the_profile_sets():
+    job = plan("cpu", only=["table2_rotmnist"], overrides={"workers": 1})[0]
+    assert job.params["workers"] == 1 and job.params["iterations"] == 1500
