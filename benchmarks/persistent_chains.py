@@ -25,7 +25,7 @@ def train_for(budget: float, setup: Table1Setup, ratio: float, seed: int, **fit)
     cfg = FitConfig(iterations=10**9, batch_size=setup.batch_size, prior_steps=setup.prior_steps,
                     prior_step_size=setup.prior_step_size, posterior_steps=setup.posterior_steps,
                     posterior_step_size=setup.posterior_step_size, lr_gen=setup.lr_gen, lr_ebm=setup.lr_ebm,
-                    lr_decay=setup.lr_decay, obs_ratio=ratio, seed=seed, progress=False, **fit)
+                    obs_ratio=ratio, seed=seed, progress=False, **{"lr_decay": setup.lr_decay, **fit})
     learner, t0 = Learner(model, d.train, cfg), time.perf_counter()
     while time.perf_counter() - t0 < budget: learner.step()
     return model, learner.iteration, (time.perf_counter() - t0) / learner.iteration
@@ -45,6 +45,9 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="posterior steps per revisit of a persistent chain")
     ap.add_argument("--stages", type=int, default=4, help="iterations a staged chain spans (20 / stages steps each)")
     ap.add_argument("--configs", default="noise,persistent,staged", help="comma-separated subset of noise,persistent,staged")
+    ap.add_argument("--fast-lr-decay", type=float, default=None,
+                    help="per-iteration learning-rate decay of the fast configurations (default: the recipe's); a run "
+                         "with k times more iterations in the budget follows the same schedule in wall time with decay**(1/k)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/persistent_chains.json")
@@ -55,6 +58,10 @@ def main():
     configs = {"noise": ("from noise, 20 steps", dict()),
                "persistent": (f"persistent, {a.steps} steps", dict(persistent=True, persistent_steps=a.steps)),
                "staged": (f"staged, {a.stages} stages of {setup.posterior_steps // a.stages} steps", dict(chain_stages=a.stages))}
+    if a.fast_lr_decay is not None:
+        for k in ("persistent", "staged"):
+            name, fit = configs[k]
+            configs[k] = (f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay})
     chosen = [c.strip() for c in a.configs.split(",") if c.strip()]
     unknown = sorted(set(chosen) - set(configs))
     if unknown: ap.error(f"unknown config(s) {unknown}; choose from {sorted(configs)}")

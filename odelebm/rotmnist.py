@@ -284,7 +284,7 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
     for d in range(10):
         sel = (labels == d).numpy()
         axes[0].scatter(emb[sel, 0], emb[sel, 1], s=14, color=pal[d], label=str(d))
-    axes[0].legend(title="digit", fontsize=7, ncol=2, frameon=False, loc="best")
+    axes[0].legend(title="digit", fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.02))
     axes[0].set(title=f"t-SNE of $z_s$ (test sequences), NMI = {nmi_value:.3f}", xticks=[], yticks=[])
     bins = np.histogram_bin_edges(torch.cat([energies[k] for k in ("real", "shuffled", "prior")]).numpy(), 40)
     for key, label, c in (("real", "real sequences", "tab:blue"), ("shuffled", "frames shuffled", "tab:red"),
