@@ -75,11 +75,13 @@ def paper_value(table: str, method: str, column: str) -> float | None:
 
 # %% ../nbs/api/80_results.ipynb #3a67938f
 def git_commit(root: str | Path | None = None) -> str:
-    "Short commit of the repository (with `+dirty` when the tree has changes), or 'unknown'."
+    "Short commit of the repository (with `+dirty` when tracked sources have changes), or 'unknown'."
     root = Path(root or Path(odelebm.__file__).resolve().parents[1])
     try:
         c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        # regenerated outputs (figures/, benchmark results) do not make the code that produced them dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks/results"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
         return c + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError): return "unknown"
 
