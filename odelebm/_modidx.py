@@ -245,6 +245,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'odelebm.learner.Learner.__init__': ('api/learner.html#learner.__init__', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner._batch': ('api/learner.html#learner._batch', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner._decay_lr': ('api/learner.html#learner._decay_lr', 'odelebm/learner.py'),
+                                 'odelebm.learner.Learner._load': ('api/learner.html#learner._load', 'odelebm/learner.py'),
+                                 'odelebm.learner.Learner._mask': ('api/learner.html#learner._mask', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner._posterior': ('api/learner.html#learner._posterior', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner._staged_batch': ('api/learner.html#learner._staged_batch', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner.fit': ('api/learner.html#learner.fit', 'odelebm/learner.py'),

@@ -102,13 +102,19 @@ class Learner:
         torch.manual_seed(c.seed)  # Langevin noise comes from the global generator (saved in checkpoints)
         self.batch_gen = torch.Generator().manual_seed(c.seed)
 
-    def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        n, c = len(self.data), self.cfg
-        idx = torch.randperm(n, generator=self.batch_gen)[:min(c.batch_size, n)]
+    def _mask(self, idx: Tensor) -> Tensor:
+        "The observation mask of sequences `idx`, subsampled to `obs_ratio` when set."
         mask = self.data.mask[idx]
-        if c.obs_ratio is not None: mask = subsample_mask(mask, c.obs_ratio, self.batch_gen)
-        dev = c.device
+        return mask if self.cfg.obs_ratio is None else subsample_mask(mask, self.cfg.obs_ratio, self.batch_gen)
+
+    def _load(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        dev = self.cfg.device
         return idx, self.data.t.to(dev), torch.nan_to_num(self.data.x[idx]).to(dev), mask.to(dev)
+
+    def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n = len(self.data)
+        idx = torch.randperm(n, generator=self.batch_gen)[:min(self.cfg.batch_size, n)]
+        return self._load(idx, self._mask(idx))
 
     def _staged_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         "Staged chains: retire the deepest cohort, admit `batch_size / chain_stages` fresh sequences (with noise chains)."
@@ -120,12 +126,10 @@ class Learner:
         if s is not None: busy[s["idx"]] = True
         free = torch.randperm(n, generator=self.batch_gen)
         idx = free[~busy[free]][:c.batch_size // c.chain_stages]
-        mask = self.data.mask[idx]
-        if c.obs_ratio is not None: mask = subsample_mask(mask, c.obs_ratio, self.batch_gen)
-        new = dict(idx=idx, mask=mask, z=torch.randn(len(idx), self.model.latent_dim), age=torch.zeros(len(idx), dtype=torch.long))
+        new = dict(idx=idx, mask=self._mask(idx), z=torch.randn(len(idx), self.model.latent_dim),
+                   age=torch.zeros(len(idx), dtype=torch.long))
         self.stages = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
-        dev, s = c.device, self.stages
-        return s["idx"], self.data.t.to(dev), torch.nan_to_num(self.data.x[s["idx"]]).to(dev), s["mask"].to(dev)
+        return self._load(self.stages["idx"], self.stages["mask"])
 
     def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> Tensor:
         "Posterior samples for a batch: fresh chains from noise, or warm-started persistent chains."

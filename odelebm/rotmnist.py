@@ -63,7 +63,7 @@ def _key(method: str, seed: int, s: RotMNISTSetup) -> str:
     "File-safe key that changes with anything that affects the trained model (test-time fields excluded)."
     fields = {k: v for k, v in asdict(s).items() if k not in ("n_test", "t_test", "t_in", "test_steps")}
     fields = {k: v for k, v in fields.items() if not k.startswith("baseline_")} if method in LEBM_METHODS else \
-             {k: v for k, v in fields.items() if k not in ("iterations", "posterior_steps", "posterior_step_size", "sigma", "lr_gen")}
+             {k: v for k, v in fields.items() if k not in ("iterations", "posterior_steps", "posterior_step_size", "lr_gen")}
     h = hashlib.sha256(json.dumps([method, seed, fields], sort_keys=True).encode()).hexdigest()[:10]
     slug = "".join(ch if ch.isalnum() else "-" for ch in method.lower()).strip("-")
     return f"{slug}_s{seed}_{h}"

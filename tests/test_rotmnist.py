@@ -56,3 +56,7 @@ def test_notebooks_that_save_models_run_before_those_that_load_them():
     assert names.index("table2_rotmnist") < names.index("table5_test_steps")
     assert names.index("table2_rotmnist") < names.index("fig4_6_latents")
     assert names.index("table10_11_ablations") < names.index("fig4_6_latents")
+
+
+def test_baseline_key_tracks_the_likelihood_sigma_it_is_built_with():
+    assert _key("Modulated ODE", 0, RotMNISTSetup()) != _key("Modulated ODE", 0, RotMNISTSetup(sigma=0.1))
