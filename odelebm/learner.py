@@ -4,10 +4,9 @@
 
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
-import time, random
-from dataclasses import dataclass, asdict, field, fields
+import time
+from dataclasses import dataclass, asdict, field
 from pathlib import Path
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
