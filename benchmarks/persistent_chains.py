@@ -1,11 +1,11 @@
 """Fast training chains vs the paper's from-noise chains at equal wall time (Table 1 sinusoids).
 
 Trains ODE-LEBM for the same wall-clock budget with the paper's from-noise chains (20 posterior steps) and with the
-fast configurations -- persistent chains (a few steps per revisit) and staged chains (each sequence's 20 from-noise
-steps spread over `--stages` consecutive iterations) -- and scores all the same way at test time: from-noise posterior
-Langevin on a fixed random subset of each test series, MSE on the full series.
+fast configurations -- persistent chains (a few steps per revisit) and staged chains (each batch's 20 from-noise
+steps pipelined over S consecutive iterations, for each S in `--stages`) -- and scores all the same way at test time:
+from-noise posterior Langevin on a fixed random subset of each test series, MSE on the full series.
 
-    python benchmarks/persistent_chains.py [--budget 300] [--ratio 0.5] [--configs noise,persistent,staged] [--out ...]
+    python benchmarks/persistent_chains.py [--budget 300] [--ratio 0.5] [--configs noise,persistent,staged] [--stages 4,10] [--out ...]
 """
 import argparse, json, platform, subprocess, time
 from dataclasses import asdict
@@ -43,7 +43,7 @@ def main():
     ap.add_argument("--budget", type=float, default=300, help="training seconds per configuration")
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--steps", type=int, default=5, help="posterior steps per revisit of a persistent chain")
-    ap.add_argument("--stages", type=int, default=4, help="iterations a staged chain spans (20 / stages steps each)")
+    ap.add_argument("--stages", default="4", help="comma-separated iterations a staged chain spans (20 / stages steps each)")
     ap.add_argument("--configs", default="noise,persistent,staged", help="comma-separated subset of noise,persistent,staged")
     ap.add_argument("--fast-lr-decay", type=float, default=None,
                     help="per-iteration learning-rate decay of the fast configurations (default: the recipe's); a run "
@@ -57,15 +57,16 @@ def main():
     rows = []
     configs = {"noise": ("from noise, 20 steps", dict()),
                "persistent": (f"persistent, {a.steps} steps", dict(persistent=True, persistent_steps=a.steps)),
-               "staged": (f"staged, {a.stages} stages of {setup.posterior_steps // a.stages} steps", dict(chain_stages=a.stages))}
+               "staged": [(f"staged, {k} stages of {setup.posterior_steps // k} steps", dict(chain_stages=k))
+                          for k in (int(v) for v in a.stages.split(","))]}
+    configs = {k: v if isinstance(v, list) else [v] for k, v in configs.items()}
     if a.fast_lr_decay is not None:
         for k in ("persistent", "staged"):
-            name, fit = configs[k]
-            configs[k] = (f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay})
+            configs[k] = [(f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay}) for name, fit in configs[k]]
     chosen = [c.strip() for c in a.configs.split(",") if c.strip()]
     unknown = sorted(set(chosen) - set(configs))
     if unknown: ap.error(f"unknown config(s) {unknown}; choose from {sorted(configs)}")
-    for name, fit in (configs[c] for c in chosen):
+    for name, fit in (row for c in chosen for row in configs[c]):
         model, iters, spi = train_for(a.budget, setup, a.ratio, a.seed, **fit)
         rows.append(dict(config=name, iterations=iters, s_per_it=spi, test_mse=test_mse(model, setup, a.ratio, a.seed)))
         print(f"{name:<24} {iters:5d} iterations  {spi:.3f} s/it  test MSE {rows[-1]['test_mse']:.4f}", flush=True)

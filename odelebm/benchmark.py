@@ -193,11 +193,15 @@ def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 
                  persistent_steps: int | None = None, method: str | None = None, stages: int | None = None) -> dict:
     "ODE-LEBM row: seconds per `Learner.step()` and per `predict` batch with `steps` posterior steps (persistent chains if `persistent_steps`, staged chains if `stages`)."
     extra = {} if persistent_steps is None else dict(persistent=True, persistent_steps=persistent_steps)
-    if stages: extra, warmup = dict(chain_stages=stages), max(warmup, stages)  # time the full pipeline, every cohort in flight
+    data = setup.train
+    if stages:  # `stages` cohorts of one batch in flight: the batch repeated; the first call fills the pipeline (warm-up)
+        extra, warmup = dict(chain_stages=stages), max(warmup, 1)
+        rep = lambda v: v.repeat(stages, *[1] * (v.ndim - 1))
+        data = SequenceData(data.t, rep(data.x), rep(data.mask))
     cfg = FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed, device=device, progress=False,
                     **{**setup.fit, **extra})
     torch.manual_seed(seed)
-    learner = Learner(ODELEBM(setup.model), setup.train, cfg)
+    learner = Learner(ODELEBM(setup.model), data, cfg)
     with PeakMemory(device) as m_train:
         train = time_calls(learner.step, warmup, repeats, device)
     x, t, tq, s = setup.test_x, setup.test_t, setup.t_query, cfg.posterior_step_size

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 import torch
 from torch import nn, Tensor
+from torch.autograd.function import once_differentiable
 from torchdiffeq import odeint
 
 # %% auto #0
@@ -57,29 +58,142 @@ def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
     return grid, [torch.searchsorted(grid, t) for t in times]
 
 # %% ../nbs/api/02_dynamics.ipynb #2a47404a
-def _rk4(f, t, z, h):
-    k1 = f(t, z); k2 = f(t + h / 2, z + h / 2 * k1); k3 = f(t + h / 2, z + h / 2 * k2); k4 = f(t + h, z + h * k3)
-    return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-
-def _midpoint(f, t, z, h): return z + h * f(t + h / 2, z + h / 2 * f(t, z))
-def _euler(f, t, z, h): return z + h * f(t, z)
-
-GRID_SOLVERS = {"rk4_grid": _rk4, "midpoint_grid": _midpoint, "euler_grid": _euler}
+GRID_SOLVERS = {  # explicit Runge-Kutta tableaus: (stage coefficients a_ij for stages 2.., weights b_i)
+    "euler_grid": ((), (1.0,)),
+    "midpoint_grid": (((0.5,),), (0.0, 1.0)),
+    "rk4_grid": (((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
+}
 ODEINT_SOLVERS = ("dopri5", "dopri8", "bosh3", "adaptive_heun", "fehlberg2", "rk4", "euler", "midpoint", "explicit_adams", "implicit_adams")
 
+def _rk_step(f, t, z, h: float, tableau) -> tuple[Tensor, list]:
+    "One explicit Runge-Kutta step; `f(t, z)` returns `(dz/dt, cache)`. Returns the new state and each stage's cache."
+    A, b = tableau
+    ks, caches = [], []
+    for i in range(len(b)):
+        zi, ci = z, 0.0
+        for j, a in enumerate(A[i - 1] if i else ()):
+            if a: zi, ci = zi.add(ks[j], alpha=h * a), ci + a
+        k, c = f(t + ci * h, zi)
+        ks.append(k); caches.append(c)
+    for k, bi in zip(ks, b):
+        if bi: z = z.add(k, alpha=h * bi)
+    return z, caches
+
+# %% ../nbs/api/02_dynamics.ipynb #310c2bc2
+# internal activations, each with its derivative written from its output (the sweep keeps no pre-activations)
+_UNITS = {"sigmoid": (torch.sigmoid, lambda y: torch.addcmul(y, y, y, value=-1)),
+          "softplus": (nn.functional.softplus, lambda y: -torch.expm1(-y)),
+          "relu": (torch.relu, lambda y: (y > 0).to(y.dtype))}
+
+def _column_mlp(Ws, bs, unit: str):
+    "The MLP as a field on feature-major states `(D, B)`; its cache is each layer's input."
+    act = _UNITS[unit][0]
+    def field(t, z):
+        ins, a = [], z
+        for l, (W, b) in enumerate(zip(Ws, bs)):
+            ins.append(a)
+            a = torch.addmm(b, W, a)
+            if l < len(Ws) - 1: a = act(a)
+        return a, ins
+    return field
+
+def _rk_step_vjp(g: Tensor, h: float, tableau, caches: list, vjp) -> Tensor:
+    "Cotangent of a step's start state from the cotangent `g` of its end state; `vjp(cache, k_bar)` is the field's."
+    A, b = tableau
+    zbar, total = [None] * len(b), g
+    for i in range(len(b) - 1, -1, -1):
+        kbar = g * (h * b[i]) if b[i] else None
+        for m in range(i + 1, len(b)):
+            a = A[m - 1][i] if i < len(A[m - 1]) else 0.0
+            if a and zbar[m] is not None: kbar = zbar[m] * (h * a) if kbar is None else kbar.add(zbar[m], alpha=h * a)
+        if kbar is not None:
+            zbar[i] = vjp(caches[i], kbar)
+            total = total + zbar[i]
+    return total
+
+class _FusedGridSolve(torch.autograd.Function):
+    "Grid solve of an MLP field on feature-major states, with a hand-written reverse sweep as its backward."
+    @staticmethod
+    def forward(ctx, z0, hs, substeps, tableau, unit, *params):
+        Ws, bs = params[0::2], [b[:, None] for b in params[1::2]]
+        field, keep = _column_mlp(Ws, bs, unit), any(ctx.needs_input_grad)
+        z = z0.t().contiguous()
+        zs, caches = [z], []
+        for h in hs:
+            for _ in range(substeps):
+                z, c = _rk_step(field, 0.0, z, h, tableau)
+                if keep: caches.append(c)
+            zs.append(z)
+        if keep: ctx.caches, ctx.Wt, ctx.cfg = caches, [W.t().contiguous() for W in Ws], (hs, substeps, tableau, unit)
+        return torch.stack(zs).permute(2, 0, 1)  # (B, T, D)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gout):
+        hs, substeps, tableau, unit = ctx.cfg
+        Wt, dact = ctx.Wt, _UNITS[unit][1]
+        want_w = any(ctx.needs_input_grad[5:])
+        dW = [W.new_zeros(W.shape[::-1]) for W in Wt] if want_w else None
+        db = [W.new_zeros(W.shape[1], gout.shape[0]) for W in Wt] if want_w else None
+        def vjp(ins, g):
+            for l in range(len(Wt) - 1, -1, -1):
+                if want_w: dW[l].addmm_(g, ins[l].t()); db[l].add_(g)
+                g = Wt[l].mm(g)
+                if l > 0: g = g * dact(ins[l])
+            return g
+        go = gout.permute(1, 2, 0).contiguous().unbind(0)  # feature-major cotangent per grid time
+        g, n = go[-1], len(ctx.caches)
+        for i in range(len(hs) - 1, -1, -1):
+            for _ in range(substeps):
+                n -= 1
+                g = _rk_step_vjp(g, hs[i], tableau, ctx.caches[n], vjp)
+            g = g + go[i]
+        grads = [x for l in range(len(Wt)) for x in (dW[l], db[l].sum(1))] if want_w else [None] * (2 * len(Wt))
+        return (g.t(), None, None, None, None, *grads)
+
+_FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu"}
+
+def _fused_params(func: nn.Module) -> tuple[str, list[Tensor]] | None:
+    "The unit and weights `[W1, b1, ...]` of `func` for the fused solver, or None when `func` is not a supported MLP field."
+    if not isinstance(func, ODEFunc): return None
+    units = {type(m) for m in func.net if not isinstance(m, nn.Linear)}
+    unit = _FUSED_UNITS.get(next(iter(units)), None) if len(units) == 1 else ("tanh" if not units else None)
+    if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20) for m in func.net): return None
+    lins = [m for m in func.net if isinstance(m, nn.Linear)]
+    params = []
+    for l, m in enumerate(lins):
+        W, b = m.weight, m.bias
+        if unit == "tanh":  # tanh(u) = 2 sigmoid(2u) - 1: the next layer absorbs (2s - 1), this one the factor 2
+            if l > 0: W, b = 2 * W, b - m.weight.sum(1)
+            if l < len(lins) - 1: W, b = 2 * W, 2 * b
+        params += [W, b]
+    if func.dynamic_dim:  # z_d rides along: zero rows make the field return [dz/dt, 0]
+        params[-2] = torch.cat([params[-2], params[-2].new_zeros(func.dynamic_dim, params[-2].shape[1])])
+        params[-1] = torch.cat([params[-1], params[-1].new_zeros(func.dynamic_dim)])
+    return ("sigmoid" if unit == "tanh" else unit), params
+
+# %% ../nbs/api/02_dynamics.ipynb #5719c145
 def solve(func: nn.Module,          # vector field `func(t, z)`
           z0: Tensor,               # states at `t[0]`, shape `(B, D)`
           t: Tensor,                # increasing time grid `(T,)`
           method: str = "rk4_grid", # a key of `GRID_SOLVERS` or a torchdiffeq method
           substeps: int = 1,        # grid solvers: steps between consecutive grid points
           rtol: float = 1e-3, atol: float = 1e-4, # torchdiffeq tolerances (adaptive methods)
+          fused: bool | None = None,# grid solvers: the fused solver (None: whenever `func` supports it)
           ) -> Tensor:
     "Latent trajectory `(B, T, D)` at the times `t`, starting from `z0` at `t[0]`."
     if method in GRID_SOLVERS:
-        step, zs, z = GRID_SOLVERS[method], [z0], z0
+        tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
+        if fused and spec is None:
+            raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu units")
+        if spec is not None:
+            hs = [(b - a) / substeps for a, b in zip(t[:-1].tolist(), t[1:].tolist())]
+            return _FusedGridSolve.apply(z0, hs, substeps, tab, spec[0], *spec[1])
+        f = lambda s, z: (func(s, z), None)
+        zs, z = [z0], z0
         for i in range(1, len(t)):
             h = (t[i] - t[i - 1]) / substeps
-            for j in range(substeps): z = step(func, t[i - 1] + j * h, z, h)
+            for j in range(substeps): z, _ = _rk_step(f, t[i - 1] + j * h, z, h, tab)
             zs.append(z)
         return torch.stack(zs, 1)
     if method in ODEINT_SOLVERS:

@@ -11,7 +11,7 @@ from torch.func import functional_call
 from .dynamics import ODEFunc, mlp, solve
 from .emission import ConvEmission
 from .prior import EBMPrior
-from .langevin import langevin
+from .langevin import langevin, frozen
 from .model import SequenceData, check_batch
 from .learner import FitConfig, masked_mse
 from .baselines import Baseline, kl_standard_normal, _from_t0
@@ -259,7 +259,7 @@ class EBMEncoderODE(MoNODE):
         ll = self.emission.log_likelihood(x, a, m)
         prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(self.prior, z)  # KL(q || p_alpha) - log Z(alpha)
         generator = (kl_weight * prior_kl - ll).mean()
-        z_neg = langevin(self.prior.log_density, torch.randn_like(mean), self.prior_steps, self.prior_step_size)
+        with frozen(self.prior): z_neg = langevin(self.prior.log_density, torch.randn_like(mean), self.prior_steps, self.prior_step_size)
         f_neg, f_pos = self.prior.f(z_neg).mean(), self.prior.f(z.detach()).mean()
         ebm = kl_weight * (f_neg - f_pos)
         mse = masked_mse(self.emission.mean(a.detach()), x, m)

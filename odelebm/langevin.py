@@ -6,12 +6,13 @@ r"""One generic sampler for the EBM prior and for the posterior: $z \leftarrow z
 from __future__ import annotations
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 import torch
-from torch import Tensor
+from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LangevinDivergence', 'LangevinTrace', 'langevin']
+__all__ = ['LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
 class LangevinDivergence(FloatingPointError):
@@ -57,3 +58,15 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
             if noise: z = z + step_size * torch.randn_like(z)
     if not torch.isfinite(z).all(): raise LangevinDivergence(n_steps, _item(last), "sample")
     return (z.detach(), tr) if trace else z.detach()
+
+# %% ../nbs/api/01_langevin.ipynb #899319be
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    "Within the block, no parameter of `modules` requires grad; each parameter's flag is restored on exit."
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params: p.requires_grad_(False)
+        yield
+    finally:
+        for p, f in zip(params, flags): p.requires_grad_(f)

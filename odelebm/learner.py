@@ -34,7 +34,7 @@ class FitConfig:
     obs_ratio: float | None = None   # random fraction of the observed points shown per batch (None: all)
     persistent: bool = False         # warm-start each training sequence's posterior chain from its last visit
     persistent_steps: int = 5        # posterior steps on a revisit (a first visit runs `posterior_steps` from noise)
-    chain_stages: int = 1            # > 1: each sequence's from-noise chain spans this many consecutive iterations
+    chain_stages: int = 1            # > 1: each batch's from-noise chains are pipelined over this many iterations
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 0        # iterations between checkpoints (0: only when asked)
@@ -49,9 +49,8 @@ class FitConfig:
         if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
         if self.chain_stages > 1:
             if self.persistent: raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
-            if self.posterior_steps % self.chain_stages or self.batch_size < self.chain_stages:
-                raise ValueError(f"chain_stages={self.chain_stages} must divide posterior_steps={self.posterior_steps} "
-                                 f"and be at most batch_size={self.batch_size}")
+            if self.posterior_steps % self.chain_stages:
+                raise ValueError(f"chain_stages={self.chain_stages} must divide posterior_steps={self.posterior_steps}")
 
 @dataclass
 class History:
@@ -97,7 +96,10 @@ class Learner:
         # persistent posterior chains: one latent per training sequence, and whether it has been visited
         self.chains = torch.zeros(len(data), model.latent_dim) if c.persistent else None
         self.visited = torch.zeros(len(data), dtype=torch.bool) if c.persistent else None
-        self.stages = None  # staged chains in flight: sequence index, mask, chain state and age of each
+        if c.chain_stages * min(c.batch_size, len(data)) > len(data):
+            raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} sequences in flight, "
+                             f"more than the {len(data)} training sequences: lower chain_stages or batch_size")
+        self.stages = None  # staged chains in flight: sequence index, mask, chain state and age (in stages) of each
         torch.manual_seed(c.seed)  # Langevin noise comes from the global generator (saved in checkpoints)
         self.batch_gen = torch.Generator().manual_seed(c.seed)
 
@@ -115,29 +117,38 @@ class Learner:
         idx = torch.randperm(n, generator=self.batch_gen)[:min(self.cfg.batch_size, n)]
         return self._load(idx, self._mask(idx))
 
-    def _staged_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        "Staged chains: retire the deepest cohort, admit `batch_size / chain_stages` fresh sequences (with noise chains)."
-        c, n, s = self.cfg, len(self.data), self.stages
-        if s is not None and (s["age"] >= c.chain_stages).any():
-            keep = s["age"] < c.chain_stages
-            s = {k: v[keep] for k, v in s.items()}
-        busy = torch.zeros(n, dtype=torch.bool)
-        if s is not None: busy[s["idx"]] = True
+    def _admit(self, busy: Tensor | None, depth: int) -> dict[str, Tensor]:
+        "A cohort of `batch_size` sequences not in `busy`, with chains run `depth` stages from noise."
+        c, n = self.cfg, len(self.data)
         free = torch.randperm(n, generator=self.batch_gen)
-        idx = free[~busy[free]][:c.batch_size // c.chain_stages]
-        new = dict(idx=idx, mask=self._mask(idx), z=torch.randn(len(idx), self.model.latent_dim),
-                   age=torch.zeros(len(idx), dtype=torch.long))
-        self.stages = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
-        return self._load(self.stages["idx"], self.stages["mask"])
+        if busy is not None: free = free[~torch.isin(free, busy)]
+        idx = free[:min(c.batch_size, n)]
+        mask, z = self._mask(idx), torch.randn(len(idx), self.model.latent_dim)
+        if depth:
+            _, t, x, m = self._load(idx, mask)
+            z = self.model.sample_posterior(x, t, m, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size, init=z.to(x.device)).cpu()
+        return dict(idx=idx, mask=mask, z=z, age=torch.full((len(idx),), depth, dtype=torch.long))
+
+    def _staged(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        "Staged chains: admit a fresh cohort, advance every cohort by K+/S steps in one call, return the completed cohort."
+        c, s = self.cfg, self.stages
+        if s is None:  # fill the pipeline: cohorts S-1, ..., 1 stages deep
+            for depth in range(c.chain_stages - 1, 0, -1):
+                new = self._admit(None if s is None else s["idx"], depth)
+                s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
+        new = self._admit(None if s is None else s["idx"], 0)
+        s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
+        idx, t, x, mask = self._load(s["idx"], s["mask"])
+        z = self.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size, init=s["z"].to(x.device))
+        s["z"], s["age"] = z.cpu(), s["age"] + 1
+        done = s["age"] == c.chain_stages
+        self.stages = {k: v[~done] for k, v in s.items()}
+        d = done.to(x.device)
+        return idx[done], t, x[d], mask[d], z[d]
 
     def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> Tensor:
         "Posterior samples for a batch: fresh chains from noise, or warm-started persistent chains."
         c, m = self.cfg, self.model
-        if c.chain_stages > 1:
-            z = m.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                   init=self.stages["z"].to(x.device))
-            self.stages["z"], self.stages["age"] = z.cpu(), self.stages["age"] + 1
-            return z
         if not c.persistent: return m.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size)
         z, old = torch.empty(len(idx), m.latent_dim, device=x.device), self.visited[idx].to(x.device)
         for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.chains[idx[old.cpu()]])):
@@ -151,9 +162,11 @@ class Learner:
         "One iteration of Algorithm 1; returns its losses."
         c, m = self.cfg, self.model
         start = time.perf_counter()
-        idx, t, x, mask = self._staged_batch() if c.chain_stages > 1 else self._batch()
+        if c.chain_stages > 1: idx, t, x, mask, z_plus = self._staged()
+        else:
+            idx, t, x, mask = self._batch()
+            z_plus = self._posterior(idx, t, x, mask)
         z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
-        z_plus = self._posterior(idx, t, x, mask)
         # EBM: raise f on posterior samples, lower it on prior samples
         loss_ebm = torch.zeros(())
         if self.opt_ebm:

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace
+from .langevin import langevin, LangevinTrace, frozen
 from .dynamics import ODEFunc, solve, check_times, union_grid
 from .emission import MLPEmission, ConvEmission, Emission
 
@@ -153,10 +153,11 @@ class ODELEBM(nn.Module):
                      trace: bool = False) -> Tensor | tuple[Tensor, LangevinTrace]:
         "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`)."
         init = torch.randn(n, self.latent_dim, device=self.device) if init is None else init
-        return langevin(self.prior.log_density, init, n_steps, step_size, trace=trace)
+        with frozen(self): return langevin(self.prior.log_density, init, n_steps, step_size, trace=trace)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float = 0.1,
                          init: Tensor | None = None, noise: bool = True, trace: bool = False) -> Tensor | tuple[Tensor, LangevinTrace]:
         "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
-        return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step_size, noise, trace)
+        with frozen(self):  # the chains need grad_z only: no weight gradients are formed
+            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step_size, noise, trace)

@@ -214,26 +214,28 @@ def test_persistence_off_is_exactly_the_from_noise_sampler():
     assert torch.equal(R._posterior(idx, t, x, mask), first) and R.visited[idx].all()
 
 
-def test_staged_chains_are_from_noise_chains_spread_over_iterations():
-    # K = 4 posterior steps over S = 4 stages: each iteration is one call of K/S = 1 step on every chain in flight,
-    # a cohort enters from noise, is advanced once per iteration and retires after exactly K steps
-    d, L = _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4, iterations=10)
+def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
+    # K = 4 posterior steps over S = 4 stages, batch 8: the first iteration fills the pipeline (cohorts 3, 2 and 1 step
+    # deep), then every iteration is one call of K/S = 1 step on the four cohorts in flight, and the generator and
+    # the EBM learn from the cohort that has completed exactly K steps from noise
+    d, L = _persistent_learner(chain_stages=4, batch_size=8, posterior_steps=4, iterations=10)
     calls, sample = [], L.model.sample_posterior
     def spy(x, t, mask, n_steps, step_size, init=None, **kw):
-        calls.append((len(x), n_steps, init is not None)); return sample(x, t, mask, n_steps, step_size, init=init, **kw)
+        calls.append((len(x), n_steps)); return sample(x, t, mask, n_steps, step_size, init=init, **kw)
     L.model.sample_posterior = spy
-    L.fit(3)
-    cohort = L.stages["idx"][:4].clone()
     L.fit(1)
-    assert calls == [(4, 1, True), (8, 1, True), (12, 1, True), (16, 1, True)]
-    assert torch.equal(L.stages["idx"][:4], cohort) and (L.stages["age"][:4] == 4).all()   # 4 steps deep: K
-    L.fit(1)
-    back = torch.isin(L.stages["idx"], cohort)   # retired: any of them drawn again restarts from noise
-    assert (L.stages["age"][back] == 1).all()
-    assert sorted(L.stages["age"].tolist()) == [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4
+    assert calls == [(8, 3), (8, 2), (8, 1), (32, 1)]
+    assert sorted(L.stages["age"].tolist()) == [1] * 8 + [2] * 8 + [3] * 8
+    assert len(set(L.stages["idx"].tolist())) == 24   # a sequence is in at most one cohort
+    deepest = set(L.stages["idx"][L.stages["age"] == 3].tolist())
+    calls.clear()
+    idx, t, x, mask, z = L._staged()
+    assert calls == [(32, 1)] and set(idx.tolist()) == deepest and len(z) == len(x) == 8
+    assert not torch.isin(idx, L.stages["idx"]).any()   # retired; a later admission restarts it from noise
+    assert torch.equal(x, d.train.x[idx].nan_to_num())
     with pytest.raises(ValueError, match="must divide"): FitConfig(chain_stages=3, batch_size=16, posterior_steps=4)
-    with pytest.raises(ValueError, match="at most"): FitConfig(chain_stages=4, batch_size=3, posterior_steps=4)
     with pytest.raises(ValueError, match="not both"): FitConfig(chain_stages=2, persistent=True)
+    with pytest.raises(ValueError, match="in flight"): _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4)
 
 
 def test_staged_chains_resume_exactly(tmp_path):
