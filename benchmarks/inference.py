@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast-stages", type=int, default=4, help="iterations a chain spans in the staged-chain row")
     ap.add_argument("--warmup", type=int, default=None, help="untimed calls per row (default 2; --quick 1)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per row, median reported (default 5; --quick 2)")
+    ap.add_argument("--rounds", type=int, default=1, help="time every setup's rows this many times in turn; ratios: median over rounds")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="benchmarks/results/inference.json", help="JSON results file (a .md twin is written beside it)")
     a = ap.parse_args(argv)
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = a.repeats if a.repeats is not None else (2 if a.quick else 5)
     steps = [int(k) for k in a.steps.split(",")]
     log = lambda s: print(s, file=sys.stderr, flush=True)
-    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log, a.fast_stages)
+    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log, a.fast_stages, a.rounds)
     result["command"] = " ".join(["python", "benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])])
     result["quick"] = a.quick
     md = markdown(result)

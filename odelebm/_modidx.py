@@ -69,6 +69,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                'odelebm/benchmark.py'),
                                    'odelebm.benchmark._add_ratios': ('api/benchmark.html#_add_ratios', 'odelebm/benchmark.py'),
                                    'odelebm.benchmark._f': ('api/benchmark.html#_f', 'odelebm/benchmark.py'),
+                                   'odelebm.benchmark._merge_rounds': ('api/benchmark.html#_merge_rounds', 'odelebm/benchmark.py'),
                                    'odelebm.benchmark._row': ('api/benchmark.html#_row', 'odelebm/benchmark.py'),
                                    'odelebm.benchmark._rss_bytes': ('api/benchmark.html#_rss_bytes', 'odelebm/benchmark.py'),
                                    'odelebm.benchmark._sync': ('api/benchmark.html#_sync', 'odelebm/benchmark.py'),

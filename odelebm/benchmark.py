@@ -222,17 +222,33 @@ def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: 
     return dict(setup=setup.name, flops=flops, seconds=sec, gflops=flops / sec / 1e9)
 
 # %% ../nbs/api/40_benchmark.ipynb #5b7fadde
+def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
+    "One row per method from several rounds: all timed calls pooled, peak memory the largest, per-round medians kept."
+    out = {}
+    for rows in rounds:
+        for r in rows:
+            m = out.setdefault(r["method"], {**r, "train_runs": [], "test_runs": [], "train_rounds": [], "test_rounds": []})
+            for k in ("train", "test"):
+                m[f"{k}_runs"] += r[f"{k}_runs"] or []; m[f"{k}_rounds"].append(r[f"{k}_s"])
+                m[f"{k}_peak_mib"] = max(m[f"{k}_peak_mib"], r[f"{k}_peak_mib"])
+    for m in out.values():
+        for k in ("train", "test"): m[f"{k}_s"] = statistics.median(m[f"{k}_runs"]) if m[f"{k}_runs"] else None
+    return list(out.values())
+
 def _add_ratios(rows: list[dict]) -> None:
+    "Ratio to Latent ODE in the same setup: the median over rounds of the ratio of the two rows' medians in that round."
     base = {r["setup"]: r for r in rows if r["method"] == "Latent ODE"}
     for r in rows:
         b = base.get(r["setup"])
         for k in ("train", "test"):
-            r[f"{k}_ratio"] = r[f"{k}_s"] / b[f"{k}_s"] if (b and r[f"{k}_s"] and b[f"{k}_s"]) else None
+            pairs = [(x, y) for x, y in zip(r[f"{k}_rounds"], b[f"{k}_rounds"]) if x and y] if b else []
+            r[f"{k}_ratio"] = statistics.median(x / y for x, y in pairs) if pairs else None
 
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
-                  log: Callable[[str], None] | None = print, fast_stages: int = 4) -> dict:
-    "Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine."
+                  log: Callable[[str], None] | None = print, fast_stages: int = 4, rounds: int = 1) -> dict:
+    """Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine.
+    With `rounds > 1` every setup's rows are timed that many times in turn, so that each ratio compares calls made close in time."""
     if threads: torch.set_num_threads(threads)
     machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), torch=torch.__version__,
                    python=platform.python_version(), cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
@@ -250,18 +266,23 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
             if s.latent_ode is not None: time_latent_ode(s, 0, 1, device)
             time_odelebm(s, 1, 0, 1, device)
         except LangevinDivergence: pass  # the rows below report it
-        if s.latent_ode is not None: attempt(s, "Latent ODE", lambda: time_latent_ode(s, warmup, repeats, device))
-        else: notes.append(f"{s.name}: Latent ODE not run — {s.skip_reason}")
-        for k in steps:
-            attempt(s, f"ODE-LEBM ({k} steps)", lambda: time_odelebm(s, k, warmup, repeats, device))
-        attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
-        if steps[0] % fast_stages == 0:
-            attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device, method=FAST_STAGED, stages=fast_stages))
+        if s.latent_ode is None: notes.append(f"{s.name}: Latent ODE not run — {s.skip_reason}")
+        per_round = []
+        for _ in range(rounds):
+            before = len(rows)
+            if s.latent_ode is not None: attempt(s, "Latent ODE", lambda: time_latent_ode(s, warmup, repeats, device))
+            for k in steps:
+                attempt(s, f"ODE-LEBM ({k} steps)", lambda: time_odelebm(s, k, warmup, repeats, device))
+            attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
+            if steps[0] % fast_stages == 0:
+                attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device, method=FAST_STAGED, stages=fast_stages))
+            per_round.append(rows[before:]); del rows[before:]
+        rows += _merge_rounds(per_round)
         try: rates.append(langevin_rate(s, warmup, repeats, device))
         except LangevinDivergence as e: notes.append(f"{s.name}: Langevin rate not measured — {e}")
     _add_ratios(rows)
     machine["load_after"] = os.getloadavg()
-    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats),
+    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats, rounds=rounds),
                 setups=[s.describe() for s in setups], rows=rows, langevin=rates, notes=notes)
 
 def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None else fmt.format(v)
@@ -269,7 +290,10 @@ def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None e
 def markdown(result: dict) -> str:
     "The benchmark as Markdown: one table of times, ratios to Latent ODE and memory; one line per setup on the Langevin rate."
     m, st = result["machine"], result["settings"]
-    lines = [f"Median of {st['repeats']} timed calls after {st['warmup']} warm-up; {m['threads']} torch thread(s) on {m['device']} "
+    rounds = st.get("rounds", 1)
+    how = f"{rounds} rounds of {st['repeats']} timed calls after {st['warmup']} warm-up (times: median of all calls; ratios: median over rounds)" \
+          if rounds > 1 else f"Median of {st['repeats']} timed calls after {st['warmup']} warm-up"
+    lines = [f"{how}; {m['threads']} torch thread(s) on {m['device']} "
              f"({m['cores']} cores), torch {m['torch']}, {m['date']}; load average {m['load_before'][0]:.2f} before, "
              f"{m['load_after'][0]:.2f} after.", "",
              "| setup | method | train s/it | test s/it | train / Latent ODE | test / Latent ODE | train peak MiB | test peak MiB |",

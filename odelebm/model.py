@@ -87,6 +87,7 @@ class ModelConfig:
     sigma: float = 0.1                 # observation noise std of the Gaussian likelihood
     solver: str = "rk4_grid"           # see `odelebm.dynamics.solve`
     substeps: int = 1
+    fused_solver: bool | None = None   # grid solvers: None uses the fused solver where the field allows, False the autograd loop
     t0: float = 0.0                    # time at which z0 lives
     def __post_init__(self): self.obs_shape = tuple(self.obs_shape)
 
@@ -126,7 +127,7 @@ class ODELEBM(nn.Module):
         if t[0] < c.t0: raise ValueError(f"times start at {t[0].item():.4g}, before the model's t0 = {c.t0}")
         prepend = bool(t[0] > c.t0)
         grid = torch.cat([t.new_tensor([c.t0]), t]) if prepend else t
-        traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps)[..., :c.z0_dim]
+        traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
         return traj[:, 1:] if prepend else traj
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
