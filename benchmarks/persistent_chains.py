@@ -7,7 +7,7 @@ fast configurations, and scores all of them the same way at test time (from-nois
 - persistent: each training sequence keeps its chain; a revisit resumes it with `--steps` steps;
 - staged: each batch's 20 from-noise steps pipelined over S consecutive iterations, for each S in `--stages`;
 - short: from noise with fewer steps, each K in `--short-steps`, the step size scaled by sqrt(20 / K) so that a chain
-  covers the same Langevin time s^2 K.
+  covers the same Langevin time s^2 K (or `--short-step-size`).
 
 Every configuration runs once per seed in `--seeds`; the table gives the mean and standard deviation over seeds.
 
@@ -50,8 +50,8 @@ def configurations(a: argparse.Namespace, setup: Table1Setup) -> dict[str, list[
     configs = {"noise": [(f"from noise, {K} steps", dict())],
                "persistent": [(f"persistent, {a.steps} steps", dict(persistent=True, persistent_steps=a.steps))],
                "staged": [(f"staged, {k} stages of {K // k} steps", dict(chain_stages=k)) for k in ints(a.stages)],
-               "short": [(f"from noise, {k} steps of {s * math.sqrt(K / k):.3g}", dict(posterior_steps=k, posterior_step_size=s * math.sqrt(K / k)))
-                         for k in ints(a.short_steps)]}
+               "short": [(f"from noise, {k} steps of {size:.3g}", dict(posterior_steps=k, posterior_step_size=size))
+                         for k in ints(a.short_steps) for size in [a.short_step_size or s * math.sqrt(K / k)]]}
     if a.fast_lr_decay is not None:
         for k in ("persistent", "staged", "short"):
             configs[k] = [(f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay}) for name, fit in configs[k]]
@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="posterior steps per revisit of a persistent chain")
     ap.add_argument("--stages", default="4", help="comma-separated iterations a staged chain spans (20 / stages steps each)")
     ap.add_argument("--short-steps", default="10", help="comma-separated step counts of the short from-noise chains")
+    ap.add_argument("--short-step-size", type=float, default=None,
+                    help="step size of the short chains (default: the recipe's scaled by sqrt(20 / K), the same Langevin time)")
     ap.add_argument("--configs", default="noise,staged,short", help="comma-separated subset of noise,persistent,staged,short")
     ap.add_argument("--fast-lr-decay", type=float, default=None,
                     help="per-iteration learning-rate decay of the fast configurations (default: the recipe's); a run "
@@ -94,7 +96,8 @@ def main():
     lines = [f"Equal wall time: {a.budget:.0f} s of training per configuration and seed, 1 process, {a.threads} torch thread(s); "
              f"test MSE from {setup.test_steps}-step from-noise inference on {a.ratio:.0%} of each test series' points, MSE on all points. "
              f"Commit {commit}, torch {torch.__version__}. `python benchmarks/persistent_chains.py "
-             f"--budget {a.budget:g} --configs {a.configs} --stages {a.stages} --short-steps {a.short_steps} --seeds {a.seeds}`", "",
+             f"--budget {a.budget:g} --configs {a.configs} --stages {a.stages} --short-steps {a.short_steps}"
+             f"{'' if a.short_step_size is None else f' --short-step-size {a.short_step_size:g}'} --seeds {a.seeds} --out {a.out}`", "",
              f"| configuration | seeds | iterations in {a.budget:.0f} s | s / iteration | test MSE, mean (std) | per seed |", "|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["config"] for r in rows):
         rs = [r for r in rows if r["config"] == name]
