@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--setups", default=",".join(SETUPS), help=f"comma-separated subset of {','.join(SETUPS)}")
     ap.add_argument("--steps", default="20,50,100", help="posterior Langevin steps of the ODE-LEBM rows")
     ap.add_argument("--fast-steps", type=int, default=5, help="steps per revisit of the persistent-chain row")
-    ap.add_argument("--fast-stages", type=int, default=4, help="iterations a chain spans in the staged-chain row")
+    ap.add_argument("--fast-stages", type=int, default=2, help="iterations a chain spans in the staged-chain row")
     ap.add_argument("--warmup", type=int, default=None, help="untimed calls per row (default 2; --quick 1)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per row, median reported (default 5; --quick 2)")
     ap.add_argument("--rounds", type=int, default=1, help="time every setup's rows this many times in turn; ratios: median over rounds")

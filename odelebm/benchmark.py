@@ -246,7 +246,7 @@ def _add_ratios(rows: list[dict]) -> None:
 
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
-                  log: Callable[[str], None] | None = print, fast_stages: int = 4, rounds: int = 1) -> dict:
+                  log: Callable[[str], None] | None = print, fast_stages: int = 2, rounds: int = 1) -> dict:
     """Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine.
     With `rounds > 1` every setup's rows are timed that many times in turn, so that each ratio compares calls made close in time."""
     if threads: torch.set_num_threads(threads)

@@ -265,6 +265,18 @@ def test_fused_solver_gradients_equal_the_autograd_loop(method):
     assert torch.autograd.gradcheck(lambda z: solve(f, z, t, method, fused=True), z0)
 
 
+@pytest.mark.parametrize("layers,act", [(0, "tanh"), (1, "relu"), (3, "softplus")])
+def test_fused_solver_handles_any_depth(layers, act):
+    torch.manual_seed(0)
+    f = ODEFunc(3, 6, n_layers=layers, act=act).double()
+    z0 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0, 1, 6, dtype=torch.float64)
+    for method in ("euler_grid", "rk4_grid"):
+        ref, out = solve(f, z0, t, method, fused=False), solve(f, z0, t, method, fused=True)
+        g = [torch.autograd.grad(y.square().sum(), [z0, *f.parameters()]) for y in (ref, out)]
+        assert torch.allclose(ref, out, atol=1e-12) and all(torch.allclose(a, b, atol=1e-12) for a, b in zip(*g))
+
+
 def test_posterior_step_is_the_same_with_either_solver():
     torch.manual_seed(0)
     d = make_sinusoids(n=20, n_points=15, seed=0)
