@@ -116,10 +116,10 @@ class _FusedGridSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z0, hs, substeps, tableau, unit, *params):
         Ws, bs = params[0::2], [b[:, None] for b in params[1::2]]
-        field, keep = _column_mlp(Ws, bs, unit), any(ctx.needs_input_grad)
+        keep, euler, act = any(ctx.needs_input_grad), tableau == GRID_SOLVERS["euler_grid"], _UNITS[unit][0]
+        field = None if euler else _column_mlp(Ws, bs, unit)
         z = z0.t().contiguous()
         zs, caches = [z], []
-        euler, act = tableau == GRID_SOLVERS["euler_grid"], _UNITS[unit][0]
         for h in hs:
             for _ in range(substeps):
                 if euler:  # the common case, unrolled: z + h (W_L a + b_L) in one product

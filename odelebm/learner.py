@@ -132,12 +132,10 @@ class Learner:
     def _staged(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         "Staged chains: admit a fresh cohort, advance every cohort by K+/S steps in one call, return the completed cohort."
         c, s = self.cfg, self.stages
-        if s is None:  # fill the pipeline: cohorts S-1, ..., 1 stages deep
-            for depth in range(c.chain_stages - 1, 0, -1):
-                new = self._admit(None if s is None else s["idx"], depth)
-                s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
-        new = self._admit(None if s is None else s["idx"], 0)
-        s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
+        # fill the pipeline once (cohorts S-1, ..., 1 stages deep), then admit a fresh cohort every iteration
+        for depth in (range(c.chain_stages - 1, -1, -1) if s is None else [0]):
+            new = self._admit(None if s is None else s["idx"], depth)
+            s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
         idx, t, x, mask = self._load(s["idx"], s["mask"])
         z = self.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size, init=s["z"].to(x.device))
         s["z"], s["age"] = z.cpu(), s["age"] + 1
