@@ -4,46 +4,47 @@
 
 # %% ../nbs/api/12_data_mnist.ipynb #cede3210
 from __future__ import annotations
-import gzip, hashlib, json, math, os, tempfile, urllib.request
+import gzip, hashlib, json, math, os, time, urllib.request, zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm.auto import tqdm
 import odelebm
+from .files import atomic_path, sha256_file
 from .model import SequenceData
 
 # %% auto #0
-__all__ = ['REPO', 'MNIST_FILES', 'MNIST_SHA256', 'SPLITS', 'resolve_data_dir', 'default_data_dir', 'find_mnist', 'sha256_file',
-           'read_idx', 'download_mnist', 'load_mnist', 'rotate', 'RotatingMNISTSettings', 'RotatingMNIST',
-           'resolve_cache_dir', 'make_rotating_mnist', 'shuffle_frames']
+__all__ = ['REPO', 'BUNDLED', 'MNIST_FILES', 'MNIST_DIGESTS', 'MNIST_MIRRORS', 'SPLITS', 'SOURCES', 'resolve_data_dir',
+           'find_mnist', 'MNISTFile', 'verify_mnist_file', 'read_idx', 'MNISTUnavailable', 'mnist_mirrors',
+           'download_mnist', 'load_mnist', 'rotate', 'RotatingMNISTSettings', 'RotatingMNIST', 'resolve_cache_dir',
+           'make_rotating_mnist', 'shuffle_frames']
 
 # %% ../nbs/api/12_data_mnist.ipynb #d000f0fd
 REPO = Path(odelebm.__file__).resolve().parents[1]   # the repository: the folder above the package
+BUNDLED = REPO / "data" / "mnist"                    # the MNIST test split, committed with the repository
 
 MNIST_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    "The data directory: `data_dir`, else env `ODELEBM_DATA`, else `<repo>/data`."
-    if data_dir is not None: return Path(data_dir).expanduser()
-    if os.environ.get("ODELEBM_DATA"): return Path(os.environ["ODELEBM_DATA"]).expanduser()
-    return REPO / "data"
+def _home() -> Path:
+    "`<repo>/data` in a checkout; `~/.cache/odelebm` for an installed package (its folder is not ours to write)."
+    return REPO / "data" if (REPO / "pyproject.toml").is_file() else Path("~/.cache/odelebm").expanduser()
 
-def default_data_dir() -> Path:
-    "The lookup the notebooks and CI use: env `ODELEBM_DATA`, else `<repo>/../shared/data` if it holds MNIST, else `<repo>/data`."
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    "The data directory: `data_dir`, else env `ODELEBM_DATA`, else `<repo>/data` (`~/.cache/odelebm` outside a checkout)."
+    if data_dir is not None and str(data_dir) != "": return Path(data_dir).expanduser()
     if os.environ.get("ODELEBM_DATA"): return Path(os.environ["ODELEBM_DATA"]).expanduser()
-    shared = REPO.parent / "shared" / "data"
-    if find_mnist("test", shared) is not None: return shared
-    return REPO / "data"
+    return _home()
 
 def find_mnist(split: str, data_dir: str | os.PathLike | None = None) -> Path | None:
-    "The directory (`<data_dir>/mnist` or `<data_dir>`) holding both files of `split`, or None."
+    "The folder holding both files of `split`: `<data dir>/mnist`, `<data dir>`, then the committed copy; or None."
     d = resolve_data_dir(data_dir)
-    for cand in (d / "mnist", d):
+    for cand in (d / "mnist", d, BUNDLED):
         if all((cand / f).is_file() for f in _files(split)): return cand
     return None
 
@@ -52,21 +53,52 @@ def _files(split: str) -> tuple[str, str]:
     return MNIST_FILES[split]
 
 # %% ../nbs/api/12_data_mnist.ipynb #f19411e0
-MNIST_SHA256: dict[str, tuple[str, ...]] = {
-    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",),
-    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",),
-    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                                  "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b"),  # shared copy
-    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                                  "fc607395669ec21321ea83e4b82c0544b7e8e63ff5b34337c06bc0a17cc0da3c"),  # shared copy
-}
+@dataclass(frozen=True)
+class MNISTFile:
+    "Published facts about one canonical MNIST file: the archive's SHA-256 and size, the decompressed IDX's SHA-256 and size."
+    archive_sha256: str
+    archive_bytes: int
+    idx_sha256: str
+    idx_bytes: int
 
-def sha256_file(path: str | os.PathLike) -> str:
-    "SHA-256 hex digest of a file, read in 1 MiB blocks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
-    return h.hexdigest()
+MNIST_DIGESTS: dict[str, MNISTFile] = {
+    "train-images-idx3-ubyte.gz": MNISTFile("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422,
+                                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47_040_016),
+    "train-labels-idx1-ubyte.gz": MNISTFile("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881,
+                                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60_008),
+    "t10k-images-idx3-ubyte.gz": MNISTFile("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877,
+                                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7_840_016),
+    "t10k-labels-idx1-ubyte.gz": MNISTFile("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542,
+                                           "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10_008),
+}
+_VERIFIED: set[tuple[str, int, int]] = set()   # (path, size, mtime_ns) of files that passed, this process
+
+def _idx_digest(path: Path, limit: int) -> tuple[str, int]:
+    "SHA-256 and length of the decompressed content, reading at most `limit + 1` bytes."
+    h, n = hashlib.sha256(), 0
+    with gzip.open(path, "rb") as f:
+        while n <= limit and (block := f.read(min(1 << 20, limit + 1 - n))):
+            h.update(block); n += len(block)
+    return h.hexdigest(), n
+
+def verify_mnist_file(path: str | os.PathLike, name: str | None = None) -> Path:
+    "Check the MNIST file `name` (default: the file's name) at `path` against its published digests; ValueError naming it if it fails."
+    path = Path(path)
+    name = name or path.name
+    spec = MNIST_DIGESTS.get(name)
+    if spec is None: raise ValueError(f"{path}: not an MNIST file name; expected one of {sorted(MNIST_DIGESTS)}")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED: return path
+    if sha256_file(path) != spec.archive_sha256:
+        try: digest, n = _idx_digest(path, spec.idx_bytes)
+        except (OSError, EOFError, zlib.error) as e: digest, n = f"unreadable ({e})", -1
+        if (digest, n) != (spec.idx_sha256, spec.idx_bytes):
+            raise ValueError(f"{path}: checksum mismatch, this is not the canonical {name} (archive sha256 "
+                             f"{spec.archive_sha256} or decompressed sha256 {spec.idx_sha256}, {spec.idx_bytes} bytes; "
+                             f"got {digest}, {n} bytes). Delete the file: it is downloaded again on next use.")
+    _VERIFIED.add(key)
+    return path
 
 # %% ../nbs/api/12_data_mnist.ipynb #26ebc736
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -95,47 +127,67 @@ def read_idx(path: str | os.PathLike) -> Tensor:
     return torch.from_numpy(arr.astype(dt.newbyteorder("="), copy=True))
 
 # %% ../nbs/api/12_data_mnist.ipynb #eecd91bc
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist", "https://storage.googleapis.com/cvdf-datasets/mnist")
+
+class MNISTUnavailable(FileNotFoundError):
+    "The MNIST files of a split are not on disk and could not be downloaded."
+
+def mnist_mirrors(url: str | None = None) -> list[str]:
+    "Base URLs to try: `url`, else env `ODELEBM_MNIST_URL` (comma-separated; `off` for none), else `MNIST_MIRRORS`."
+    spec = url or os.environ.get("ODELEBM_MNIST_URL") or ",".join(MNIST_MIRRORS)
+    return [] if spec.strip().lower() == "off" else [u.strip().rstrip("/") for u in spec.split(",") if u.strip()]
+
+def _fix_hint(split: str, dest: Path) -> str:
+    return (f"Fix: download {' and '.join(_files(split))} by hand from one of {', '.join(MNIST_MIRRORS)} into {dest}, "
+            f"or set ODELEBM_DATA to a folder whose mnist/ holds them (or pass data_dir=), or set ODELEBM_MNIST_URL to a "
+            f"reachable mirror")
+
+def _clean_stale_parts(dest: Path, age: float = 60.0) -> None:
+    "Remove temporary files of downloads that were killed (untouched for `age` seconds)."
+    for p in dest.glob(".*.part"):
+        try:
+            if time.time() - p.stat().st_mtime > age: p.unlink()
+        except FileNotFoundError: pass
+
+def _fetch(src: str, target: Path, timeout: float, progress: bool) -> None:
+    "Stream `src` into `target` atomically, refusing more than twice the published size, and verify it before the rename."
+    limit = 2 * MNIST_DIGESTS[target.name].archive_bytes
+    with atomic_path(target) as tmp:
+        with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp, "wb") as out:
+            size = int(resp.headers.get("Content-Length") or 0)
+            if size > limit: raise ValueError(f"announces {size} bytes, more than the {limit} accepted for {target.name}")
+            with tqdm(total=size or None, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
+                n = 0
+                while block := resp.read(1 << 20):
+                    n += len(block)
+                    if n > limit: raise ValueError(f"sent more than {limit} bytes, the most accepted for {target.name}")
+                    out.write(block); bar.update(len(block))
+        verify_mnist_file(tmp, target.name)
+
 def download_mnist(split: str, data_dir: str | os.PathLike | None = None, url: str | None = None,
-                   timeout: float = 60.0) -> Path:
-    "Download the files of `split` from `url` (else env `ODELEBM_MNIST_URL`) into `<data_dir>/mnist/`, checksummed."
-    files = _files(split)
-    url = url or os.environ.get("ODELEBM_MNIST_URL")
-    if not url: raise ValueError("no MNIST mirror configured: pass url=<base URL> or set ODELEBM_MNIST_URL "
-                                 "(e.g. https://ossci-datasets.s3.amazonaws.com/mnist)")
+                   timeout: float = 60.0, progress: bool = True) -> Path:
+    "Download the missing files of `split` into `<data dir>/mnist/` from the first mirror that delivers them, verified."
     dest = resolve_data_dir(data_dir) / "mnist"
     dest.mkdir(parents=True, exist_ok=True)
-    for name in files:
-        if (dest / name).is_file(): continue
-        src = f"{url.rstrip('/')}/{name}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
-        try:
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(src, timeout=timeout) as resp:
-                for block in iter(lambda: resp.read(1 << 20), b""): h.update(block); out.write(block)
-            got, expected = h.hexdigest(), MNIST_SHA256.get(name)
-            if expected and got not in expected:
-                raise ValueError(f"checksum mismatch for {name} from {src}: expected sha256 {' or '.join(expected)}, "
-                                 f"got {got}; the file was discarded (check the mirror URL)")
-            os.replace(tmp, dest / name)
-        finally:
-            if os.path.exists(tmp): os.unlink(tmp)
+    _clean_stale_parts(dest)
+    mirrors = mnist_mirrors(url)
+    for name in _files(split):
+        if (dest / name).is_file(): verify_mnist_file(dest / name); continue
+        errors = []
+        for base in mirrors:
+            try: _fetch(f"{base}/{name}", dest / name, timeout, progress); break
+            except (OSError, ValueError) as e: errors.append(f"{base}/{name}: {e}")
+        else:
+            why = "; ".join(errors) or "downloads are off (ODELEBM_MNIST_URL=off)"
+            raise MNISTUnavailable(f"could not download MNIST {name}: {why}. {_fix_hint(split, dest)}")
     return dest
 
 def load_mnist(split: str = "test", data_dir: str | os.PathLike | None = None,
                url: str | None = None) -> tuple[Tensor, Tensor]:
-    "MNIST `split` as uint8 images `(N, 28, 28)` and int64 labels `(N,)`; downloads only if a mirror is configured."
+    "MNIST `split` as uint8 images `(N, 28, 28)` and int64 labels `(N,)`, verified; downloaded on first use if missing."
     files = _files(split)
-    found = find_mnist(split, data_dir)
-    if found is None:
-        d = resolve_data_dir(data_dir)
-        if url or os.environ.get("ODELEBM_MNIST_URL"): found = download_mnist(split, d, url)
-        else:
-            raise FileNotFoundError(
-                f"MNIST {split} files {list(files)} not found in {d / 'mnist'} or {d}. Fix: put them in "
-                f"{REPO / 'data' / 'mnist'}, or set ODELEBM_DATA to a folder whose mnist/ holds them (or pass data_dir=), "
-                f"or set ODELEBM_MNIST_URL / pass url= to a mirror to download them "
-                f"(e.g. https://ossci-datasets.s3.amazonaws.com/mnist)")
-    images, labels = read_idx(found / files[0]), read_idx(found / files[1])
+    found = find_mnist(split, data_dir) or download_mnist(split, data_dir, url)
+    images, labels = (read_idx(verify_mnist_file(found / f)) for f in files)
     if images.ndim != 3 or images.dtype != torch.uint8 or labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"{found}: unexpected MNIST contents, images {tuple(images.shape)} {images.dtype}, "
                          f"labels {tuple(labels.shape)}; delete the files and fetch them again")
@@ -168,7 +220,7 @@ class RotatingMNISTSettings:
     n_angles: int = 16
     dt: float = 0.1
     seed: int = 0
-    source: str = "mnist-test"   # which MNIST split the digits come from
+    source: str = "mnist-test"   # which MNIST split the digits come from: "mnist-test" (committed) or "mnist-train"
     version: int = 1             # bump when the generator changes, to invalidate old caches
 
     @property
@@ -193,17 +245,21 @@ class RotatingMNIST:
 SPLITS = ("train", "val", "test")
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    "The cache directory: `cache_dir`, else env `ODELEBM_CACHE`, else `<repo>/data/cache`."
+    "The cache directory: `cache_dir`, else env `ODELEBM_CACHE`, else `<repo>/data/cache` (`~/.cache/odelebm/cache` outside a checkout)."
     if cache_dir is not None: return Path(cache_dir).expanduser()
     if os.environ.get("ODELEBM_CACHE"): return Path(os.environ["ODELEBM_CACHE"]).expanduser()
-    return REPO / "data" / "cache"
+    return _home() / "cache"
 
-def _check_settings(s: RotatingMNISTSettings, n_images: int = 10_000):
+SOURCES = {"mnist-test": "test", "mnist-train": "train"}   # settings.source -> MNIST split
+
+def _check_settings(s: RotatingMNISTSettings, n_images: int | None = None):
+    if s.source not in SOURCES: raise ValueError(f"unknown source {s.source!r}: use one of {sorted(SOURCES)}")
+    n_images = n_images or {"mnist-test": 10_000, "mnist-train": 60_000}[s.source]
     for name in ("n_train", "n_val", "n_test"):
         if getattr(s, name) < 1: raise ValueError(f"{name} must be >= 1, got {getattr(s, name)}")
     total = s.n_train + s.n_val + s.n_test
     if total > n_images:
-        raise ValueError(f"n_train + n_val + n_test = {total} sequences, but the MNIST test split has only {n_images} "
+        raise ValueError(f"n_train + n_val + n_test = {total} sequences, but the MNIST {SOURCES[s.source]} split has only {n_images} "
                          f"images (each used once): lower the sizes")
     for name in ("t_train", "t_test"):
         if getattr(s, name) < 2: raise ValueError(f"{name} must be >= 2 frames, got {getattr(s, name)}")
@@ -220,15 +276,15 @@ def _sequences(images: Tensor, angle0: Tensor, n_frames: int, step: float) -> Te
 def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100, t_train: int = 16,
                         t_test: int = 45, n_angles: int = 16, dt: float = 0.1, seed: int = 0,
                         data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                        url: str | None = None) -> RotatingMNIST:
-    "Rotating MNIST (MoNODE recipe, 360/`n_angles` degrees per frame, digits from the MNIST test split); cached by settings."
-    s = RotatingMNISTSettings(n_train, n_val, n_test, t_train, t_test, n_angles, float(dt), seed)
+                        url: str | None = None, source: str = "mnist-test") -> RotatingMNIST:
+    "Rotating MNIST (MoNODE recipe, 360/`n_angles` degrees per frame, digits from the MNIST `source` split); cached by settings."
+    s = RotatingMNISTSettings(n_train, n_val, n_test, t_train, t_test, n_angles, float(dt), seed, source)
     _check_settings(s)
     cache = resolve_cache_dir(cache_dir) / f"rotmnist_{s.key()}.pt"
     if cache.is_file():
         blob = torch.load(cache, weights_only=True)
     else:
-        images, labels = load_mnist("test", data_dir, url)
+        images, labels = load_mnist(SOURCES[source], data_dir, url)
         _check_settings(s, len(images))
         g = torch.Generator().manual_seed(seed)
         perm = torch.randperm(len(images), generator=g)
@@ -238,12 +294,7 @@ def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100
             idx, a0 = perm[start:start + n], angle[start:start + n]
             start += n
             blob[name] = dict(x=_sequences(images[idx], a0, T, s.step), labels=labels[idx], angles=a0, index=idx)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".part", dir=cache.parent)
-        os.close(fd)
-        try: torch.save(blob, tmp); os.replace(tmp, cache)
-        finally:
-            if os.path.exists(tmp): os.unlink(tmp)
+        with atomic_path(cache) as tmp: torch.save(blob, tmp)
     split = {k: SequenceData(s.dt * torch.arange(v["x"].shape[1]), v["x"], None, v["labels"]) for k, v in blob.items()}
     return RotatingMNIST(split["train"], split["val"], split["test"], {k: blob[k]["angles"] for k in SPLITS},
                          {k: blob[k]["index"] for k in SPLITS}, s)

@@ -14,7 +14,7 @@ from .model import ODELEBM, ModelConfig, SequenceData
 from .learner import Learner, FitConfig, predict
 from .baselines import fit_baseline
 from .image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
-from .data_mnist import make_rotating_mnist, default_data_dir, rotate, shuffle_frames, RotatingMNIST
+from .data_mnist import make_rotating_mnist, rotate, shuffle_frames, RotatingMNIST
 from .results import parallel_map, git_commit
 
 # %% auto #0
@@ -40,6 +40,7 @@ class RotMNISTSetup:
     t_test: int = 45                 # frames per test sequence
     t_in: int = 16                   # frames observed at test time (the paper: the training length)
     data_seed: int = 0
+    mnist_source: str = "mnist-test"  # digits from the MNIST test split (committed) or "mnist-train" (MoNODE; downloaded)
     iterations: int = 1500           # Algorithm 1 iterations (ODE-LEBM and its MCMC ablations)
     baseline_iterations: int = 4000  # iterations of the amortised models (~10x cheaper each: more of them, less wall time)
     batch_size: int = 25             # MoNODE's
@@ -62,6 +63,7 @@ class RotMNISTSetup:
 def _key(method: str, seed: int, s: RotMNISTSetup) -> str:
     "File-safe key that changes with anything that affects the trained model (test-time fields excluded)."
     fields = {k: v for k, v in asdict(s).items() if k not in ("n_test", "t_test", "t_in", "test_steps")}
+    if fields["mnist_source"] == "mnist-test": del fields["mnist_source"]  # keys from before the field existed stay valid
     fields = {k: v for k, v in fields.items() if not k.startswith("baseline_")} if method in LEBM_METHODS else \
              {k: v for k, v in fields.items() if k not in ("iterations", "posterior_steps", "posterior_step_size", "lr_gen")}
     h = hashlib.sha256(json.dumps([method, seed, fields], sort_keys=True).encode()).hexdigest()[:10]
@@ -72,7 +74,7 @@ def _key(method: str, seed: int, s: RotMNISTSetup) -> str:
 def load_data(s: RotMNISTSetup, data_dir: str | None = None) -> RotatingMNIST:
     "The rotating-MNIST sequences of `s` (cached on disk by `make_rotating_mnist`)."
     return make_rotating_mnist(n_train=s.n_train, n_test=s.n_test, t_train=s.t_train, t_test=s.t_test, seed=s.data_seed,
-                               data_dir=data_dir or default_data_dir())
+                               data_dir=data_dir, source=s.mnist_source)
 
 def build(method: str, s: RotMNISTSetup) -> torch.nn.Module:
     "An untrained model of `method` with the sizes of `s`."
