@@ -12,10 +12,12 @@ import concurrent.futures as cf, multiprocessing as mp
 import torch
 from tqdm.auto import tqdm
 import odelebm
+from .files import atomic_path, atomic_write
 
 # %% auto #0
-__all__ = ['PAPER', 'PAPER_ONLY', 'paper_value', 'git_commit', 'Results', 'load_results', 'summarise', 'table_markdown',
-           'parallel_map']
+__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'COVERAGE', 'NOT_RESULTS', 'paper_value',
+           'git_commit', 'Results', 'load_results', 'summarise', 'table_columns', 'training_budget', 'table_markdown',
+           'Item', 'claim_outcome', 'coverage_rows', 'coverage_markdown', 'parallel_map']
 
 # %% ../nbs/api/80_results.ipynb #48ae00eb
 PAPER: dict[str, dict[str, Any]] = {
@@ -65,6 +67,12 @@ PAPER: dict[str, dict[str, Any]] = {
     "table11": dict(title="Table 11: rotating MNIST T = 45, MCMC / EBM ablation", columns=["T=45"],
                     rows={"Latent ODE": [0.039], "MCMC without EBM": [0.025], "EBM without MCMC": [0.031], "MCMC + EBM": [0.024]}),
 }
+# The paper's training budget in epochs, by table (Table 1: Rubanova et al.'s 500; rotating MNIST: MoNODE's 400).
+PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400, "figure6": 400,
+                                  "table3": 200, "table4": 500, "table6": 500}
+HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "corr"}   # columns where larger values are better (others: errors)
+RELATIVE_TO = {"table7": "Latent ODE"}  # compared as cost relative to this row on the same hardware, not ours / paper
+
 PAPER_ONLY = {"table1": {"NCDSSM"}, "table2": {"LatentApproxSDE", "Neural ODE Processes"}}  # cited, not re-implemented
 
 def paper_value(table: str, method: str, column: str) -> float | None:
@@ -87,7 +95,7 @@ def git_commit(root: str | Path | None = None) -> str:
 
 @dataclass
 class Results:
-    "Records and figures of one experiment run, saved with provenance as `<run_dir>/results/<name>.json`."
+    "Records, figures and notes of one experiment run, saved with provenance as `<run_dir>/results/<name>.json`."
     name: str
     profile: str
     run_dir: str
@@ -95,6 +103,7 @@ class Results:
     params: dict = field(default_factory=dict)
     records: list = field(default_factory=list)
     figures: list = field(default_factory=list)
+    notes: dict = field(default_factory=dict)       # table -> provenance sentence printed under it
     started: float = field(default_factory=time.time)
     commit: str = field(default_factory=git_commit)  # taken when the run starts: the code that produced the numbers
 
@@ -104,36 +113,40 @@ class Results:
         if not math.isfinite(value): raise ValueError(f"non-finite result for {table}/{method}/{column} (seed {seed}): {value}")
         self.records.append(dict(table=table, method=method, column=str(column), seed=seed, value=value, **extra))
 
-    def figure(self, fig, filename: str, caption: str, dpi: int = 130) -> Path:
-        "Save a matplotlib figure into `fig_dir` and register it with its caption."
-        path = Path(self.fig_dir) / filename
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        self.figures.append(dict(file=filename, caption=caption))
-        return path
+    def note(self, table: str, text: str) -> None:
+        "Attach a provenance sentence to `table` (printed under it when the tables are assembled)."
+        self.notes[table] = text
 
-    def write_text(self, filename: str, text: str) -> Path:
-        "Write a text artefact (e.g. a Markdown table) into `fig_dir`."
+    def figure(self, fig, filename: str, caption: str, dpi: int = 130) -> Path:
+        "Save a matplotlib figure into `fig_dir` (atomically) and register it with its caption."
         path = Path(self.fig_dir) / filename
-        path.parent.mkdir(parents=True, exist_ok=True); path.write_text(text)
+        with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip("."))
+        self.figures.append(dict(file=filename, caption=caption))
         return path
 
     @property
     def path(self) -> Path: return Path(self.run_dir) / "results" / f"{self.name}.json"
 
     def save(self) -> Path:
-        "Write the results file with provenance (profile, seeds, commit, date, wall time, parameters, versions)."
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        "Write the results file atomically with provenance (profile, seeds, commit, date, wall time, parameters, versions)."
         meta = dict(name=self.name, profile=self.profile, commit=self.commit, version=odelebm.__version__,
                     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     wall_seconds=round(time.time() - self.started, 1), params=self.params,
                     torch=torch.__version__, python=platform.python_version(), machine=platform.machine())
-        self.path.write_text(json.dumps(dict(meta=meta, records=self.records, figures=self.figures), indent=1, default=str))
-        return self.path
+        return atomic_write(self.path, json.dumps(dict(meta=meta, records=self.records, figures=self.figures, notes=self.notes),
+                                                  indent=1, default=str))
 
 def load_results(run_dir: str | Path) -> list[dict]:
-    "All results files under `<run_dir>/results/`."
-    return [json.loads(p.read_text()) for p in sorted((Path(run_dir) / "results").glob("*.json"))]
+    "All results files under `<run_dir>/results/`; a file that cannot be read, or holds a non-finite value, is an error naming it."
+    out = []
+    for p in sorted((Path(run_dir) / "results").glob("*.json")):
+        try: res = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{p}: unreadable results file ({e}); delete it and re-run its notebook") from e
+        bad = [r for r in res.get("records", []) if not math.isfinite(float(r["value"]))]
+        if bad: raise ValueError(f"{p}: non-finite value for {bad[0]['table']}/{bad[0]['method']}/{bad[0]['column']}")
+        out.append(res)
+    return out
 
 # %% ../nbs/api/80_results.ipynb #8970a104
 def _fmt(v: float | None) -> str:
@@ -151,24 +164,205 @@ def summarise(records: Iterable[dict], table: str) -> dict[tuple[str, str], tupl
         out[k] = (t.mean().item(), t.std().item() if len(rs) > 1 else float(rs[0].get("std", 0.0)), len(rs))
     return out
 
-def table_markdown(records: list[dict], table: str, provenance: str = "") -> str:
-    "Markdown table: per method and column, ours mean (std) | paper | ours/paper."
+def _number(c: str) -> float | None:
+    try: return float(c)
+    except ValueError: return None
+
+def table_columns(table: str, summary: dict) -> list[str]:
+    "The paper's columns, then ours beyond them; sorted by value when every column is a number (ratios, step counts)."
+    cols = list(PAPER.get(table, {}).get("columns", [])) + sorted({c for (_, c) in summary} - set(PAPER.get(table, {}).get("columns", [])))
+    return sorted(cols, key=_number) if all(_number(c) is not None for c in cols) else cols
+
+def _train_size(params: dict) -> int:
+    # Table 1 trains on the first 80% of its series (Rubanova et al.'s split); the image tables record n_train
+    return params.get("n_train") or round(0.8 * params["n_series"])
+
+def training_budget(table: str, params: dict) -> str:
+    "Iterations and epochs of the run that produced `table`, beside the paper's epochs; '' for runs that do not train."
+    if "iterations" not in params or "batch_size" not in params: return ""
+    n_train = _train_size(params)
+    bs, paper = params["batch_size"], PAPER_EPOCHS.get(table)
+    def one(who: str, it: int) -> str: return f"{who} {it} iterations ({it * bs / n_train:.0f} epochs)"
+    parts = [one("ODE-LEBM", params["iterations"])]
+    if "baseline_iterations" in params: parts.append(one("baselines", params["baseline_iterations"]))
+    text = ", ".join(parts) + f" of {n_train} training sequences at batch {bs}"
+    if paper: text += f"; the paper: {paper:g} epochs ({paper * n_train / bs:.0f} iterations at this size)"
+    return text
+
+def _header(table: str, s: dict, params: dict | None) -> str:
+    "What the numbers of `table` rest on: budget, seeds, and what (std) is over."
+    n = max((k for (_, _, k) in s.values()), default=0)
+    spread = (f"mean (std) over {n} seeds" if n > 1 else
+              "one seed; (std), where shown, is over the test batches of that seed, not across seeds"
+              if any(sd for (_, sd, _) in s.values()) else "one seed, no spread measured")
+    budget = training_budget(table, params or {})
+    return (f"*Budget:* {budget}. " if budget else "") + f"*Ours:* {spread}."
+
+def table_markdown(records: list[dict], table: str, provenance: str = "", params: dict | None = None) -> str:
+    "Markdown table: a header with budget and seeds, then per method and column ours mean (std) | paper | comparison."
     spec, s = PAPER.get(table, dict(title=table, columns=[], rows={})), summarise(records, table)
-    columns = list(spec["columns"]) + sorted({c for (_, c) in s} - set(spec["columns"]))
+    columns, ref = table_columns(table, s), RELATIVE_TO.get(table)
     methods = list(dict.fromkeys([m for (m, _) in s] + list(spec["rows"])))
-    head = "| method | " + " | ".join(f"{c} ours | {c} paper | {c} ratio" for c in columns) + " |"
-    lines = [f"## {spec['title']}", "", head, "|---" * (1 + 3 * len(columns)) + "|"]
+    if ref:
+        head = " | ".join(f"{c} ours | {c} paper | {c} ÷ {ref}, ours | {c} ÷ {ref}, paper" for c in columns)
+        note = f"Compared as cost relative to {ref} on the same hardware (ours: this machine; the paper: a V100)."
+    else:
+        head = " | ".join(f"{c} ours | {c} paper | {c} ratio" for c in columns)
+        note = "Paper: the published value; ratio: ours / paper."
+    lines = [f"## {spec['title']}", "", _header(table, s, params) + " " + note, "", f"| method | {head} |",
+             "|---" * (1 + 3 * len(columns) + (len(columns) if ref else 0)) + "|"]
     for m in methods:
         cells = []
         for c in columns:
             ours, paper = s.get((m, c)), paper_value(table, m, c)
             o = "–" if ours is None else (f"{_fmt(ours[0])} ({_fmt(ours[1])})" if ours[2] > 1 or ours[1] else _fmt(ours[0]))
-            ratio = f"{ours[0] / paper:.2f}" if (ours and paper) else "–"
-            cells += [o, _fmt(paper), ratio]
+            if ref:
+                o_ref, p_ref = s.get((ref, c)), paper_value(table, ref, c)
+                cells += [o, _fmt(paper), f"{ours[0] / o_ref[0]:.2f}" if ours and o_ref else "–",
+                          f"{paper / p_ref:.2f}" if paper and p_ref else "–"]
+            else:
+                cells += [o, _fmt(paper), f"{ours[0] / paper:.2f}" if (ours and paper) else "–"]
         tag = " (paper-reported, not re-run)" if m in PAPER_ONLY.get(table, set()) else ""
         lines.append(f"| {m}{tag} | " + " | ".join(cells) + " |")
     if provenance: lines += ["", provenance]
     return "\n".join(lines) + "\n"
+
+# %% ../nbs/api/80_results.ipynb #c51d39ad
+@dataclass(frozen=True)
+class Item:
+    "One table or figure of the paper: where our version comes from, and the number it is summarised by."
+    name: str                          # "Table 1", "Figure 2"
+    what: str
+    table: str | None = None           # results table key for a table; for a figure, the table whose budget it shares
+    figure: str | None = None          # file name of our figure
+    headline: tuple[str, str] | None = None   # (method, column) quoted beside the paper's
+    claim: str = "best"                # "best", "decreasing", "increasing" or "" (none)
+
+COVERAGE: tuple[Item, ...] = (
+    Item("Table 1", "irregular sinusoids: test MSE by observation ratio", "table1", headline=("ODE-LEBM", "0.1")),
+    Item("Table 2", "rotating MNIST: MSE at T = 15 / 45, NMI of z_s", "table2", headline=("ODE-LEBM", "T=45")),
+    Item("Table 3", "bouncing balls with friction: MSE, friction correlation", "table3", headline=("ODE-LEBM", "T=40")),
+    Item("Table 4", "MuJoCo Hopper / Swimmer / HalfCheetah: MSE", "table4", headline=("ODE-LEBM", "Hopper T=100")),
+    Item("Table 5", "rotating MNIST: test-time posterior Langevin steps", "table5", headline=("T=45", "20"), claim="decreasing"),
+    Item("Table 6", "Spiral2D: EBM prior and MCMC ablation", "table6", headline=("MCMC + EBM (ODE-LEBM)", "test MSE")),
+    Item("Table 7", "seconds per iteration, relative to Latent ODE", "table7", headline=("ODE-LEBM (20 steps)", "train s/it"),
+         claim="increasing"),
+    Item("Table 10", "rotating MNIST: without the static latent", "table10", headline=("ODE-LEBM with static variable", "T=45")),
+    Item("Table 11", "rotating MNIST: MCMC / EBM ablation", "table11", headline=("MCMC + EBM", "T=45")),
+    Item("Figure 2", "sinusoid interpolations at each ratio", "table1", "figure2_irregular.png", claim=""),
+    Item("Figure 3", "rotating MNIST predictions", "table2", "figure3_rotmnist.png", claim=""),
+    Item("Figure 4", "PCA of z0 and z_s, one digit at 16 rotations", "table2", "figure4_pca.png", claim=""),
+    Item("Figure 5", "latent trajectories of one digit", "table2", "figure5_trajectories.png", claim=""),
+    Item("Figure 6", "t-SNE of z_s by digit; energies of real vs shuffled sequences", "figure6", "figure6_tsne_energy.png",
+         headline=("ODE-LEBM", "NMI")),
+    Item("Figure 7", "MuJoCo predictions", "table4", "figure7_mujoco.png", claim=""),
+    Item("Figure 8", "bouncing-ball reconstructions", "table3", "figure8_balls.png", claim=""),
+    Item("Figure 9", "one more Hopper prediction", "table4", "figure9_hopper.png", claim=""),
+)
+NOT_RESULTS = "Figure 1 (the model diagram) and Tables 8-9 (hyper-parameters, used in our recipes) hold no results."
+
+def _sign(column: str) -> int: return -1 if column in HIGHER_IS_BETTER else 1
+
+def _claim_best(table: str, s: dict) -> str:
+    "Is the paper's best method in each column (among those we re-ran) also ours best?"
+    met, missed = [], []
+    for c in table_columns(table, s):
+        ran = [m for (m, cc) in s if cc == c and paper_value(table, m, c) is not None]
+        if len(ran) < 2: continue
+        paper_best = min(ran, key=lambda m: _sign(c) * paper_value(table, m, c))
+        ours_best = min(ran, key=lambda m: _sign(c) * s[(m, c)][0])
+        if ours_best == paper_best: met.append(c)
+        else: missed.append(f"{c} (ours best: {ours_best}; the paper's: {paper_best})")
+    if not met and not missed: return "–"
+    verdict = "met" if not missed else ("not met" if not met else "partly met")
+    return (f"the paper's best is ours best: {verdict}" + (f"; met at {', '.join(met)}" if met and missed else "")
+            + (f"; not at {'; '.join(missed)}" if missed else ""))
+
+def _claim_decreasing(s: dict) -> str:
+    "Table 5: along the (numeric) columns, does every row's error not increase?"
+    parts, ok_all = [], True
+    for m in dict.fromkeys(m for (m, _) in s):
+        vals = [v[0] for (_, v) in sorted((_number(c), v) for (mm, c), v in s.items() if mm == m)]
+        ok = all(b <= a for a, b in zip(vals, vals[1:]))
+        ok_all &= ok
+        parts.append(f"{m} {'met' if ok else 'not met'} ({' → '.join(_fmt(v) for v in vals)})")
+    return f"more steps, lower error: {'met' if ok_all else 'not everywhere'}; " + "; ".join(parts)
+
+def _claim_increasing(table: str, s: dict) -> str:
+    "Table 7: does the cost of the '(K steps)' rows grow with K (first column)?"
+    c = table_columns(table, s)[0]
+    seq = sorted((int(m.split("(")[1].split()[0]), v[0]) for (m, cc), v in s.items() if cc == c and m.endswith(" steps)"))
+    if len(seq) < 2: return "–"
+    ok = all(b[1] > a[1] for a, b in zip(seq, seq[1:]))
+    return (f"cost grows with the steps: {'met' if ok else 'not met'} ("
+            + ", ".join(f"K = {k}: {v:.3g} s" for k, v in seq) + ")")
+
+def claim_outcome(table: str, kind: str, s: dict) -> str:
+    "The outcome of the claim `kind` ('best', 'decreasing', 'increasing', '') of `table` on our summary `s`."
+    if not s or not kind: return "–"
+    return {"best": lambda: _claim_best(table, s), "decreasing": lambda: _claim_decreasing(s),
+            "increasing": lambda: _claim_increasing(table, s)}[kind]()
+
+def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
+    "Whether a run used at least the paper's epochs (every model) and 3 seeds, and the budget in words."
+    text = training_budget(table, params)
+    paper = PAPER_EPOCHS.get(table)
+    if not text:   # a timing run: complete unless it ran at the quick smoke sizes
+        quick = bool(params.get("quick", False))
+        return not quick, (f"timing run{' at quick smoke sizes' if quick else ''}, {params.get('rounds', 1)} round(s) x "
+                           f"{params.get('repeats', '?')} timed calls")
+    n_train = _train_size(params)
+    its = [params["iterations"]] + ([params["baseline_iterations"]] if "baseline_iterations" in params else [])
+    full = paper is not None and all(it * params["batch_size"] / n_train >= paper for it in its) and seeds >= 3
+    return full, text
+
+def coverage_rows(results: list[dict]) -> list[dict]:
+    "One row per paper item: status, our headline number beside the paper's, budget, seeds, claim outcome."
+    records = [r for res in results for r in res["records"]]
+    meta_of = {}   # table -> the meta of the results file that recorded it
+    for res in results:
+        for r in res["records"]: meta_of.setdefault(r["table"], res["meta"])
+    figures = {f["file"]: res["meta"] for res in results for f in res["figures"]}
+    rows = []
+    for it in COVERAGE:
+        meta = figures.get(it.figure) if it.figure else meta_of.get(it.table)
+        s = summarise(records, it.table) if it.table else {}
+        if meta is None or (not it.figure and not s):
+            rows.append(dict(item=it.name, what=it.what, status="not yet", ours="–", paper=_fmt(paper_value(it.table, *it.headline))
+                             if it.headline else "–", budget="–", claim="–"))
+            continue
+        params, seeds = meta.get("params", {}), int(meta.get("params", {}).get("seeds", 1))
+        full, budget = _budget_status(it.table, params, seeds)
+        missing = [m for m in PAPER.get(it.table, {}).get("rows", {}) if m not in PAPER_ONLY.get(it.table, set())
+                   and not any(mm == m for (mm, _) in s)] if not it.figure else []
+        status = "reproduced" if full and not missing else "partial"
+        ours = paper = "–"
+        if it.headline:
+            m, c = it.headline
+            v, p = s.get((m, c)), paper_value(it.table, m, c)
+            ref = RELATIVE_TO.get(it.table)
+            if ref:   # quote the cost relative to the reference row
+                vr, pr = s.get((ref, c)), paper_value(it.table, ref, c)
+                ours = f"{v[0] / vr[0]:.1f}x {ref}" if v and vr else "–"
+                paper = f"{p / pr:.1f}x {ref}" if p and pr else "–"
+            else: ours, paper = (_fmt(v[0]) if v else "–"), _fmt(p)
+            ours, paper = f"{m}, {c}: {ours}", paper
+        rows.append(dict(item=it.name, what=it.what, status=status + (f" (no {', '.join(missing)})" if missing else ""),
+                         ours=ours, paper=paper, budget=f"{budget}; {seeds} seed{'s' * (seeds > 1)}",
+                         claim=claim_outcome(it.table, it.claim, s)))
+    return rows
+
+def coverage_markdown(results: list[dict], profile: str) -> str:
+    "The coverage table as Markdown (what the README shows at its top)."
+    rows = coverage_rows(results)
+    n = {k: sum(r["status"].startswith(k) for r in rows) for k in ("reproduced", "partial", "not yet")}
+    lines = [f"Generated by `odelebm-reproduce --profile {profile}` from its results files ({n['reproduced']} reproduced, "
+             f"{n['partial']} partial, {n['not yet']} not yet). *Partial*: produced at less than the paper's budget or seeds. "
+             f"Tables with our numbers beside the paper's: `figures/tables.md`; figures: "
+             f"`figures/README.md`.", "",
+             "| paper item | what | status | ours | paper | budget | claim tested: outcome |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['item']} | {r['what']} | {r['status']} | {r['ours']} | {r['paper']} | {r['budget']} | {r['claim']} |" for r in rows]
+    return "\n".join(lines + ["", NOT_RESULTS]) + "\n"
 
 # %% ../nbs/api/80_results.ipynb #e665f2b8
 def _one_thread(): torch.set_num_threads(1)

@@ -268,12 +268,22 @@ def plot_figure5(model, z: Tensor, t: Tensor, labels: Tensor | None = None, n: i
     import matplotlib.pyplot as plt
     with torch.no_grad(): traj = model.trajectory(z[:n], t)          # (n, T, z0_dim)
     p = _pca2(traj.reshape(-1, traj.shape[-1])).reshape(n, len(t), 2)
-    fig, ax = plt.subplots(figsize=(4.4, 3.8))
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    pal, seen = plt.get_cmap("tab10"), set()
     for i in range(n):
-        ax.plot(p[i, :, 0], p[i, :, 1], lw=0.8, alpha=0.8, label=None if labels is None else f"digit {int(labels[i])}")
+        d = None if labels is None else int(labels[i])
+        # one colour and one legend entry per digit: sequences of the same digit share both
+        ax.plot(p[i, :, 0], p[i, :, 1], lw=0.8, alpha=0.8, color=pal(i % 10 if d is None else d),
+                label=None if d is None or d in seen else f"digit {d}")
+        seen.add(d)
         ax.scatter(p[i, 0, 0], p[i, 0, 1], marker="o", s=18, color="k", zorder=3)
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories over {len(t)} frames (dot: t = 0)")
-    ax.legend(fontsize=6, ncol=2, frameon=False)
+    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories of {n} test sequences over {len(t)} frames (dot: t = 0)")
+    if labels is not None:   # beside the axes, never over the trajectories
+        handles, names = ax.get_legend_handles_labels()
+        order = sorted(range(len(names)), key=lambda k: names[k])
+        ax.legend([handles[k] for k in order], [names[k] for k in order], fontsize=7, frameon=False,
+                  loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
     return fig
 
 def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, seed: int = 0):

@@ -4,7 +4,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
-from odelebm.reproduce import main, plan, experiment_notebooks
+from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, SMOKE_BANNER
+from odelebm.results import load_results, COVERAGE
 
 PARAMS = '''profile = "smoke"
 seeds = 1
@@ -111,9 +112,34 @@ def test_smoke_profile_runs_every_experiment_notebook(tmp_path):
         assert (runs / f"{n}.ipynb").exists()
     tables = (runs / "figures" / "tables.md").read_text()
     assert "## Table 1" in tables and "## Table 2" in tables and "## Table 10" in tables
+    assert SMOKE_BANNER in tables and SMOKE_BANNER in (runs / "figures" / "table1.md").read_text()   # tiny sizes, said so
+    coverage = (runs / "figures" / "coverage.md").read_text()
+    assert all(f"| {it.name} |" in coverage for it in COVERAGE)
+    assert "| Table 6 | Spiral2D: EBM prior and MCMC ablation | not yet |" in coverage
+    assert readme_block((ROOT / "README.md").read_text()) != coverage          # the smoke run leaves the README alone
     print(f"smoke profile: {len(names)} notebooks in {time.time() - t0:.1f} s")
 
 
 def test_set_overrides_a_parameter_the_profile_sets():
     job = plan("cpu", only=["table2_rotmnist"], overrides={"workers": 1})[0]
     assert job.params["workers"] == 1 and job.params["iterations"] == 1500
+
+
+def test_committed_tables_figures_index_and_readme_match_their_results():
+    "figures/ holds the results files it was assembled from; re-rendering them gives every committed file and the README block."
+    results = load_results(ROOT / "figures")
+    assert results, "no results files in figures/results: run make reproduce"
+    profiles = {r["meta"]["profile"] for r in results}
+    assert len(profiles) == 1, profiles
+    for name, text in render(results, profiles.pop()).items():
+        assert (ROOT / "figures" / name).read_text() == text, f"figures/{name} differs from what its results files give"
+        if name == "coverage.md": assert readme_block((ROOT / "README.md").read_text()) == text, "README coverage block drifted"
+    for res in results:
+        for f in res["figures"]: assert (ROOT / "figures" / f["file"]).is_file(), f["file"]
+
+
+def test_readme_lists_every_paper_item_and_no_stale_table_files():
+    block = readme_block((ROOT / "README.md").read_text())
+    for it in COVERAGE: assert f"| {it.name} |" in block
+    produced = {f"{t}.md" for r in load_results(ROOT / "figures") for t in {rec["table"] for rec in r["records"]}}
+    assert {p.name for p in (ROOT / "figures").glob("table*.md")} | {p.name for p in (ROOT / "figures").glob("figure*.md")} <= produced | {"tables.md"}
