@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/30_irregular.ipynb #96a4aec5
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import torch
@@ -14,6 +14,7 @@ from .learner import Learner, FitConfig, predict, masked_mse
 from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline
 from .data_sinusoids import make_sinusoids, observation_mask
 from .results import parallel_map, git_commit
+from .files import atomic_write
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINE_FIELDS', 'Table1Setup', 'job_key', 'run_job', 'run_table1', 'plot_figure2']
@@ -84,7 +85,10 @@ def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: s
     "Train `method` at observation `ratio` with `seed` on `device`, score it on the CPU; returns MSE, timings, example predictions."
     s, t0, commit = setup, time.time(), git_commit()  # the commit of the code that runs the job
     cache = Path(run_dir) / "jobs" / "table1" / f"{job_key(method, ratio, seed, s)}.json" if run_dir else None
-    if resume and cache is not None and cache.exists(): return {**json.loads(cache.read_text()), "cached": True}
+    if resume and cache is not None and cache.exists():
+        try: return {**json.loads(cache.read_text()), "cached": True}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:   # a damaged cache is a miss, never a crash
+            warnings.warn(f"{cache}: unreadable job cache ({e}); running the job again")
     d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
     test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
     if method == "ODE-LEBM":
@@ -106,7 +110,7 @@ def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: s
                total_seconds=round(time.time() - t0, 1), commit=commit, cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
                mask=test_mask[:k].tolist(), pred=pred[:k, :, 0].tolist())
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True); cache.write_text(json.dumps(out))
+        atomic_write(cache, json.dumps(out))
     return out
 
 def run_table1(methods, ratios, seeds: int, setup: Table1Setup, workers: int = 1, run_dir: str | None = None,

@@ -10,11 +10,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+import pickle
+from .files import atomic_path
 from .model import ODELEBM, ModelConfig, SequenceData, check_batch
 from .dynamics import check_times
 
 # %% auto #0
-__all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'Learner', 'fit', 'Prediction', 'predict']
+__all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'load_checkpoint', 'Learner', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -79,6 +81,17 @@ def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
     return (se / m.flatten(1).sum(1)).mean()
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    "Read a checkpoint of tensors and plain containers only; anything else (which could run code) is refused with the path."
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
+                         f"code when unpickled. Only load checkpoints you made yourself. ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from e
+
 class Learner:
     "Algorithm 1 with checkpointing: holds the model, the two optimisers, the RNG states and the history."
     def __init__(self, model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs):
@@ -208,21 +221,24 @@ class Learner:
         return dict(model=self.model.state_dict(), model_config=asdict(self.model.config), fit_config=asdict(self.cfg),
                     opt_ebm=self.opt_ebm.state_dict() if self.opt_ebm else None, opt_gen=self.opt_gen.state_dict(), iteration=self.iteration,
                     history=asdict(self.history), chains=self.chains, visited=self.visited, stages=self.stages, rng_torch=torch.get_rng_state(), rng_batch=self.batch_gen.get_state(),
+                    data=self.data.fingerprint(),
                     rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
     def save(self, path: str | Path) -> Path:
-        "Write a checkpoint (model, optimisers, RNG states, iteration, history) atomically."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state_dict(), tmp); tmp.replace(path)
-        return path
+        "Write a checkpoint (model, optimisers, RNG states, iteration, history, data fingerprint) atomically."
+        with atomic_path(path) as tmp: torch.save(self.state_dict(), tmp)   # a unique temporary name: writers never collide
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, data: SequenceData, **overrides) -> Learner:
         "Resume from a checkpoint: the continued run is identical to an uninterrupted one (same device)."
         path = Path(path)
-        if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
-        s = torch.load(path, weights_only=False)
+        s = load_checkpoint(path)
+        if s.get("data") is not None and s["data"] != data.fingerprint():
+            got = data.fingerprint()
+            raise ValueError(f"{path} was trained on other data ({s['data']['n']} sequences x {s['data']['n_times']} times, "
+                             f"sha256 {s['data']['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 {got['sha256'][:12]}): "
+                             f"resume with the data it was trained on, or start a new run")
         cfg = FitConfig(**{**s["fit_config"], **overrides})
         model = ODELEBM(ModelConfig(**s["model_config"]))
         model.load_state_dict(s["model"])

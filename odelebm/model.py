@@ -4,8 +4,9 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 
 # %% ../nbs/api/04_model.ipynb #64c1740e
 from __future__ import annotations
+import hashlib
 from dataclasses import dataclass, asdict, field
-from typing import Sequence
+from typing import Any, Sequence
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
@@ -51,6 +52,11 @@ class SequenceData:
         return SequenceData(self.t, self.x[idx], self.mask[idx], None if self.labels is None else self.labels[idx])
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
+    def fingerprint(self) -> dict[str, Any]:
+        "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
+        h = hashlib.sha256()
+        for a in (self.t, torch.nan_to_num(self.x), self.mask): h.update(a.detach().cpu().contiguous().numpy().tobytes())
+        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), sha256=h.hexdigest())
     @classmethod
     def from_series(cls, series: Sequence[tuple[Tensor, Tensor]]) -> SequenceData:
         "From `[(t_i, x_i), ...]` with per-series times: union grid, NaN-padded values, observation mask."

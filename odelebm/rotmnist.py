@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor
 from .model import ODELEBM, ModelConfig, SequenceData
-from .learner import Learner, FitConfig, predict
+from .learner import Learner, FitConfig, predict, load_checkpoint
 from .baselines import fit_baseline
 from .image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .data_mnist import make_rotating_mnist, rotate, shuffle_frames, RotatingMNIST
 from .results import parallel_map, git_commit
+from .files import atomic_path, atomic_write, sha256_file
 
 # %% auto #0
 __all__ = ['METHODS', 'LEBM_METHODS', 'TABLE10_ROWS', 'TABLE11_ROWS', 'RotMNISTSetup', 'load_data', 'build', 'model_path',
@@ -124,9 +125,9 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
         final, sec_it = float(np.mean(h.mse[-50:])), float(np.mean(h.seconds))
     info = dict(method=method, seed=seed, setup=asdict(s), commit=commit, train_seconds=round(time.time() - start, 1),
                 seconds_per_iteration=round(sec_it, 4), final_train_mse=final, cached=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(method=method, seed=seed, setup=asdict(s), state=model.cpu().state_dict()), path)
-    info_path.write_text(json.dumps(info, indent=1))
+    with atomic_path(path) as tmp: torch.save(dict(method=method, seed=seed, setup=asdict(s), state=model.cpu().state_dict()), tmp)
+    info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
+    atomic_write(info_path, json.dumps(info, indent=1))  # written last: its presence means the model is complete
     return info
 
 def load_model(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, train_if_missing: bool = True,
@@ -136,9 +137,13 @@ def load_model(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, tr
     if not path.exists():
         if not train_if_missing: raise FileNotFoundError(f"no trained {method} at {path}: run the table2_rotmnist notebook first")
         train(method, seed, s, run_dir, data_dir=data_dir)
+    info = json.loads(path.with_suffix(".json").read_text())
+    if info.get("sha256") and sha256_file(path) != info["sha256"]:
+        raise ValueError(f"{path}: the trained model does not match the SHA-256 recorded when it was saved (damaged); "
+                         f"delete it and {path.with_suffix('.json').name} to train it again")
     model = build(method, s)
-    model.load_state_dict(torch.load(path, weights_only=True)["state"])
-    return model.eval(), json.loads(path.with_suffix(".json").read_text())
+    model.load_state_dict(load_checkpoint(path)["state"])
+    return model.eval(), info
 
 def train_all(methods, seeds: int, s: RotMNISTSetup, run_dir: str | Path, resume: bool = False, device: str = "cpu",
               workers: int = 1, data_dir: str | None = None) -> list[dict]:
