@@ -4,20 +4,23 @@
 
 # %% ../nbs/api/90_reproduce.ipynb #a1b29a14
 from __future__ import annotations
-import argparse, ast, hashlib, json, os, subprocess, sys, time
+import argparse, ast, fcntl, hashlib, json, math, os, signal, subprocess, sys, threading, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
+import torch
 import nbformat
 from tqdm.auto import tqdm
 import odelebm
-from .files import atomic_write
+from .files import atomic_write, sha256_file
 from .results import load_results, table_markdown, coverage_markdown, git_commit, PAPER
 
 # %% auto #0
 __all__ = ['COMMON', 'PROFILES', 'ORDER', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'repo_root', 'get_profile', 'run_paths',
-           'Job', 'declared_parameters', 'experiment_notebooks', 'plan', 'stamp', 'is_current', 'failing_cell',
-           'Outcome', 'run_job', 'render', 'readme_block', 'update_readme', 'assemble', 'reproduce', 'describe', 'main']
+           'Job', 'declared_parameters', 'check_type', 'experiment_notebooks', 'plan', 'stamp', 'is_current',
+           'failing_cell', 'Outcome', 'run_job', 'render', 'readme_block', 'update_readme', 'assemble', 'RunLocked',
+           'run_lock', 'reproduce', 'describe', 'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
 COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume")
@@ -83,15 +86,30 @@ class Job:
     output: Path
     params: dict[str, Any]
 
-def declared_parameters(nb: Path) -> set[str]:
-    "Names assigned in the notebook's cell tagged `parameters` (parsed, not executed)."
+def declared_parameters(nb: Path) -> dict[str, Any]:
+    "Names assigned in the notebook's cell tagged `parameters`, with their default values (parsed, not executed)."
     cells = [c for c in nbformat.read(nb, as_version=4).cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells: raise ValueError(f"{nb.name} has no cell tagged 'parameters': add one with the smoke defaults")
-    names = set()
+    out = {}
     for node in ast.parse(cells[0].source).body:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
-        names |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return names
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try: out[t.id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError): out[t.id] = None   # not a literal: any type accepted
+    return out
+
+def check_type(name: str, value: Any, default: Any) -> None:
+    "Refuse a value whose type differs from the parameter's default (None: anything; ints are accepted for floats)."
+    if default is None or value is None: return
+    ok = (isinstance(value, bool) if isinstance(default, bool) else
+          isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
+          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) if isinstance(default, float) else
+          isinstance(value, type(default)))
+    if not ok:
+        raise ValueError(f"parameter {name}={value!r} ({type(value).__name__}): its default {default!r} is of type "
+                         f"{type(default).__name__}" +
+                         (" (a finite number)" if isinstance(default, float) else ""))
 
 def experiment_notebooks(nbs_dir: str | Path | None = None) -> list[Path]:
     "Experiment notebooks: those in `ORDER` first (producers before consumers), then the others in name order."
@@ -118,8 +136,11 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
         params = {**dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd),
                          resume=resume), **prof["notebooks"].get(nb.stem, {}), **(overrides or {})}  # --set wins
         declared = declared_parameters(nb)
-        bad = sorted(set(params) - declared)
+        bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
+        for k, v in params.items():
+            try: check_type(k, v, declared[k])
+            except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
         jobs.append(Job(nb.stem, nb, rd / f"{nb.stem}.ipynb", params))
     return jobs
 
@@ -137,16 +158,32 @@ def stamp(job: Job) -> dict[str, Any]:
                 commit=git_commit().replace("+dirty", ""))
 
 def _stamp_path(job: Job) -> Path: return job.output.with_suffix(".stamp.json")
+def _results_path(job: Job) -> Path: return Path(job.params["run_dir"]) / "results" / f"{job.name}.json"
+
+def _outputs(job: Job) -> dict[str, str | None]:
+    "SHA-256 of the output notebook and of the results file (None where missing)."
+    return {k: sha256_file(p) if p.is_file() else None for k, p in (("output", job.output), ("results", _results_path(job)))}
+
+def _finished(output: Path) -> bool:
+    "True if papermill finished the notebook and no cell raised."
+    try: nb = nbformat.read(output, as_version=4)
+    except Exception: return False   # truncated or not a notebook at all
+    pm = nb.metadata.get("papermill", {})
+    return bool(pm.get("end_time")) and not pm.get("exception") and \
+        not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 def is_current(job: Job) -> bool:
-    "True if `job` ran successfully with the same stamp and its outputs still exist."
-    sp = _stamp_path(job)
-    return sp.exists() and job.output.exists() and json.loads(sp.read_text()) == json.loads(json.dumps(stamp(job), default=str))
+    "True if `job` ran successfully with the same stamp, and its output notebook and results file are the ones stamped."
+    try: saved = json.loads(_stamp_path(job).read_text())
+    except (OSError, ValueError): return False
+    expected = json.loads(json.dumps(dict(stamp(job), outputs=_outputs(job)), default=str))
+    return saved == expected and None not in saved["outputs"].values() and _finished(job.output)
 
 def failing_cell(output: Path) -> str:
     "The first cell of an executed notebook that raised, as 'cell N: Error: message'."
     if not output.exists(): return "no output notebook was written"
-    nb = nbformat.read(output, as_version=4)
+    try: nb = nbformat.read(output, as_version=4)
+    except Exception as e: return f"unreadable output notebook {output} ({e})"
     for c in nb.cells:
         for o in c.get("outputs", []):
             if o.get("output_type") == "error":
@@ -161,19 +198,43 @@ class Outcome:
     seconds: float
     detail: str = ""
 
+def _die_with_parent() -> None:
+    "In the child before exec: its own session (process group), and SIGKILL when the parent dies (Linux)."
+    os.setsid()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass                                # not Linux: the finally below still ends the group
+
+def _end_group(p: subprocess.Popen) -> None:
+    "Terminate the child's whole process group (papermill and its kernel), then kill what is left."
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try: os.killpg(p.pid, sig)
+        except ProcessLookupError: return
+        try: p.wait(wait); return
+        except subprocess.TimeoutExpired: continue
+
 def run_job(job: Job, cwd: Path) -> Outcome:
-    "Execute one notebook with papermill in a subprocess."
+    "Execute one notebook with papermill in its own process group; the stamp is removed first and written last."
     job.output.parent.mkdir(parents=True, exist_ok=True)
+    _stamp_path(job).unlink(missing_ok=True)           # a stamp never outlives the outputs it describes
+    for stale in job.output.parent.glob(f".{job.output.stem}.*.running.ipynb"): stale.unlink()  # left by a killed run (the lock
+    tmp = job.output.with_name(f".{job.output.stem}.{os.getpid()}.running.ipynb")                  # makes this run the only one)
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(cwd), "--no-progress-bar",
-           str(job.source), str(job.output), "-y", json.dumps(job.params)]
+           str(job.source), str(tmp), "-y", json.dumps(job.params)]
     t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+    try: log, _ = p.communicate()
+    finally:
+        if p.poll() is None: _end_group(p)
     dt = time.time() - t0
-    if r.returncode != 0:
-        detail = failing_cell(job.output)
-        (job.output.with_suffix(".log")).write_text(r.stdout + r.stderr)
-        return Outcome(job.name, "failed", dt, detail)
-    _stamp_path(job).write_text(json.dumps(stamp(job), default=str, indent=1))
+    if tmp.exists(): os.replace(tmp, job.output)
+    if p.returncode != 0:
+        atomic_write(job.output.with_suffix(".log"), log)
+        return Outcome(job.name, "failed", dt, failing_cell(job.output))
+    if not _results_path(job).is_file():
+        return Outcome(job.name, "failed", dt, f"the notebook wrote no results file {_results_path(job)}")
+    atomic_write(_stamp_path(job), json.dumps(dict(stamp(job), outputs=_outputs(job)), default=str, indent=1))
     return Outcome(job.name, "ok", dt)
 
 # %% ../nbs/api/90_reproduce.ipynb #8b9adbc8
@@ -237,21 +298,39 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
     return written
 
 # %% ../nbs/api/90_reproduce.ipynb #f5087fea
+class RunLocked(RuntimeError):
+    "Another `odelebm-reproduce` holds the run folder."
+
+@contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    "Hold an exclusive lock on `run_dir` (its `.lock` file records the holder's PID); a second holder fails at once."
+    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    f = open(run_dir / ".lock", "a+")
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); holder = f.read().strip() or "unknown"; f.close()
+        raise RunLocked(f"{run_dir} is in use by another odelebm-reproduce (PID {holder}): wait for it to finish, "
+                        f"or stop it, or use another --run-dir") from None
+    f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+    try: yield
+    finally: f.close()   # closing releases the lock; a killed holder releases it too
+
 def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
               resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict | None = None,
               run_dir: str | Path | None = None) -> list[Outcome]:
     "Run the experiment notebooks of `profile` and assemble the tables; returns one `Outcome` per notebook."
-    jobs = plan(profile, only, seeds, device, resume, nbs_dir, overrides, run_dir)  # fails fast on bad names
+    jobs = plan(profile, only, seeds, device, resume, nbs_dir, overrides, run_dir)  # fails fast on bad names and types
     cwd = Path(nbs_dir).parent if nbs_dir else repo_root() / "nbs"
     outcomes = []
-    bar = tqdm(jobs, desc=f"reproduce [{profile}]", unit="notebook")
-    for job in bar:
-        bar.set_postfix_str(job.name)
-        if resume and is_current(job): out = Outcome(job.name, "skipped", 0.0, "outputs current")
-        else: out = run_job(job, cwd)
-        outcomes.append(out)
-        tqdm.write(f"{out.status:>7}  {out.name:<28} {out.seconds:7.1f} s  {out.detail}")
-    assemble(profile, run_dir)
+    with run_lock(run_paths(profile, run_dir and str(run_dir))[0]):
+        bar = tqdm(jobs, desc=f"reproduce [{profile}]", unit="notebook")
+        for job in bar:
+            bar.set_postfix_str(job.name)
+            if resume and is_current(job): out = Outcome(job.name, "skipped", 0.0, "outputs current")
+            else: out = run_job(job, cwd)
+            outcomes.append(out)
+            tqdm.write(f"{out.status:>7}  {out.name:<28} {out.seconds:7.1f} s  {out.detail}")
+        assemble(profile, run_dir)
     return outcomes
 
 def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> str:
@@ -266,37 +345,58 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
             lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items()) or '(notebook defaults)'}")
     return "\n".join(lines)
 
+_FLAGS = dict(profile="--profile", seeds="--seeds", device="--device", resume="--resume", run_dir="--run-dir",
+              fig_dir="(it follows the profile)")
+
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     out = {}
     for it in items or []:
         if "=" not in it: raise ValueError(f"--set expects NAME=VALUE, got {it!r}")
         k, v = it.split("=", 1)
+        if k in COMMON: raise ValueError(f"--set {k}=... is not allowed: {k} is set by odelebm-reproduce itself; use {_FLAGS[k]}")
         try: out[k] = json.loads(v)
         except json.JSONDecodeError: out[k] = v
     return out
+
+def _positive(s: str) -> int:
+    n = int(s)
+    if n < 1: raise argparse.ArgumentTypeError(f"must be a positive number of seeds, got {s}")
+    return n
+
+def _sigterm(signum, frame): raise SystemExit(128 + signum)   # so that running children are ended (finally blocks)
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
     ap = argparse.ArgumentParser(prog="odelebm-reproduce", description="Run the experiment notebooks by profile and assemble the tables.")
     ap.add_argument("--profile", default="cpu", help=f"one of {sorted(PROFILES)} (default: cpu)")
     ap.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    ap.add_argument("--seeds", type=_positive, default=None, help="number of seeds, >= 1 (default: the profile's)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--resume", action="store_true", help="skip notebooks whose outputs are current; continue from checkpoints")
     ap.add_argument("--list", action="store_true", help="list profiles, notebooks and their parameters, then exit")
-    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override a notebook parameter (JSON values)")
-    ap.add_argument("--nbs-dir", default=None, help=argparse.SUPPRESS)  # tests point these at scratch notebooks
-    ap.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override a notebook parameter (JSON values, type-checked)")
+    ap.add_argument("--run-dir", default=None, help="where runs and results go (default: runs/<profile>)")
+    ap.add_argument("--nbs-dir", default=None, help=argparse.SUPPRESS)  # tests point this at scratch notebooks
     a = ap.parse_args(argv)
+    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _sigterm)
     try:
         if a.list:
             print(describe(a.profile if "--profile" in (argv if argv is not None else sys.argv) else None, a.nbs_dir)); return 0
+        if a.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda, but torch sees no CUDA device here (torch.cuda.is_available() is False): "
+                             "use --device cpu, or install a CUDA build of torch (see the README)")
         only = [s.strip() for s in a.only.split(",")] if a.only else None
         outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir)
-    except ValueError as e:
+    except (ValueError, RunLocked) as e:
         print(f"odelebm-reproduce: error: {e}", file=sys.stderr); return 2
-    failed = [o for o in outcomes if o.status == "failed"]
+    n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     total = sum(o.seconds for o in outcomes)
-    print(f"{len(outcomes) - len(failed)} ok / {len(failed)} failed, {total / 60:.1f} min")
-    for o in failed: print(f"FAILED {o.name}: {o.detail} (log: {run_paths(a.profile, a.run_dir)[0] / (o.name + '.log')})", file=sys.stderr)
-    return 1 if failed else 0
+    print(f"{n['ok']} ok / {n['skipped']} skipped / {n['failed']} failed, {total / 60:.1f} min")
+    for o in outcomes:
+        if o.status == "failed":
+            print(f"FAILED {o.name}: {o.detail} (log: {run_paths(a.profile, a.run_dir)[0] / (o.name + '.log')})", file=sys.stderr)
+    return 1 if n["failed"] else 0
+
+# %% ../nbs/api/90_reproduce.ipynb #ec4aad0a
+if __name__ == "__main__" and "__file__" in globals():   # python -m odelebm.reproduce (not a notebook kernel)
+    sys.exit(main())

@@ -131,12 +131,12 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
     return info
 
 def load_model(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, train_if_missing: bool = True,
-               data_dir: str | None = None) -> tuple[torch.nn.Module, dict]:
-    "The saved model (trained first if missing and `train_if_missing`) and its training record."
+               data_dir: str | None = None, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    "The saved model (trained first on `device` if missing and `train_if_missing`) and its training record, on the CPU."
     path = model_path(method, seed, s, run_dir)
     if not path.exists():
         if not train_if_missing: raise FileNotFoundError(f"no trained {method} at {path}: run the table2_rotmnist notebook first")
-        train(method, seed, s, run_dir, data_dir=data_dir)
+        train(method, seed, s, run_dir, device=device, data_dir=data_dir)
     info = json.loads(path.with_suffix(".json").read_text())
     if info.get("sha256") and sha256_file(path) != info["sha256"]:
         raise ValueError(f"{path}: the trained model does not match the SHA-256 recorded when it was saved (damaged); "

@@ -1,10 +1,10 @@
 "The reproduction pipeline: fail-fast validation, failure isolation, --resume, and the smoke profile end to end."
-import json, subprocess, sys, time
+import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
-from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, SMOKE_BANNER
+from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, run_lock, is_current, SMOKE_BANNER
 from odelebm.results import load_results, COVERAGE
 
 PARAMS = '''profile = "smoke"
@@ -73,7 +73,7 @@ def test_failing_notebook_is_reported_and_others_still_run(capsys, scratch):
     assert "(from odelebm.reproduce import run_paths): RuntimeError" in out.err   # names the cell that raised
     assert (runs / "results" / "a_ok.json").exists() and (runs / "results" / "b_ok.json").exists()
     assert not (runs / "results" / "a_bad.json").exists()
-    assert "2 ok / 1 failed" in out.out
+    assert "2 ok / 0 skipped / 1 failed" in out.out
 
 
 def test_resume_reruns_nothing_when_nothing_changed(capsys, scratch):
@@ -83,7 +83,7 @@ def test_resume_reruns_nothing_when_nothing_changed(capsys, scratch):
     capsys.readouterr()
     assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--resume"]) == 0
     out = capsys.readouterr()
-    assert out.out.count("skipped") == 2 or out.err.count("skipped") == 2
+    assert "0 ok / 2 skipped / 0 failed" in out.out
     assert (runs / "results" / "a_ok.json").stat().st_mtime_ns == first
     # a changed parameter makes that notebook current no more
     assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--resume", "--set", "value=3"]) == 0
@@ -143,3 +143,96 @@ def test_readme_lists_every_paper_item_and_no_stale_table_files():
     for it in COVERAGE: assert f"| {it.name} |" in block
     produced = {f"{t}.md" for r in load_results(ROOT / "figures") for t in {rec["table"] for rec in r["records"]}}
     assert {p.name for p in (ROOT / "figures").glob("table*.md")} | {p.name for p in (ROOT / "figures").glob("figure*.md")} <= produced | {"tables.md"}
+
+
+def test_resume_distrusts_damaged_or_missing_outputs(capsys, scratch):
+    nbs, runs = scratch
+    args = ["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)]
+    assert main(args) == 0
+    (runs / "a_ok.ipynb").write_text((runs / "a_ok.ipynb").read_text()[:100])       # truncated notebook
+    (runs / "results" / "b_ok.json").unlink()                                        # results file gone
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0
+    assert "2 ok / 0 skipped / 0 failed" in capsys.readouterr().out                   # both re-ran
+    assert (runs / "results" / "b_ok.json").exists()
+    stamp = runs / "a_ok.stamp.json"
+    data = json.loads(stamp.read_text()); assert set(data["outputs"]) == {"output", "results"}
+    (runs / "results" / "a_ok.json").write_text((runs / "results" / "a_ok.json").read_text().replace("1.0", "5.0"))
+    assert main(args + ["--resume"]) == 0
+    assert "1 ok / 1 skipped / 0 failed" in capsys.readouterr().out                   # a changed results file is not trusted
+
+
+SLOW = "import time\nfor _ in range(40): time.sleep(0.25)"
+
+
+def _start(args, cwd=ROOT):
+    exe = Path(sys.executable).parent / "odelebm-reproduce"
+    return subprocess.Popen([str(exe), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _kernels_of(folder: Path) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [l for l in ps.splitlines() if "papermill" in l and str(folder) in l]
+
+
+def test_killed_rerun_leaves_no_stamp_and_no_child(scratch):
+    nbs, runs = scratch
+    _write_nb(nbs, "c_slow", extra=SLOW)
+    args = ["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)]
+    assert main(args) == 0
+    job = [j for j in plan("smoke", nbs_dir=nbs, run_dir=runs) if j.name == "c_slow"][0]
+    assert is_current(job)
+    p = _start(args)                                                # a re-run, killed while c_slow executes
+    deadline = time.time() + 60
+    while not list(runs.glob(".c_slow.*.running.ipynb")) and time.time() < deadline: time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not is_current(job)                                      # the stamp went before papermill started
+    time.sleep(2.0)
+    assert not _kernels_of(nbs), "papermill outlived the command"  # died with its parent
+    assert main(args + ["--resume"]) == 0 and is_current(job)
+
+
+def test_second_run_on_one_folder_fails_fast_naming_the_holder(capsys, scratch):
+    nbs, runs = scratch
+    with run_lock(runs):
+        t0 = time.time()
+        assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)]) == 2
+        assert time.time() - t0 < 10
+    err = capsys.readouterr().err
+    assert f"PID {os.getpid()}" in err and "in use by another odelebm-reproduce" in err
+    assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)]) == 0   # released
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0"], "positive number of seeds"), (["--seeds", "-1"], "positive number of seeds"),
+    (["--set", "iterations=1e999", "--only", "table1_irregular"], "iterations=inf (float)"),
+    (["--set", "iterations=\"many\"", "--only", "table1_irregular"], "its default 2 is of type int"),
+    (["--set", "run_dir=/tmp/elsewhere"], "use --run-dir"), (["--set", "seeds=3"], "use --seeds"),
+])
+def test_command_line_values_are_checked_before_anything_runs(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) if argv[0] == "--seeds" else _nothing():
+        code = main(["--profile", "smoke", "--run-dir", str(tmp_path / "runs"), *argv])
+        assert code == 2
+    out = capsys.readouterr()
+    assert message in out.err
+    assert not (tmp_path / "runs").exists()
+
+
+class _nothing:
+    def __enter__(self): return self
+    def __exit__(self, *a): return False
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_fails_up_front(capsys, tmp_path):
+    assert main(["--profile", "smoke", "--device", "cuda", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "no CUDA device" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_python_dash_m_runs_the_command():
+    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--list", "--profile", "cpu"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "profile cpu" in r.stdout and "table1_irregular" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--seeds", "0"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2
