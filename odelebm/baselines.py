@@ -221,7 +221,7 @@ class GRUD(Baseline):
         it, iq = it.to(x.device), iq.to(x.device)
         xg = x.new_zeros(len(x), len(grid), self.obs_dim).index_copy(1, it, x)
         mg = torch.zeros_like(xg, dtype=torch.bool).index_copy(1, it, m)
-        return self(xg, grid.to(x.device), mg)[:, iq]
+        return self(xg, grid.to(x.device, t.dtype), mg)[:, iq]
 
 # %% ../nbs/api/20_baselines.ipynb #c942397d
 def kl_annealing(iteration: int, batch_size: int, n: int, wait: int = 10, rate: float = 0.99) -> float:

@@ -12,15 +12,19 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen']
+__all__ = ['MAX_NORM_PER_DIM', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
+MAX_NORM_PER_DIM = 100.0   # |z| beyond this x sqrt(D) is a runaway chain: 100 prior standard deviations per coordinate
+
 class LangevinDivergence(FloatingPointError):
-    "A Langevin chain produced NaN/inf; `step` is the failing step, `last_energy` the last finite mean energy."
-    def __init__(self, step: int, last_energy: float | None, what: str = "log-density"):
-        self.step, self.last_energy = step, last_energy
-        last = "none (the start was already non-finite)" if last_energy is None else f"{last_energy:.4g}"
-        super().__init__(f"Langevin chain diverged: non-finite {what} at step {step}; last finite mean energy: "
+    "A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing `chains`."
+    def __init__(self, step: int, last_energy: float | None, what: str = "non-finite log-density", chains: list[int] | None = None):
+        self.step, self.last_energy, self.chains = step, last_energy, chains
+        last = ("none (it failed at the start)" if last_energy is None else f"{last_energy:.4g}" if math.isfinite(last_energy)
+                else "beyond float range")
+        who = f" in {len(chains)} chain(s) (first: {chains[:5]})" if chains else ""
+        super().__init__(f"Langevin chain diverged: {what} at step {step}{who}; last mean energy of the chains in bounds: "
                          f"{last}. Lower the step size or check the data for extreme values.")
 
 @dataclass
@@ -30,7 +34,18 @@ class LangevinTrace:
     grad_norm: list[float] = field(default_factory=list)
 
 # %% ../nbs/api/01_langevin.ipynb #f051d26d
-def _item(v: Tensor | None) -> float | None: return None if v is None else v.item()
+def _finite_mean(energy: Tensor | None) -> float | None:
+    "Mean over the finite entries, in float64 (so that a few huge values do not overflow it); None before the first step."
+    if energy is None: return None
+    e = energy.double()
+    e = e[torch.isfinite(e)]
+    return e.mean().item() if len(e) else float("inf")
+
+def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
+    "What went wrong, for the error message."
+    if not torch.isfinite(lp).all(): return "non-finite log-density"
+    if not torch.isfinite(grad).all(): return "non-finite gradient"
+    return f"runaway latent (|z| = {z.norm(dim=-1).max().item():.3g} > bound {bound:.3g})"
 
 def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
@@ -38,26 +53,38 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              step_size: float = 0.1,                # s, the step size
              noise: bool = True,                    # add `s * e`; False gives gradient ascent on log pi
              trace: bool = False,                   # also return a `LangevinTrace`
-             ) -> Tensor | tuple[Tensor, LangevinTrace]:
-    "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the detached samples."
+             runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
+             bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
+             ) -> Tensor | tuple:
+    "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`, `trace`)."
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-    if step_size <= 0: raise ValueError(f"step_size must be positive, got {step_size}")
+    if not step_size > 0: raise ValueError(f"step_size must be positive, got {step_size}")
+    if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     z = torch.randn(*init) if not isinstance(init, Tensor) else init.detach().clone()
+    bound = MAX_NORM_PER_DIM * math.sqrt(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
+    alive = torch.ones(len(z), dtype=torch.bool, device=z.device)
     with torch.enable_grad():
         for k in range(n_steps):
             z.requires_grad_(True)
             lp = log_prob(z)
-            if not torch.isfinite(lp).all(): raise LangevinDivergence(k, _item(last))
             grad, = torch.autograd.grad(lp.sum(), z)
-            if not torch.isfinite(grad).all(): raise LangevinDivergence(k, _item(last), "gradient")
-            last = -lp.detach().mean()  # kept as a tensor: no host sync per step unless tracing or failing
+            new = z.detach() + 0.5 * step_size ** 2 * grad
+            if noise: new = new + step_size * torch.randn_like(new)
+            bad = ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
+            if runaway == "drop":   # failing chains keep their last good position, without a host sync
+                alive &= ~bad
+                z = torch.where(alive[:, None], new, z.detach())
+            else:
+                if bad.any():
+                    raise LangevinDivergence(k, _finite_mean(last), _failure(lp, grad, new, bound), bad.nonzero().flatten().tolist())
+                z = new
+            last = -lp.detach()  # kept as a tensor: no host sync per step unless tracing or failing
             if trace:
-                tr.energy.append(last.item()); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
-            z = z.detach() + 0.5 * step_size ** 2 * grad
-            if noise: z = z + step_size * torch.randn_like(z)
-    if not torch.isfinite(z).all(): raise LangevinDivergence(n_steps, _item(last), "sample")
-    return (z.detach(), tr) if trace else z.detach()
+                tr.energy.append(last.mean().item()); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
+    z = z.detach()
+    out = (z, alive) if runaway == "drop" else (z,)
+    return out + (tr,) if trace else (out if len(out) > 1 else z)
 
 # %% ../nbs/api/01_langevin.ipynb #899319be
 @contextmanager

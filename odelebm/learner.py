@@ -14,6 +14,7 @@ import pickle
 from .files import atomic_path
 from .model import ODELEBM, ModelConfig, SequenceData, check_batch
 from .dynamics import check_times
+from .langevin import LangevinDivergence
 
 # %% auto #0
 __all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'load_checkpoint', 'Learner', 'fit', 'Prediction', 'predict']
@@ -47,6 +48,13 @@ class FitConfig:
         if self.obs_ratio is not None and not 0 < self.obs_ratio <= 1: raise ValueError(f"obs_ratio must be in (0, 1], got {self.obs_ratio}")
         for k in ("iterations", "batch_size"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("prior_steps", "posterior_steps", "persistent_steps", "checkpoint_every"):
+            if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        for k in ("prior_step_size", "posterior_step_size", "lr_ebm", "lr_gen"):
+            if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not 0 <= self.lr_floor <= 1: raise ValueError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas): raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.checkpoint_every and not self.checkpoint_path: raise ValueError("checkpoint_every needs a checkpoint_path")
         if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
         if self.chain_stages > 1:
@@ -62,6 +70,7 @@ class History:
     nll: list[float] = field(default_factory=list)        # -log p(x | z+) per sequence
     mse: list[float] = field(default_factory=list)        # posterior reconstruction MSE on the observed points
     seconds: list[float] = field(default_factory=list)    # wall time of the iteration
+    dropped: list[int] = field(default_factory=list)      # posterior chains that ran away (left out of the update)
 
 # %% ../nbs/api/05_learner.ipynb #de752b16
 def subsample_mask(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
@@ -137,10 +146,13 @@ class Learner:
         if busy is not None: free = free[~torch.isin(free, busy)]
         idx = free[:min(c.batch_size, n)]
         mask, z = self._mask(idx), torch.randn(len(idx), self.model.latent_dim)
+        ok = torch.ones(len(idx), dtype=torch.bool)
         if depth:
             _, t, x, m = self._load(idx, mask)
-            z = self.model.sample_posterior(x, t, m, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size, init=z.to(x.device)).cpu()
-        return dict(idx=idx, mask=mask, z=z, age=torch.full((len(idx),), depth, dtype=torch.long))
+            z, ok = self.model.sample_posterior(x, t, m, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size,
+                                                init=z.to(x.device), runaway="drop")
+            z, ok = z.cpu(), ok.cpu()
+        return dict(idx=idx, mask=mask, z=z, ok=ok, age=torch.full((len(idx),), depth, dtype=torch.long))
 
     def _staged(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         "Staged chains: admit a fresh cohort, advance every cohort by K+/S steps in one call, return the completed cohort."
@@ -150,33 +162,41 @@ class Learner:
             new = self._admit(None if s is None else s["idx"], depth)
             s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
         idx, t, x, mask = self._load(s["idx"], s["mask"])
-        z = self.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size, init=s["z"].to(x.device))
-        s["z"], s["age"] = z.cpu(), s["age"] + 1
+        z, ok = self.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
+                                            init=s["z"].to(x.device), runaway="drop")
+        s["z"], s["ok"], s["age"] = z.cpu(), s["ok"] & ok.cpu(), s["age"] + 1   # a chain that ran away at any stage stays out
         done = s["age"] == c.chain_stages
         self.stages = {k: v[~done] for k, v in s.items()}
         d = done.to(x.device)
-        return idx[done], t, x[d], mask[d], z[d]
+        return idx[done], t, x[d], mask[d], z[d], s["ok"][done].to(x.device)
 
-    def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-        "Posterior samples for a batch: fresh chains from noise, or warm-started persistent chains."
+    def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        "Posterior samples for a batch (fresh chains from noise, or warm-started persistent chains) and which did not run away."
         c, m = self.cfg, self.model
-        if not c.persistent: return m.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size)
+        if not c.persistent: return m.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size, runaway="drop")
         z, old = torch.empty(len(idx), m.latent_dim, device=x.device), self.visited[idx].to(x.device)
+        ok = torch.ones(len(idx), dtype=torch.bool, device=x.device)
         for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.chains[idx[old.cpu()]])):
             if sel.any():
                 init = None if init is None else init.to(x.device)
-                z[sel] = m.sample_posterior(x[sel], t, mask[sel], steps, c.posterior_step_size, init=init)
-        self.chains[idx], self.visited[idx] = z.cpu(), True
-        return z
+                z[sel], ok[sel] = m.sample_posterior(x[sel], t, mask[sel], steps, c.posterior_step_size, init=init, runaway="drop")
+        self.chains[idx], self.visited[idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
+        return z, ok
 
     def step(self) -> dict[str, float]:
         "One iteration of Algorithm 1; returns its losses."
         c, m = self.cfg, self.model
         start = time.perf_counter()
-        if c.chain_stages > 1: idx, t, x, mask, z_plus = self._staged()
+        if c.chain_stages > 1: idx, t, x, mask, z_plus, ok = self._staged()
         else:
             idx, t, x, mask = self._batch()
-            z_plus = self._posterior(idx, t, x, mask)
+            z_plus, ok = self._posterior(idx, t, x, mask)
+        # the stated rule for runaway posterior chains: their sequences sit out this iteration's update
+        n_drop = int((~ok).sum())
+        if n_drop == len(ok):
+            raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
+                                     list(range(n_drop)))
+        if n_drop: x, mask, z_plus = x[ok], mask[ok], z_plus[ok]
         z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
         # EBM: raise f on posterior samples, lower it on prior samples
         loss_ebm = torch.zeros(())
@@ -192,7 +212,7 @@ class Learner:
         self.iteration += 1
         self._decay_lr()
         out = dict(loss_ebm=loss_ebm.item(), nll=nll.item(), mse=masked_mse(m.emission.mean(a.detach()), x, mask).item(),
-                   seconds=time.perf_counter() - start)
+                   seconds=time.perf_counter() - start, dropped=n_drop)
         h = self.history
         h.iteration.append(self.iteration)
         for k, v in out.items(): getattr(h, k).append(v)
@@ -271,8 +291,14 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
             n_steps: int = 20, step_size: float = 0.1, n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None) -> Prediction:
     "Algorithm 2: infer latents from the observed points of `x` by posterior Langevin, decode at `t_query`."
+    for name, v in (("batch_size", batch_size), ("n_samples", n_samples)):
+        if not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if not (isinstance(n_steps, int) and n_steps >= 0): raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if not step_size > 0: raise ValueError(f"step_size must be > 0, got {step_size!r}")
     t, x, mask = check_batch(t, x, mask)
-    tq = t if t_query is None else check_times(torch.as_tensor(t_query, dtype=torch.get_default_dtype()), "t_query")
+    if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
+        raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
+    tq = t if t_query is None else check_times(t_query, "t_query")
     if seed is not None: torch.manual_seed(seed)
     dev = model.device
     means, zs = [], []

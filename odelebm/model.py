@@ -4,7 +4,7 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 
 # %% ../nbs/api/04_model.ipynb #64c1740e
 from __future__ import annotations
-import hashlib
+import hashlib, math
 from dataclasses import dataclass, asdict, field
 from typing import Any, Sequence
 import torch
@@ -18,13 +18,23 @@ from .emission import MLPEmission, ConvEmission, Emission
 __all__ = ['check_batch', 'SequenceData', 'ModelConfig', 'ODELEBM']
 
 # %% ../nbs/api/04_model.ipynb #31c5e8f4
+def _as_mask(mask) -> Tensor:
+    "A boolean mask; numbers are accepted only as exact 0 / 1 (0.3, 2 or NaN would silently count as observed)."
+    m = torch.as_tensor(mask)
+    if m.dtype == torch.bool: return m
+    bad = ~((m == 0) | (m == 1))
+    if bad.any():
+        raise ValueError(f"mask must be boolean (True where observed) or hold only 0 and 1; found {m[bad][0].item()!r}: "
+                         f"threshold it yourself, e.g. mask > 0.5, and use False for missing points")
+    return m.bool()
+
 def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     "Validate a batch `(t, x, mask)`; returns them as tensors (mask all-observed when None)."
-    t = check_times(torch.as_tensor(t, dtype=torch.get_default_dtype()))
+    t = check_times(t)
     x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     if x.ndim < 3: raise ValueError(f"x must have shape (N, T, *obs_shape), e.g. (N, T, 1) for scalar series; got {tuple(x.shape)}")
     if x.shape[1] != len(t): raise ValueError(f"x has {x.shape[1]} time points but t has {len(t)}: they must agree")
-    mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else torch.as_tensor(mask).bool()
+    mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else _as_mask(mask)
     if tuple(x.shape[:mask.ndim]) != tuple(mask.shape) or mask.ndim < 2:
         raise ValueError(f"mask shape {tuple(mask.shape)} must be (N, T) = {tuple(x.shape[:2])} or the shape of x {tuple(x.shape)}")
     if mask.all(): bad = not torch.isfinite(x).all()  # fully observed (e.g. frames): no masked copy of x
@@ -42,6 +52,7 @@ class SequenceData:
     x: Tensor
     mask: Tensor | None = None
     labels: Tensor | None = None
+    t_offset: float = 0.0   # the absolute time of t = 0 (from_series shifts the stamps to start at 0)
     def __post_init__(self):
         self.t, self.x, self.mask = check_batch(self.t, self.x, self.mask)
         if self.labels is not None and len(self.labels) != len(self.x):
@@ -49,19 +60,21 @@ class SequenceData:
     def __len__(self): return len(self.x)
     def __getitem__(self, idx) -> SequenceData:
         "A subset of the sequences (same grid)."
-        return SequenceData(self.t, self.x[idx], self.mask[idx], None if self.labels is None else self.labels[idx])
+        return SequenceData(self.t, self.x[idx], self.mask[idx], None if self.labels is None else self.labels[idx], self.t_offset)
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
     def fingerprint(self) -> dict[str, Any]:
         "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
         h = hashlib.sha256()
         for a in (self.t, torch.nan_to_num(self.x), self.mask): h.update(a.detach().cpu().contiguous().numpy().tobytes())
-        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), sha256=h.hexdigest())
+        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset, sha256=h.hexdigest())
     @classmethod
     def from_series(cls, series: Sequence[tuple[Tensor, Tensor]]) -> SequenceData:
-        "From `[(t_i, x_i), ...]` with per-series times: union grid, NaN-padded values, observation mask."
+        "From `[(t_i, x_i), ...]` with per-series times: union grid shifted to start at 0 (`t_offset` keeps the shift), NaN-padded values, observation mask."
         if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
         grid, idx = union_grid([s[0] for s in series])
+        offset = grid[0].item()
+        grid = check_times(grid - offset)   # z0 lives at the first stamp; shifted in float64, then cast
         obs = torch.as_tensor(series[0][1]).shape[1:]
         x = torch.full((len(series), len(grid), *obs), float("nan"))
         mask = torch.zeros(len(series), len(grid), dtype=torch.bool)
@@ -69,7 +82,7 @@ class SequenceData:
             xi = torch.as_tensor(xi, dtype=torch.get_default_dtype())
             if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
             x[i, ji], mask[i, ji] = xi, True
-        return cls(grid, x, mask)
+        return cls(grid, x, mask, t_offset=offset)
 
 # %% ../nbs/api/04_model.ipynb #b184cb3c
 @dataclass
@@ -126,15 +139,30 @@ class ODELEBM(nn.Module):
         return torch.split(z, [c.z0_dim, c.dynamic_dim, c.static_dim], -1)
 
     def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
-        "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0`."
+        "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0` (a gap before `t[0]` in steps no longer than the grid's)."
         c = self.config
         z0, zd, _ = self.split(z)
         t = t.to(z)
-        if t[0] < c.t0: raise ValueError(f"times start at {t[0].item():.4g}, before the model's t0 = {c.t0}")
-        prepend = bool(t[0] > c.t0)
-        grid = torch.cat([t.new_tensor([c.t0]), t]) if prepend else t
+        lead = self._lead(t)
+        grid = torch.cat([lead, t]) if len(lead) else t
         traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
-        return traj[:, 1:] if prepend else traj
+        return traj[:, len(lead):]
+
+    MAX_LEAD_STEPS = 1000   # a longer gap between t0 and the first time is almost surely unshifted absolute time
+
+    def _lead(self, t: Tensor) -> Tensor:
+        "Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest step of `t`."
+        t0, first = self.config.t0, t[0].item()
+        if first < t0: raise ValueError(f"times start at {first:.6g}, before the model's t0 = {t0}")
+        if first == t0: return t[:0]
+        gap = first - t0
+        longest = (t[1:] - t[:-1]).max().item() if len(t) > 1 else gap
+        n = math.ceil(gap / longest - 1e-9)
+        if n > self.MAX_LEAD_STEPS:
+            raise ValueError(f"times start at {first:.6g}, {gap:.4g} after the model's t0 = {t0} ({n} grid steps of {longest:.3g}): "
+                             f"are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does, keeping "
+                             f"t_offset), or set ModelConfig(t0=...)")
+        return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         "Emission parameters at times `t` for latents `z` (`(B, T, *obs_shape)`)."
@@ -163,8 +191,9 @@ class ODELEBM(nn.Module):
         with frozen(self): return langevin(self.prior.log_density, init, n_steps, step_size, trace=trace)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float = 0.1,
-                         init: Tensor | None = None, noise: bool = True, trace: bool = False) -> Tensor | tuple[Tensor, LangevinTrace]:
-        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence."
+                         init: Tensor | None = None, noise: bool = True, trace: bool = False,
+                         runaway: str = "raise") -> Tensor | tuple:
+        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`)."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
-            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step_size, noise, trace)
+            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step_size, noise, trace, runaway)

@@ -200,10 +200,10 @@ def test_persistence_off_is_exactly_the_from_noise_sampler():
     d, L = _persistent_learner(persistent=False)
     idx, t, x, mask = L._batch()
     state = torch.get_rng_state()
-    z = L._posterior(idx, t, x, mask)
+    z, ok = L._posterior(idx, t, x, mask)
     torch.set_rng_state(state)
     ref = L.model.sample_posterior(x, t, mask, L.cfg.posterior_steps, L.cfg.posterior_step_size)
-    assert torch.equal(z, ref) and L.chains is None
+    assert torch.equal(z, ref) and L.chains is None and ok.all()
     # and a persistent learner's first visit is that same from-noise chain
     _, P = _persistent_learner(persistent=True); P.step()   # (learners share torch's global generator:
     _, Q = _persistent_learner(persistent=False); Q.step()  #  each one is seeded at construction)
@@ -211,8 +211,8 @@ def test_persistence_off_is_exactly_the_from_noise_sampler():
     # on a revisit the stored chain is resumed: with 0 revisit steps it comes back unchanged
     _, R = _persistent_learner(persistent=True, persistent_steps=0)
     idx, t, x, mask = R._batch()
-    first = R._posterior(idx, t, x, mask)
-    assert torch.equal(R._posterior(idx, t, x, mask), first) and R.visited[idx].all()
+    first, _ = R._posterior(idx, t, x, mask)
+    assert torch.equal(R._posterior(idx, t, x, mask)[0], first) and R.visited[idx].all()
 
 
 def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
@@ -230,7 +230,7 @@ def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
     assert len(set(L.stages["idx"].tolist())) == 24   # a sequence is in at most one cohort
     deepest = set(L.stages["idx"][L.stages["age"] == 3].tolist())
     calls.clear()
-    idx, t, x, mask, z = L._staged()
+    idx, t, x, mask, z, ok = L._staged()
     assert calls == [(32, 1)] and set(idx.tolist()) == deepest and len(z) == len(x) == 8
     assert not torch.isin(idx, L.stages["idx"]).any()   # retired; a later admission restarts it from noise
     assert torch.equal(x, d.train.x[idx].nan_to_num())

@@ -86,3 +86,81 @@ def test_flipped_bit_in_a_trained_model_is_refused(tmp_path):
     raw = bytearray(p.read_bytes()); raw[len(raw) // 2] ^= 0x01; p.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="does not match the SHA-256") as e: load_model("Latent ODE", 0, s, tmp_path, train_if_missing=False)
     assert str(p) in str(e.value)
+
+
+def _two_d(n=50):
+    torch.manual_seed(0)
+    t = torch.linspace(0, 5, 60)
+    ph = torch.rand(n, 1) * 6
+    from odelebm.model import SequenceData
+    return SequenceData(t, torch.stack([3 * torch.sin(t + ph), 3 * torch.cos(1.5 * t + ph)], -1))
+
+
+def test_runaway_chain_that_stays_finite_is_reported():
+    "An untrained model, the README's step on another 2-D family: chains reached |z| ~ 1e15 and MSE ~ 1e28 silently."
+    from odelebm.learner import predict
+    from odelebm.langevin import LangevinDivergence
+    d = _two_d()
+    model = ODELEBM(obs_shape=(2,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
+    with pytest.raises(LangevinDivergence, match="runaway latent|non-finite") as e:
+        predict(model, d.x, d.t, n_steps=20, step_size=0.05, seed=0)
+    assert "inf" not in str(e.value).replace("beyond float range", "")
+    assert e.value.chains
+
+
+def test_training_leaves_runaway_chains_out_and_says_so():
+    d = _two_d()
+    torch.manual_seed(0)
+    model = ODELEBM(obs_shape=(2,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
+    L = Learner(model, d, iterations=3, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=0.05, progress=False)
+    L.fit()
+    assert sum(L.history.dropped) > 0 and all(torch.isfinite(torch.tensor(L.history.nll)))
+    assert max(L.history.mse) < 1e4                                    # trained on sane samples only
+    L = Learner(model, d, iterations=1, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=1.0, progress=False)
+    from odelebm.langevin import LangevinDivergence
+    with pytest.raises(LangevinDivergence, match="every posterior chain"): L.fit()
+
+
+def test_predict_checks_its_arguments():
+    from odelebm.learner import predict
+    d = make_sinusoids(n=10, n_points=10, seed=0)
+    model = ODELEBM(z0_dim=3, ode_hidden=8)
+    two = torch.cat([d.test.x, d.test.x], -1)
+    with pytest.raises(ValueError, match=r"shape \(2,\), the model expects \(1,\)"): predict(model, two, d.test.t)
+    for kw, msg in ((dict(batch_size=0), "batch_size"), (dict(n_samples=0), "n_samples"), (dict(n_steps=-1), "n_steps"),
+                    (dict(step_size=-0.1), "step_size")):
+        with pytest.raises(ValueError, match=msg): predict(model, d.test.x, d.test.t, **kw)
+
+
+@pytest.mark.parametrize("kw", [dict(posterior_step_size=-0.1), dict(prior_step_size=0.0), dict(lr_gen=0), dict(lr_decay=1.5),
+                                dict(posterior_steps=-1), dict(betas=(0.5, 1.2))])
+def test_fit_config_refuses_nonsense(kw):
+    from odelebm.learner import FitConfig
+    with pytest.raises(ValueError, match=list(kw)[0]): FitConfig(**kw)
+
+
+@pytest.mark.parametrize("bad", [0.3, 2.0, float("nan")])
+def test_mask_must_be_boolean_or_zero_one(bad):
+    from odelebm.model import SequenceData
+    m = torch.ones(2, 3); m[0, 1] = bad
+    with pytest.raises(ValueError, match="mask must be boolean"): SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m)
+    m[0, 1] = 0
+    assert SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m).mask.dtype == torch.bool
+
+
+def test_epoch_second_stamps_are_shifted_not_merged():
+    from odelebm.model import SequenceData
+    t = 1.7e9 + 60 * torch.arange(10, dtype=torch.float64)
+    d = SequenceData.from_series([(t, torch.zeros(10, 1)), (t[::3] + 30, torch.ones(4, 1))])
+    assert d.t_offset == 1.7e9 and d.t[0] == 0 and len(d.t) == 14 and d.t[1] == 30
+    with pytest.raises(ValueError, match="distinct but equal in torch.float32"): SequenceData(t, torch.zeros(1, 10, 1))
+
+
+def test_absolute_times_are_not_one_giant_step():
+    torch.manual_seed(0)
+    m = ODELEBM(z0_dim=4, ode_hidden=16, solver="euler_grid")
+    z, t = torch.randn(3, 4), torch.linspace(0, 5, 100)
+    fine = torch.cat([torch.arange(0, 3, 5 / 99), t + 3])
+    shifted = m.trajectory(z, t + 3)
+    assert torch.allclose(shifted, m.trajectory(z, fine)[:, -100:], atol=0.05)   # the gap is sub-stepped
+    with pytest.raises(ValueError, match="absolute stamps"): m.trajectory(z, t + 1958)
