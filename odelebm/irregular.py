@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from .model import ODELEBM
-from .learner import Learner, FitConfig, predict, masked_mse
+from .learner import Learner, FitConfig, predict, masked_mse, try_resume
 from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline
 from .data_sinusoids import make_sinusoids, observation_mask
 from .results import parallel_map, git_commit
@@ -71,8 +71,8 @@ def _fit_odelebm(ratio: float, seed: int, s: Table1Setup, train, ckpt: Path | No
                     posterior_steps=s.posterior_steps, posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen,
                     lr_ebm=s.lr_ebm, lr_decay=s.lr_decay, obs_ratio=ratio, seed=seed, progress=False, device=device,
                     checkpoint_every=250 if ckpt else 0, checkpoint_path=str(ckpt) if ckpt else None)
-    if resume and ckpt is not None and ckpt.exists(): learner = Learner.load(ckpt, train, device=device)
-    else:
+    learner = try_resume(ckpt, train, device=device) if resume else None
+    if learner is None:
         torch.manual_seed(seed)
         model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver)
         learner = Learner(model, train, cfg)

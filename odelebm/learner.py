@@ -4,20 +4,21 @@
 
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
-import time
+import time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 import pickle
-from .files import atomic_path
+from .files import atomic_path, atomic_write, sha256_file
 from .model import ODELEBM, ModelConfig, SequenceData, check_batch
 from .dynamics import check_times
 from .langevin import LangevinDivergence
 
 # %% auto #0
-__all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'load_checkpoint', 'Learner', 'fit', 'Prediction', 'predict']
+__all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'load_checkpoint', 'Learner', 'try_resume', 'fit',
+           'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -90,10 +91,16 @@ def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
     return (se / m.flatten(1).sum(1)).mean()
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
+def _digest_path(path: Path) -> Path: return path.with_name(path.name + ".sha256")
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     "Read a checkpoint of tensors and plain containers only; anything else (which could run code) is refused with the path."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
+    digest = _digest_path(path)
+    if digest.exists() and digest.read_text().strip() != sha256_file(path):
+        raise ValueError(f"{path}: does not match the SHA-256 recorded in {digest.name} when it was written (damaged, "
+                         f"or the writer was killed between the two files); delete both to start over")
     try: return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
@@ -246,7 +253,10 @@ class Learner:
 
     def save(self, path: str | Path) -> Path:
         "Write a checkpoint (model, optimisers, RNG states, iteration, history, data fingerprint) atomically."
-        with atomic_path(path) as tmp: torch.save(self.state_dict(), tmp)   # a unique temporary name: writers never collide
+        with atomic_path(path) as tmp:   # a unique temporary name: writers never collide
+            torch.save(self.state_dict(), tmp)
+            digest = sha256_file(tmp)
+        atomic_write(_digest_path(Path(path)), digest)   # checked by load_checkpoint: a flipped bit is refused
         return Path(path)
 
     @classmethod
@@ -271,6 +281,13 @@ class Learner:
         torch.set_rng_state(s["rng_torch"]); self.batch_gen.set_state(s["rng_batch"])
         if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
         return self
+
+def try_resume(path: str | Path | None, data: SequenceData, **overrides) -> Learner | None:
+    "The learner checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and why)."
+    if path is None or not Path(path).exists(): return None
+    try: return Learner.load(path, data, **overrides)
+    except ValueError as e:
+        warnings.warn(f"{e}; training from the start instead"); return None
 
 def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs) -> Learner:
     "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls)."

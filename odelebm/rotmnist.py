@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from .model import ODELEBM, ModelConfig, SequenceData
-from .learner import Learner, FitConfig, predict, load_checkpoint
+from .learner import Learner, FitConfig, predict, load_checkpoint, try_resume
 from .baselines import fit_baseline
 from .image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .data_mnist import make_rotating_mnist, rotate, shuffle_frames, RotatingMNIST
@@ -110,8 +110,8 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
                         prior_step_size=s.prior_step_size, posterior_steps=s.posterior_steps,
                         posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen, lr_ebm=s.lr_ebm, lr_decay=s.lr_decay,
                         seed=seed, device=device, progress=False, checkpoint_every=100, checkpoint_path=str(ckpt))
-        if resume and ckpt.exists(): learner = Learner.load(ckpt, train_set, device=device)
-        else:
+        learner = try_resume(ckpt, train_set, device=device) if resume else None
+        if learner is None:
             torch.manual_seed(seed)
             learner = Learner(build(method, s), train_set, cfg)
         learner.fit()

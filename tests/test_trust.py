@@ -35,6 +35,9 @@ def test_damaged_checkpoint_names_its_path(tmp_path):
     L, d = _learner(); L.fit()
     p = L.save(tmp_path / "c.pt")
     p.write_bytes(p.read_bytes()[:500])                           # truncated by a full disk
+    with pytest.raises(ValueError, match="does not match the SHA-256") as e: Learner.load(p, d.train)
+    assert str(p) in str(e.value)
+    (tmp_path / "c.pt.sha256").unlink()                            # without its digest file: torch's own error, with the path
     with pytest.raises(ValueError, match="unreadable checkpoint") as e: Learner.load(p, d.train)
     assert str(p) in str(e.value)
 
@@ -61,7 +64,7 @@ def test_concurrent_saves_never_collide(tmp_path):
     for t in threads: t.join()
     assert not errors
     assert Learner.load(tmp_path / "c.pt", d.train).iteration == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]       # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "c.pt.sha256"]   # no temporary file left behind
 
 
 def test_damaged_job_cache_is_a_logged_miss(tmp_path):
@@ -164,3 +167,27 @@ def test_absolute_times_are_not_one_giant_step():
     shifted = m.trajectory(z, t + 3)
     assert torch.allclose(shifted, m.trajectory(z, fine)[:, -100:], atol=0.05)   # the gap is sub-stepped
     with pytest.raises(ValueError, match="absolute stamps"): m.trajectory(z, t + 1958)
+
+
+def test_flipped_bit_in_a_checkpoint_is_refused_and_the_pipeline_starts_over(tmp_path):
+    L, d = _learner(); L.fit()
+    p = L.save(tmp_path / "c.pt")
+    assert (tmp_path / "c.pt.sha256").read_text() == __import__("hashlib").sha256(p.read_bytes()).hexdigest()
+    raw = bytearray(p.read_bytes()); raw[len(raw) // 2] ^= 0x01; p.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="does not match the SHA-256") as e: Learner.load(p, d.train)
+    assert str(p) in str(e.value)
+    from odelebm.learner import try_resume
+    with pytest.warns(UserWarning, match="training from the start"): assert try_resume(p, d.train) is None
+
+
+def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tmp_path):
+    import json
+    from odelebm.results import load_results
+    (tmp_path / "results").mkdir()
+    f = tmp_path / "results" / "x.json"
+    f.write_text(json.dumps(dict(meta={}, records=[dict(table="t", method="m", column="c", seed=0, value=float("nan"))], figures=[])))
+    with pytest.raises(ValueError, match="non-finite") as e: load_results(tmp_path)
+    assert str(f) in str(e.value)
+    f.write_text("")
+    with pytest.raises(ValueError, match="unreadable results file") as e: load_results(tmp_path)
+    assert str(f) in str(e.value)
