@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/12_data_mnist.ipynb #cede3210
 from __future__ import annotations
-import gzip, hashlib, json, math, os, time, urllib.request, zlib
+import gzip, hashlib, json, math, os, time, urllib.request, warnings, zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np
@@ -273,6 +273,14 @@ def _sequences(images: Tensor, angle0: Tensor, n_frames: int, step: float) -> Te
     deg = (angle0.double()[:, None] + step * torch.arange(n_frames, dtype=torch.float64)).remainder(360).reshape(-1)
     return rotate(frames, deg).clamp_(0, 1).reshape(n, n_frames, 1, h, w)
 
+def _read_cache(cache: Path) -> dict | None:
+    "The cached sequences, or None when there are none or the file is damaged (a warned miss: they are generated again)."
+    if not cache.is_file(): return None
+    try: return torch.load(cache, weights_only=True)
+    except Exception as e:   # a truncated or foreign file: never trusted, never fatal
+        warnings.warn(f"{cache}: unreadable rotating-MNIST cache ({type(e).__name__}); generating the sequences again")
+        return None
+
 def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100, t_train: int = 16,
                         t_test: int = 45, n_angles: int = 16, dt: float = 0.1, seed: int = 0,
                         data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
@@ -281,9 +289,8 @@ def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100
     s = RotatingMNISTSettings(n_train, n_val, n_test, t_train, t_test, n_angles, float(dt), seed, source)
     _check_settings(s)
     cache = resolve_cache_dir(cache_dir) / f"rotmnist_{s.key()}.pt"
-    if cache.is_file():
-        blob = torch.load(cache, weights_only=True)
-    else:
+    blob = _read_cache(cache)
+    if blob is None:
         images, labels = load_mnist(SOURCES[source], data_dir, url)
         _check_settings(s, len(images))
         g = torch.Generator().manual_seed(seed)

@@ -98,13 +98,20 @@ def test_tables_and_figure_index_are_assembled(scratch):
     assert (runs / "figures" / "README.md").exists()
 
 
-def test_smoke_profile_runs_every_experiment_notebook(tmp_path):
-    "What CI runs: the real experiment notebooks through the console script, smoke profile."
-    runs = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    "What CI runs: the real experiment notebooks through the console script, smoke profile, uninterrupted."
+    runs = tmp_path_factory.mktemp("smoke") / "runs"
     exe = Path(sys.executable).parent / "odelebm-reproduce"
     t0 = time.time()
     r = subprocess.run([str(exe), "--profile", "smoke", "--run-dir", str(runs)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+    print(f"smoke profile: {time.time() - t0:.1f} s")
+    return runs
+
+
+def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
+    runs = smoke_run
     names = [p.stem for p in experiment_notebooks()]
     assert names, "no experiment notebooks found"
     for n in names:
@@ -117,7 +124,37 @@ def test_smoke_profile_runs_every_experiment_notebook(tmp_path):
     assert all(f"| {it.name} |" in coverage for it in COVERAGE)
     assert "| Table 6 | Spiral2D: EBM prior and MCMC ablation | not yet |" in coverage
     assert readme_block((ROOT / "README.md").read_text()) != coverage          # the smoke run leaves the README alone
-    print(f"smoke profile: {len(names)} notebooks in {time.time() - t0:.1f} s")
+
+
+def _core(results_file: Path) -> list[tuple]:
+    "The measured values of a results file (what must not depend on interruptions)."
+    return sorted((r["table"], r["method"], r["column"], r["seed"], r["value"]) for r in json.loads(results_file.read_text())["records"])
+
+
+def _nothing_half_written(runs: Path) -> None:
+    "Every JSON file under `runs` parses and every checkpoint or model loads: a kill never leaves a torn file behind."
+    import torch
+    for f in runs.rglob("*.json"): json.loads(f.read_text())
+    for f in runs.rglob("*.pt"): torch.load(f, weights_only=True)
+
+
+def test_smoke_run_killed_at_random_moments_resumes_to_the_same_results(smoke_run, tmp_path):
+    "Fault injection: SIGKILL to the command's process group at random moments, then --resume; results equal an uninterrupted run."
+    runs, rng = tmp_path / "runs", random.Random(12)
+    args = ["--profile", "smoke", "--run-dir", str(runs), "--resume"]
+    for moment in sorted(rng.uniform(2, 45) for _ in range(3)):
+        p = _start(args)
+        time.sleep(moment)
+        os.killpg(p.pid, signal.SIGKILL); p.wait()
+        time.sleep(1.5)                                   # what a dying child might still write, it writes now
+        assert not _kernels_of(runs), "a papermill child outlived the killed command"
+        _nothing_half_written(runs)
+    p = _start(args); out, _ = p.communicate(timeout=1200)
+    assert p.returncode == 0, out
+    timing = {"table7_timing"}                             # seconds differ between any two runs; everything else must not
+    for f in (smoke_run / "results").glob("*.json"):
+        if f.stem not in timing: assert _core(runs / "results" / f.name) == _core(f), f.name
+    _nothing_half_written(runs)
 
 
 def test_set_overrides_a_parameter_the_profile_sets():

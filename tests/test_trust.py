@@ -191,3 +191,18 @@ def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tm
     f.write_text("")
     with pytest.raises(ValueError, match="unreadable results file") as e: load_results(tmp_path)
     assert str(f) in str(e.value)
+
+
+def test_damaged_rotating_mnist_cache_and_model_record(tmp_path):
+    from odelebm.data_mnist import make_rotating_mnist
+    from odelebm.rotmnist import RotMNISTSetup, train, load_model, model_path
+    small = dict(n_train=4, n_val=2, n_test=2, t_train=3, t_test=4, cache_dir=tmp_path / "cache")
+    a = make_rotating_mnist(**small)
+    [f] = (tmp_path / "cache").glob("*.pt"); f.write_bytes(f.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable rotating-MNIST cache"): b = make_rotating_mnist(**small)
+    assert torch.equal(a.train.x, b.train.x)
+    s = RotMNISTSetup(n_train=8, n_test=4, baseline_iterations=1, batch_size=4, conv_channels=4, z0_dim=2, static_dim=2)
+    train("Latent ODE", 0, s, tmp_path)
+    info = model_path("Latent ODE", 0, s, tmp_path).with_suffix(".json"); info.write_text("{")
+    with pytest.warns(UserWarning, match="unreadable training record"):
+        assert train("Latent ODE", 0, s, tmp_path, resume=True)["cached"] is False   # a miss: trained again
