@@ -277,7 +277,10 @@ class Learner:
         self.opt_gen.load_state_dict(s["opt_gen"])
         self.iteration, self.history = s["iteration"], History(**s["history"])
         if cfg.persistent and s.get("chains") is not None: self.chains, self.visited = s["chains"], s["visited"]
-        if cfg.chain_stages > 1: self.stages = s.get("stages")
+        if cfg.chain_stages > 1:
+            self.stages = s.get("stages")
+            if self.stages is not None and "ok" not in self.stages:   # saved before runaway chains were tracked
+                self.stages["ok"] = torch.ones(len(self.stages["idx"]), dtype=torch.bool)
         torch.set_rng_state(s["rng_torch"]); self.batch_gen.set_state(s["rng_batch"])
         if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
         return self

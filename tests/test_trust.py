@@ -206,3 +206,15 @@ def test_damaged_rotating_mnist_cache_and_model_record(tmp_path):
     info = model_path("Latent ODE", 0, s, tmp_path).with_suffix(".json"); info.write_text("{")
     with pytest.warns(UserWarning, match="unreadable training record"):
         assert train("Latent ODE", 0, s, tmp_path, resume=True)["cached"] is False   # a miss: trained again
+
+
+def test_staged_checkpoint_from_before_runaway_tracking_resumes(tmp_path):
+    d = make_sinusoids(n=60, n_points=10, seed=0)
+    torch.manual_seed(0)
+    L = Learner(ODELEBM(z0_dim=3, ode_hidden=8), d.train, iterations=3, batch_size=8, prior_steps=2, posterior_steps=4,
+                chain_stages=2, progress=False)
+    L.fit(2)
+    state = L.state_dict(); del state["stages"]["ok"]; del state["data"]           # the format of an older release
+    torch.save(state, tmp_path / "old.pt")
+    R = Learner.load(tmp_path / "old.pt", d.train); R.fit()
+    assert R.iteration == 3 and R.stages["ok"].all()
