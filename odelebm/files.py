@@ -4,13 +4,13 @@
 
 # %% ../nbs/api/06_files.ipynb #fb1fd504
 from __future__ import annotations
-import hashlib, os, tempfile
+import hashlib, json, os, tempfile, warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 # %% auto #0
-__all__ = ['atomic_path', 'atomic_write', 'sha256_file']
+__all__ = ['atomic_path', 'atomic_write', 'read_json', 'sha256_file']
 
 # %% ../nbs/api/06_files.ipynb #3f10e1ef
 @contextmanager
@@ -32,6 +32,14 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+def read_json(path: str | os.PathLike, what: str = "file") -> Any | None:
+    "The JSON content of `path`, or None when it is missing or damaged: a warned miss (naming the file), never a crash."
+    path = Path(path)
+    if not path.exists(): return None
+    try: return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        warnings.warn(f"{path}: unreadable {what} ({e}); it is recomputed"); return None
 
 def sha256_file(path: str | os.PathLike) -> str:
     "SHA-256 hex digest of a file, read in 1 MiB blocks."

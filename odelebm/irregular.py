@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/30_irregular.ipynb #96a4aec5
 from __future__ import annotations
-import hashlib, json, time, warnings
+import hashlib, json, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import torch
@@ -14,7 +14,7 @@ from .learner import Learner, FitConfig, predict, masked_mse, try_resume
 from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline
 from .data_sinusoids import make_sinusoids, observation_mask
 from .results import parallel_map, git_commit
-from .files import atomic_write
+from .files import atomic_write, read_json
 
 # %% auto #0
 __all__ = ['METHODS', 'BASELINE_FIELDS', 'Table1Setup', 'job_key', 'run_job', 'run_table1', 'plot_figure2']
@@ -85,10 +85,7 @@ def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: s
     "Train `method` at observation `ratio` with `seed` on `device`, score it on the CPU; returns MSE, timings, example predictions."
     s, t0, commit = setup, time.time(), git_commit()  # the commit of the code that runs the job
     cache = Path(run_dir) / "jobs" / "table1" / f"{job_key(method, ratio, seed, s)}.json" if run_dir else None
-    if resume and cache is not None and cache.exists():
-        try: return {**json.loads(cache.read_text()), "cached": True}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:   # a damaged cache is a miss, never a crash
-            warnings.warn(f"{cache}: unreadable job cache ({e}); running the job again")
+    if resume and cache is not None and (done := read_json(cache, "job cache")) is not None: return {**done, "cached": True}
     d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
     test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
     if method == "ODE-LEBM":

@@ -289,11 +289,12 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
     "Write the assembled files (and a copy of their results files) into the profile's figure folder; returns the files written."
     rd, fd = run_paths(profile, run_dir and str(run_dir), fig_dir and str(fig_dir))
     results = load_results(rd)
-    written = [atomic_write(fd / name, text) for name, text in render(results, profile).items()]
+    files = render(results, profile)
+    written = [atomic_write(fd / name, text) for name, text in files.items()]
     for res in results:
         written.append(atomic_write(fd / "results" / f"{res['meta']['name']}.json", json.dumps(res, indent=1)))
     if get_profile(profile)["refresh_figures"] and fd.resolve() == (repo_root() / "figures").resolve():
-        update_readme(repo_root() / "README.md", (fd / "coverage.md").read_text())
+        update_readme(repo_root() / "README.md", files["coverage.md"])
         written.append(repo_root() / "README.md")
     return written
 

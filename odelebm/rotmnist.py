@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/31_rotmnist.ipynb #f588261e
 from __future__ import annotations
-import hashlib, json, time, warnings
+import hashlib, json, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -16,7 +16,7 @@ from .baselines import fit_baseline
 from .image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .data_mnist import make_rotating_mnist, rotate, shuffle_frames, RotatingMNIST
 from .results import parallel_map, git_commit
-from .files import atomic_path, atomic_write, sha256_file
+from .files import atomic_path, atomic_write, read_json, sha256_file
 
 # %% auto #0
 __all__ = ['METHODS', 'LEBM_METHODS', 'TABLE10_ROWS', 'TABLE11_ROWS', 'RotMNISTSetup', 'load_data', 'build', 'model_path',
@@ -96,19 +96,12 @@ def model_path(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path) ->
     "Where the trained `method` for `seed` and setup `s` is saved."
     return Path(run_dir) / "models" / "rotmnist" / f"{_key(method, seed, s)}.pt"
 
-def _read_info(path: Path) -> dict | None:
-    "A trained model's record, or None when it is missing or damaged (warned, naming the file)."
-    if not path.exists(): return None
-    try: return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        warnings.warn(f"{path}: unreadable training record ({e})"); return None
-
 def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume: bool = False, device: str = "cpu",
           data_dir: str | None = None) -> dict:
     "Train `method` with `seed` and save it; with `resume`, reuse a saved model or continue from a checkpoint. Returns its record."
     path = model_path(method, seed, s, run_dir)
     info_path = path.with_suffix(".json")
-    if resume and path.exists() and (info := _read_info(info_path)) is not None: return {**info, "cached": True}
+    if resume and path.exists() and (info := read_json(info_path, "training record")) is not None: return {**info, "cached": True}
     train_set = load_data(s, data_dir).train
     start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
     if method in LEBM_METHODS:
@@ -144,7 +137,7 @@ def load_model(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, tr
     if not path.exists():
         if not train_if_missing: raise FileNotFoundError(f"no trained {method} at {path}: run the table2_rotmnist notebook first")
         train(method, seed, s, run_dir, device=device, data_dir=data_dir)
-    info = _read_info(path.with_suffix(".json"))
+    info = read_json(path.with_suffix(".json"), "training record")
     if info is None: raise ValueError(f"{path.with_suffix('.json')}: missing or unreadable training record; delete {path.name} to train it again")
     if info.get("sha256") and sha256_file(path) != info["sha256"]:
         raise ValueError(f"{path}: the trained model does not match the SHA-256 recorded when it was saved (damaged); "
