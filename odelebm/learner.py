@@ -10,15 +10,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
-import pickle
-from .files import atomic_path, atomic_write, sha256_file
+import hashlib, io, pickle
+from .files import atomic_write
 from .model import ODELEBM, ModelConfig, SequenceData, check_batch
 from .dynamics import check_times
 from .langevin import LangevinDivergence
 
 # %% auto #0
-__all__ = ['FitConfig', 'History', 'subsample_mask', 'masked_mse', 'load_checkpoint', 'Learner', 'try_resume', 'fit',
-           'Prediction', 'predict']
+__all__ = ['DIGEST_MAGIC', 'FitConfig', 'History', 'subsample_mask', 'masked_mse', 'save_checkpoint', 'load_checkpoint',
+           'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -91,17 +91,35 @@ def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
     return (se / m.flatten(1).sum(1)).mean()
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
-def _digest_path(path: Path) -> Path: return path.with_name(path.name + ".sha256")
+DIGEST_MAGIC = b"ODELEBM-SHA256:"   # trailer: magic + 64 hex digits of the SHA-256 of every byte before it
+
+def save_checkpoint(obj: dict, path: str | Path) -> Path:
+    "Write `obj` with `torch.save` plus a SHA-256 trailer, in one atomic rename: a reader sees the old file or the new one, whole."
+    buf = io.BytesIO(); torch.save(obj, buf)
+    payload = buf.getvalue()
+    # torch.load ignores bytes after the zip archive, so the file stays an ordinary torch checkpoint
+    atomic_write(path, payload + DIGEST_MAGIC + hashlib.sha256(payload).hexdigest().encode())
+    return Path(path)
+
+def _verified_bytes(path: Path) -> bytes:
+    "The checkpoint's bytes, checked against its trailer (or, for files written before trailers, a `.sha256` beside it)."
+    raw, n = path.read_bytes(), len(DIGEST_MAGIC) + 64
+    if raw[-n:-64] == DIGEST_MAGIC:
+        if hashlib.sha256(raw[:-n]).hexdigest().encode() != raw[-64:]:
+            raise ValueError(f"{path}: does not match the SHA-256 recorded in it when it was written (damaged); delete it to start over")
+        return raw[:-n]
+    legacy = path.with_name(path.name + ".sha256")
+    if legacy.exists() and legacy.read_text().strip() != hashlib.sha256(raw).hexdigest():
+        raise ValueError(f"{path}: does not match the SHA-256 recorded in {legacy.name} when it was written (damaged, "
+                         f"or the writer was killed between the two files); delete both to start over")
+    return raw   # no digest (a truncated file lost its trailer): torch's reader decides, with the path in the error
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     "Read a checkpoint of tensors and plain containers only; anything else (which could run code) is refused with the path."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
-    digest = _digest_path(path)
-    if digest.exists() and digest.read_text().strip() != sha256_file(path):
-        raise ValueError(f"{path}: does not match the SHA-256 recorded in {digest.name} when it was written (damaged, "
-                         f"or the writer was killed between the two files); delete both to start over")
-    try: return torch.load(path, map_location=map_location, weights_only=True)
+    raw = _verified_bytes(path)
+    try: return torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
                          f"code when unpickled. Only load checkpoints you made yourself. ({str(e).splitlines()[0]})") from None
@@ -253,11 +271,7 @@ class Learner:
 
     def save(self, path: str | Path) -> Path:
         "Write a checkpoint (model, optimisers, RNG states, iteration, history, data fingerprint) atomically."
-        with atomic_path(path) as tmp:   # a unique temporary name: writers never collide
-            torch.save(self.state_dict(), tmp)
-            digest = sha256_file(tmp)
-        atomic_write(_digest_path(Path(path)), digest)   # checked by load_checkpoint: a flipped bit is refused
-        return Path(path)
+        return save_checkpoint(self.state_dict(), path)   # one file, one rename: concurrent writers and readers never see a mix
 
     @classmethod
     def load(cls, path: str | Path, data: SequenceData, **overrides) -> Learner:

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch import Tensor
 from .model import ODELEBM, ModelConfig, SequenceData
-from .learner import Learner, FitConfig, predict, load_checkpoint, try_resume
+from .learner import Learner, FitConfig, predict, load_checkpoint, save_checkpoint, try_resume
 from .baselines import fit_baseline
 from .image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .data_mnist import make_rotating_mnist, rotate, shuffle_frames, RotatingMNIST
 from .results import parallel_map, git_commit
-from .files import atomic_path, atomic_write, read_json, sha256_file
+from .files import atomic_write, read_json, sha256_file
 
 # %% auto #0
 __all__ = ['METHODS', 'LEBM_METHODS', 'TABLE10_ROWS', 'TABLE11_ROWS', 'RotMNISTSetup', 'load_data', 'build', 'model_path',
@@ -125,7 +125,7 @@ def train(method: str, seed: int, s: RotMNISTSetup, run_dir: str | Path, resume:
         final, sec_it = float(np.mean(h.mse[-50:])), float(np.mean(h.seconds))
     info = dict(method=method, seed=seed, setup=asdict(s), commit=commit, train_seconds=round(time.time() - start, 1),
                 seconds_per_iteration=round(sec_it, 4), final_train_mse=final, cached=False)
-    with atomic_path(path) as tmp: torch.save(dict(method=method, seed=seed, setup=asdict(s), state=model.cpu().state_dict()), tmp)
+    save_checkpoint(dict(method=method, seed=seed, setup=asdict(s), state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
     atomic_write(info_path, json.dumps(info, indent=1))  # written last: its presence means the model is complete
     return info
