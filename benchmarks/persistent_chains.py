@@ -27,7 +27,7 @@ def train_for(budget: float, setup: Table1Setup, ratio: float, seed: int, **fit)
     "Train from the Table 1 recipe until `budget` seconds have passed; returns the model, iterations and s/iteration."
     d = make_sinusoids(setup.n_series, setup.n_points, seed=setup.data_seed)
     torch.manual_seed(seed)
-    model = ODELEBM(z0_dim=setup.latent_dim, ebm_hidden=setup.ebm_hidden, sigma=setup.sigma, solver=setup.solver)
+    model = ODELEBM(z0_dim=setup.latent_dim, ebm_hidden=setup.ebm_hidden, sigma=setup.sigma, solver=setup.solver, max_step=None)
     recipe = dict(prior_steps=setup.prior_steps, prior_step_size=setup.prior_step_size, posterior_steps=setup.posterior_steps,
                   posterior_step_size=setup.posterior_step_size, lr_gen=setup.lr_gen, lr_ebm=setup.lr_ebm, lr_decay=setup.lr_decay)
     cfg = FitConfig(iterations=10**9, batch_size=setup.batch_size, obs_ratio=ratio, seed=seed, progress=False, **{**recipe, **fit})

@@ -35,7 +35,7 @@ def main():
     torch.set_num_threads(a.threads)
     s = Table1Setup()
     torch.manual_seed(0)
-    model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver)
+    model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)
     f, t = model.func, torch.cat([torch.zeros(1), torch.rand(a.points - 1).sort().values * 5])
     z = torch.randn(a.batch, s.latent_dim, requires_grad=True)
     x, mask = torch.randn(a.batch, a.points, 1), torch.rand(a.batch, a.points) < 0.5

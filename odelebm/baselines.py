@@ -16,7 +16,7 @@ from .learner import FitConfig, subsample_mask, masked_mse
 
 # %% auto #0
 __all__ = ['ENCODERS', 'Baseline', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline', 'LatentODE', 'RNNVAE', 'GRUD',
-           'kl_annealing', 'BaselineHistory', 'fit_baseline']
+           'linear_interpolation', 'kl_annealing', 'BaselineHistory', 'fit_baseline']
 
 # %% ../nbs/api/20_baselines.ipynb #03b37fc8
 class Baseline(nn.Module):
@@ -222,6 +222,26 @@ class GRUD(Baseline):
         xg = x.new_zeros(len(x), len(grid), self.obs_dim).index_copy(1, it, x)
         mg = torch.zeros_like(xg, dtype=torch.bool).index_copy(1, it, m)
         return self(xg, grid.to(x.device, t.dtype), mg)[:, iq]
+
+# %% ../nbs/api/20_baselines.ipynb #daa7e142
+def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | None = None) -> Tensor:
+    "Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`): `(N, Tq, *obs)`."
+    t, x, mask = check_batch(t, x, mask)
+    tq = t if t_query is None else check_times(t_query, "t_query")
+    m = mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x).flatten(2)   # (N, T, values)
+    xs = x.flatten(2)
+    out = xs.new_empty(len(x), len(tq), xs.shape[2])
+    for i in range(len(x)):
+        for j in range(xs.shape[2]):
+            seen = m[i, :, j]
+            if not seen.any(): out[i, :, j] = float("nan"); continue   # a value never observed in this sequence
+            ts, vs = t[seen], xs[i, seen, j]
+            k = torch.searchsorted(ts, tq).clamp(1, max(len(ts) - 1, 1))
+            if len(ts) == 1: out[i, :, j] = vs[0]; continue
+            w = ((tq - ts[k - 1]) / (ts[k] - ts[k - 1])).clamp(0, 1)
+            out[i, :, j] = torch.lerp(vs[k - 1], vs[k], w)
+    return out.reshape(len(x), len(tq), *x.shape[2:])
+
 
 # %% ../nbs/api/20_baselines.ipynb #c942397d
 def kl_annealing(iteration: int, batch_size: int, n: int, wait: int = 10, rate: float = 0.99) -> float:

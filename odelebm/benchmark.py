@@ -121,7 +121,7 @@ def spiral_setup(quick: bool = False, batch_size: int = 50, train_len: int = 100
     "Spiral2D (Table 7): latent 4, ODE MLP 4-20-4, linear decoder, RK4 on the grid; test: infer from `train_len` points, predict `test_len`."
     if quick: batch_size, train_len, test_len = 4, 6, 12
     d = make_spirals(n_train=batch_size, n_val=1, n_test=batch_size, train_len=train_len, test_len=test_len)
-    model = ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid")
+    model = ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid", max_step=None)
     return BenchSetup(
         "spiral2d", model, d.train, d.test.x[:, :train_len], d.test.t[:train_len], d.test.t,
         fit=dict(posterior_step_size=0.01, prior_step_size=0.4, lr_gen=1e-3, lr_ebm=1e-4),
@@ -136,7 +136,7 @@ def sinusoid_setup(quick: bool = False, batch_size: int = 50, n_points: int = 10
     if quick: batch_size, n_points = 4, 6
     s = Table1Setup(n_points=n_points, batch_size=batch_size)
     d = make_sinusoids(max(2 * batch_size, 10), n_points, seed=s.data_seed, train_frac=0.5)
-    model = ModelConfig(obs_shape=(1,), z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver)
+    model = ModelConfig(obs_shape=(1,), z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)
     return BenchSetup(
         "sinusoids", model, d.train[:batch_size], d.test.x[:batch_size], d.test.t, d.test.t,
         # step 0.01 (paper Table 8) instead of the recipe's 0.05: from an untrained model, 50-100 steps at 0.05 diverge
@@ -155,7 +155,7 @@ def mnist_setup(quick: bool = False, batch_size: int = 25, n_frames: int = 16, c
     x = torch.rand(batch_size, n_frames, 1, 28, 28, generator=g)
     t = 0.1 * torch.arange(n_frames, dtype=torch.get_default_dtype())
     model = ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=16, static_dim=16, ebm_hidden=20, conv_channels=conv_channels,
-                        ode_hidden=100, solver="rk4_grid", sigma=0.1)
+                        ode_hidden=100, solver="rk4_grid", sigma=0.1, max_step=None)
     return BenchSetup(
         "rotating-mnist", model, SequenceData(t, x), x, t, t,
         fit=dict(posterior_step_size=0.01, prior_step_size=0.4, lr_gen=1e-3, lr_ebm=1e-5),

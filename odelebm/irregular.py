@@ -74,7 +74,7 @@ def _fit_odelebm(ratio: float, seed: int, s: Table1Setup, train, ckpt: Path | No
     learner = try_resume(ckpt, train, device=device) if resume else None
     if learner is None:
         torch.manual_seed(seed)
-        model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver)
+        model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)  # the paper: steps along the regular grid
         learner = Learner(model, train, cfg)
     learner.fit()
     if ckpt is not None: learner.save(ckpt)

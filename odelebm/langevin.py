@@ -50,7 +50,7 @@ def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
 def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
              n_steps: int = 20,                     # K, the number of Langevin steps
-             step_size: float = 0.1,                # s, the step size
+             step_size: float | Tensor = 0.1,       # s: one step for all chains, or one per chain `(B,)`
              noise: bool = True,                    # add `s * e`; False gives gradient ascent on log pi
              trace: bool = False,                   # also return a `LangevinTrace`
              runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
@@ -58,9 +58,12 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              ) -> Tensor | tuple:
     "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`, `trace`)."
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-    if not step_size > 0: raise ValueError(f"step_size must be positive, got {step_size}")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     z = torch.randn(*init) if not isinstance(init, Tensor) else init.detach().clone()
+    s = torch.as_tensor(step_size, dtype=z.dtype, device=z.device)
+    if not (s.ndim == 0 or s.shape == (len(z),)): raise ValueError(f"step_size must be a number or one per chain ({len(z)},), got shape {tuple(s.shape)}")
+    if not bool((s > 0).all()): raise ValueError(f"step_size must be positive, got {step_size}")
+    s = s[:, None] if s.ndim else s   # per-chain steps broadcast over the latent coordinates
     bound = MAX_NORM_PER_DIM * math.sqrt(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)
@@ -69,8 +72,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
             z.requires_grad_(True)
             lp = log_prob(z)
             grad, = torch.autograd.grad(lp.sum(), z)
-            new = z.detach() + 0.5 * step_size ** 2 * grad
-            if noise: new = new + step_size * torch.randn_like(new)
+            new = z.detach() + 0.5 * s ** 2 * grad
+            if noise: new = new + s * torch.randn_like(new)
             bad = ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
             if runaway == "drop":   # failing chains keep their last good position, without a host sync
                 alive &= ~bad

@@ -5,20 +5,20 @@
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict, field, replace
 from pathlib import Path
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 import hashlib, io, pickle
 from .files import atomic_write
-from .model import ODELEBM, ModelConfig, SequenceData, check_batch
+from .model import ODELEBM, ModelConfig, SequenceData, check_batch, resolve_max_step
 from .dynamics import check_times
 from .langevin import LangevinDivergence
 
 # %% auto #0
-__all__ = ['DIGEST_MAGIC', 'FitConfig', 'History', 'subsample_mask', 'masked_mse', 'save_checkpoint', 'load_checkpoint',
-           'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
+__all__ = ['DIGEST_MAGIC', 'LARGE_GRID', 'FitConfig', 'History', 'subsample_mask', 'masked_mse', 'save_checkpoint',
+           'load_checkpoint', 'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -29,7 +29,7 @@ class FitConfig:
     prior_steps: int = 20            # K-
     prior_step_size: float = 0.4     # s-
     posterior_steps: int = 20        # K+
-    posterior_step_size: float = 0.1 # s+
+    posterior_step_size: float | str = "auto"  # s+: a number, or "auto" (per sequence, scaled by sigma / sqrt(#observed values))
     lr_ebm: float = 1e-4             # eta_0
     lr_gen: float = 1e-3             # eta_1
     betas: tuple[float, float] = (0.5, 0.999)
@@ -51,7 +51,9 @@ class FitConfig:
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         for k in ("prior_steps", "posterior_steps", "persistent_steps", "checkpoint_every"):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
-        for k in ("prior_step_size", "posterior_step_size", "lr_ebm", "lr_gen"):
+        if self.posterior_step_size != "auto" and (isinstance(self.posterior_step_size, str) or not self.posterior_step_size > 0):
+            raise ValueError(f"posterior_step_size must be a number > 0 or 'auto', got {self.posterior_step_size!r}")
+        for k in ("prior_step_size", "lr_ebm", "lr_gen"):
             if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
         if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.lr_floor <= 1: raise ValueError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
@@ -126,6 +128,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from e
 
+def _rows(t: Tensor, sel: Tensor) -> Tensor:
+    "The times of the selected sequences: a shared grid `(T,)` as it is, per-sequence times `(B, L)` row by row."
+    return t[sel] if t.ndim == 2 else t
+
+LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
+
+def _settle_data(model: ODELEBM, data: SequenceData) -> None:
+    "Give `max_step='auto'` its value from the training data (into this model's config); warn about a large grid to step along, or badly scaled values."
+    c = model.config
+    if data.x_mean is None and data.x.ndim == 3 and c.likelihood == "gaussian":   # vector series (frames have their own scale)
+        v = torch.where(data.mask[..., None] if data.mask.ndim == 2 else data.mask, data.x, torch.nan).flatten(0, 1)
+        mean, std = v.nanmean(0), (v - v.nanmean(0)).square().nanmean(0).sqrt()
+        if bool((std > 3).any() | (mean.abs() > 3 * std.clamp(min=1e-12)).any() | (std.max() > 3 * std.min())):
+            warnings.warn(f"the observed values have per-channel means {[round(v, 3) for v in mean.tolist()]} and stds "
+                          f"{[round(v, 3) for v in std.tolist()]}, against sigma = {c.sigma}: data.standardize() (and "
+                          f"data.unstandardize on predictions) usually trains much better")
+    if c.max_step == "auto": model.config = replace(c, max_step=resolve_max_step(data.t, data.mask, c.t0))
+    elif c.max_step is None and len(data.t) > LARGE_GRID:
+        warnings.warn(f"max_step=None: every ODE solve steps along all {len(data.t)} times of the data's union grid (slow, and the "
+                      f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
+                      f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
+
 class Learner:
     "Algorithm 1 with checkpointing: holds the model, the two optimisers, the RNG states and the history."
     def __init__(self, model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs):
@@ -136,6 +160,7 @@ class Learner:
             raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {model.config.obs_shape}")
         self.model, self.data = model.to(self.cfg.device), data
         c = self.cfg
+        _settle_data(model, data)
         ebm_params = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
         self.opt_ebm = torch.optim.Adam(ebm_params, lr=c.lr_ebm, betas=c.betas) if ebm_params else None
         self.opt_gen = torch.optim.Adam(list(model.func.parameters()) + list(model.emission.parameters()), lr=c.lr_gen, betas=c.betas)
@@ -156,8 +181,10 @@ class Learner:
         return mask if self.cfg.obs_ratio is None else subsample_mask(mask, self.cfg.obs_ratio, self.batch_gen)
 
     def _load(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        "Sequences `idx` on the device, on the times they observed (when the model has its own solver grid)."
         dev = self.cfg.device
-        return idx, self.data.t.to(dev), torch.nan_to_num(self.data.x[idx]).to(dev), mask.to(dev)
+        t, x, mask = self.model.batch_grid(self.data.t, self.data.x[idx], mask)
+        return idx, t.to(dev), torch.nan_to_num(x).to(dev), mask.to(dev)
 
     def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         n = len(self.data)
@@ -193,7 +220,7 @@ class Learner:
         done = s["age"] == c.chain_stages
         self.stages = {k: v[~done] for k, v in s.items()}
         d = done.to(x.device)
-        return idx[done], t, x[d], mask[d], z[d], s["ok"][done].to(x.device)
+        return idx[done], _rows(t, d), x[d], mask[d], z[d], s["ok"][done].to(x.device)
 
     def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         "Posterior samples for a batch (fresh chains from noise, or warm-started persistent chains) and which did not run away."
@@ -204,7 +231,7 @@ class Learner:
         for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.chains[idx[old.cpu()]])):
             if sel.any():
                 init = None if init is None else init.to(x.device)
-                z[sel], ok[sel] = m.sample_posterior(x[sel], t, mask[sel], steps, c.posterior_step_size, init=init, runaway="drop")
+                z[sel], ok[sel] = m.sample_posterior(x[sel], _rows(t, sel), mask[sel], steps, c.posterior_step_size, init=init, runaway="drop")
         self.chains[idx], self.visited[idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
         return z, ok
 
@@ -221,7 +248,7 @@ class Learner:
         if n_drop == len(ok):
             raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
                                      list(range(n_drop)))
-        if n_drop: x, mask, z_plus = x[ok], mask[ok], z_plus[ok]
+        if n_drop: t, x, mask, z_plus = _rows(t, ok), x[ok], mask[ok], z_plus[ok]
         z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
         # EBM: raise f on posterior samples, lower it on prior samples
         loss_ebm = torch.zeros(())
@@ -315,33 +342,38 @@ def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **k
 # %% ../nbs/api/05_learner.ipynb #42f4999c
 @dataclass
 class Prediction:
-    "Output of `predict`: query times, predicted means `(N, Tq, *obs)`, and the inferred latents `(N, n_samples, D)`."
+    "Output of `predict`: query times, predicted means `(N, Tq, *obs)`, their std over the posterior samples, and the latents `(N, n_samples, D)`."
     t: Tensor
     mean: Tensor
     z: Tensor
+    std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
 
 def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
             t_query: Tensor | None = None,   # times to decode at (default: `t`)
-            n_steps: int = 20, step_size: float = 0.1, n_samples: int = 1,
+            n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None) -> Prediction:
     "Algorithm 2: infer latents from the observed points of `x` by posterior Langevin, decode at `t_query`."
     for name, v in (("batch_size", batch_size), ("n_samples", n_samples)):
         if not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     if not (isinstance(n_steps, int) and n_steps >= 0): raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
-    if not step_size > 0: raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    if step_size != "auto" and (isinstance(step_size, str) or not step_size > 0):
+        raise ValueError(f"step_size must be a number > 0 or 'auto', got {step_size!r}")
     t, x, mask = check_batch(t, x, mask)
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
     tq = t if t_query is None else check_times(t_query, "t_query")
     if seed is not None: torch.manual_seed(seed)
     dev = model.device
-    means, zs = [], []
+    means, stds, zs = [], [], []
     for i in range(0, len(x), batch_size):
-        xb, mb = torch.nan_to_num(x[i:i + batch_size]).to(dev), mask[i:i + batch_size].to(dev)
+        tb, xb, mb = model.batch_grid(t, x[i:i + batch_size], mask[i:i + batch_size])
+        xb, mb = torch.nan_to_num(xb).to(dev), mb.to(dev)
         xr, mr = xb.repeat_interleave(n_samples, 0), mb.repeat_interleave(n_samples, 0)
-        z = model.sample_posterior(xr, t.to(dev), mr, n_steps, step_size)
+        tr = tb.repeat_interleave(n_samples, 0) if tb.ndim == 2 else tb   # per-sequence times (see `batch_grid`) follow their rows
+        z = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size)
         with torch.no_grad():
             pred = model.decode(z, tq.to(dev))
-        means.append(pred.reshape(len(xb), n_samples, *pred.shape[1:]).mean(1).cpu())
+        pred = pred.reshape(len(xb), n_samples, *pred.shape[1:])
+        means.append(pred.mean(1).cpu()); stds.append(pred.std(1, correction=0).cpu())
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
-    return Prediction(tq, torch.cat(means), torch.cat(zs))
+    return Prediction(tq, torch.cat(means), torch.cat(zs), torch.cat(stds))

@@ -5,7 +5,7 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 # %% ../nbs/api/04_model.ipynb #64c1740e
 from __future__ import annotations
 import hashlib, math
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict, field, replace
 from typing import Any, Sequence
 import torch
 from torch import nn, Tensor
@@ -15,7 +15,7 @@ from .dynamics import ODEFunc, solve, check_times, union_grid
 from .emission import MLPEmission, ConvEmission, Emission
 
 # %% auto #0
-__all__ = ['check_batch', 'SequenceData', 'ModelConfig', 'ODELEBM']
+__all__ = ['check_batch', 'SequenceData', 'ModelConfig', 'ODELEBM', 'resolve_max_step']
 
 # %% ../nbs/api/04_model.ipynb #31c5e8f4
 def _as_mask(mask) -> Tensor:
@@ -53,6 +53,8 @@ class SequenceData:
     mask: Tensor | None = None
     labels: Tensor | None = None
     t_offset: float = 0.0   # the absolute time of t = 0 (from_series shifts the stamps to start at 0)
+    x_mean: Tensor | None = None   # set by `standardize`: x holds (values - x_mean) / x_std, per observed channel
+    x_std: Tensor | None = None
     def __post_init__(self):
         self.t, self.x, self.mask = check_batch(self.t, self.x, self.mask)
         if self.labels is not None and len(self.labels) != len(self.x):
@@ -60,7 +62,24 @@ class SequenceData:
     def __len__(self): return len(self.x)
     def __getitem__(self, idx) -> SequenceData:
         "A subset of the sequences (same grid)."
-        return SequenceData(self.t, self.x[idx], self.mask[idx], None if self.labels is None else self.labels[idx], self.t_offset)
+        return replace(self, x=self.x[idx], mask=self.mask[idx], labels=None if self.labels is None else self.labels[idx])
+    def standardize(self, like: SequenceData | None = None) -> SequenceData:
+        "The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s statistics)."
+        if self.x_mean is not None: raise ValueError("the data are standardized already")
+        if like is not None:
+            if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
+            mean, std = like.x_mean, like.x_std
+        else:
+            m = self.mask.reshape(*self.mask.shape, *([1] * (self.x.ndim - self.mask.ndim))).expand_as(self.x)
+            v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
+            mean = v.nanmean(0)
+            std = (v - mean).square().nanmean(0).sqrt()
+            std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))   # a constant channel stays as is
+            mean = torch.nan_to_num(mean)
+        return replace(self, x=(self.x - mean) / std, x_mean=mean, x_std=std)
+    def unstandardize(self, values: Tensor) -> Tensor:
+        "Values (e.g. `predict(...).mean`) in the data's original units."
+        return values if self.x_mean is None else values * self.x_std.to(values) + self.x_mean.to(values)
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
     def fingerprint(self) -> dict[str, Any]:
@@ -69,12 +88,16 @@ class SequenceData:
         for a in (self.t, torch.nan_to_num(self.x), self.mask): h.update(a.detach().cpu().contiguous().numpy().tobytes())
         return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset, sha256=h.hexdigest())
     @classmethod
-    def from_series(cls, series: Sequence[tuple[Tensor, Tensor]]) -> SequenceData:
-        "From `[(t_i, x_i), ...]` with per-series times: union grid shifted to start at 0 (`t_offset` keeps the shift), NaN-padded values, observation mask."
+    def from_series(cls, series: Sequence[tuple[Tensor, Tensor]], t_offset: float | None = None) -> SequenceData:
+        "From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0), NaN-padded values, observation mask."
         if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
-        grid, idx = union_grid([s[0] for s in series])
-        offset = grid[0].item()
-        grid = check_times(grid - offset)   # z0 lives at the first stamp; shifted in float64, then cast
+        times = [check_times(s[0], f"series {i} times", torch.float64) for i, s in enumerate(series)]
+        first = min(t[0].item() for t in times)
+        offset = first if t_offset is None else float(t_offset)   # new series: pass the training data's t_offset
+        if first < offset: raise ValueError(f"the first stamp {first:.12g} is before t_offset = {offset:.12g}")
+        # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share one grid time
+        grid, idx = union_grid([check_times(t - offset, f"series {i} times (shifted)") for i, t in enumerate(times)])
+        grid = grid.to(torch.get_default_dtype())
         obs = torch.as_tensor(series[0][1]).shape[1:]
         x = torch.full((len(series), len(grid), *obs), float("nan"))
         mask = torch.zeros(len(series), len(grid), dtype=torch.bool)
@@ -108,7 +131,13 @@ class ModelConfig:
     substeps: int = 1
     fused_solver: bool | None = None   # grid solvers: None uses the fused solver where the field allows, False the autograd loop
     t0: float = 0.0                    # time at which z0 lives
-    def __post_init__(self): self.obs_shape = tuple(self.obs_shape)
+    max_step: float | str | None = "auto"  # longest ODE step (see "Time grids" below): a number; "auto": set from the
+                                           # training data by the Learner; None: step along each given time grid
+    def __post_init__(self):
+        self.obs_shape = tuple(self.obs_shape)
+        m = self.max_step
+        if not (m is None or m == "auto" or (isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m > 0)):
+            raise ValueError(f"max_step must be a positive number, 'auto' or None, got {m!r}")
 
 class ODELEBM(nn.Module):
     "Latent space energy-based neural ODE: EBM prior over `[z0, z_d, z_s]`, neural ODE, emission."
@@ -138,11 +167,18 @@ class ODELEBM(nn.Module):
         c = self.config
         return torch.split(z, [c.z0_dim, c.dynamic_dim, c.static_dim], -1)
 
+    @property
+    def dense(self) -> bool:
+        "Whether the ODE is solved on its own grid of `max_step` steps (True) or along each given time grid."
+        return not (self.config.max_step is None or self.config.max_step == "auto")
+
     def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
-        "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0` (a gap before `t[0]` in steps no longer than the grid's)."
+        "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0` (on the solver grid when `dense`, else along `t`)."
         c = self.config
         z0, zd, _ = self.split(z)
         t = t.to(z)
+        if self.dense: return self._dense_trajectory(torch.cat([z0, zd], -1), t)[..., :c.z0_dim]
+        if t.ndim != 1: raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
         lead = self._lead(t)
         grid = torch.cat([lead, t]) if len(lead) else t
         traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
@@ -163,6 +199,58 @@ class ODELEBM(nn.Module):
                              f"are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does, keeping "
                              f"t_offset), or set ModelConfig(t0=...)")
         return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
+
+    MAX_SOLVER_STEPS = 100_000   # a longer solver grid is almost surely unshifted absolute time or a max_step far too small
+
+    def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
+        "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
+        c, h = self.config, float(self.config.max_step)
+        tt = t.detach().cpu().double()
+        if tt.min() < c.t0: raise ValueError(f"times start at {tt.min().item():.6g}, before the model's t0 = {c.t0}")
+        n = max(1, math.ceil((tt.max().item() - c.t0) / h - 1e-6))
+        if n > self.MAX_SOLVER_STEPS:
+            raise ValueError(f"times reach {tt.max().item():.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0}. Are they "
+                             f"absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step")
+        grid = (c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t)
+        states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
+        pos = (tt - c.t0) / h
+        r = pos.round()
+        pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly
+        k = pos.floor().clamp(0, n - 1)
+        w = (pos - k).to(states.dtype).to(states.device)[..., None]
+        k = k.long().to(states.device)
+        if t.ndim == 1: return torch.lerp(states[:, k], states[:, k + 1], w)
+        at = lambda j: states.gather(1, j[..., None].expand(-1, -1, states.shape[-1]))   # row b reads sequence b's states
+        return torch.lerp(at(k), at(k + 1), w)
+
+    def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        "A batch on the times its sequences observed (`dense` models: the values there do not change); see the text."
+        if not self.dense: return t, x, mask   # along-the-grid stepping: dropping a time would change every step after it
+        obs = mask.flatten(2).any(-1) if mask.ndim > 2 else mask
+        keep = obs.any(0)
+        if not bool(keep.all()): t, x, mask, obs = t[keep.to(t.device)], x[:, keep], mask[:, keep], obs[:, keep]
+        longest = int(obs.sum(1).max())
+        if mask.ndim > 2 or 2 * longest > len(t): return t, x, mask
+        # sparse series: each row its own observed times, in order, padded (and masked) up to the longest
+        order = (~obs).to(torch.int8).argsort(dim=1, stable=True)[:, :longest]
+        rows = torch.arange(len(x))[:, None]
+        return t.to(order.device)[order], x[rows, order], obs[rows, order]
+
+    AUTO_STEP_SCALE = 2.0   # chosen on held-out series of three families (see "The posterior step" below)
+
+    def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
+        "Per-sequence posterior step `scale * sigma / sqrt(n)` (default scale `AUTO_STEP_SCALE`), n the sequence's observed values."
+        c, scale = self.config, self.AUTO_STEP_SCALE if scale is None else scale
+        n = mask.flatten(1).sum(1) * (math.prod(c.obs_shape) if mask.ndim == 2 else 1)
+        sigma = c.sigma if c.likelihood == "gaussian" else 2.0   # Bernoulli: curvature of each value at most 1/4 = 1/2^2
+        return scale * sigma / n.clamp(min=1).to(torch.get_default_dtype()).sqrt()
+
+    def posterior_step(self, step_size: float | str | Tensor, mask: Tensor) -> float | Tensor:
+        "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`."
+        if isinstance(step_size, str):
+            if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
+            return self.auto_step_size(mask).to(self.device)
+        return step_size
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         "Emission parameters at times `t` for latents `z` (`(B, T, *obs_shape)`)."
@@ -190,10 +278,25 @@ class ODELEBM(nn.Module):
         init = torch.randn(n, self.latent_dim, device=self.device) if init is None else init
         with frozen(self): return langevin(self.prior.log_density, init, n_steps, step_size, trace=trace)
 
-    def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float = 0.1,
+    def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                          init: Tensor | None = None, noise: bool = True, trace: bool = False,
                          runaway: str = "raise") -> Tensor | tuple:
         "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`)."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
-            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step_size, noise, trace, runaway)
+            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, self.posterior_step(step_size, mask),
+                            noise, trace, runaway)
+
+# %% ../nbs/api/04_model.ipynb #9235aa3e
+def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
+    "The `max_step` that `'auto'` stands for on data with times `t` and mask `mask` (see the rule above)."
+    t = t.detach().cpu().double()
+    if len(t) < 2: return max(t[0].item() - t0, 1.0)
+    gaps = t[1:] - t[:-1]
+    if (gaps.max() - gaps.min()) <= 1e-4 * gaps.mean(): return gaps.mean().item()   # regular: the grid's own spacing
+    obs = mask.flatten(2).any(-1) if mask.ndim > 2 else mask
+    # a typical series' sampling interval: the median over series of each one's median gap (each series counts once)
+    per_series = [g.median() for row in obs if len(g := t[row.cpu()].diff())]
+    typical = torch.stack(per_series).median().item() if per_series else float("inf")
+    return min((t[-1].item() - t0) / 100, typical)
+

@@ -4,23 +4,24 @@
 
 # %% ../nbs/api/90_reproduce.ipynb #a1b29a14
 from __future__ import annotations
-import argparse, ast, fcntl, hashlib, json, math, os, signal, subprocess, sys, threading, time
+import argparse, ast, fcntl, hashlib, importlib.util, json, math, os, signal, subprocess, sys, threading, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 import torch
-import nbformat
+try: import nbformat
+except ImportError: nbformat = None   # installed without the [reproduce] extra: `main` says what to install
 from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_write, sha256_file
 from .results import load_results, table_markdown, coverage_markdown, git_commit, PAPER
 
 # %% auto #0
-__all__ = ['COMMON', 'PROFILES', 'ORDER', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'repo_root', 'get_profile', 'run_paths',
-           'Job', 'declared_parameters', 'check_type', 'experiment_notebooks', 'plan', 'stamp', 'is_current',
-           'failing_cell', 'Outcome', 'run_job', 'render', 'readme_block', 'update_readme', 'assemble', 'RunLocked',
-           'run_lock', 'reproduce', 'describe', 'main']
+__all__ = ['COMMON', 'PROFILES', 'ORDER', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'REPRODUCE_NEEDS', 'repo_root',
+           'get_profile', 'run_paths', 'Job', 'declared_parameters', 'check_type', 'experiment_notebooks', 'plan',
+           'stamp', 'is_current', 'failing_cell', 'Outcome', 'run_job', 'render', 'readme_block', 'update_readme',
+           'assemble', 'RunLocked', 'run_lock', 'reproduce', 'describe', 'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
 COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume")
@@ -366,6 +367,8 @@ def _positive(s: str) -> int:
 
 def _sigterm(signum, frame): raise SystemExit(128 + signum)   # so that running children are ended (finally blocks)
 
+REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas")   # the [reproduce] extra: the runner and the notebooks' imports
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
     ap = argparse.ArgumentParser(prog="odelebm-reproduce", description="Run the experiment notebooks by profile and assemble the tables.")
@@ -379,6 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--run-dir", default=None, help="where runs and results go (default: runs/<profile>)")
     ap.add_argument("--nbs-dir", default=None, help=argparse.SUPPRESS)  # tests point this at scratch notebooks
     a = ap.parse_args(argv)
+    if missing := [m for m in REPRODUCE_NEEDS if importlib.util.find_spec(m) is None]:
+        print(f"odelebm-reproduce needs {', '.join(missing)}, which this install lacks: pip install \"odelebm[reproduce]\" "
+              f"(or, in a clone, pip install -e \".[reproduce]\")", file=sys.stderr)
+        return 2
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _sigterm)
     try:
         if a.list:

@@ -84,7 +84,7 @@ def build(method: str, s: RotMNISTSetup) -> torch.nn.Module:
                                    static_dim=0 if method == "ODE-LEBM without z_s" else s.static_dim,
                                    prior="gaussian" if method == "MCMC without EBM" else "ebm",
                                    ebm_hidden=s.ebm_hidden, conv_channels=s.conv_channels, ode_hidden=100, ode_layers=2,
-                                   ode_act="softplus", sigma=s.sigma, solver=s.solver))
+                                   ode_act="softplus", sigma=s.sigma, solver=s.solver, max_step=None))  # steps along the frame clock, as the paper
     kw = dict(latent_dim=s.z0_dim, channels=s.conv_channels, sigma=s.sigma, solver=s.solver)
     if method == "Latent ODE": return ImageLatentODE(**kw)
     if method == "Modulated ODE": return MoNODE(static_dim=s.static_dim, **kw)
