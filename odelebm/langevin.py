@@ -60,10 +60,11 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     z = torch.randn(*init) if not isinstance(init, Tensor) else init.detach().clone()
-    s = torch.as_tensor(step_size, dtype=z.dtype, device=z.device)
-    if not (s.ndim == 0 or s.shape == (len(z),)): raise ValueError(f"step_size must be a number or one per chain ({len(z)},), got shape {tuple(s.shape)}")
-    if not bool((s > 0).all()): raise ValueError(f"step_size must be positive, got {step_size}")
-    s = s[:, None] if s.ndim else s   # per-chain steps broadcast over the latent coordinates
+    if isinstance(step_size, Tensor):
+        if step_size.shape != (len(z),): raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape {tuple(step_size.shape)}")
+        s = step_size.to(z)[:, None]   # per-chain steps broadcast over the latent coordinates
+    else: s = float(step_size)        # a number stays a Python float: fixed-step chains are bit-identical to earlier releases
+    if not bool(torch.as_tensor(s > 0).all()): raise ValueError(f"step_size must be positive, got {step_size}")
     bound = MAX_NORM_PER_DIM * math.sqrt(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)

@@ -65,7 +65,7 @@ def test_posterior_langevin_leaves_parameter_grads_untouched():
 
 
 # --- training: a small family of sine waves (random phase and amplitude, 40 points on [0, 5]) ---------
-MODEL = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
+MODEL = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid", max_step=None)   # the paper's stepping; own-grid models: test_own_series
 TRAIN = dict(batch_size=50, prior_steps=10, posterior_steps=20, posterior_step_size=0.05,
              lr_gen=1e-2, lr_ebm=1e-3, progress=False)
 
@@ -178,7 +178,7 @@ def test_diverging_posterior_chain_is_reported():
 def _persistent_learner(**kw):
     d = make_sinusoids(n=60, n_points=20, seed=1)
     torch.manual_seed(0)
-    model = ODELEBM(z0_dim=4, ode_hidden=8, solver="euler_grid")
+    model = ODELEBM(z0_dim=4, ode_hidden=8, solver="euler_grid", max_step=None)   # chain bookkeeping on the full grid
     cfg = dict(batch_size=16, prior_steps=3, posterior_steps=4, persistent_steps=2, obs_ratio=0.5, progress=False)
     return d, Learner(model, d.train, **{**cfg, **kw})
 
