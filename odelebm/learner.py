@@ -138,8 +138,7 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
     "Give `max_step='auto'` its value from the training data (into this model's config); warn about a large grid to step along, or badly scaled values."
     c = model.config
     if data.x_mean is None and data.x.ndim == 3 and c.likelihood == "gaussian":   # vector series (frames have their own scale)
-        v = torch.where(data.mask[..., None] if data.mask.ndim == 2 else data.mask, data.x, torch.nan).flatten(0, 1)
-        mean, std = v.nanmean(0), (v - v.nanmean(0)).square().nanmean(0).sqrt()
+        mean, std = data.channel_stats()
         if bool((std > 3).any() | (mean.abs() > 3 * std.clamp(min=1e-12)).any() | (std.max() > 3 * std.min())):
             warnings.warn(f"the observed values have per-channel means {[round(v, 3) for v in mean.tolist()]} and stds "
                           f"{[round(v, 3) for v in std.tolist()]}, against sigma = {c.sigma}: data.standardize() (and "

@@ -70,13 +70,16 @@ class SequenceData:
             if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
             mean, std = like.x_mean, like.x_std
         else:
-            m = self.mask.reshape(*self.mask.shape, *([1] * (self.x.ndim - self.mask.ndim))).expand_as(self.x)
-            v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
-            mean = v.nanmean(0)
-            std = (v - mean).square().nanmean(0).sqrt()
+            mean, std = self.channel_stats()
             std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))   # a constant channel stays as is
             mean = torch.nan_to_num(mean)
         return replace(self, x=(self.x - mean) / std, x_mean=mean, x_std=std)
+    def channel_stats(self) -> tuple[Tensor, Tensor]:
+        "Mean and std (shape `obs_shape`) of each channel over the observed values (NaN for a channel never observed)."
+        m = self.mask.reshape(*self.mask.shape, *([1] * (self.x.ndim - self.mask.ndim))).expand_as(self.x)
+        v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
+        mean = v.nanmean(0)
+        return mean, (v - mean).square().nanmean(0).sqrt()
     def unstandardize(self, values: Tensor) -> Tensor:
         "Values (e.g. `predict(...).mean`) in the data's original units."
         return values if self.x_mean is None else values * self.x_std.to(values) + self.x_mean.to(values)
@@ -202,8 +205,10 @@ class ODELEBM(nn.Module):
 
     MAX_SOLVER_STEPS = 100_000   # a longer solver grid is almost surely unshifted absolute time or a max_step far too small
 
-    def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
-        "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
+    def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        "Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a chain's steps share it)."
+        if getattr(self, "_plan", None) is not None and self._plan[0] is t and self._plan[1] == (t._version, self.config.max_step):
+            return self._plan[2]
         c, h = self.config, float(self.config.max_step)
         tt = t.detach().cpu().double()
         if tt.min() < c.t0: raise ValueError(f"times start at {tt.min().item():.6g}, before the model's t0 = {c.t0}")
@@ -211,14 +216,19 @@ class ODELEBM(nn.Module):
         if n > self.MAX_SOLVER_STEPS:
             raise ValueError(f"times reach {tt.max().item():.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0}. Are they "
                              f"absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step")
-        grid = (c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t)
-        states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
         pos = (tt - c.t0) / h
         r = pos.round()
         pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly
         k = pos.floor().clamp(0, n - 1)
-        w = (pos - k).to(states.dtype).to(states.device)[..., None]
-        k = k.long().to(states.device)
+        plan = ((c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t), k.long().to(t.device), (pos - k).to(t)[..., None])
+        self._plan = (t, (t._version, c.max_step), plan)
+        return plan
+
+    def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
+        "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
+        c, h = self.config, float(self.config.max_step)
+        grid, k, w = self._readout(t)
+        states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
         if t.ndim == 1: return torch.lerp(states[:, k], states[:, k + 1], w)
         at = lambda j: states.gather(1, j[..., None].expand(-1, -1, states.shape[-1]))   # row b reads sequence b's states
         return torch.lerp(at(k), at(k + 1), w)
