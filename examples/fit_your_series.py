@@ -4,10 +4,11 @@ with linear interpolation, and draw the predictions with their spread over poste
     python examples/fit_your_series.py                   # about a minute and a half on a 2-core laptop
     python examples/fit_your_series.py --iterations 5    # a quick check that everything runs
 """
-import argparse, time
-import torch
+import argparse
 
 # --- the README example starts here ---
+import time
+import torch
 from odelebm.model import ODELEBM, SequenceData
 from odelebm.learner import fit, predict
 from odelebm.baselines import linear_interpolation

@@ -107,6 +107,9 @@ def test_the_readme_example_is_the_script_and_its_figure_is_drawn(trained, tmp_p
     code = src.split("# --- the README example starts here ---\n")[1].split("# --- the README example ends here ---")[0]
     readme = (ROOT / "README.md").read_text()
     assert "```python\n" + code.rstrip() + "\n```" in readme
+    ns = {}
+    exec(compile(code, "README.md", "exec"), ns)          # the block runs on its own, imports included
+    assert ns["main"](2)[0].config.max_step == pytest.approx(0.05, abs=1e-3)
     model, train, obs, held, pred, mean = trained
     assert pred.std.shape == pred.mean.shape and (pred.std > 0).any()        # spread over 8 posterior samples
     _example().plot(obs, held, pred, mean, train, tmp_path / "f.png")
