@@ -12,6 +12,8 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 from .model import ODELEBM, ModelConfig, SequenceData
 from .learner import Learner, FitConfig, predict
+from .ensemble import Ensemble, EnsembleLearner
+from .dynamics import solver_backend
 from .langevin import LangevinDivergence
 from .baselines import LatentODE, fit_baseline
 from .data_spiral import make_spirals
@@ -21,7 +23,7 @@ from .irregular import Table1Setup
 # %% auto #0
 __all__ = ['SETUPS', 'FAST', 'FAST_STAGED', 'time_calls', 'PeakMemory', 'count_flops', 'matmul_gflops', 'BenchSetup',
            'spiral_setup', 'sinusoid_setup', 'mnist_setup', 'time_latent_ode', 'time_odelebm', 'langevin_rate',
-           'run_benchmark', 'markdown']
+           'time_ensemble', 'posterior_step_seconds', 'run_benchmark', 'markdown']
 
 # %% ../nbs/api/40_benchmark.ipynb #22a4f9d7
 def _sync(device: str | torch.device) -> None:
@@ -220,6 +222,40 @@ def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: 
     flops = count_flops(step)
     sec = statistics.median(time_calls(step, warmup, repeats, device))
     return dict(setup=setup.name, flops=flops, seconds=sec, gflops=flops / sec / 1e9)
+
+# %% ../nbs/api/40_benchmark.ipynb #a964452d
+def _members(setup: BenchSetup, n: int, steps: int, device: str, seed: int = 0):
+    "An `EnsembleLearner` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each configured as `time_odelebm`'s lone model."
+    cfgs = [FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed + e, device=device, progress=False, **setup.fit)
+            for e in range(n)]
+    models = []
+    for k in cfgs:
+        torch.manual_seed(k.seed); models.append(ODELEBM(setup.model))
+    return EnsembleLearner(Ensemble(models), setup.train, cfgs)
+
+def time_ensemble(setup: BenchSetup, members: int, steps: int = 20, warmup: int = 1, repeats: int = 3, device: str = "cpu") -> dict:
+    "Ensemble row: seconds per `EnsembleLearner.step()` (all `members` at once) with `steps` posterior steps."
+    learner = _members(setup, members, steps, device)
+    with PeakMemory(device) as m_train:
+        train = time_calls(learner.step, warmup, repeats, device)
+    return _row(setup, f"ODE-LEBM ensemble of {members} ({steps} steps)", train, None, m_train.mib, None, members=members, posterior_steps=steps)
+
+def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int = 20, warmup: int = 2, repeats: int = 5,
+                           device: str = "cpu", members: int = 1, graph: bool | None = None) -> float:
+    "Median seconds of one posterior Langevin step on the training batch (a `chain`-step chain timed, divided by `chain`), with the fused solver's `backend`, on a CUDA graph or not (`graph`, see `run_chains`)."
+    with solver_backend(backend):
+        if members > 1:
+            ens = _members(setup, members, chain, device).ensemble
+            x = torch.stack([setup.train.x] * members).to(device)
+            t, mask = setup.train.t.to(device), torch.stack([setup.train.mask] * members).to(device)
+            run = lambda: ens.sample_posterior(x, t, mask, chain, setup.fit.get("posterior_step_size", 0.1), graph=graph)
+        else:
+            torch.manual_seed(0)
+            model = ODELEBM(setup.model).to(device)
+            x, t, mask = setup.train.x.to(device), setup.train.t.to(device), setup.train.mask.to(device)
+            run = lambda: model.sample_posterior(x, t, mask, chain, setup.fit.get("posterior_step_size", 0.1), runaway="drop", graph=graph)
+        return statistics.median(time_calls(run, warmup, repeats, device)) / chain
+
 
 # %% ../nbs/api/40_benchmark.ipynb #5b7fadde
 def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:

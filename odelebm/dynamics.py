@@ -4,14 +4,17 @@ r"""The neural ODE $dz/dt = h_\beta(z_t, z_d)$ and one `solve` that returns the 
 
 # %% ../nbs/api/02_dynamics.ipynb #6b587710
 from __future__ import annotations
+from contextlib import contextmanager
 from typing import Sequence
 import torch
 from torch import nn, Tensor
 from torch.autograd.function import once_differentiable
 from torchdiffeq import odeint
+from .kernels import KERNEL_METHODS, MAX_HIDDEN, triton_available, triton_grid_solve
 
 # %% auto #0
-__all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'mlp', 'ODEFunc', 'check_times', 'union_grid', 'solve']
+__all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'BACKENDS', 'mlp', 'ODEFunc', 'check_times', 'union_grid', 'field_unit',
+           'fold_field', 'solver_backend', 'fused_solve', 'solve', 'check_kernel']
 
 # %% ../nbs/api/02_dynamics.ipynb #f17e112d
 _ACTS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU}
@@ -93,14 +96,22 @@ _UNITS = {"sigmoid": (torch.sigmoid, lambda y: torch.addcmul(y, y, y, value=-1))
           "softplus": (nn.functional.softplus, lambda y: -torch.expm1(-y)),
           "relu": (torch.relu, lambda y: (y > 0).to(y.dtype))}
 
+# matrix products for one model's weights (2-D) or an ensemble's stacked weights (3-D, members first): one code path
+def _T(a: Tensor) -> Tensor: return a.transpose(-2, -1)
+def _mm(a: Tensor, b: Tensor) -> Tensor: return a.mm(b) if a.ndim == 2 else a.bmm(b)
+def _addmm(c: Tensor, a: Tensor, b: Tensor, alpha: float = 1.0) -> Tensor:
+    return torch.addmm(c, a, b, alpha=alpha) if a.ndim == 2 else torch.baddbmm(c, a, b, alpha=alpha)
+def _addmm_(c: Tensor, a: Tensor, b: Tensor, alpha: float = 1.0) -> Tensor:
+    return c.addmm_(a, b, alpha=alpha) if a.ndim == 2 else c.baddbmm_(a, b, alpha=alpha)
+
 def _column_mlp(Ws, bs, unit: str):
-    "The MLP as a field on feature-major states `(D, B)`; its cache is each layer's input."
+    "The MLP as a field on feature-major states `([E,] D, B)`; its cache is each layer's input."
     act = _UNITS[unit][0]
     def field(t, z):
         ins, a = [], z
         for l, (W, b) in enumerate(zip(Ws, bs)):
             ins.append(a)
-            a = torch.addmm(b, W, a)
+            a = _addmm(b, W, a)
             if l < len(Ws) - 1: a = act(a)
         return a, ins
     return field
@@ -119,27 +130,32 @@ def _rk_step_vjp(g: Tensor, h: float, tableau, caches: list, vjp) -> Tensor:
             total = total + zbar[i]
     return total
 
+def _major(z: Tensor) -> Tensor:  # ([E,] B, D) -> ([E,] D, B)
+    return _T(z).contiguous()
+_OUT = {2: (2, 0, 1), 3: (1, 3, 0, 2)}   # stacked feature-major states (T, [E,] D, B) -> ([E,] B, T, D)
+_IN = {2: (1, 2, 0), 3: (2, 0, 3, 1)}    # and back, for the output cotangent
+
 class _FusedGridSolve(torch.autograd.Function):
     "Grid solve of an MLP field on feature-major states, with a hand-written reverse sweep as its backward."
     @staticmethod
     def forward(ctx, z0, hs, substeps, tableau, unit, *params):
-        Ws, bs = params[0::2], [b[:, None] for b in params[1::2]]
+        Ws, bs = params[0::2], [b[..., None] for b in params[1::2]]
         keep, euler, act = any(ctx.needs_input_grad), tableau == GRID_SOLVERS["euler_grid"], _UNITS[unit][0]
         field = None if euler else _column_mlp(Ws, bs, unit)
-        z = z0.t().contiguous()
+        z = _major(z0)
         zs, caches = [z], []
         for h in hs:
             for _ in range(substeps):
                 if euler:  # the common case, unrolled: z + h (W_L a + b_L) in one product
                     ins, a = [z], z
                     for W, b in zip(Ws[:-1], bs[:-1]):
-                        a = act(torch.addmm(b, W, a)); ins.append(a)
-                    z, c = torch.addmm(z.add(bs[-1], alpha=h), Ws[-1], a, alpha=h), [ins]
+                        a = act(_addmm(b, W, a)); ins.append(a)
+                    z, c = _addmm(z.add(bs[-1], alpha=h), Ws[-1], a, alpha=h), [ins]
                 else: z, c = _rk_step(field, 0.0, z, h, tableau)
                 if keep: caches.append(c)
             zs.append(z)
-        if keep: ctx.caches, ctx.Wt, ctx.cfg = caches, [W.t().contiguous() for W in Ws], (hs, substeps, tableau, unit)
-        return torch.stack(zs).permute(2, 0, 1)  # (B, T, D)
+        if keep: ctx.caches, ctx.Wt, ctx.cfg = caches, [_T(W).contiguous() for W in Ws], (hs, substeps, tableau, unit)
+        return torch.stack(zs).permute(*_OUT[z0.ndim])  # ([E,] B, T, D)
 
     @staticmethod
     @once_differentiable
@@ -147,56 +163,109 @@ class _FusedGridSolve(torch.autograd.Function):
         hs, substeps, tableau, unit = ctx.cfg
         Wt, dact = ctx.Wt, _UNITS[unit][1]
         want_w = any(ctx.needs_input_grad[5:])
-        dW = [W.new_zeros(W.shape[::-1]) for W in Wt] if want_w else None
-        db = [W.new_zeros(W.shape[1], gout.shape[0]) for W in Wt] if want_w else None
+        B = gout.shape[-3]
+        dW = [W.new_zeros(_T(W).shape) for W in Wt] if want_w else None
+        db = [W.new_zeros(*W.shape[:-2], W.shape[-1], B) for W in Wt] if want_w else None
         def vjp(ins, g):
             for l in range(len(Wt) - 1, -1, -1):
-                if want_w: dW[l].addmm_(g, ins[l].t()); db[l].add_(g)
-                g = Wt[l].mm(g)
+                if want_w: _addmm_(dW[l], g, _T(ins[l])); db[l].add_(g)
+                g = _mm(Wt[l], g)
                 if l > 0: g = g * dact(ins[l])
             return g
         def euler_vjp(g, h, ins):  # g + h J^T g, with h folded into the products instead of scaling g
-            if want_w: dW[-1].addmm_(g, ins[-1].t(), alpha=h); db[-1].add_(g, alpha=h)
-            if len(Wt) == 1: return torch.addmm(g, Wt[0], g, alpha=h)
-            u = Wt[-1].mm(g)
+            if want_w: _addmm_(dW[-1], g, _T(ins[-1]), alpha=h); db[-1].add_(g, alpha=h)
+            if len(Wt) == 1: return _addmm(g, Wt[0], g, alpha=h)
+            u = _mm(Wt[-1], g)
             for l in range(len(Wt) - 2, -1, -1):
                 u = u.mul_(dact(ins[l + 1]))
-                if want_w: dW[l].addmm_(u, ins[l].t(), alpha=h); db[l].add_(u, alpha=h)
-                if l: u = Wt[l].mm(u)
-            return torch.addmm(g, Wt[0], u, alpha=h)
+                if want_w: _addmm_(dW[l], u, _T(ins[l]), alpha=h); db[l].add_(u, alpha=h)
+                if l: u = _mm(Wt[l], u)
+            return _addmm(g, Wt[0], u, alpha=h)
         euler = tableau == GRID_SOLVERS["euler_grid"]
-        go = gout.permute(1, 2, 0).contiguous().unbind(0)  # feature-major cotangent per grid time
+        go = gout.permute(*_IN[gout.ndim - 1]).contiguous().unbind(0)  # feature-major cotangent per grid time
         g, n = go[-1], len(ctx.caches)
         for i in range(len(hs) - 1, -1, -1):
             for _ in range(substeps):
                 n -= 1
                 g = euler_vjp(g, hs[i], ctx.caches[n][0]) if euler else _rk_step_vjp(g, hs[i], tableau, ctx.caches[n], vjp)
             g = g + go[i]
-        grads = [x for l in range(len(Wt)) for x in (dW[l], db[l].sum(1))] if want_w else [None] * (2 * len(Wt))
-        return (g.t(), None, None, None, None, *grads)
+        grads = [x for l in range(len(Wt)) for x in (dW[l], db[l].sum(-1))] if want_w else [None] * (2 * len(Wt))
+        return (_T(g), None, None, None, None, *grads)
 
 _FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu"}
 
-def _fused_params(func: nn.Module) -> tuple[str, list[Tensor]] | None:
-    "The unit and weights `[W1, b1, ...]` of `func` for the fused solver, or None when `func` is not a supported MLP field."
-    if not isinstance(func, ODEFunc): return None
-    units = {type(m) for m in func.net if not isinstance(m, nn.Linear)}
+def field_unit(net: nn.Sequential) -> str | None:
+    "The activation of an MLP field as the fused solver names it (tanh, softplus, relu), or None when it cannot be fused."
+    units = {type(m) for m in net if not isinstance(m, nn.Linear)}
     unit = _FUSED_UNITS.get(next(iter(units)), None) if len(units) == 1 else ("tanh" if not units else None)
-    if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20) for m in func.net): return None
-    lins = [m for m in func.net if isinstance(m, nn.Linear)]
-    params = []
-    for l, m in enumerate(lins):
-        W, b = m.weight, m.bias
+    if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20) for m in net): return None
+    return unit
+
+def fold_field(unit: str, Ws: Sequence[Tensor], bs: Sequence[Tensor], dynamic_dim: int = 0) -> tuple[str, list[Tensor]]:
+    "The fused solver's `(unit, [W1, b1, ...])` for an MLP field with weights `Ws`, `bs` (one model's, or stacked `(E, ...)`)."
+    params, L = [], len(Ws)
+    for l, (W0, b0) in enumerate(zip(Ws, bs)):
+        W, b = W0, b0
         if unit == "tanh":  # tanh(u) = 2 sigmoid(2u) - 1: the next layer absorbs (2s - 1), this one the factor 2
-            if l > 0: W, b = 2 * W, b - m.weight.sum(1)
-            if l < len(lins) - 1: W, b = 2 * W, 2 * b
+            if l > 0: W, b = 2 * W, b - W0.sum(-1)
+            if l < L - 1: W, b = 2 * W, 2 * b
         params += [W, b]
-    if func.dynamic_dim:  # z_d rides along: zero rows make the field return [dz/dt, 0]
-        params[-2] = torch.cat([params[-2], params[-2].new_zeros(func.dynamic_dim, params[-2].shape[1])])
-        params[-1] = torch.cat([params[-1], params[-1].new_zeros(func.dynamic_dim)])
+    if dynamic_dim:  # z_d rides along: zero rows make the field return [dz/dt, 0]
+        W, b = params[-2], params[-1]
+        params[-2] = torch.cat([W, W.new_zeros(*W.shape[:-2], dynamic_dim, W.shape[-1])], -2)
+        params[-1] = torch.cat([b, b.new_zeros(*b.shape[:-1], dynamic_dim)], -1)
     return ("sigmoid" if unit == "tanh" else unit), params
 
+def _fused_params(func: nn.Module) -> tuple[str, list[Tensor]] | None:
+    "The unit and weights `[W1, b1, ...]` of `func` for the fused solver, or None when `func` is not a supported MLP field."
+    if not isinstance(func, ODEFunc) or (unit := field_unit(func.net)) is None: return None
+    lins = [m for m in func.net if isinstance(m, nn.Linear)]
+    return fold_field(unit, [m.weight for m in lins], [m.bias for m in lins], func.dynamic_dim)
+
 # %% ../nbs/api/02_dynamics.ipynb #5719c145
+BACKENDS = ("auto", "torch", "triton")
+_DEFAULT_BACKEND = ["auto"]
+
+@contextmanager
+def solver_backend(backend: str):
+    "Within the block, fused solves asked for backend 'auto' (every model's) use `backend`: compare the kernel with the PyTorch solver."
+    if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    _DEFAULT_BACKEND.append(backend)
+    try: yield
+    finally: _DEFAULT_BACKEND.pop()
+
+def _triton_fits(method: str, unit: str, params: Sequence[Tensor], z0: Tensor) -> bool:
+    "Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units, float32, a device it can run on."
+    return (method in KERNEL_METHODS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN and z0.dtype == torch.float32
+            and triton_available(z0.device))
+
+def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E, B, D)` for an ensemble's stacked members
+                t: Tensor,                  # increasing time grid `(T,)`
+                unit: str, params: Sequence[Tensor],  # from `fold_field`: one model's weights, or stacked `(E, ...)`
+                method: str = "euler_grid", substeps: int = 1,
+                backend: str = "auto",      # "triton": the one-launch kernel (`odelebm.kernels`); "torch"; "auto": triton on a GPU when it fits
+                ) -> Tensor:
+    "The fused grid solve of a folded MLP field: trajectory `([E,] B, T, D)`."
+    if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto": backend = _DEFAULT_BACKEND[-1]
+    fits = _triton_fits(method, unit, params, z0)
+    if backend == "triton" and not fits:
+        raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
+                         f"one hidden layer of at most {MAX_HIDDEN} units and float32 states")
+    if backend == "triton" or (backend == "auto" and fits and z0.is_cuda):
+        return triton_grid_solve(z0, t[1:] - t[:-1], substeps, unit, list(params), method)
+    return _FusedGridSolve.apply(z0, _host_steps(t, substeps), substeps, GRID_SOLVERS[method], unit, *params)
+
+_STEPS_MEMO: list = [None]
+
+def _host_steps(t: Tensor, substeps: int) -> list[float]:
+    "The grid's step sizes as Python floats; kept for the last grid (a chain's steps share it: one GPU sync, none in a CUDA graph)."
+    memo = _STEPS_MEMO[0]
+    if memo is not None and memo[0] is t and memo[1] == (t._version, substeps): return memo[2]
+    hs = [(b - a) / substeps for a, b in zip(t[:-1].tolist(), t[1:].tolist())]
+    _STEPS_MEMO[0] = (t, (t._version, substeps), hs)
+    return hs
+
 def solve(func: nn.Module,          # vector field `func(t, z)`
           z0: Tensor,               # states at `t[0]`, shape `(B, D)`
           t: Tensor,                # increasing time grid `(T,)`
@@ -204,15 +273,14 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
           substeps: int = 1,        # grid solvers: steps between consecutive grid points
           rtol: float = 1e-3, atol: float = 1e-4, # torchdiffeq tolerances (adaptive methods)
           fused: bool | None = None,# grid solvers: the fused solver (None: whenever `func` supports it)
+          backend: str = "auto",    # fused solver: see `fused_solve`
           ) -> Tensor:
     "Latent trajectory `(B, T, D)` at the times `t`, starting from `z0` at `t[0]`."
     if method in GRID_SOLVERS:
         tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
         if fused and spec is None:
             raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu units")
-        if spec is not None:
-            hs = [(b - a) / substeps for a, b in zip(t[:-1].tolist(), t[1:].tolist())]
-            return _FusedGridSolve.apply(z0, hs, substeps, tab, spec[0], *spec[1])
+        if spec is not None: return fused_solve(z0, t, spec[0], spec[1], method, substeps, backend)
         f = lambda s, z: (func(s, z), None)
         zs, z = [z0], z0
         for i in range(1, len(t)):
@@ -223,3 +291,32 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
     if method in ODEINT_SOLVERS:
         return odeint(func, z0, t, method=method, rtol=rtol, atol=atol).transpose(0, 1)
     raise ValueError(f"unknown solver {method!r}; choose one of {sorted(GRID_SOLVERS) + list(ODEINT_SOLVERS)}")
+
+# %% ../nbs/api/02_dynamics.ipynb #b9ef4185
+def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list[dict]:
+    "Compare the Triton kernel with the PyTorch fused solver on `device`: values, state and weight gradients, stacked members (raises beyond `tol`)."
+    g = torch.Generator().manual_seed(seed)
+    t = torch.cat([torch.zeros(1), torch.rand(20, generator=g).sort().values * 3]).to(device)
+    out = []
+    for act, dyn, sub, method in [("tanh", 0, 1, "euler_grid"), ("softplus", 2, 2, "rk4_grid"), ("relu", 0, 3, "midpoint_grid"),
+                                  ("tanh", 1, 1, "rk4_grid"), ("tanh", 0, 2, "midpoint_grid")]:
+        torch.manual_seed(seed)
+        fs = [ODEFunc(10, 100, 1, act, dyn).to(device) for _ in range(3)]
+        z0 = torch.randn(3, 37, 10 + dyn, generator=g).to(device).requires_grad_(True)
+        # one model: values and every gradient
+        ref, got = (solve(fs[0], z0[0], t, method, sub, backend=b) for b in ("torch", "triton"))
+        w = torch.randn(ref.shape, generator=g).to(device)
+        g_ref, g_got = (torch.autograd.grad((y * w).sum(), [z0, *fs[0].parameters()]) for y in (ref, got))
+        grad_err = max(((a - b).abs().max() / a.abs().max()).item() for a, b in zip(g_ref, g_got))
+        # three members stacked, one launch: each equals its own solve
+        lins = [[m for m in f.net if isinstance(m, nn.Linear)] for f in fs]
+        unit, params = fold_field(field_unit(fs[0].net), [torch.stack([l[i].weight for l in lins]) for i in range(2)],
+                                  [torch.stack([l[i].bias for l in lins]) for i in range(2)], dyn)
+        stacked = fused_solve(z0, t, unit, params, method, sub, backend="triton")
+        alone = torch.stack([solve(f, z0[e], t, method, sub, backend="torch") for e, f in enumerate(fs)])
+        r = dict(method=method, act=act, dynamic_dim=dyn, substeps=sub, value=(ref - got).abs().max().item(),
+                 grad_rel=grad_err, stacked=(stacked - alone).abs().max().item())
+        if max(r["value"], r["grad_rel"], r["stacked"]) > tol: raise AssertionError(f"the kernel differs from the PyTorch solver: {r}")
+        out.append(r)
+    return out
+

@@ -4,7 +4,7 @@ r"""One generic sampler for the EBM prior and for the posterior: $z \leftarrow z
 
 # %% ../nbs/api/01_langevin.ipynb #770a7ed1
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass, field
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -12,7 +12,8 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['MAX_NORM_PER_DIM', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen']
+__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen', 'GraphedChains',
+           'graph_cache', 'weights_key', 'run_chains']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
 MAX_NORM_PER_DIM = 100.0   # |z| beyond this x sqrt(D) is a runaway chain: 100 prior standard deviations per coordinate
@@ -41,6 +42,15 @@ def _finite_mean(energy: Tensor | None) -> float | None:
     e = e[torch.isfinite(e)]
     return e.mean().item() if len(e) else float("inf")
 
+def _step(log_prob, z: Tensor, s: float | Tensor, noise, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    "One Langevin step from `z`: the new positions, `log pi(z)`, its gradient, and which chains failed (non-finite or beyond `bound`)."
+    z = z.detach().requires_grad_(True)
+    lp = log_prob(z)
+    grad, = torch.autograd.grad(lp.sum(), z)
+    new = z.detach() + 0.5 * s ** 2 * grad
+    if noise: new = new + s * (noise(new) if callable(noise) else torch.randn_like(new))
+    return new, lp, grad, ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
+
 def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
     "What went wrong, for the error message."
     if not torch.isfinite(lp).all(): return "non-finite log-density"
@@ -51,7 +61,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
              n_steps: int = 20,                     # K, the number of Langevin steps
              step_size: float | Tensor = 0.1,       # s: one step for all chains, or one per chain `(B,)`
-             noise: bool = True,                    # add `s * e`; False gives gradient ascent on log pi
+             noise: bool | Callable[[Tensor], Tensor] = True, # add `s * e`; False: gradient ascent on log pi; a function of
+                                                    # the chains giving e (an ensemble draws each member's from its own generator)
              trace: bool = False,                   # also return a `LangevinTrace`
              runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
              bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
@@ -70,12 +81,7 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)
     with torch.enable_grad():
         for k in range(n_steps):
-            z.requires_grad_(True)
-            lp = log_prob(z)
-            grad, = torch.autograd.grad(lp.sum(), z)
-            new = z.detach() + 0.5 * s ** 2 * grad
-            if noise: new = new + s * torch.randn_like(new)
-            bad = ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
+            new, lp, grad, bad = _step(log_prob, z, s, noise, bound)
             if runaway == "drop":   # failing chains keep their last good position, without a host sync
                 alive &= ~bad
                 z = torch.where(alive[:, None], new, z.detach())
@@ -101,3 +107,81 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
         yield
     finally:
         for p, f in zip(params, flags): p.requires_grad_(f)
+
+# %% ../nbs/api/01_langevin.ipynb #ff0e783a
+class GraphedChains:
+    "Langevin chains whose step is captured once as a CUDA graph and replayed (on the CPU, for tests, run eagerly on the same buffers)."
+    def __init__(self, make_log_prob: Callable[..., Callable[[Tensor], Tensor]], # builds `log pi` from the static `inputs` and `constants`
+                 inputs: Sequence[Tensor],    # read at every replay: copied into static buffers by `run` (a batch, its masks)
+                 constants: Sequence[Tensor], # baked into the capture (a time grid): a change of value needs a new capture
+                 init: Tensor, step_size: float | Tensor, noise: bool = True, bound: float | None = None, warmup: int = 2):
+        self.inputs = [x.detach().clone() for x in inputs]
+        self.constants = [c.detach().clone() for c in constants]
+        self.z, self.alive = init.detach().clone(), torch.ones(len(init), dtype=torch.bool, device=init.device)
+        self.step = step_size.detach().to(init)[:, None].clone() if isinstance(step_size, Tensor) else float(step_size)
+        bound = MAX_NORM_PER_DIM * math.sqrt(init.shape[-1]) if bound is None else bound
+        log_prob = make_log_prob(*self.inputs, *self.constants)
+        def body():
+            with torch.enable_grad(): new, _, _, bad = _step(log_prob, self.z, self.step, noise, bound)
+            self.alive &= ~bad   # as runaway="drop": a failing chain keeps its last sane position
+            self.z.copy_(torch.where(self.alive[:, None], new, self.z))
+        self.body, self.graph = body, None
+        if self.z.is_cuda:   # warm up on a side stream (kernel compilation, workspaces), then capture one step
+            side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(warmup): body()
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph): body()
+
+    def fits(self, inputs: Sequence[Tensor], constants: Sequence[Tensor], init: Tensor, step_size: float | Tensor) -> bool:
+        "Whether this capture serves these arguments: same shapes and step kind, same constant values (one device sync)."
+        same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
+        return (same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
+                and isinstance(step_size, Tensor) == isinstance(self.step, Tensor)
+                and (isinstance(step_size, Tensor) or float(step_size) == self.step)
+                and all(same(a, b) and torch.equal(a, b) for a, b in zip(self.constants, constants)))
+
+    def run(self, inputs: Sequence[Tensor], init: Tensor, step_size: float | Tensor, n_steps: int) -> tuple[Tensor, Tensor]:
+        "`n_steps` replays from `init` on `inputs`: the samples and which chains stayed sane."
+        for buf, x in zip(self.inputs, inputs): buf.copy_(x)
+        if isinstance(self.step, Tensor): self.step.copy_(step_size.to(self.step)[:, None])
+        self.z.copy_(init); self.alive.fill_(True)
+        for _ in range(n_steps): self.graph.replay() if self.graph is not None else self.body()
+        return self.z.clone(), self.alive.clone()
+
+GRAPH_CACHE_SIZE = 8   # captures kept per model (one per batch shape: training, prediction, prior chains)
+
+def graph_cache(module: nn.Module) -> dict:
+    "The captured Langevin steps kept on `module` (CUDA graphs, by setting); never part of its `state_dict`."
+    return module.__dict__.setdefault("_graphs", {})
+
+def weights_key(module: nn.Module) -> tuple[int, ...]:
+    "Where `module`'s weights live: a capture reads them there, so a moved model needs a new capture."
+    return tuple(p.data_ptr() for p in module.parameters())
+
+def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor], constants: Sequence[Tensor],
+               init: Tensor, n_steps: int, step_size: float | Tensor, noise: bool | Callable = True, runaway: str = "raise",
+               graph: bool | None = None, cache: dict | None = None, key: tuple = ()) -> Tensor | tuple[Tensor, Tensor]:
+    """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays of a
+    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain."""
+    if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
+    use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None
+    if not use: return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+    chains = cache.get(key)
+    if chains == "eager": return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+    if chains is None or not chains.fits(inputs, constants, init, step_size):
+        if len(cache) >= GRAPH_CACHE_SIZE: cache.pop(next(iter(cache)))
+        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise))
+        except RuntimeError as e:   # something in the step cannot be captured (e.g. an adaptive solver's host syncs)
+            warnings.warn(f"a Langevin step could not be captured as a CUDA graph ({str(e).splitlines()[0][:200]}); "
+                          f"these chains run step by step")
+            cache[key] = "eager"
+            return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+    z, alive = chains.run(inputs, init, step_size, n_steps)
+    if runaway == "drop": return z, alive
+    if not bool(alive.all()):
+        raise LangevinDivergence(n_steps, None, "non-finite or runaway chain (checked at the end of a graphed chain)",
+                                 (~alive).nonzero().flatten().tolist())
+    return z
+

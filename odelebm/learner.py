@@ -18,7 +18,8 @@ from .langevin import LangevinDivergence
 
 # %% auto #0
 __all__ = ['DIGEST_MAGIC', 'LARGE_GRID', 'FitConfig', 'History', 'subsample_mask', 'masked_mse', 'save_checkpoint',
-           'load_checkpoint', 'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
+           'load_checkpoint', 'batch_mask', 'draw_batch', 'decay_lr', 'Learner', 'try_resume', 'fit', 'Prediction',
+           'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -128,6 +129,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from e
 
+def batch_mask(data: SequenceData, idx: Tensor, cfg: FitConfig, generator: torch.Generator) -> Tensor:
+    "The observation mask of sequences `idx`, subsampled to `cfg.obs_ratio` (when set) with `generator`."
+    mask = data.mask[idx]
+    return mask if cfg.obs_ratio is None else subsample_mask(mask, cfg.obs_ratio, generator)
+
+def draw_batch(data: SequenceData, cfg: FitConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    "A random batch of `cfg.batch_size` sequence indices and their masks, drawn with `generator`."
+    n = len(data)
+    idx = torch.randperm(n, generator=generator)[:min(cfg.batch_size, n)]
+    return idx, batch_mask(data, idx, cfg, generator)
+
+def decay_lr(cfg: FitConfig, iteration: int, *opts: torch.optim.Optimizer | None) -> None:
+    "Set each optimiser's learning rates to their initial values (`lr_ebm`, `lr_gen`, in that order) x `max(lr_decay^iteration, lr_floor)`."
+    if cfg.lr_decay == 1.0: return
+    scale = max(cfg.lr_decay ** iteration, cfg.lr_floor)
+    for opt, lr in zip(opts, (cfg.lr_ebm, cfg.lr_gen)):
+        if opt is None: continue
+        for g in opt.param_groups: g["lr"] = lr * scale
+
 def _rows(t: Tensor, sel: Tensor) -> Tensor:
     "The times of the selected sequences: a shared grid `(T,)` as it is, per-sequence times `(B, L)` row by row."
     return t[sel] if t.ndim == 2 else t
@@ -176,8 +196,7 @@ class Learner:
 
     def _mask(self, idx: Tensor) -> Tensor:
         "The observation mask of sequences `idx`, subsampled to `obs_ratio` when set."
-        mask = self.data.mask[idx]
-        return mask if self.cfg.obs_ratio is None else subsample_mask(mask, self.cfg.obs_ratio, self.batch_gen)
+        return batch_mask(self.data, idx, self.cfg, self.batch_gen)
 
     def _load(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         "Sequences `idx` on the device, on the times they observed (when the model has its own solver grid)."
@@ -186,9 +205,7 @@ class Learner:
         return idx, t.to(dev), torch.nan_to_num(x).to(dev), mask.to(dev)
 
     def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        n = len(self.data)
-        idx = torch.randperm(n, generator=self.batch_gen)[:min(self.cfg.batch_size, n)]
-        return self._load(idx, self._mask(idx))
+        return self._load(*draw_batch(self.data, self.cfg, self.batch_gen))
 
     def _admit(self, busy: Tensor | None, depth: int) -> dict[str, Tensor]:
         "A cohort of `batch_size` sequences not in `busy`, with chains run `depth` stages from noise."
@@ -269,13 +286,7 @@ class Learner:
         for k, v in out.items(): getattr(h, k).append(v)
         return out
 
-    def _decay_lr(self) -> None:
-        c = self.cfg
-        if c.lr_decay == 1.0: return
-        scale = max(c.lr_decay ** self.iteration, c.lr_floor)
-        for opt, lr in ((self.opt_ebm, c.lr_ebm), (self.opt_gen, c.lr_gen)):
-            if opt is None: continue
-            for g in opt.param_groups: g["lr"] = lr * scale
+    def _decay_lr(self) -> None: decay_lr(self.cfg, self.iteration, self.opt_ebm, self.opt_gen)
 
     def fit(self, iterations: int | None = None) -> History:
         "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured."

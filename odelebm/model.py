@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key
 from .dynamics import ODEFunc, solve, check_times, union_grid
 from .emission import MLPEmission, ConvEmission, Emission
 
@@ -182,12 +182,20 @@ class ODELEBM(nn.Module):
         t = t.to(z)
         if self.dense: return self._dense_trajectory(torch.cat([z0, zd], -1), t)[..., :c.z0_dim]
         if t.ndim != 1: raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
-        lead = self._lead(t)
-        grid = torch.cat([lead, t]) if len(lead) else t
+        grid, n_lead = self._grid(t)
         traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
-        return traj[:, len(lead):]
+        return traj[:, n_lead:]
 
     MAX_LEAD_STEPS = 1000   # a longer gap between t0 and the first time is almost surely unshifted absolute time
+
+    def _grid(self, t: Tensor) -> tuple[Tensor, int]:
+        "The grid the ODE steps along for times `t` (from `t0`: the lead points, then `t`) and the number of lead points."
+        memo = getattr(self, "_grid_memo", None)   # a chain's steps share `t`: read it on the host (a GPU sync) once
+        if memo is not None and memo[0] is t and memo[1] == (t._version, self.config.t0): return memo[2]
+        lead = self._lead(t)
+        out = (torch.cat([lead, t]) if len(lead) else t), len(lead)
+        self._grid_memo = (t, (t._version, self.config.t0), out)
+        return out
 
     def _lead(self, t: Tensor) -> Tensor:
         "Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest step of `t`."
@@ -283,19 +291,25 @@ class ODELEBM(nn.Module):
         return self.energy(z) - self.log_likelihood(x, z, t, mask)
 
     def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
-                     trace: bool = False) -> Tensor | tuple[Tensor, LangevinTrace]:
-        "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`)."
+                     trace: bool = False, graph: bool | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
+        "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`); `graph`: see `run_chains` (None: on a GPU)."
         init = torch.randn(n, self.latent_dim, device=self.device) if init is None else init
-        with frozen(self): return langevin(self.prior.log_density, init, n_steps, step_size, trace=trace)
+        with frozen(self):
+            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True)
+            return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
+                              key=("prior", tuple(init.shape), weights_key(self)))
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                          init: Tensor | None = None, noise: bool = True, trace: bool = False,
-                         runaway: str = "raise") -> Tensor | tuple:
-        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`)."
+                         runaway: str = "raise", graph: bool | None = None) -> Tensor | tuple:
+        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`; `graph`: see `run_chains`)."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
+        step = self.posterior_step(step_size, mask)
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
-            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, self.posterior_step(step_size, mask),
-                            noise, trace, runaway)
+            if trace: return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway)
+            log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
+            return run_chains(log_prob, [x, mask], [t], init, n_steps, step, noise, runaway, graph, graph_cache(self),
+                              ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
 
 # %% ../nbs/api/04_model.ipynb #9235aa3e
 def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:

@@ -159,8 +159,11 @@ def test_every_imported_package_is_declared():
     alias = {"sklearn": "scikit_learn", "yaml": "pyyaml"}
     std = set(sys.stdlib_module_names) | {"odelebm"}
     lib = set().union(*(_imports(p.read_text()) for p in (ROOT / "odelebm").glob("*.py"))) - std
-    assert {alias.get(m, m) for m in lib} - extra == set(), "imported by the library, not declared"
-    assert {alias.get(m, m) for m in lib} - core <= {"nbformat"}, "only the reproduce command may need the extra"
+    gpu = {name(r) for r in meta["optional-dependencies"]["gpu"]}
+    assert {alias.get(m, m) for m in lib} - extra - gpu == set(), "imported by the library, not declared"
+    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "triton"}, "only the reproduce command and the GPU kernel may need an extra"
+    kernels = (ROOT / "odelebm" / "kernels.py").read_text()
+    assert "except ImportError" in kernels and gpu == {"triton"}, "triton stays optional: the library imports without it"
     import json
     nbs = set()
     for nb in (ROOT / "nbs" / "experiments").glob("*.ipynb"):
