@@ -7,6 +7,7 @@ setups; reports peak memory and the arithmetic rate of one Langevin step against
     python benchmarks/inference.py                 # full sizes: 2 warm-up + 5 timed calls per row (about 10 min on 1 thread)
     python benchmarks/inference.py --quick         # small sizes, 1 + 2 calls: a functional check (numbers not comparable)
     python benchmarks/inference.py --threads 2 --setups spiral2d --out /tmp/spiral.json
+    python benchmarks/inference.py --ensemble 12   # adds a row: one iteration of 12 models trained at once (odelebm.ensemble)
 """
 from __future__ import annotations
 import argparse, json, sys
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=None, help="untimed calls per row (default 2; --quick 1)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per row, median reported (default 5; --quick 2)")
     ap.add_argument("--rounds", type=int, default=1, help="time every setup's rows this many times in turn; ratios: median over rounds")
+    ap.add_argument("--ensemble", type=int, default=0, help="also time an ensemble of this many ODE-LEBMs per iteration (vector setups)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="benchmarks/results/inference.json", help="JSON results file (a .md twin is written beside it)")
     a = ap.parse_args(argv)
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = a.repeats if a.repeats is not None else (2 if a.quick else 5)
     steps = [int(k) for k in a.steps.split(",")]
     log = lambda s: print(s, file=sys.stderr, flush=True)
-    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log, a.fast_stages, a.rounds)
+    result = run_benchmark([SETUPS[n](quick=a.quick) for n in names], steps, a.fast_steps, warmup, repeats, a.threads, a.device, log, a.fast_stages, a.rounds, a.ensemble)
     result["command"] = " ".join(["python", "benchmarks/inference.py", *(argv if argv is not None else sys.argv[1:])])
     result["quick"] = a.quick
     md = markdown(result)

@@ -23,7 +23,7 @@ from .irregular import Table1Setup
 # %% auto #0
 __all__ = ['SETUPS', 'FAST', 'FAST_STAGED', 'time_calls', 'PeakMemory', 'count_flops', 'matmul_gflops', 'BenchSetup',
            'spiral_setup', 'sinusoid_setup', 'mnist_setup', 'time_latent_ode', 'time_odelebm', 'langevin_rate',
-           'time_ensemble', 'posterior_step_seconds', 'run_benchmark', 'markdown']
+           'time_ensemble', 'posterior_step_seconds', 'run_benchmark', 'markdown', 'gpu_section']
 
 # %% ../nbs/api/40_benchmark.ipynb #22a4f9d7
 def _sync(device: str | torch.device) -> None:
@@ -266,7 +266,7 @@ def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
             m = out.setdefault(r["method"], {**r, "train_runs": [], "test_runs": [], "train_rounds": [], "test_rounds": []})
             for k in ("train", "test"):
                 m[f"{k}_runs"] += r[f"{k}_runs"] or []; m[f"{k}_rounds"].append(r[f"{k}_s"])
-                m[f"{k}_peak_mib"] = max(m[f"{k}_peak_mib"], r[f"{k}_peak_mib"])
+                m[f"{k}_peak_mib"] = max((v for v in (m[f"{k}_peak_mib"], r[f"{k}_peak_mib"]) if v is not None), default=None)   # an ensemble row has no test
     for m in out.values():
         for k in ("train", "test"): m[f"{k}_s"] = statistics.median(m[f"{k}_runs"]) if m[f"{k}_runs"] else None
     return list(out.values())
@@ -282,9 +282,10 @@ def _add_ratios(rows: list[dict]) -> None:
 
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
-                  log: Callable[[str], None] | None = print, fast_stages: int = 2, rounds: int = 1) -> dict:
+                  log: Callable[[str], None] | None = print, fast_stages: int = 2, rounds: int = 1, ensemble: int = 0) -> dict:
     """Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine.
-    With `rounds > 1` every setup's rows are timed that many times in turn, so that each ratio compares calls made close in time."""
+    With `rounds > 1` every setup's rows are timed that many times in turn, so that each ratio compares calls made close in time;
+    with `ensemble` > 1 a row times one iteration of an ensemble of that many models (`steps[0]` steps; vector setups only)."""
     if threads: torch.set_num_threads(threads)
     machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), torch=torch.__version__,
                    python=platform.python_version(), cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
@@ -312,13 +313,15 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
             attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
             if steps[0] % fast_stages == 0:
                 attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device, method=FAST_STAGED, stages=fast_stages))
+            if ensemble > 1 and s.model.emission == "mlp":
+                attempt(s, "ensemble", lambda: time_ensemble(s, ensemble, steps[0], warmup, repeats, device))
             per_round.append(rows[before:]); del rows[before:]
         rows += _merge_rounds(per_round)
         try: rates.append(langevin_rate(s, warmup, repeats, device))
         except LangevinDivergence as e: notes.append(f"{s.name}: Langevin rate not measured — {e}")
     _add_ratios(rows)
     machine["load_after"] = os.getloadavg()
-    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats, rounds=rounds),
+    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats, rounds=rounds, ensemble=ensemble),
                 setups=[s.describe() for s in setups], rows=rows, langevin=rates, notes=notes)
 
 def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None else fmt.format(v)
@@ -346,3 +349,23 @@ def markdown(result: dict) -> str:
     if result["notes"]: lines += [""] + [f"- {n}" for n in result["notes"]]
     lines += ["", "Setups:"] + [f"- {s['name']}: {s['note']}" for s in result["setups"]]
     return "\n".join(lines) + "\n"
+
+# %% ../nbs/api/40_benchmark.ipynb #0e6391b5
+def gpu_section(path: str | os.PathLike | None) -> str:
+    "A Markdown paragraph with the GPU numbers of a `benchmarks/throughput.py --device cuda` results file (empty when there is none)."
+    if path is None or not os.path.exists(path): return ""
+    with open(path) as f: r = json.load(f)
+    m = r["machine"]
+    if m.get("device", "cpu").startswith("cpu"): return ""
+    by = {(x["setup"], x["row"]): x["train_s"] for x in r["rows"]}
+    lines = [f"**On a GPU** ({m['name']}, torch {m['torch']}, {m['date']}; `{r['command']}`"
+             + (f"; {r['provenance']}" if r.get("provenance") else "") + "): seconds per training iteration, 20 + 20 steps.", "",
+             "| setup | Latent ODE | ODE-LEBM | ÷ Latent ODE | ensemble of " + str(r["members"]) + " | ÷ one ODE-LEBM |", "|---|---|---|---|---|---|"]
+    for s, q in r["ratios"].items():
+        lines.append(f"| {s} | {by[(s, 'Latent ODE')]:.4f} | {by[(s, 'ODE-LEBM')]:.4f} | {q['odelebm_vs_latent_ode']:.2f} | "
+                     f"{by[(s, 'ensemble of ' + str(r['members']))]:.4f} | {q['ensemble_vs_one']:.2f} |")
+    steps = r["posterior_step_s"]
+    lines += ["", "One posterior Langevin step of the sinusoid model (batch 50): " + ", ".join(
+        f"{k} {v * 1e3:.2f} ms" for k, v in steps.items()) + "."]
+    return "\n".join(lines)
+

@@ -142,6 +142,7 @@ class _FusedGridSolve(torch.autograd.Function):
         Ws, bs = params[0::2], [b[..., None] for b in params[1::2]]
         keep, euler, act = any(ctx.needs_input_grad), tableau == GRID_SOLVERS["euler_grid"], _UNITS[unit][0]
         field = None if euler else _column_mlp(Ws, bs, unit)
+        addmm = torch.addmm if z0.ndim == 2 else torch.baddbmm   # bound once: the loop below is the hot path
         z = _major(z0)
         zs, caches = [z], []
         for h in hs:
@@ -149,8 +150,8 @@ class _FusedGridSolve(torch.autograd.Function):
                 if euler:  # the common case, unrolled: z + h (W_L a + b_L) in one product
                     ins, a = [z], z
                     for W, b in zip(Ws[:-1], bs[:-1]):
-                        a = act(_addmm(b, W, a)); ins.append(a)
-                    z, c = _addmm(z.add(bs[-1], alpha=h), Ws[-1], a, alpha=h), [ins]
+                        a = act(addmm(b, W, a)); ins.append(a)
+                    z, c = addmm(z.add(bs[-1], alpha=h), Ws[-1], a, alpha=h), [ins]
                 else: z, c = _rk_step(field, 0.0, z, h, tableau)
                 if keep: caches.append(c)
             zs.append(z)
@@ -172,15 +173,16 @@ class _FusedGridSolve(torch.autograd.Function):
                 g = _mm(Wt[l], g)
                 if l > 0: g = g * dact(ins[l])
             return g
+        mm, addmm = (torch.mm, torch.addmm) if Wt[0].ndim == 2 else (torch.bmm, torch.baddbmm)
         def euler_vjp(g, h, ins):  # g + h J^T g, with h folded into the products instead of scaling g
             if want_w: _addmm_(dW[-1], g, _T(ins[-1]), alpha=h); db[-1].add_(g, alpha=h)
-            if len(Wt) == 1: return _addmm(g, Wt[0], g, alpha=h)
-            u = _mm(Wt[-1], g)
+            if len(Wt) == 1: return addmm(g, Wt[0], g, alpha=h)
+            u = mm(Wt[-1], g)
             for l in range(len(Wt) - 2, -1, -1):
                 u = u.mul_(dact(ins[l + 1]))
                 if want_w: _addmm_(dW[l], u, _T(ins[l]), alpha=h); db[l].add_(u, alpha=h)
-                if l: u = _mm(Wt[l], u)
-            return _addmm(g, Wt[0], u, alpha=h)
+                if l: u = mm(Wt[l], u)
+            return addmm(g, Wt[0], u, alpha=h)
         euler = tableau == GRID_SOLVERS["euler_grid"]
         go = gout.permute(*_IN[gout.ndim - 1]).contiguous().unbind(0)  # feature-major cotangent per grid time
         g, n = go[-1], len(ctx.caches)
@@ -248,11 +250,10 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E
     "The fused grid solve of a folded MLP field: trajectory `([E,] B, T, D)`."
     if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto": backend = _DEFAULT_BACKEND[-1]
-    fits = _triton_fits(method, unit, params, z0)
-    if backend == "triton" and not fits:
+    if backend == "triton" and not _triton_fits(method, unit, params, z0):
         raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
                          f"one hidden layer of at most {MAX_HIDDEN} units and float32 states")
-    if backend == "triton" or (backend == "auto" and fits and z0.is_cuda):
+    if backend == "triton" or (backend == "auto" and z0.is_cuda and _triton_fits(method, unit, params, z0)):
         return triton_grid_solve(z0, t[1:] - t[:-1], substeps, unit, list(params), method)
     return _FusedGridSolve.apply(z0, _host_steps(t, substeps), substeps, GRID_SOLVERS[method], unit, *params)
 

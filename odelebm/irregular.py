@@ -4,20 +4,22 @@
 
 # %% ../nbs/api/30_irregular.ipynb #96a4aec5
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json, time, warnings
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
+from typing import Sequence
 import torch
 from torch import Tensor
 from .model import ODELEBM
 from .learner import Learner, FitConfig, predict, masked_mse, try_resume
+from .ensemble import Ensemble, EnsembleLearner
 from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline
 from .data_sinusoids import make_sinusoids, observation_mask
 from .results import parallel_map, git_commit
 from .files import atomic_write, read_json
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINE_FIELDS', 'Table1Setup', 'job_key', 'run_job', 'run_table1', 'plot_figure2']
+__all__ = ['METHODS', 'BASELINE_FIELDS', 'Table1Setup', 'job_key', 'run_job', 'run_ensemble', 'run_table1', 'plot_figure2']
 
 # %% ../nbs/api/30_irregular.ipynb #63d002b5
 METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")
@@ -66,56 +68,114 @@ def _build_baseline(method: str, s: Table1Setup):
     if method == "GRU-D": return GRUD(1)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
+def _fit_config(ratio: float, seed: int, s: Table1Setup, device: str, ckpt: Path | None) -> FitConfig:
+    return FitConfig(iterations=s.iterations, batch_size=s.batch_size, prior_steps=s.prior_steps, prior_step_size=s.prior_step_size,
+                     posterior_steps=s.posterior_steps, posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen,
+                     lr_ebm=s.lr_ebm, lr_decay=s.lr_decay, obs_ratio=ratio, seed=seed, progress=False, device=device,
+                     checkpoint_every=250 if ckpt else 0, checkpoint_path=str(ckpt) if ckpt else None)
+
+def _new_model(seed: int, s: Table1Setup) -> ODELEBM:
+    torch.manual_seed(seed)
+    return ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)  # the paper: steps along the regular grid
+
 def _fit_odelebm(ratio: float, seed: int, s: Table1Setup, train, ckpt: Path | None, resume: bool, device: str) -> ODELEBM:
-    cfg = FitConfig(iterations=s.iterations, batch_size=s.batch_size, prior_steps=s.prior_steps, prior_step_size=s.prior_step_size,
-                    posterior_steps=s.posterior_steps, posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen,
-                    lr_ebm=s.lr_ebm, lr_decay=s.lr_decay, obs_ratio=ratio, seed=seed, progress=False, device=device,
-                    checkpoint_every=250 if ckpt else 0, checkpoint_path=str(ckpt) if ckpt else None)
     learner = try_resume(ckpt, train, device=device) if resume else None
-    if learner is None:
-        torch.manual_seed(seed)
-        model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)  # the paper: steps along the regular grid
-        learner = Learner(model, train, cfg)
+    if learner is None: learner = Learner(_new_model(seed, s), train, _fit_config(ratio, seed, s, device, ckpt))
     learner.fit()
     if ckpt is not None: learner.save(ckpt)
     return learner.model
+
+def _paths(run_dir: str | None, method: str, ratio: float, seed: int, s: Table1Setup) -> tuple[Path | None, Path | None]:
+    "The job's cache file and checkpoint under `run_dir` (None without one)."
+    if not run_dir: return None, None
+    key = job_key(method, ratio, seed, s)
+    return Path(run_dir) / "jobs" / "table1" / f"{key}.json", Path(run_dir) / "checkpoints" / "table1" / f"{key}.pt"
+
+def _score_odelebm(model: ODELEBM, d, ratio: float, seed: int, s: Table1Setup) -> tuple[Tensor, Tensor]:
+    "Algorithm 2 on the test series observed at `ratio` (the fixed test mask of `seed`): predictions and the mask."
+    test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
+    return predict(model, d.test.x, d.test.t, test_mask, n_steps=s.test_steps, step_size=s.posterior_step_size, seed=seed).mean, test_mask
+
+def _result(method: str, ratio: float, seed: int, s: Table1Setup, d, pred: Tensor, test_mask: Tensor, train_s: float,
+            total_s: float, commit: str, cache: Path | None, **extra) -> dict:
+    "A job's record (MSE, timings, commit, example predictions), written to its cache file."
+    mse = masked_mse(pred, d.test.x, torch.ones_like(test_mask)).item()
+    if not torch.isfinite(torch.tensor(mse)): raise FloatingPointError(f"{method} at ratio {ratio}, seed {seed}: non-finite test MSE")
+    k = s.n_examples
+    out = dict(method=method, ratio=ratio, seed=seed, mse=mse, train_seconds=round(train_s, 1), total_seconds=round(total_s, 1),
+               commit=commit, cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
+               pred=pred[:k, :, 0].tolist(), **extra)
+    if cache is not None: atomic_write(cache, json.dumps(out))
+    return out
 
 def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: str | None = None, resume: bool = False,
             device: str = "cpu") -> dict:
     "Train `method` at observation `ratio` with `seed` on `device`, score it on the CPU; returns MSE, timings, example predictions."
     s, t0, commit = setup, time.time(), git_commit()  # the commit of the code that runs the job
-    cache = Path(run_dir) / "jobs" / "table1" / f"{job_key(method, ratio, seed, s)}.json" if run_dir else None
+    cache, ckpt = _paths(run_dir, method, ratio, seed, s)
     if resume and cache is not None and (done := read_json(cache, "job cache")) is not None: return {**done, "cached": True}
     d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
-    test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
     if method == "ODE-LEBM":
-        ckpt = Path(run_dir) / "checkpoints" / "table1" / f"{job_key(method, ratio, seed, s)}.pt" if run_dir else None
         model = _fit_odelebm(ratio, seed, s, d.train, ckpt, resume, device).cpu()
         train_s = time.time() - t0
-        pred = predict(model, d.test.x, d.test.t, test_mask, n_steps=s.test_steps, step_size=s.posterior_step_size, seed=seed).mean
+        pred, test_mask = _score_odelebm(model, d, ratio, seed, s)
     else:
         torch.manual_seed(seed)
         model = _build_baseline(method, s)
         fit_baseline(model, d.train, iterations=s.baseline_iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr,
                      obs_ratio=ratio, seed=seed, progress=False, device=device)
         model, train_s = model.cpu(), time.time() - t0
+        test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
         with torch.no_grad(): pred = model.predict(d.test.x, d.test.t, test_mask)
-    mse = masked_mse(pred, d.test.x, torch.ones_like(test_mask)).item()
-    if not torch.isfinite(torch.tensor(mse)): raise FloatingPointError(f"{method} at ratio {ratio}, seed {seed}: non-finite test MSE")
-    k = s.n_examples
-    out = dict(method=method, ratio=ratio, seed=seed, mse=mse, train_seconds=round(train_s, 1),
-               total_seconds=round(time.time() - t0, 1), commit=commit, cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
-               mask=test_mask[:k].tolist(), pred=pred[:k, :, 0].tolist())
-    if cache is not None:
-        atomic_write(cache, json.dumps(out))
-    return out
+    return _result(method, ratio, seed, s, d, pred, test_mask, train_s, time.time() - t0, commit, cache)
+
+def run_ensemble(ratios: Sequence[float], seeds: int, setup: Table1Setup, run_dir: str | None = None, resume: bool = False,
+                 device: str = "cpu") -> list[dict]:
+    "ODE-LEBM at every (ratio, seed) trained as one `odelebm.ensemble` (members as `run_job` trains them alone); each member scored and cached as its own job."
+    s, t0, commit = setup, time.time(), git_commit()
+    pairs = [(r, sd) for sd in range(seeds) for r in ratios]
+    paths = {p: _paths(run_dir, "ODE-LEBM", *p, s) for p in pairs}
+    done = {p: read_json(paths[p][0], "job cache") for p in pairs if resume and paths[p][0] is not None}
+    todo = [p for p in pairs if done.get(p) is None]
+    outs = {p: {**done[p], "cached": True} for p in pairs if done.get(p) is not None}
+    if todo:
+        d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
+        ckpt = None
+        if run_dir:   # one checkpoint for the whole ensemble, named by its members' job keys
+            h = hashlib.sha256(json.dumps([job_key("ODE-LEBM", *p, s) for p in todo]).encode()).hexdigest()[:10]
+            ckpt = Path(run_dir) / "checkpoints" / "table1" / f"ode-lebm-ensemble_{len(todo)}_{h}.pt"
+        learner = _resume_ensemble(ckpt, d.train, device) if resume else None
+        if learner is None:
+            learner = EnsembleLearner(Ensemble([_new_model(sd, s) for _, sd in todo]), d.train,
+                                      [_fit_config(r, sd, s, device, ckpt) for r, sd in todo])
+        learner.fit()
+        if ckpt is not None: learner.save(ckpt)
+        train_s = (time.time() - t0) / len(todo)   # a member's share of the ensemble's training time
+        for (r, sd), model in zip(todo, learner.ensemble.members()):
+            start = time.time()
+            pred, test_mask = _score_odelebm(model.cpu(), d, r, sd, s)
+            outs[(r, sd)] = _result("ODE-LEBM", r, sd, s, d, pred, test_mask, train_s, train_s + time.time() - start, commit,
+                                    paths[(r, sd)][0], ensemble_members=len(todo))
+    return [outs[p] for p in pairs]
+
+def _resume_ensemble(path: Path | None, data, device: str) -> EnsembleLearner | None:
+    "The ensemble checkpointed at `path`, or None (a warning says why when the file exists but cannot be used)."
+    if path is None or not path.exists(): return None
+    try: return EnsembleLearner.load(path, data, device=device)
+    except ValueError as e:
+        warnings.warn(f"{e}; training the ensemble from the start instead"); return None
+
+def _run(kind: str, args: tuple) -> list[dict]:
+    return run_ensemble(*args) if kind == "ensemble" else [run_job(*args)]
 
 def run_table1(methods, ratios, seeds: int, setup: Table1Setup, workers: int = 1, run_dir: str | None = None,
-               resume: bool = False, device: str = "cpu") -> list[dict]:
-    "All (method, ratio, seed) jobs, longest first, over `workers` processes."
-    jobs = [(m, r, sd, setup, run_dir, resume, device) for sd in range(seeds) for m in methods for r in ratios]
-    jobs.sort(key=lambda j: j[0] != "ODE-LEBM")  # the Langevin jobs are the long ones: start them first
-    return parallel_map(run_job, jobs, workers, desc="Table 1 jobs")
+               resume: bool = False, device: str = "cpu", ensemble: bool = True) -> list[dict]:
+    "All (method, ratio, seed) jobs, longest first, over `workers` processes; with `ensemble`, ODE-LEBM's jobs are one ensemble job."
+    lone = [m for m in methods if not (ensemble and m == "ODE-LEBM")]
+    jobs = [("job", (m, r, sd, setup, run_dir, resume, device)) for sd in range(seeds) for m in lone for r in ratios]
+    if len(lone) < len(methods): jobs.append(("ensemble", (ratios, seeds, setup, run_dir, resume, device)))
+    jobs.sort(key=lambda j: j[0] != "ensemble" and j[1][0] != "ODE-LEBM")  # the Langevin jobs are the long ones: start them first
+    return [o for out in parallel_map(_run, jobs, workers, desc="Table 1 jobs") for o in out]
 
 # %% ../nbs/api/30_irregular.ipynb #9e39109b
 def plot_figure2(outputs: list[dict], methods=("ODE-LEBM", "Latent ODE (RNN enc)"), n_series: int = 2, seed: int = 0):

@@ -42,7 +42,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                     "table10_11_ablations": dict(**_ROTMNIST_CPU, test_steps=20, workers=2),
                     "table5_test_steps": dict(**_ROTMNIST_CPU, steps=[20, 50, 100, 1000]),
                     "fig4_6_latents": dict(**_ROTMNIST_CPU),
-                    "table7_timing": dict(repeats=5, quick=False, rounds=3),
+                    "table7_timing": dict(repeats=5, quick=False, rounds=3, ensemble=12),
                 }),
     "paper": dict(description="the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
                   refresh_figures=True, seeds=3, notebooks={
@@ -52,7 +52,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                       "table10_11_ablations": dict(**_ROTMNIST_PAPER, test_steps=20, workers=1),
                       "table5_test_steps": dict(**_ROTMNIST_PAPER, steps=[20, 50, 100, 1000]),
                       "fig4_6_latents": dict(**_ROTMNIST_PAPER),
-                      "table7_timing": dict(repeats=10, quick=False, rounds=3),
+                      "table7_timing": dict(repeats=10, quick=False, rounds=3, ensemble=12),
                   }),
 }
 # Notebooks that train and save models run before the ones that load them; the rest follow in name order.
