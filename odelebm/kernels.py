@@ -70,14 +70,19 @@ if triton is not None:
         return z
 
     @triton.jit
-    def _grid_forward(z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT: tl.constexpr, METHOD: tl.constexpr,
-                      BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
+    def _program(W1, b1, W2, b2, B, D, H, BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
+        "This program's member e, block pb, its series `rows`, the index ranges, the member's weights and the in-bounds mask."
         e, pb = tl.program_id(0), tl.program_id(1)
         rows = pb * BLOCK_B + tl.arange(0, BLOCK_B)
         d, hh = tl.arange(0, D_P), tl.arange(0, H_P)
         W1n, bias1, W2n, bias2 = _weights(W1, b1, W2, b2, e, D, H, d, hh)
+        return e, pb, rows, d, hh, W1n, bias1, W2n, bias2, (rows[:, None] < B) & (d[None, :] < D)
+
+    @triton.jit
+    def _grid_forward(z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT: tl.constexpr, METHOD: tl.constexpr,
+                      BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
+        e, pb, rows, d, hh, W1n, bias1, W2n, bias2, io = _program(W1, b1, W2, b2, B, D, H, BLOCK_B, D_P, H_P)
         W1t, W2t = tl.trans(W1n), tl.trans(W2n)
-        io = (rows[:, None] < B) & (d[None, :] < D)
         z = tl.load(z0 + (e * B + rows[:, None]) * D + d[None, :], mask=io, other=0.0)
         base = out + (e * B + rows[:, None]) * ((N + 1) * D) + d[None, :]
         tl.store(base, z, mask=io)
@@ -97,12 +102,8 @@ if triton is not None:
     @triton.jit
     def _grid_backward(states, gout, W1, b1, W2, b2, hs, gz0, dW1, db1, dW2, db2, B, N, D, H, UNIT: tl.constexpr,
                        METHOD: tl.constexpr, WANT_W: tl.constexpr, BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
-        e, pb = tl.program_id(0), tl.program_id(1)
-        rows = pb * BLOCK_B + tl.arange(0, BLOCK_B)
-        d, hh = tl.arange(0, D_P), tl.arange(0, H_P)
-        W1n, bias1, W2n, bias2 = _weights(W1, b1, W2, b2, e, D, H, d, hh)
+        e, pb, rows, d, hh, W1n, bias1, W2n, bias2, io = _program(W1, b1, W2, b2, B, D, H, BLOCK_B, D_P, H_P)
         W1t, W2t = tl.trans(W1n), tl.trans(W2n)
-        io = (rows[:, None] < B) & (d[None, :] < D)
         off = (e * B + rows[:, None]) * ((N + 1) * D) + d[None, :]
         g = tl.load(gout + off + N * D, mask=io, other=0.0)       # cotangent of the last state
         aW1 = tl.zeros((H_P, D_P), tl.float32); ab1 = tl.zeros((H_P,), tl.float32)
