@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/80_results.ipynb #2caf6d05
 from __future__ import annotations
-import json, math, os, platform, subprocess, time, datetime
+import json, math, os, platform, re, subprocess, time, datetime
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -289,9 +289,9 @@ def _claim_decreasing(s: dict) -> str:
     return f"more steps, lower error: {'met' if ok_all else 'not everywhere'}; " + "; ".join(parts)
 
 def _claim_increasing(table: str, s: dict) -> str:
-    "Table 7: does the cost of the '(K steps)' rows grow with K (first column)?"
+    "Table 7: does the cost of the 'ODE-LEBM (K steps)' rows grow with K (first column)? Other rows (ensembles, fast chains) are not in the sequence."
     c = table_columns(table, s)[0]
-    seq = sorted((int(m.split("(")[1].split()[0]), v[0]) for (m, cc), v in s.items() if cc == c and m.endswith(" steps)"))
+    seq = sorted((int(k.group(1)), v[0]) for (m, cc), v in s.items() if cc == c and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
     if len(seq) < 2: return "–"
     ok = all(b[1] > a[1] for a, b in zip(seq, seq[1:]))
     return (f"cost grows with the steps: {'met' if ok else 'not met'} ("
