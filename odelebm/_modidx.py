@@ -192,6 +192,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'odelebm.ensemble.Ensemble.__init__': ('api/ensemble.html#ensemble.__init__', 'odelebm/ensemble.py'),
                                   'odelebm.ensemble.Ensemble._apply': ('api/ensemble.html#ensemble._apply', 'odelebm/ensemble.py'),
                                   'odelebm.ensemble.Ensemble._draw': ('api/ensemble.html#ensemble._draw', 'odelebm/ensemble.py'),
+                                  'odelebm.ensemble.Ensemble._frames': ('api/ensemble.html#ensemble._frames', 'odelebm/ensemble.py'),
                                   'odelebm.ensemble.Ensemble._mlp': ('api/ensemble.html#ensemble._mlp', 'odelebm/ensemble.py'),
                                   'odelebm.ensemble.Ensemble._noise': ('api/ensemble.html#ensemble._noise', 'odelebm/ensemble.py'),
                                   'odelebm.ensemble.Ensemble._weights': ('api/ensemble.html#ensemble._weights', 'odelebm/ensemble.py'),

@@ -15,6 +15,7 @@ from .dynamics import GRID_SOLVERS, field_unit, fold_field, fused_solve
 from .emission import masked_log_likelihood
 from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key
 from .model import ODELEBM, ModelConfig, SequenceData
+from .emission import ConvEmission
 from .learner import (FitConfig, History, draw_batch, decay_lr, masked_mse, save_checkpoint, load_checkpoint,
                              _settle_data)
 
@@ -35,7 +36,6 @@ class Ensemble(nn.Module):
         c = models[0].config
         if any(asdict(m.config) != asdict(c) for m in models):
             raise ValueError("the members of an Ensemble must share one ModelConfig (they differ in their weights only)")
-        if c.emission != "mlp": raise ValueError("ensembles support vector data (emission='mlp'); train frame models one at a time")
         if c.solver not in GRID_SOLVERS: raise ValueError(f"ensembles need a grid solver ({sorted(GRID_SOLVERS)}), got {c.solver!r}")
         if field_unit(models[0].func.net) is None: raise ValueError(f"ensembles need an ODE field the fused solver runs (tanh, softplus, relu), got {c.ode_act!r}")
         self.config, self.n_members = c, len(models)
@@ -54,7 +54,8 @@ class Ensemble(nn.Module):
         return super()._apply(fn, *args, **kwargs)
 
     def _weights(self, part: str, seq: nn.Sequential) -> list[tuple[Tensor, Tensor]]:
-        return [(self.stacked[f"{part}__net__{i}__weight"], self.stacked[f"{part}__net__{i}__bias"]) for i in _linears(seq)]
+        "The stacked weights of the linear layers of `seq`, the template's `part` (e.g. 'func__net')."
+        return [(self.stacked[f"{part}__{i}__weight"], self.stacked[f"{part}__{i}__bias"]) for i in _linears(seq)]
 
     def _mlp(self, part: str, seq: nn.Sequential, x: Tensor) -> Tensor:
         "The template's MLP `seq` applied with each member's stacked weights to `x` `(E, N, in)`."
@@ -80,11 +81,11 @@ class Ensemble(nn.Module):
     def energy(self, z: Tensor) -> Tensor:
         "Each member's prior energy `E_alpha(z)` of its latents `z` `(E, B, D)`: `(E, B)`."
         quad = z.pow(2).sum(-1) / (2 * self.config.sigma_z ** 2)
-        return quad if self.template.prior.net is None else quad - self._mlp("prior", self.template.prior.net, z).squeeze(-1)
+        return quad if self.template.prior.net is None else quad - self._mlp("prior__net", self.template.prior.net, z).squeeze(-1)
 
     def f(self, z: Tensor) -> Tensor:
         "The tilting functions `f_alpha(z)`, `(E, B)`."
-        return self._mlp("prior", self.template.prior.net, z).squeeze(-1)
+        return self._mlp("prior__net", self.template.prior.net, z).squeeze(-1)
 
     def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
         "Latent states `(E, B, T, z0_dim)` at the shared times `t` `(T,)`."
@@ -92,7 +93,7 @@ class Ensemble(nn.Module):
         if t.ndim != 1: raise ValueError(f"an ensemble's members share one time grid (T,), got times of shape {tuple(t.shape)}")
         z0, zd, _ = self.split(z)
         state, t = torch.cat([z0, zd], -1), t.to(z)
-        unit, params = fold_field(field_unit(m.func.net), *zip(*self._weights("func", m.func.net)), c.dynamic_dim)
+        unit, params = fold_field(field_unit(m.func.net), *zip(*self._weights("func__net", m.func.net)), c.dynamic_dim)
         if m.dense:
             grid, k, w = m._readout(t)
             states = fused_solve(state, grid, unit, params, c.solver, c.substeps)
@@ -106,7 +107,20 @@ class Ensemble(nn.Module):
         E, B, T, _ = traj.shape
         zs = self.split(z)[2]
         if zs.shape[-1]: traj = torch.cat([traj, zs[:, :, None].expand(-1, -1, T, -1)], -1)
-        return self._mlp("emission", self.template.emission.net, traj.reshape(E, B * T, -1)).reshape(E, B, T, -1)
+        h, em = traj.reshape(E, B * T, -1), self.template.emission
+        if isinstance(em, ConvEmission): return self._frames(h).reshape(E, B, T, *em.obs_shape)
+        return self._mlp("emission__net", em.net, h).reshape(E, B, T, -1)
+
+    def _frames(self, h: Tensor) -> Tensor:
+        "The conv emission for every member: its linear layer batched, its transposed convolutions as one grouped convolution (a group per member)."
+        E, N, _ = h.shape
+        em, C = self.template.emission, self.template.emission.channels
+        x = self._mlp("emission__fc", em.fc, h).reshape(E, N, C, 7, 7).transpose(0, 1).reshape(N, E * C, 7, 7)
+        for i, m in enumerate(em.deconv):
+            if not isinstance(m, nn.ConvTranspose2d): x = m(x); continue
+            W, b = self.stacked[f"emission__deconv__{i}__weight"], self.stacked[f"emission__deconv__{i}__bias"]
+            x = nn.functional.conv_transpose2d(x, W.flatten(0, 1), b.flatten(), m.stride, m.padding, groups=E)
+        return x.reshape(N, E, *x.shape[1:][-2:]).transpose(0, 1)   # (E, N, 28, 28): one channel per member
 
     def log_likelihood(self, x: Tensor, a: Tensor, mask: Tensor) -> Tensor:
         "Masked `log p(x | z)` per member and sequence `(E, B)`, from parameters `a = self(z, t)`."
