@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=None, help="untimed calls per row (default 2; --quick 1)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls per row, median reported (default 5; --quick 2)")
     ap.add_argument("--rounds", type=int, default=1, help="time every setup's rows this many times in turn; ratios: median over rounds")
-    ap.add_argument("--ensemble", type=int, default=0, help="also time an ensemble of this many ODE-LEBMs per iteration (vector setups)")
+    ap.add_argument("--ensemble", type=int, default=0, help="also time an ensemble of this many ODE-LEBMs per iteration")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="benchmarks/results/inference.json", help="JSON results file (a .md twin is written beside it)")
     a = ap.parse_args(argv)
