@@ -4,19 +4,21 @@
 
 # %% ../nbs/api/20_baselines.ipynb #88933d1b
 from __future__ import annotations
-import time
+import copy, time
+from typing import Sequence
 from dataclasses import dataclass, field
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
+from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
 from .emission import MLPEmission, expand_mask
 from .model import SequenceData, check_batch
-from .learner import FitConfig, subsample_mask, masked_mse
+from .learner import FitConfig, subsample_mask, masked_mse, draw_batch, check_member_configs
 
 # %% auto #0
-__all__ = ['ENCODERS', 'Baseline', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline', 'LatentODE', 'RNNVAE', 'GRUD',
-           'linear_interpolation', 'kl_annealing', 'BaselineHistory', 'fit_baseline']
+__all__ = ['ENCODERS', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline', 'LatentODE', 'RNNVAE',
+           'GRUD', 'linear_interpolation', 'kl_annealing', 'BaselineHistory', 'fit_baseline', 'fit_baselines']
 
 # %% ../nbs/api/20_baselines.ipynb #03b37fc8
 class Baseline(nn.Module):
@@ -52,6 +54,16 @@ class Baseline(nn.Module):
 
     def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
         "Training loss of a batch (to minimise) and float statistics; `kl_weight` scales the KL term of the VAEs."
+        t, x, m = self.inputs(x, t, mask)
+        terms = self.loss_terms(x, t, m, kl_weight, self.draw_noise(len(x), len(t)))
+        return terms["loss"], {k: v.item() for k, v in terms.items()}
+
+    def draw_noise(self, n: int, n_times: int, generator: torch.Generator | None = None) -> Tensor:
+        "The random numbers one training batch of `n` sequences needs (drawn here, so that an ensemble can draw each member's from its own generator)."
+        raise NotImplementedError
+
+    def loss_terms(self, x: Tensor, t: Tensor, m: Tensor, kl_weight: float, noise: Tensor) -> dict[str, Tensor]:
+        "The loss (key 'loss') and its statistics as tensors, from a validated batch (`inputs`) and `draw_noise`'s numbers; a pure function of its arguments (`torch.func.vmap` runs it per ensemble member)."
         raise NotImplementedError
 
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:
@@ -61,6 +73,16 @@ class Baseline(nn.Module):
 # %% ../nbs/api/20_baselines.ipynb #c9a3d6ff
 ENCODERS = ("rnn", "odernn")
 
+class GRUCell(nn.GRUCell):
+    "`nn.GRUCell`, written out in elementary operations inside `torch.func` transforms (torch's fused cell has no batching rule there)."
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        if peek_interpreter_stack() is None: return super().forward(input, hx)
+        gi = nn.functional.linear(input, self.weight_ih, self.bias_ih).chunk(3, -1)
+        gh = nn.functional.linear(hx, self.weight_hh, self.bias_hh).chunk(3, -1)
+        r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
+        n = torch.tanh(gi[2] + r * gh[2])
+        return torch.lerp(n, hx, z)   # (1 - z) n + z h
+
 class Z0Encoder(nn.Module):
     "q(z0 | x): a GRU run backwards in time over (x * mask, mask, gap); `kind='odernn'` evolves the hidden state by an ODE between points."
     def __init__(self, obs_dim: int, latent_dim: int, hidden: int = 20, kind: str = "rnn",
@@ -68,7 +90,7 @@ class Z0Encoder(nn.Module):
         super().__init__()
         if kind not in ENCODERS: raise ValueError(f"unknown encoder {kind!r}; choose one of {ENCODERS}")
         self.kind, self.hidden, self.solver = kind, hidden, solver
-        self.cell = nn.GRUCell(2 * obs_dim + 1, hidden)
+        self.cell = GRUCell(2 * obs_dim + 1, hidden)
         self.func = ODEFunc(hidden, ode_hidden, ode_layers) if kind == "odernn" else None
         self.head = mlp(hidden, 2 * latent_dim, 100, 1)
 
@@ -125,18 +147,21 @@ class VariationalBaseline(Baseline):
         grid, skip = _from_t0(t0, t_query)
         return self.emission(self.trajectory(z0, grid)[:, skip:])
 
-    def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
-        "Negative ELBO per sequence, averaged over the batch, with `n_z_samples` reparameterised samples."
-        t, x, m = self.inputs(x, t, mask)
+    def draw_noise(self, n: int, n_times: int, generator: torch.Generator | None = None) -> Tensor:
+        "The reparameterisation noise `(n_z_samples, n, latent_dim)`."
+        return torch.randn(self.n_z_samples, n, self.latent_dim, device=self.device, generator=generator)
+
+    def loss_terms(self, x: Tensor, t: Tensor, m: Tensor, kl_weight: float, noise: Tensor) -> dict[str, Tensor]:
+        "Negative ELBO per sequence, averaged over the batch, with `n_z_samples` reparameterised samples (`noise`)."
         mean, log_std = self.encoder(x, t, m)
         S, (B, L) = self.n_z_samples, mean.shape
-        z0 = (mean + log_std.exp() * torch.randn(S, B, L, device=mean.device)).reshape(S * B, L)
+        z0 = (mean + log_std.exp() * noise).reshape(S * B, L)
         a = self.decode(z0, t[0], t)
         ll = self.emission.log_likelihood(x.repeat(S, 1, 1), a, m.repeat(S, 1, 1)).reshape(S, B).mean(0)
         kl = kl_standard_normal(mean, log_std)
         loss = (kl_weight * kl - ll).mean()
         mse = masked_mse(a.detach().reshape(S, B, *x.shape[1:]).mean(0), x, m)
-        return loss, dict(loss=loss.item(), nll=-ll.mean().item(), kl=kl.mean().item(), mse=mse.item())
+        return dict(loss=loss, nll=-ll.mean().detach(), kl=kl.mean().detach(), mse=mse)
 
     @torch.no_grad()
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:
@@ -162,7 +187,7 @@ class RNNVAE(VariationalBaseline):
     "RNN-VAE baseline of Rubanova et al. (2019): RNN encoder; a GRU decoder run forward from z0, fed the time gaps."
     def __init__(self, obs_dim: int, latent_dim: int = 10, rec_hidden: int = 20, sigma: float = 0.01, n_z_samples: int = 3):
         super().__init__(obs_dim, latent_dim, "rnn", rec_hidden, sigma=sigma, n_z_samples=n_z_samples)
-        self.cell = nn.GRUCell(1, latent_dim)
+        self.cell = GRUCell(1, latent_dim)
 
     def trajectory(self, z0: Tensor, grid: Tensor) -> Tensor:
         "`z_i = GRU(t_i - t_{i-1}, z_{i-1})`: `(N, G, latent_dim)`."
@@ -178,7 +203,7 @@ class GRUD(Baseline):
         super().__init__(obs_dim)
         if not 0 <= drop < 1: raise ValueError(f"drop must be in [0, 1), got {drop}")
         self.hidden, self.drop = hidden, drop
-        self.cell = nn.GRUCell(2 * obs_dim, hidden)
+        self.cell = GRUCell(2 * obs_dim, hidden)
         self.w_x, self.b_x = nn.Parameter(torch.zeros(obs_dim)), nn.Parameter(torch.zeros(obs_dim))
         self.decay_h = nn.Linear(obs_dim, hidden)
         self.out = nn.Linear(hidden, obs_dim)
@@ -205,12 +230,14 @@ class GRUD(Baseline):
             ys.append(self.out(h))
         return torch.stack(ys, 1)
 
-    def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+    def draw_noise(self, n: int, n_times: int, generator: torch.Generator | None = None) -> Tensor:
+        "Uniform numbers `(n, n_times)` that choose the hidden points."
+        return torch.rand(n, n_times, device=self.device, generator=generator)
+
+    def loss_terms(self, x: Tensor, t: Tensor, m: Tensor, kl_weight: float, noise: Tensor) -> dict[str, Tensor]:
         "MSE on all observed points with a random `drop` fraction of them hidden from the input (`kl_weight` unused)."
-        t, x, m = self.inputs(x, t, mask)
-        keep = torch.rand(m.shape[:2], device=m.device) >= self.drop
-        loss = masked_mse(self(x, t, m & keep[..., None]), x, m)
-        return loss, dict(loss=loss.item(), mse=loss.item())
+        loss = masked_mse(self(x, t, m & (noise >= self.drop)[..., None]), x, m)
+        return dict(loss=loss, mse=loss.detach())
 
     @torch.no_grad()
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:
@@ -276,9 +303,7 @@ def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None =
     bar = tqdm(range(c.iterations), desc=f"{type(model).__name__} fit", disable=not c.progress, leave=False)
     for it in bar:
         start = time.perf_counter()
-        idx = torch.randperm(n, generator=gen)[:min(c.batch_size, n)]
-        mask = data.mask[idx]
-        if c.obs_ratio is not None: mask = subsample_mask(mask, c.obs_ratio, gen)
+        idx, mask = draw_batch(data, c, gen)
         w, lr = kl_annealing(it, c.batch_size, n), opt.param_groups[0]["lr"]
         loss, stats = model.loss(data.x[idx], data.t, mask, kl_weight=w)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
@@ -287,3 +312,45 @@ def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None =
             getattr(hist, k).append(v)
         bar.set_postfix(loss=f"{stats['loss']:.4g}", mse=f"{stats['mse']:.3g}", refresh=False)
     return hist
+
+# %% ../nbs/api/20_baselines.ipynb #d78e8934
+class _Terms(nn.Module):
+    "A baseline's `loss_terms` as a module's forward, for `torch.func.functional_call`."
+    def __init__(self, m: Baseline): super().__init__(); self.m = m
+    def forward(self, x, t, m, kl_weight, noise): return self.m.loss_terms(x, t, m, kl_weight, noise)
+
+def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[BaselineHistory]:
+    "Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in place); one history per member."
+    check_member_configs(configs)
+    c, n = configs[0], len(data)
+    if len({(type(m), str(m)) for m in models}) != 1: raise ValueError("fit_baselines trains models of one architecture (same class and sizes)")
+    if type(models[0]).loss_terms is Baseline.loss_terms: raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
+    for m in models: m.to(c.device).train(); m.prepare(data)
+    params, buffers = torch.func.stack_module_state([_Terms(m) for m in models])   # (E, ...) copies; the models get them back at the end
+    shell = copy.deepcopy(_Terms(models[0])).to("meta")
+    opt = torch.optim.Adamax(list(params.values()), lr=c.lr_gen)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.999 ** i, 0.1))
+    torch.manual_seed(c.seed)
+    batch_gens = [torch.Generator().manual_seed(k.seed) for k in configs]   # as each lone fit_baseline seeds its batches ...
+    noise_gens = [torch.Generator(device=c.device).manual_seed(k.seed) for k in configs]   # ... and torch's generator
+    terms = torch.func.vmap(lambda p, b, x, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e)), in_dims=(0, 0, 0, 0, None, 0))
+    hists, lead = [BaselineHistory() for _ in models], models[0]
+    bar = tqdm(range(c.iterations), desc=f"{type(lead).__name__} x {len(models)} fit", disable=not c.progress, leave=False)
+    for it in bar:
+        start = time.perf_counter()
+        batches = [lead.inputs(data.x[i], data.t, mask) for i, mask in (draw_batch(data, k, g) for k, g in zip(configs, batch_gens))]
+        t = batches[0][0]
+        x, m = (torch.stack([b[j] for b in batches]) for j in (1, 2))
+        noise = torch.stack([lead.draw_noise(x.shape[1], len(t), g) for g in noise_gens])
+        w, lr = kl_annealing(it, c.batch_size, n), opt.param_groups[0]["lr"]
+        out = terms(params, buffers, x, m, w, noise)
+        opt.zero_grad(set_to_none=True); out["loss"].sum().backward(); opt.step(); sched.step()
+        stats = torch.stack([out["loss"].detach(), out["mse"]]).cpu().tolist()
+        for e, h in enumerate(hists):
+            for k, v in dict(iteration=it + 1, loss=stats[0][e], mse=stats[1][e], kl_weight=w, lr=lr, seconds=time.perf_counter() - start).items():
+                getattr(h, k).append(v)
+    with torch.no_grad():
+        for e, model in enumerate(models):
+            model.load_state_dict({k.removeprefix("m."): v[e] for k, v in {**params, **buffers}.items()})
+    return hists
+

@@ -10,6 +10,7 @@ import torch
 from torch import nn, Tensor
 from torch.autograd.function import once_differentiable
 from torchdiffeq import odeint
+from torch._C._functorch import peek_interpreter_stack
 from .kernels import KERNEL_METHODS, MAX_HIDDEN, triton_available, triton_grid_solve
 
 # %% auto #0
@@ -278,7 +279,8 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
           ) -> Tensor:
     "Latent trajectory `(B, T, D)` at the times `t`, starting from `z0` at `t[0]`."
     if method in GRID_SOLVERS:
-        tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
+        # inside torch.func transforms (an ensemble of baselines) the autograd loop runs: the fused solver's Function has no batching rule
+        tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False and peek_interpreter_stack() is None else None)
         if fused and spec is None:
             raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu units")
         if spec is not None: return fused_solve(z0, t, spec[0], spec[1], method, substeps, backend)

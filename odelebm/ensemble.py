@@ -5,7 +5,7 @@
 # %% ../nbs/api/07_ensemble.ipynb #daa07ae0
 from __future__ import annotations
 import math, time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 import torch
@@ -17,15 +17,12 @@ from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weigh
 from .model import ODELEBM, ModelConfig, SequenceData
 from .emission import ConvEmission
 from .learner import (FitConfig, History, draw_batch, decay_lr, masked_mse, save_checkpoint, load_checkpoint,
-                             _settle_data)
+                             check_member_configs, _settle_data)
 
 # %% auto #0
-__all__ = ['MEMBER_FIELDS', 'Ensemble', 'EnsembleLearner']
+__all__ = ['Ensemble', 'EnsembleLearner']
 
 # %% ../nbs/api/07_ensemble.ipynb #0e4eef7e
-MEMBER_FIELDS = ("seed", "obs_ratio")   # FitConfig fields in which an ensemble's members may differ
-_FREE = MEMBER_FIELDS + ("progress", "checkpoint_every", "checkpoint_path")   # not part of the shared recipe
-
 def _linears(seq: nn.Sequential) -> list[int]: return [i for i, m in enumerate(seq) if isinstance(m, nn.Linear)]
 
 class Ensemble(nn.Module):
@@ -169,10 +166,7 @@ class EnsembleLearner:
     "Algorithm 1 for an `Ensemble`: member e trains with `configs[e]` as a lone `Learner` would."
     def __init__(self, ensemble: Ensemble, data: SequenceData, configs: Sequence[FitConfig]):
         if len(configs) != ensemble.n_members: raise ValueError(f"{len(configs)} FitConfigs for {ensemble.n_members} members")
-        c = self.cfg = configs[0]
-        for f in fields(FitConfig):
-            if f.name not in _FREE and any(getattr(k, f.name) != getattr(c, f.name) for k in configs):
-                raise ValueError(f"the members' FitConfigs differ in {f.name!r}; members may differ only in {MEMBER_FIELDS}")
+        c = self.cfg = check_member_configs(configs)
         if c.persistent or c.chain_stages > 1: raise ValueError("ensembles run fresh posterior chains: set persistent=False and chain_stages=1")
         if data.obs_shape != ensemble.config.obs_shape:
             raise ValueError(f"data observations have shape {data.obs_shape}, the models expect {ensemble.config.obs_shape}")

@@ -13,7 +13,7 @@ from torch import Tensor
 from .model import ODELEBM
 from .learner import Learner, FitConfig, predict, masked_mse, try_resume
 from .ensemble import Ensemble, EnsembleLearner
-from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline
+from .baselines import LatentODE, RNNVAE, GRUD, fit_baseline, fit_baselines
 from .data_sinusoids import make_sinusoids, observation_mask
 from .results import parallel_map, git_commit
 from .files import atomic_write, read_json
@@ -68,6 +68,14 @@ def _build_baseline(method: str, s: Table1Setup):
     if method == "GRU-D": return GRUD(1)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
+def _seeded_baseline(method: str, seed: int, s: Table1Setup):
+    torch.manual_seed(seed)
+    return _build_baseline(method, s)
+
+def _baseline_config(ratio: float, seed: int, s: Table1Setup, device: str) -> FitConfig:
+    return FitConfig(iterations=s.baseline_iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr, obs_ratio=ratio, seed=seed,
+                     progress=False, device=device)
+
 def _fit_config(ratio: float, seed: int, s: Table1Setup, device: str, ckpt: Path | None) -> FitConfig:
     return FitConfig(iterations=s.iterations, batch_size=s.batch_size, prior_steps=s.prior_steps, prior_step_size=s.prior_step_size,
                      posterior_steps=s.posterior_steps, posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen,
@@ -91,10 +99,12 @@ def _paths(run_dir: str | None, method: str, ratio: float, seed: int, s: Table1S
     key = job_key(method, ratio, seed, s)
     return Path(run_dir) / "jobs" / "table1" / f"{key}.json", Path(run_dir) / "checkpoints" / "table1" / f"{key}.pt"
 
-def _score_odelebm(model: ODELEBM, d, ratio: float, seed: int, s: Table1Setup) -> tuple[Tensor, Tensor]:
-    "Algorithm 2 on the test series observed at `ratio` (the fixed test mask of `seed`): predictions and the mask."
-    test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
-    return predict(model, d.test.x, d.test.t, test_mask, n_steps=s.test_steps, step_size=s.posterior_step_size, seed=seed).mean, test_mask
+def _score(method: str, model, d, ratio: float, seed: int, s: Table1Setup) -> tuple[Tensor, Tensor]:
+    "Predictions of the test series observed at `ratio` (the fixed test mask of `seed`; ODE-LEBM: Algorithm 2), and the mask."
+    model, test_mask = model.cpu(), observation_mask(len(d.test), s.n_points, ratio, seed)
+    if method == "ODE-LEBM":
+        return predict(model, d.test.x, d.test.t, test_mask, n_steps=s.test_steps, step_size=s.posterior_step_size, seed=seed).mean, test_mask
+    with torch.no_grad(): return model.predict(d.test.x, d.test.t, test_mask), test_mask
 
 def _result(method: str, ratio: float, seed: int, s: Table1Setup, d, pred: Tensor, test_mask: Tensor, train_s: float,
             total_s: float, commit: str, cache: Path | None, **extra) -> dict:
@@ -115,48 +125,49 @@ def run_job(method: str, ratio: float, seed: int, setup: Table1Setup, run_dir: s
     cache, ckpt = _paths(run_dir, method, ratio, seed, s)
     if resume and cache is not None and (done := read_json(cache, "job cache")) is not None: return {**done, "cached": True}
     d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
-    if method == "ODE-LEBM":
-        model = _fit_odelebm(ratio, seed, s, d.train, ckpt, resume, device).cpu()
-        train_s = time.time() - t0
-        pred, test_mask = _score_odelebm(model, d, ratio, seed, s)
-    else:
-        torch.manual_seed(seed)
-        model = _build_baseline(method, s)
-        fit_baseline(model, d.train, iterations=s.baseline_iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr,
-                     obs_ratio=ratio, seed=seed, progress=False, device=device)
-        model, train_s = model.cpu(), time.time() - t0
-        test_mask = observation_mask(len(d.test), s.n_points, ratio, seed)
-        with torch.no_grad(): pred = model.predict(d.test.x, d.test.t, test_mask)
+    if method == "ODE-LEBM": model = _fit_odelebm(ratio, seed, s, d.train, ckpt, resume, device)
+    else: fit_baseline(model := _seeded_baseline(method, seed, s), d.train, _baseline_config(ratio, seed, s, device))
+    train_s = time.time() - t0
+    pred, test_mask = _score(method, model, d, ratio, seed, s)
     return _result(method, ratio, seed, s, d, pred, test_mask, train_s, time.time() - t0, commit, cache)
 
-def run_ensemble(ratios: Sequence[float], seeds: int, setup: Table1Setup, run_dir: str | None = None, resume: bool = False,
-                 device: str = "cpu") -> list[dict]:
-    "ODE-LEBM at every (ratio, seed) trained as one `odelebm.ensemble` (members as `run_job` trains them alone); each member scored and cached as its own job."
+def run_ensemble(method: str, ratios: Sequence[float], seeds: int, setup: Table1Setup, run_dir: str | None = None,
+                 resume: bool = False, device: str = "cpu") -> list[dict]:
+    "`method` at every (ratio, seed) trained as one ensemble (members as `run_job` trains them alone); each member scored and cached as its own job."
     s, t0, commit = setup, time.time(), git_commit()
     pairs = [(r, sd) for sd in range(seeds) for r in ratios]
-    paths = {p: _paths(run_dir, "ODE-LEBM", *p, s) for p in pairs}
+    paths = {p: _paths(run_dir, method, *p, s) for p in pairs}
     done = {p: read_json(paths[p][0], "job cache") for p in pairs if resume and paths[p][0] is not None}
     todo = [p for p in pairs if done.get(p) is None]
     outs = {p: {**done[p], "cached": True} for p in pairs if done.get(p) is not None}
     if todo:
         d = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed)
-        ckpt = None
-        if run_dir:   # one checkpoint for the whole ensemble, named by its members' job keys
-            h = hashlib.sha256(json.dumps([job_key("ODE-LEBM", *p, s) for p in todo]).encode()).hexdigest()[:10]
-            ckpt = Path(run_dir) / "checkpoints" / "table1" / f"ode-lebm-ensemble_{len(todo)}_{h}.pt"
-        learner = _resume_ensemble(ckpt, d.train, device) if resume else None
-        if learner is None:
-            learner = EnsembleLearner(Ensemble([_new_model(sd, s) for _, sd in todo]), d.train,
-                                      [_fit_config(r, sd, s, device, ckpt) for r, sd in todo])
-        learner.fit()
-        if ckpt is not None: learner.save(ckpt)
+        members = (_fit_odelebm_ensemble(todo, s, d.train, run_dir, resume, device) if method == "ODE-LEBM" else
+                   _fit_baseline_ensemble(method, todo, s, d.train, device))
         train_s = (time.time() - t0) / len(todo)   # a member's share of the ensemble's training time
-        for (r, sd), model in zip(todo, learner.ensemble.members()):
+        for (r, sd), model in zip(todo, members):
             start = time.time()
-            pred, test_mask = _score_odelebm(model.cpu(), d, r, sd, s)
-            outs[(r, sd)] = _result("ODE-LEBM", r, sd, s, d, pred, test_mask, train_s, train_s + time.time() - start, commit,
+            pred, test_mask = _score(method, model, d, r, sd, s)
+            outs[(r, sd)] = _result(method, r, sd, s, d, pred, test_mask, train_s, train_s + time.time() - start, commit,
                                     paths[(r, sd)][0], ensemble_members=len(todo))
     return [outs[p] for p in pairs]
+
+def _fit_baseline_ensemble(method: str, pairs: list[tuple[float, int]], s: Table1Setup, train, device: str) -> list:
+    models = [_seeded_baseline(method, sd, s) for _, sd in pairs]
+    fit_baselines(models, train, [_baseline_config(r, sd, s, device) for r, sd in pairs])
+    return models
+
+def _fit_odelebm_ensemble(pairs: list[tuple[float, int]], s: Table1Setup, train, run_dir: str | None, resume: bool, device: str) -> list[ODELEBM]:
+    ckpt = None
+    if run_dir:   # one checkpoint for the whole ensemble, named by its members' job keys
+        h = hashlib.sha256(json.dumps([job_key("ODE-LEBM", *p, s) for p in pairs]).encode()).hexdigest()[:10]
+        ckpt = Path(run_dir) / "checkpoints" / "table1" / f"ode-lebm-ensemble_{len(pairs)}_{h}.pt"
+    learner = _resume_ensemble(ckpt, train, device) if resume else None
+    if learner is None:
+        learner = EnsembleLearner(Ensemble([_new_model(sd, s) for _, sd in pairs]), train, [_fit_config(r, sd, s, device, ckpt) for r, sd in pairs])
+    learner.fit()
+    if ckpt is not None: learner.save(ckpt)
+    return learner.ensemble.members()
 
 def _resume_ensemble(path: Path | None, data, device: str) -> EnsembleLearner | None:
     "The ensemble checkpointed at `path`, or None (a warning says why when the file exists but cannot be used)."
@@ -170,11 +181,10 @@ def _run(kind: str, args: tuple) -> list[dict]:
 
 def run_table1(methods, ratios, seeds: int, setup: Table1Setup, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", ensemble: bool = True) -> list[dict]:
-    "All (method, ratio, seed) jobs, longest first, over `workers` processes; with `ensemble`, ODE-LEBM's jobs are one ensemble job."
-    lone = [m for m in methods if not (ensemble and m == "ODE-LEBM")]
-    jobs = [("job", (m, r, sd, setup, run_dir, resume, device)) for sd in range(seeds) for m in lone for r in ratios]
-    if len(lone) < len(methods): jobs.append(("ensemble", (ratios, seeds, setup, run_dir, resume, device)))
-    jobs.sort(key=lambda j: j[0] != "ensemble" and j[1][0] != "ODE-LEBM")  # the Langevin jobs are the long ones: start them first
+    "All (method, ratio, seed) jobs, longest first, over `workers` processes; with `ensemble`, each method's jobs are one ensemble job."
+    if ensemble: jobs = [("ensemble", (m, ratios, seeds, setup, run_dir, resume, device)) for m in methods]
+    else: jobs = [("job", (m, r, sd, setup, run_dir, resume, device)) for sd in range(seeds) for m in methods for r in ratios]
+    jobs.sort(key=lambda j: j[1][0] != "ODE-LEBM")  # the Langevin jobs are the long ones: start them first
     return [o for out in parallel_map(_run, jobs, workers, desc="Table 1 jobs") for o in out]
 
 # %% ../nbs/api/30_irregular.ipynb #9e39109b

@@ -5,8 +5,9 @@
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, asdict, field, replace
+from dataclasses import dataclass, asdict, field, fields, replace
 from pathlib import Path
+from typing import Sequence
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -17,9 +18,9 @@ from .dynamics import check_times
 from .langevin import LangevinDivergence
 
 # %% auto #0
-__all__ = ['DIGEST_MAGIC', 'LARGE_GRID', 'FitConfig', 'History', 'subsample_mask', 'masked_mse', 'save_checkpoint',
-           'load_checkpoint', 'batch_mask', 'draw_batch', 'decay_lr', 'Learner', 'try_resume', 'fit', 'Prediction',
-           'predict']
+__all__ = ['DIGEST_MAGIC', 'MEMBER_FIELDS', 'LARGE_GRID', 'FitConfig', 'History', 'subsample_mask', 'masked_mse',
+           'save_checkpoint', 'load_checkpoint', 'batch_mask', 'draw_batch', 'check_member_configs', 'decay_lr',
+           'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #20f13f4b
 @dataclass
@@ -139,6 +140,18 @@ def draw_batch(data: SequenceData, cfg: FitConfig, generator: torch.Generator) -
     n = len(data)
     idx = torch.randperm(n, generator=generator)[:min(cfg.batch_size, n)]
     return idx, batch_mask(data, idx, cfg, generator)
+
+MEMBER_FIELDS = ("seed", "obs_ratio")   # FitConfig fields in which the members of an ensemble may differ
+_PER_RUN = MEMBER_FIELDS + ("progress", "checkpoint_every", "checkpoint_path")   # not part of the shared recipe
+
+def check_member_configs(configs: Sequence[FitConfig]) -> FitConfig:
+    "The recipe the members of an ensemble share (the first config); a `ValueError` names any other field in which they differ."
+    if not len(configs): raise ValueError("an ensemble needs at least one FitConfig")
+    c = configs[0]
+    for f in fields(FitConfig):
+        if f.name not in _PER_RUN and any(getattr(k, f.name) != getattr(c, f.name) for k in configs):
+            raise ValueError(f"the members' FitConfigs differ in {f.name!r}; members may differ only in {MEMBER_FIELDS}")
+    return c
 
 def decay_lr(cfg: FitConfig, iteration: int, *opts: torch.optim.Optimizer | None) -> None:
     "Set each optimiser's learning rates to their initial values (`lr_ebm`, `lr_gen`, in that order) x `max(lr_decay^iteration, lr_floor)`."
