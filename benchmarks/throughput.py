@@ -6,12 +6,14 @@ Times, in one run on one device (ratios compare calls made minutes apart at most
   graph; alone and for an ensemble of E;
 - one training iteration (20 posterior + 20 prior steps) of Latent ODE, of one ODE-LEBM and of an ensemble of E
   ODE-LEBMs, in the sinusoid and Spiral2D setups of `odelebm.benchmark`;
-- the wall-time estimate of the paper-budget Table 1 grid: 12 ODE-LEBM members x 8000 iterations.
+- the wall-time estimate of the paper-budget Table 1 grid: 12 ODE-LEBM members x 8000 iterations;
+- with --baselines, the Table 1 baselines: one `fit_baseline` iteration against one `fit_baselines` iteration of E.
 
     python benchmarks/throughput.py                          # CPU, 1 thread, E = 12
     python benchmarks/throughput.py --threads 2 --out benchmarks/results/throughput_cpu2.json
     python benchmarks/throughput.py --device cuda --out benchmarks/results/throughput_cuda.json
     python benchmarks/throughput.py --quick                  # tiny sizes: a functional check, numbers not comparable
+    python benchmarks/throughput.py --baselines --setups none --out benchmarks/results/throughput_baselines_cpu.json
 """
 from __future__ import annotations
 import argparse, datetime, json, os, platform, statistics, sys, time
@@ -19,6 +21,10 @@ from pathlib import Path
 import torch
 from odelebm.benchmark import (SETUPS, time_latent_ode, time_odelebm, time_ensemble, posterior_step_seconds, matmul_gflops)
 from odelebm.kernels import triton_available
+from odelebm.baselines import fit_baseline, fit_baselines
+from odelebm.learner import FitConfig
+from odelebm.data_sinusoids import make_sinusoids
+from odelebm.irregular import Table1Setup, METHODS, _build_baseline
 
 PAPER_ITERATIONS, PAPER_MEMBERS = 8000, 12   # Table 1 at the paper's budget: 500 epochs at batch 50; 4 ratios x 3 seeds
 
@@ -32,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 + 2 calls")
+    ap.add_argument("--baselines", action="store_true", help="also time the Table 1 baselines alone and as ensembles of --members")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/throughput_<device>.json); a .md twin beside it")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -54,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 steps[k] = posterior_step_seconds(sin, b, warmup=warmup, repeats=repeats, device=dev, members=e, graph=g)
                 log(f"posterior step, {k}: {steps[k] * 1e3:.2f} ms")
     rows = []
-    for sname in a.setups.split(","):
+    for sname in [n for n in a.setups.split(",") if n != "none"]:
         s = SETUPS[sname](quick=a.quick)
         for label, fn in (("Latent ODE", lambda: time_latent_ode(s, warmup, repeats, dev)),
                           ("ODE-LEBM", lambda: time_odelebm(s, 20, warmup, repeats, dev)),
@@ -65,16 +72,17 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{sname}: {label}: {r['train_s']:.4f} s/it ({time.perf_counter() - start:.0f} s)")
     by = {(r["setup"], r["row"]): r["train_s"] for r in rows}
     ratios = {}
-    for sname in a.setups.split(","):
+    for sname in [n for n in a.setups.split(",") if n != "none"]:
         lone, lat, ens = by[(sname, "ODE-LEBM")], by[(sname, "Latent ODE")], by[(sname, f"ensemble of {a.members}")]
         ratios[sname] = dict(odelebm_vs_latent_ode=lone / lat, ensemble_vs_one=ens / lone, throughput_gain=a.members * lone / ens)
     one, ens = by.get(("sinusoids", "ODE-LEBM")), by.get(("sinusoids", f"ensemble of {a.members}"))
     estimate = dict(members=PAPER_MEMBERS, iterations=PAPER_ITERATIONS, ensemble_members_measured=a.members,
                     ensemble_hours=ens * PAPER_ITERATIONS * (PAPER_MEMBERS / a.members) / 3600,
                     one_at_a_time_hours=one * PAPER_ITERATIONS * PAPER_MEMBERS / 3600) if one and ens else None
+    baselines = time_baselines(a.members, 4 if a.quick else 2 + repeats, a.quick, dev, log) if a.baselines else []
     machine["load_after"] = os.getloadavg()
     result = dict(machine=machine, quick=a.quick, warmup=warmup, repeats=repeats, members=a.members, posterior_step_s=steps,
-                  rows=rows, ratios=ratios, paper_table1_estimate=estimate,
+                  rows=rows, ratios=ratios, paper_table1_estimate=estimate, baselines=baselines,
                   command=" ".join(["python", "benchmarks/throughput.py", *(argv if argv is not None else sys.argv[1:])]))
     md = markdown(result)
     print(md)
@@ -84,6 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(f"# Throughput benchmark\n\n`{result['command']}`\n\n{md}")
     log(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
+
+
+def time_baselines(members: int, iterations: int, quick: bool, dev: str, log) -> list[dict]:
+    "Median seconds per iteration (after 2) of each Table 1 baseline alone and of `members` of it trained by `fit_baselines`."
+    s = Table1Setup(n_series=20, n_points=6) if quick else Table1Setup()
+    data = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed).train
+    cfg = lambda seed: FitConfig(iterations=iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr, obs_ratio=0.3, seed=seed,
+                                 device=dev, progress=False)
+    out = []
+    for method in METHODS[1:]:
+        torch.manual_seed(0)
+        one = statistics.median(fit_baseline(_build_baseline(method, s), data, cfg(0)).seconds[2:])
+        models = []
+        for e in range(members):
+            torch.manual_seed(e); models.append(_build_baseline(method, s))
+        ens = statistics.median(fit_baselines(models, data, [cfg(e) for e in range(members)])[0].seconds[2:])
+        out.append(dict(method=method, one_s=one, ensemble_s=ens))
+        log(f"{method}: one {one:.4f} s/it, ensemble of {members} {ens:.4f} s/it")
+    return out
 
 
 def markdown(r: dict) -> str:
@@ -105,6 +132,12 @@ def markdown(r: dict) -> str:
         lines.append(f"- {s}: one ODE-LEBM iteration = **{q['odelebm_vs_latent_ode']:.2f}x** a Latent ODE iteration; "
                      f"an ensemble of {E} = **{q['ensemble_vs_one']:.2f}x** one model's iteration "
                      f"(**{q['throughput_gain']:.1f}x** the throughput of one model at a time)")
+    if r.get("baselines"):
+        lines += ["", f"Table 1 baselines (batch 50, 100 points, ratio 0.3), seconds per iteration, one model and an ensemble of {E} "
+                  "(`fit_baselines`: torch.func.vmap over the stacked weights):", "",
+                  "| baseline | one | ensemble | ensemble ÷ one | throughput gain |", "|---|---|---|---|---|"]
+        lines += [f"| {b['method']} | {b['one_s']:.4f} | {b['ensemble_s']:.4f} | {b['ensemble_s'] / b['one_s']:.2f} | "
+                  f"{E * b['one_s'] / b['ensemble_s']:.1f}x |" for b in r["baselines"]]
     if (e := r["paper_table1_estimate"]):
         lines += ["", f"Paper-budget Table 1 grid ({e['members']} ODE-LEBM members x {e['iterations']} iterations, training only): "
                   f"**{e['ensemble_hours']:.2f} h** as ensembles of {e['ensemble_members_measured']}, against "
