@@ -14,7 +14,7 @@ from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
 from .emission import MLPEmission, expand_mask
 from .model import SequenceData, check_batch
-from .learner import FitConfig, subsample_mask, masked_mse, draw_batch, check_member_configs
+from .learner import FitConfig, masked_mse, draw_batch, check_member_configs
 
 # %% auto #0
 __all__ = ['ENCODERS', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline', 'LatentODE', 'RNNVAE',

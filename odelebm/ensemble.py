@@ -4,18 +4,17 @@
 
 # %% ../nbs/api/07_ensemble.ipynb #daa07ae0
 from __future__ import annotations
-import math, time
-from dataclasses import asdict, replace
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 from .dynamics import GRID_SOLVERS, field_unit, fold_field, fused_solve
-from .emission import masked_log_likelihood
+from .emission import masked_log_likelihood, ConvEmission
 from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key
 from .model import ODELEBM, ModelConfig, SequenceData
-from .emission import ConvEmission
 from .learner import (FitConfig, History, draw_batch, decay_lr, masked_mse, save_checkpoint, load_checkpoint,
                              check_member_configs, _settle_data)
 
@@ -78,7 +77,7 @@ class Ensemble(nn.Module):
     def energy(self, z: Tensor) -> Tensor:
         "Each member's prior energy `E_alpha(z)` of its latents `z` `(E, B, D)`: `(E, B)`."
         quad = z.pow(2).sum(-1) / (2 * self.config.sigma_z ** 2)
-        return quad if self.template.prior.net is None else quad - self._mlp("prior__net", self.template.prior.net, z).squeeze(-1)
+        return quad if self.template.prior.net is None else quad - self.f(z)
 
     def f(self, z: Tensor) -> Tensor:
         "The tilting functions `f_alpha(z)`, `(E, B)`."

@@ -234,7 +234,7 @@ class ODELEBM(nn.Module):
 
     def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
         "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
-        c, h = self.config, float(self.config.max_step)
+        c = self.config
         grid, k, w = self._readout(t)
         states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
         if t.ndim == 1: return torch.lerp(states[:, k], states[:, k + 1], w)
