@@ -11,11 +11,11 @@ import argparse, math, sys, time
 import torch
 from odelebm.dynamics import check_kernel
 from odelebm.kernels import triton_available
-from odelebm.model import ODELEBM, ModelConfig
-from odelebm.learner import FitConfig
+from odelebm.model import ODELEBM
 from odelebm.ensemble import Ensemble, EnsembleLearner
 from odelebm.data_sinusoids import make_sinusoids
-from odelebm.irregular import Table1Setup
+from odelebm.experiments.recipes import recipe, override
+from odelebm.experiments.methods import method, member_configs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     if triton_available(dev):
         for r in check_kernel(dev): print("kernel", r)
     else: print("kernel: triton cannot run on", dev)
-    s = Table1Setup()
-    data = make_sinusoids(200, s.n_points, seed=0).train
+    r = recipe("table1")
+    data = make_sinusoids(200, r.data.n_points, seed=0).train
     torch.manual_seed(0)
-    model = ODELEBM(ModelConfig(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)).to(dev)
+    model = ODELEBM(r.model).to(dev)
     x, t, mask = torch.nan_to_num(data.x[:50]).to(dev), data.t.to(dev), data.mask[:50].to(dev)
     init = torch.randn(50, model.latent_dim, device=dev)
     # an untrained model: step 0.01 (paper Table 8), and runaway chains set aside as in training
@@ -40,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     diff = (eager - graphed)[ok_e].abs().max().item()
     print(f"graph vs eager posterior chain (no noise, 20 steps): max |difference| {diff:.2e}")
     assert diff < 1e-4, diff
-    cfgs = [FitConfig(iterations=a.iterations, batch_size=s.batch_size, prior_steps=s.prior_steps, prior_step_size=s.prior_step_size,
-                      posterior_steps=s.posterior_steps, posterior_step_size=s.posterior_step_size, lr_gen=s.lr_gen, lr_ebm=s.lr_ebm,
-                      lr_decay=s.lr_decay, obs_ratio=r, seed=sd, device=dev, progress=False)
-            for sd in range(3) for r in (0.1, 0.2, 0.3, 0.5)]
+    members = [(sd, ratio) for sd in range(3) for ratio in (0.1, 0.2, 0.3, 0.5)]
+    cfgs = member_configs(method("ODE-LEBM"), override(r, {"fit.iterations": a.iterations}), members, dev)
     models = []
     for k in cfgs:
         torch.manual_seed(k.seed); models.append(ODELEBM(model.config))

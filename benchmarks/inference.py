@@ -12,7 +12,7 @@ setups; reports peak memory and the arithmetic rate of one Langevin step against
 from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
-from odelebm.benchmark import SETUPS, run_benchmark, markdown
+from odelebm.experiments.timing import SETUPS, run_benchmark, markdown
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ import torch
 from odelebm.baselines import linear_interpolation
 from odelebm.data_sinusoids import observation_mask
 from odelebm.learner import fit, predict, masked_mse
-from odelebm.model import ODELEBM, SequenceData
+from odelebm.model import ODELEBM
+from odelebm.sequences import SequenceData
 
 README = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")           # the README example's model
 FIT = dict(batch_size=50, lr_gen=1e-2, lr_ebm=1e-3, progress=False)

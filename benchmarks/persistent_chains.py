@@ -17,36 +17,35 @@ import argparse, json, math, platform, statistics, subprocess, time
 from dataclasses import asdict
 from pathlib import Path
 import torch
-from odelebm.irregular import Table1Setup
+from dataclasses import replace
+from odelebm.experiments.recipes import Recipe, recipe
 from odelebm.model import ODELEBM
-from odelebm.learner import Learner, FitConfig, predict, masked_mse
-from odelebm.data_sinusoids import make_sinusoids, observation_mask
+from odelebm.learner import Learner, predict, masked_mse
+from odelebm.data_sinusoids import observation_mask
 
 
-def train_for(budget: float, setup: Table1Setup, ratio: float, seed: int, **fit) -> tuple[ODELEBM, int, float]:
+def train_for(budget: float, setup: Recipe, ratio: float, seed: int, **fit) -> tuple[ODELEBM, int, float]:
     "Train from the Table 1 recipe until `budget` seconds have passed; returns the model, iterations and s/iteration."
-    d = make_sinusoids(setup.n_series, setup.n_points, seed=setup.data_seed)
+    d = setup.data.load()
     torch.manual_seed(seed)
-    model = ODELEBM(z0_dim=setup.latent_dim, ebm_hidden=setup.ebm_hidden, sigma=setup.sigma, solver=setup.solver, max_step=None)
-    recipe = dict(prior_steps=setup.prior_steps, prior_step_size=setup.prior_step_size, posterior_steps=setup.posterior_steps,
-                  posterior_step_size=setup.posterior_step_size, lr_gen=setup.lr_gen, lr_ebm=setup.lr_ebm, lr_decay=setup.lr_decay)
-    cfg = FitConfig(iterations=10**9, batch_size=setup.batch_size, obs_ratio=ratio, seed=seed, progress=False, **{**recipe, **fit})
+    model = ODELEBM(setup.model)
+    cfg = replace(setup.fit, iterations=10**9, obs_ratio=ratio, seed=seed, progress=False, **fit)
     learner, t0 = Learner(model, d.train, cfg), time.perf_counter()
     while time.perf_counter() - t0 < budget: learner.step()
     return model, learner.iteration, (time.perf_counter() - t0) / learner.iteration
 
 
-def test_mse(model: ODELEBM, setup: Table1Setup, ratio: float, seed: int) -> float:
-    d = make_sinusoids(setup.n_series, setup.n_points, seed=setup.data_seed)
-    mask = observation_mask(len(d.test), setup.n_points, ratio, seed)
-    p = predict(model, d.test.x, d.test.t, mask, n_steps=setup.test_steps, step_size=setup.posterior_step_size, seed=seed)
+def test_mse(model: ODELEBM, setup: Recipe, ratio: float, seed: int) -> float:
+    d = setup.data.load()
+    mask = observation_mask(len(d.test), setup.data.n_points, ratio, seed)
+    p = predict(model, d.test.x, d.test.t, mask, n_steps=setup.test.steps, step_size=setup.fit.posterior_step_size, seed=seed)
     return masked_mse(p.mean, d.test.x, torch.ones_like(mask)).item()
 
 
-def configurations(a: argparse.Namespace, setup: Table1Setup) -> dict[str, list[tuple[str, dict]]]:
+def configurations(a: argparse.Namespace, setup: Recipe) -> dict[str, list[tuple[str, dict]]]:
     "Named training configurations: the from-noise reference and the fast variants."
     ints = lambda s: [int(v) for v in s.split(",") if v.strip()]
-    K, s = setup.posterior_steps, setup.posterior_step_size
+    K, s = setup.fit.posterior_steps, setup.fit.posterior_step_size
     configs = {"noise": [(f"from noise, {K} steps", dict())],
                "persistent": [(f"persistent, {a.steps} steps", dict(persistent=True, persistent_steps=a.steps))],
                "staged": [(f"staged, {k} stages of {K // k} steps", dict(chain_stages=k)) for k in ints(a.stages)],
@@ -76,7 +75,7 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/fast_chains.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    setup = Table1Setup()
+    setup = recipe("table1")
     configs = configurations(a, setup)
     chosen = [c.strip() for c in a.configs.split(",") if c.strip()]
     unknown = sorted(set(chosen) - set(configs))
@@ -94,7 +93,7 @@ def main():
                                            machine=platform.machine(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), indent=1))
     sd = lambda v: statistics.stdev(v) if len(v) > 1 else float("nan")
     lines = [f"Equal wall time: {a.budget:.0f} s of training per configuration and seed, 1 process, {a.threads} torch thread(s); "
-             f"test MSE from {setup.test_steps}-step from-noise inference on {a.ratio:.0%} of each test series' points, MSE on all points. "
+             f"test MSE from {setup.test.steps}-step from-noise inference on {a.ratio:.0%} of each test series' points, MSE on all points. "
              f"Commit {commit}, torch {torch.__version__}. `python benchmarks/persistent_chains.py "
              f"--budget {a.budget:g} --configs {a.configs} --stages {a.stages} --short-steps {a.short_steps}"
              f"{'' if a.short_step_size is None else f' --short-step-size {a.short_step_size:g}'} --seeds {a.seeds} --out {a.out}`", "",

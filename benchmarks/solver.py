@@ -10,10 +10,10 @@ Langevin step of the model; prints a Markdown table and writes a JSON file.
 import argparse, json, platform, statistics, subprocess, time
 from pathlib import Path
 import torch
-from odelebm.dynamics import ODEFunc, solve
+from odelebm.dynamics import solve
 from odelebm.langevin import frozen
 from odelebm.model import ODELEBM
-from odelebm.irregular import Table1Setup
+from odelebm.experiments.recipes import recipe
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -33,26 +33,26 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/solver.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    s = Table1Setup()
+    r = recipe("table1")
     torch.manual_seed(0)
-    model = ODELEBM(z0_dim=s.latent_dim, ebm_hidden=s.ebm_hidden, sigma=s.sigma, solver=s.solver, max_step=None)
+    model = ODELEBM(r.model)
     f, t = model.func, torch.cat([torch.zeros(1), torch.rand(a.points - 1).sort().values * 5])
-    z = torch.randn(a.batch, s.latent_dim, requires_grad=True)
+    z = torch.randn(a.batch, r.model.z0_dim, requires_grad=True)
     x, mask = torch.randn(a.batch, a.points, 1), torch.rand(a.batch, a.points) < 0.5
     rows = []
     for fused in (False, True):
         name = "fused" if fused else "autograd loop"
-        grad_z = lambda: torch.autograd.grad(solve(f, z, t, s.solver, fused=fused).square().sum(), z)
-        grad_all = lambda: torch.autograd.grad(solve(f, z, t, s.solver, fused=fused).square().sum(), [z, *f.parameters()])
+        grad_z = lambda: torch.autograd.grad(solve(f, z, t, r.model.solver, fused=fused).square().sum(), z)
+        grad_all = lambda: torch.autograd.grad(solve(f, z, t, r.model.solver, fused=fused).square().sum(), [z, *f.parameters()])
         rows.append((name, "solve + grad z, weights trainable", median_ms(grad_z, a.repeats)))
         with frozen(f): rows.append((name, "solve + grad z, weights frozen", median_ms(grad_z, a.repeats)))
         rows.append((name, "solve + all gradients", median_ms(grad_all, a.repeats)))
     for fused in (False, True):
         model.config.fused_solver = fused
-        step = lambda: model.sample_posterior(x, t, mask, n_steps=1, step_size=s.posterior_step_size)
+        step = lambda: model.sample_posterior(x, t, mask, n_steps=1, step_size=r.fit.posterior_step_size)
         rows.append(("fused" if fused else "autograd loop", "posterior Langevin step (model, frozen weights)", median_ms(step, a.repeats)))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    lines = [f"Sinusoid setup (latent {s.latent_dim}, ODE 10-100-10 tanh, {s.solver}), batch {a.batch}, {a.points} grid points; "
+    lines = [f"Sinusoid setup (latent {r.model.z0_dim}, ODE 10-100-10 tanh, {r.model.solver}), batch {a.batch}, {a.points} grid points; "
              f"median of {a.repeats} calls, {a.threads} torch thread(s), torch {torch.__version__}, commit {commit}.", "",
              "| solver | measured | ms | vs autograd loop |", "|---|---|---|---|"]
     ref = {what: ms for name, what, ms in rows if name == "autograd loop"}

@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse, datetime, json, os, platform, statistics, sys, time
 from pathlib import Path
 import torch
-from odelebm.benchmark import (SETUPS, time_latent_ode, time_odelebm, time_ensemble, posterior_step_seconds, matmul_gflops)
+from odelebm.experiments.timing import (SETUPS, time_latent_ode, time_odelebm, time_ensemble, posterior_step_seconds, matmul_gflops)
 from odelebm.kernels import triton_available
 from odelebm.baselines import fit_baseline, fit_baselines
-from odelebm.learner import FitConfig
-from odelebm.data_sinusoids import make_sinusoids
-from odelebm.irregular import Table1Setup, METHODS, _build_baseline
+from odelebm.experiments.recipes import recipe
+from odelebm.experiments.methods import method, member_configs
+from odelebm.experiments.irregular import METHODS
 
 PAPER_ITERATIONS, PAPER_MEMBERS = 8000, 12   # Table 1 at the paper's budget: 500 epochs at batch 50; 4 ratios x 3 seeds
 
@@ -96,20 +96,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def time_baselines(members: int, iterations: int, quick: bool, dev: str, log) -> list[dict]:
     "Median seconds per iteration (after 2) of each Table 1 baseline alone and of `members` of it trained by `fit_baselines`."
-    s = Table1Setup(n_series=20, n_points=6) if quick else Table1Setup()
-    data = make_sinusoids(s.n_series, s.n_points, seed=s.data_seed).train
-    cfg = lambda seed: FitConfig(iterations=iterations, batch_size=s.batch_size, lr_gen=s.baseline_lr, obs_ratio=0.3, seed=seed,
-                                 device=dev, progress=False)
+    r = recipe("table1", "cpu", {"baseline.iterations": iterations, **({"data.n_series": 20, "data.n_points": 6} if quick else {})})
+    data = r.data.load().train
     out = []
-    for method in METHODS[1:]:
-        torch.manual_seed(0)
-        one = statistics.median(fit_baseline(_build_baseline(method, s), data, cfg(0)).seconds[2:])
-        models = []
-        for e in range(members):
-            torch.manual_seed(e); models.append(_build_baseline(method, s))
-        ens = statistics.median(fit_baselines(models, data, [cfg(e) for e in range(members)])[0].seconds[2:])
-        out.append(dict(method=method, one_s=one, ensemble_s=ens))
-        log(f"{method}: one {one:.4f} s/it, ensemble of {members} {ens:.4f} s/it")
+    for name in METHODS[1:]:
+        m = method(name)
+        cfgs = member_configs(m, r, [(e, 0.3) for e in range(members)], dev)
+        one = statistics.median(fit_baseline((torch.manual_seed(0), m.build(r))[1], data, cfgs[0]).seconds[2:])
+        models = [(torch.manual_seed(e), m.build(r))[1] for e in range(members)]
+        ens = statistics.median(fit_baselines(models, data, cfgs)[0].seconds[2:])
+        out.append(dict(method=name, one_s=one, ensemble_s=ens))
+        log(f"{name}: one {one:.4f} s/it, ensemble of {members} {ens:.4f} s/it")
     return out
 
 

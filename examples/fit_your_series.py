@@ -9,7 +9,8 @@ import argparse
 # --- the README example starts here ---
 import time
 import torch
-from odelebm.model import ODELEBM, SequenceData
+from odelebm.model import ODELEBM
+from odelebm.sequences import SequenceData
 from odelebm.learner import fit, predict
 from odelebm.baselines import linear_interpolation
 

@@ -6,19 +6,19 @@
 from __future__ import annotations
 import copy, time
 from typing import Sequence
-from dataclasses import dataclass, field
 import torch
 from torch import nn, Tensor
-from tqdm.auto import tqdm
 from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
-from .emission import MLPEmission, expand_mask
-from .model import SequenceData, check_batch
-from .learner import FitConfig, masked_mse, draw_batch, check_member_configs
+from .sequences import SequenceData, check_batch, expand_mask, masked_mse
+from .emission import MLPEmission
+from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
+from .learner import check_obs_shape
 
 # %% auto #0
-__all__ = ['ENCODERS', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline', 'LatentODE', 'RNNVAE',
-           'GRUD', 'linear_interpolation', 'kl_annealing', 'BaselineHistory', 'fit_baseline', 'fit_baselines']
+__all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline',
+           'LatentODE', 'RNNVAE', 'GRUD', 'linear_interpolation', 'kl_annealing', 'baseline_config', 'BaselineLearner',
+           'fit_baseline', 'BaselineEnsembleLearner', 'fit_baselines']
 
 # %% ../nbs/api/20_baselines.ipynb #03b37fc8
 class Baseline(nn.Module):
@@ -255,7 +255,7 @@ def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | N
     "Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`): `(N, Tq, *obs)`."
     t, x, mask = check_batch(t, x, mask)
     tq = t if t_query is None else check_times(t_query, "t_query")
-    m = mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x).flatten(2)   # (N, T, values)
+    m = expand_mask(mask, x).flatten(2)   # (N, T, values)
     xs = x.flatten(2)
     out = xs.new_empty(len(x), len(tq), xs.shape[2])
     for i in range(len(x)):
@@ -276,42 +276,51 @@ def kl_annealing(iteration: int, batch_size: int, n: int, wait: int = 10, rate: 
     epoch = iteration * batch_size // n
     return 0.0 if epoch < wait else 1 - rate ** (epoch - wait)
 
-@dataclass
-class BaselineHistory:
-    "Per-iteration record of `fit_baseline`."
-    iteration: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)       # training loss (negative ELBO, or GRU-D's MSE)
-    mse: list[float] = field(default_factory=list)        # MSE on the observed points of the batch
-    kl_weight: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)    # wall time of the iteration
+BASELINE_FIT = dict(optimizer="adamax", betas=(0.9, 0.999), lr_decay=0.999, lr_floor=0.1)   # Rubanova et al.'s recipe
 
-def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None = None, **kwargs) -> BaselineHistory:
-    "Train a baseline with Adamax (lr `config.lr_gen`, x0.999 per iteration, floor lr/10) and KL annealing; returns its history."
-    if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
-    c = config or FitConfig(**kwargs)
-    if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.model.SequenceData")
-    if data.obs_shape != tuple(model.obs_shape):
-        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(model.obs_shape)}")
-    torch.manual_seed(c.seed)
-    gen = torch.Generator().manual_seed(c.seed)
-    model.to(c.device).train()
-    model.prepare(data)
-    opt = torch.optim.Adamax(model.param_groups(c), lr=c.lr_gen)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.999 ** i, 0.1))
-    n, hist = len(data), BaselineHistory()
-    bar = tqdm(range(c.iterations), desc=f"{type(model).__name__} fit", disable=not c.progress, leave=False)
-    for it in bar:
-        start = time.perf_counter()
-        idx, mask = draw_batch(data, c, gen)
-        w, lr = kl_annealing(it, c.batch_size, n), opt.param_groups[0]["lr"]
-        loss, stats = model.loss(data.x[idx], data.t, mask, kl_weight=w)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-        for k, v in dict(iteration=it + 1, loss=stats["loss"], mse=stats["mse"], kl_weight=w, lr=lr,
-                         seconds=time.perf_counter() - start).items():
-            getattr(hist, k).append(v)
-        bar.set_postfix(loss=f"{stats['loss']:.4g}", mse=f"{stats['mse']:.3g}", refresh=False)
-    return hist
+def baseline_config(**kwargs) -> FitConfig:
+    "A `FitConfig` with the baselines' recipe (`BASELINE_FIT`: Adamax, lr x 0.999 per iteration down to 1/10) under `kwargs`."
+    return FitConfig(**{**BASELINE_FIT, **kwargs})
+
+class BaselineLearner(Trainer):
+    "A baseline in the library's training loop (`04b_training`): its `loss` with KL annealing, one optimiser over `param_groups`."
+    def __init__(self, model: Baseline, data: SequenceData, config: FitConfig | None = None, **kwargs):
+        if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
+        c = config or baseline_config(**kwargs)
+        if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData")
+        check_obs_shape(data, model.obs_shape)
+        self.model = model.to(c.device).train()
+        model.prepare(data)
+        super().__init__(data, [c], dict(opt=make_optimizer(c, model.param_groups(c))),
+                         History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[]))
+        self.label = f"{type(model).__name__} fit"
+
+    def step(self) -> dict[str, float]:
+        "One iteration: a batch, the loss at this iteration's KL weight, one optimiser step."
+        c, opt, start = self.cfg, self.optimizers["opt"], time.perf_counter()
+        idx, mask = draw_batch(self.data, c, self.batch_gens[0])
+        w, lr = kl_annealing(self.iteration, c.batch_size, len(self.data)), opt.param_groups[0]["lr"]
+        loss, stats = self.model.loss(self.data.x[idx], self.data.t, mask, kl_weight=w)
+        descend(opt, loss)
+        return self.record(start, loss=stats["loss"], mse=stats["mse"], kl_weight=w, lr=lr)
+
+    def state_dict(self) -> dict: return dict(super().state_dict(), model=self.model.state_dict())
+    def members(self) -> list[Baseline]: return [self.model]
+
+    @classmethod
+    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineLearner: return cls(models[0], data, configs[0])
+
+    @classmethod
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list[Baseline]) -> BaselineLearner:
+        "`models`: a freshly built baseline of the checkpoint's architecture (a baseline's checkpoint holds its weights, not its class)."
+        if not models: raise ValueError("resuming a baseline needs a freshly built model of its architecture: load(path, data, [model])")
+        models[0].load_state_dict(s["model"])
+        return cls(models[0], data, configs[0])
+
+def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None = None, **kwargs) -> History:
+    "Train a baseline (default recipe: `baseline_config`) and return its history."
+    return BaselineLearner(model, data, config, **kwargs).fit()
+
 
 # %% ../nbs/api/20_baselines.ipynb #d78e8934
 class _Terms(nn.Module):
@@ -319,38 +328,72 @@ class _Terms(nn.Module):
     def __init__(self, m: Baseline): super().__init__(); self.m = m
     def forward(self, x, t, m, kl_weight, noise): return self.m.loss_terms(x, t, m, kl_weight, noise)
 
-def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[BaselineHistory]:
-    "Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in place); one history per member."
-    check_member_configs(configs)
-    c, n = configs[0], len(data)
-    if len({(type(m), str(m)) for m in models}) != 1: raise ValueError("fit_baselines trains models of one architecture (same class and sizes)")
-    if type(models[0]).loss_terms is Baseline.loss_terms: raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
-    for m in models: m.to(c.device).train(); m.prepare(data)
-    params, buffers = torch.func.stack_module_state([_Terms(m) for m in models])   # (E, ...) copies; the models get them back at the end
-    shell = copy.deepcopy(_Terms(models[0])).to("meta")
-    opt = torch.optim.Adamax(list(params.values()), lr=c.lr_gen)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.999 ** i, 0.1))
-    torch.manual_seed(c.seed)
-    batch_gens = [torch.Generator().manual_seed(k.seed) for k in configs]   # as each lone fit_baseline seeds its batches ...
-    noise_gens = [torch.Generator(device=c.device).manual_seed(k.seed) for k in configs]   # ... and torch's generator
-    terms = torch.func.vmap(lambda p, b, x, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e)), in_dims=(0, 0, 0, 0, None, 0))
-    hists, lead = [BaselineHistory() for _ in models], models[0]
-    bar = tqdm(range(c.iterations), desc=f"{type(lead).__name__} x {len(models)} fit", disable=not c.progress, leave=False)
-    for it in bar:
-        start = time.perf_counter()
-        batches = [lead.inputs(data.x[i], data.t, mask) for i, mask in (draw_batch(data, k, g) for k, g in zip(configs, batch_gens))]
+class BaselineEnsembleLearner(Trainer):
+    "E baselines of one architecture trained at once (`torch.func.vmap`), member e as `BaselineLearner(models[e], data, configs[e])` would."
+    def __init__(self, models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]):
+        c = check_member_configs(configs)
+        if len({(type(m), str(m)) for m in models}) != 1: raise ValueError("an ensemble of baselines is of one architecture (same class and sizes)")
+        if type(models[0]).loss_terms is Baseline.loss_terms: raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
+        for m in models: check_obs_shape(data, m.obs_shape); m.to(c.device).train(); m.prepare(data)
+        self.models = list(models)
+        self.params, self.buffers = torch.func.stack_module_state([_Terms(m) for m in models])   # (E, ...) copies; `members` writes them back
+        shell = copy.deepcopy(_Terms(models[0])).to("meta")
+        self.terms = torch.func.vmap(lambda p, b, x, t, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e)),
+                                     in_dims=(0, 0, 0, None, 0, None, 0))
+        groups = [{"params": list(self.params.values()), "lr": c.lr_gen}]
+        super().__init__(data, configs, dict(opt=make_optimizer(c, groups)),
+                         Histories(History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[]) for _ in models))
+        self.noise_gens = [torch.Generator(device=c.device).manual_seed(k.seed) for k in configs]   # as each lone learner seeds torch's generator
+        self.label = f"{type(models[0]).__name__} x {len(models)} fit"
+
+    def step(self) -> list[dict[str, float]]:
+        "One iteration for every member: each its own batch and noise, one vmapped loss, one optimiser step."
+        c, opt, lead, start = self.cfg, self.optimizers["opt"], self.models[0], time.perf_counter()
+        batches = [lead.inputs(self.data.x[i], self.data.t, mask) for i, mask in (draw_batch(self.data, k, g) for k, g in zip(self.configs, self.batch_gens))]
         t = batches[0][0]
         x, m = (torch.stack([b[j] for b in batches]) for j in (1, 2))
-        noise = torch.stack([lead.draw_noise(x.shape[1], len(t), g) for g in noise_gens])
-        w, lr = kl_annealing(it, c.batch_size, n), opt.param_groups[0]["lr"]
-        out = terms(params, buffers, x, m, w, noise)
-        opt.zero_grad(set_to_none=True); out["loss"].sum().backward(); opt.step(); sched.step()
-        stats = torch.stack([out["loss"].detach(), out["mse"]]).cpu().tolist()
-        for e, h in enumerate(hists):
-            for k, v in dict(iteration=it + 1, loss=stats[0][e], mse=stats[1][e], kl_weight=w, lr=lr, seconds=time.perf_counter() - start).items():
-                getattr(h, k).append(v)
-    with torch.no_grad():
-        for e, model in enumerate(models):
-            model.load_state_dict({k.removeprefix("m."): v[e] for k, v in {**params, **buffers}.items()})
-    return hists
+        noise = torch.stack([lead.draw_noise(x.shape[1], len(t), g) for g in self.noise_gens])
+        w, lr = kl_annealing(self.iteration, c.batch_size, len(self.data)), opt.param_groups[0]["lr"]
+        out = self.terms(self.params, self.buffers, x, t, m, w, noise)
+        descend(opt, out["loss"].sum())
+        loss, mse = torch.stack([out["loss"].detach(), out["mse"]]).cpu().tolist()   # one host sync
+        rec = self.record(start, loss=loss, mse=mse, kl_weight=w, lr=lr)
+        return [{k: v[e] if isinstance(v, list) else v for k, v in rec.items()} for e in range(len(self.models))]
+
+    def postfix(self, outs: list[dict]) -> dict[str, str]: return dict(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}")
+
+    def members(self) -> list[Baseline]:
+        "The models, each given its member's trained weights."
+        with torch.no_grad():
+            for e, model in enumerate(self.models):
+                model.load_state_dict({k.removeprefix("m."): v[e] for k, v in {**self.params, **self.buffers}.items()})
+        return self.models
+
+    def state_dict(self) -> dict:
+        return dict(super().state_dict(), params={k: v.detach() for k, v in self.params.items()}, buffers=dict(self.buffers),
+                    noise_gens=[g.get_state() for g in self.noise_gens])
+
+    @classmethod
+    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineEnsembleLearner: return cls(models, data, configs)
+
+    @classmethod
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list[Baseline]) -> BaselineEnsembleLearner:
+        "`models`: freshly built baselines of the checkpoint's architecture, one per member."
+        if not models: raise ValueError("resuming an ensemble of baselines needs freshly built models of its architecture: load(path, data, models)")
+        self = cls(models, data, configs)
+        with torch.no_grad():
+            for k, v in s["params"].items(): self.params[k].copy_(v)
+            for k, v in s["buffers"].items(): self.buffers[k].copy_(v)
+        return self
+
+    def load_state_dict(self, s: dict) -> None:
+        super().load_state_dict(s)
+        for g, st in zip(self.noise_gens, s["noise_gens"]): g.set_state(st)
+
+def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[History]:
+    "Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in place); one history per member."
+    learner = BaselineEnsembleLearner(models, data, configs)
+    learner.fit()
+    learner.members()
+    return list(learner.history)
 

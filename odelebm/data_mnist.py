@@ -14,7 +14,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_path, sha256_file
-from .model import SequenceData
+from .sequences import SequenceData
 
 # %% auto #0
 __all__ = ['REPO', 'BUNDLED', 'MNIST_FILES', 'MNIST_DIGESTS', 'MNIST_MIRRORS', 'SPLITS', 'SOURCES', 'resolve_data_dir',

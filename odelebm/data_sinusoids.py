@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 import torch
 from torch import Tensor
-from .model import SequenceData
+from .sequences import SequenceData
 
 # %% auto #0
 __all__ = ['Sinusoids', 'make_sinusoids', 'observation_mask', 'make_sine_family']

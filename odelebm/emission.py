@@ -8,18 +8,13 @@ import math
 import torch
 from torch import nn, Tensor
 from .dynamics import mlp
+from .sequences import expand_mask
 
 # %% auto #0
-__all__ = ['LIKELIHOODS', 'expand_mask', 'masked_log_likelihood', 'Emission', 'MLPEmission', 'ConvEmission']
+__all__ = ['LIKELIHOODS', 'masked_log_likelihood', 'Emission', 'MLPEmission', 'ConvEmission']
 
 # %% ../nbs/api/03_emission.ipynb #e6ea2628
 LIKELIHOODS = ("gaussian", "bernoulli")
-
-def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
-    "Broadcast a `(B, T)` (or any leading-dims) boolean mask to the shape of `x`."
-    if tuple(x.shape[:mask.ndim]) != tuple(mask.shape):
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match the leading dims of the data {tuple(x.shape)}")
-    return mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)
 
 def masked_log_likelihood(x: Tensor, a: Tensor, mask: Tensor, likelihood: str = "gaussian", sigma: float = 0.1,
                           squash: bool = False) -> Tensor:

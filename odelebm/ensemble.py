@@ -6,17 +6,16 @@
 from __future__ import annotations
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Sequence
 import torch
 from torch import nn, Tensor
-from tqdm.auto import tqdm
 from .dynamics import GRID_SOLVERS, field_unit, fold_field, fused_solve
 from .emission import masked_log_likelihood, ConvEmission
 from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key
-from .model import ODELEBM, ModelConfig, SequenceData
-from .learner import (FitConfig, History, draw_batch, decay_lr, masked_mse, save_checkpoint, load_checkpoint,
-                             check_member_configs, _settle_data)
+from .sequences import SequenceData, masked_mse
+from .model import ODELEBM, ModelConfig
+from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
+from .learner import _settle_data, check_obs_shape
 
 # %% auto #0
 __all__ = ['Ensemble', 'EnsembleLearner']
@@ -161,27 +160,28 @@ class Ensemble(nn.Module):
         return z.view(E, B, D), ok.view(E, B)
 
 # %% ../nbs/api/07_ensemble.ipynb #54e1310f
-class EnsembleLearner:
-    "Algorithm 1 for an `Ensemble`: member e trains with `configs[e]` as a lone `Learner` would."
+class EnsembleLearner(Trainer):
+    "Algorithm 1 for an `Ensemble` in the library's training loop: member e trains with `configs[e]` as a lone `Learner` would."
     def __init__(self, ensemble: Ensemble, data: SequenceData, configs: Sequence[FitConfig]):
         if len(configs) != ensemble.n_members: raise ValueError(f"{len(configs)} FitConfigs for {ensemble.n_members} members")
-        c = self.cfg = check_member_configs(configs)
+        c = check_member_configs(configs)
         if c.persistent or c.chain_stages > 1: raise ValueError("ensembles run fresh posterior chains: set persistent=False and chain_stages=1")
-        if data.obs_shape != ensemble.config.obs_shape:
-            raise ValueError(f"data observations have shape {data.obs_shape}, the models expect {ensemble.config.obs_shape}")
-        self.configs, self.data = list(configs), data
+        check_obs_shape(data, ensemble.config.obs_shape)
         _settle_data(ensemble.template, data)
         ensemble.config = ensemble.template.config   # 'auto' max_step resolved from the data, for every member
         self.ensemble = ensemble.to(c.device)
         prior = [p for k, p in ensemble.stacked.items() if k.startswith("prior__")]
-        self.opt_ebm = torch.optim.Adam(prior, lr=c.lr_ebm, betas=c.betas) if prior else None
-        self.opt_gen = torch.optim.Adam([p for k, p in ensemble.stacked.items() if not k.startswith("prior__")], lr=c.lr_gen, betas=c.betas)
-        self.iteration, self.history = 0, [History() for _ in configs]
-        # each member's streams, seeded as a lone Learner seeds torch's global generator and its batch generator; on a GPU
-        # the chains run as CUDA graphs, which draw their noise from torch's generator (seeded with the first member's seed)
-        torch.manual_seed(c.seed)
+        gen = [p for k, p in ensemble.stacked.items() if not k.startswith("prior__")]
+        opts = dict(opt_ebm=make_optimizer(c, [{"params": prior, "lr": c.lr_ebm}]) if prior else None,
+                    opt_gen=make_optimizer(c, [{"params": gen, "lr": c.lr_gen}]))
+        super().__init__(data, configs, opts, Histories(History() for _ in configs))
+        # each member's Langevin noise, seeded as a lone Learner seeds torch's generator; on a GPU the chains run as CUDA
+        # graphs, which draw their noise from torch's generator (seeded with the first member's seed)
         self.noise_gens = None if torch.device(c.device).type == "cuda" else [torch.Generator().manual_seed(k.seed) for k in configs]
-        self.batch_gens = [torch.Generator().manual_seed(k.seed) for k in configs]
+        self.label = f"ODE-LEBM ensemble of {ensemble.n_members}"
+
+    opt_ebm = property(lambda self: self.optimizers["opt_ebm"])
+    opt_gen = property(lambda self: self.optimizers["opt_gen"])
 
     def _batch(self) -> tuple[Tensor, Tensor, Tensor]:
         "Each member's batch: times `(T,)`, values `(E, B, T, obs)`, masks `(E, B, T)`, on the device."
@@ -203,64 +203,37 @@ class EnsembleLearner:
         loss_ebm = torch.zeros(ens.n_members, device=x.device)
         if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples
             z_minus = ens.sample_prior(x.shape[1], c.prior_steps, c.prior_step_size, self.noise_gens)
-            self.opt_ebm.zero_grad(set_to_none=True)
             loss_ebm = ens.f(z_minus).mean(1) - (torch.where(ok, ens.f(z_plus), 0.0) * w).sum(1)
-            loss_ebm.sum().backward(); self.opt_ebm.step()
-        self.opt_gen.zero_grad(set_to_none=True)   # generator: maximise log p(x | z+) on the observed points
-        a = ens(z_plus, t)
+            descend(self.opt_ebm, loss_ebm.sum())
+        a = ens(z_plus, t)   # generator: maximise log p(x | z+) on the observed points
         nll = -(torch.where(ok, ens.log_likelihood(x, a, mask), 0.0) * w).sum(1)
-        nll.sum().backward(); self.opt_gen.step()
-        self.iteration += 1
-        decay_lr(c, self.iteration, self.opt_ebm, self.opt_gen)
+        descend(self.opt_gen, nll.sum())
         with torch.no_grad():
             mean = ens.template.emission.mean(a)
             mse = torch.stack([masked_mse(mean[e][ok[e]], x[e][ok[e]], mask[e][ok[e]]) for e in range(ens.n_members)])
         stats = torch.stack([loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)]).cpu().tolist()   # one host sync
-        seconds = time.perf_counter() - start
-        outs = []
-        for e, h in enumerate(self.history):
-            out = dict(loss_ebm=stats[0][e], nll=stats[1][e], mse=stats[2][e], seconds=seconds, dropped=int(stats[3][e]))
-            h.iteration.append(self.iteration)
-            for k, v in out.items(): getattr(h, k).append(v)
-            outs.append(out)
-        return outs
+        out = self.record(start, loss_ebm=stats[0], nll=stats[1], mse=stats[2], dropped=[int(v) for v in stats[3]])
+        return [{k: v[e] if isinstance(v, list) else v for k, v in out.items()} for e in range(ens.n_members)]
 
-    def fit(self, iterations: int | None = None) -> list[History]:
-        "Run `iterations` more iterations (default: up to `iterations` of the configs), checkpointing as the first config says."
-        c = self.cfg
-        n = iterations if iterations is not None else max(c.iterations - self.iteration, 0)
-        bar = tqdm(range(n), desc=f"ODE-LEBM ensemble of {self.ensemble.n_members}", disable=not c.progress, leave=False)
-        for _ in bar:
-            outs = self.step()
-            bar.set_postfix(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}", refresh=False)
-            if c.checkpoint_every and self.iteration % c.checkpoint_every == 0: self.save(c.checkpoint_path)
-        return self.history
+    def postfix(self, outs: list[dict]) -> dict[str, str]:
+        return dict(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}")
 
     def state_dict(self) -> dict:
-        return dict(model=self.ensemble.state_dict(), model_config=asdict(self.ensemble.config), fit_configs=[asdict(k) for k in self.configs],
-                    opt_ebm=self.opt_ebm.state_dict() if self.opt_ebm else None, opt_gen=self.opt_gen.state_dict(),
-                    iteration=self.iteration, history=[asdict(h) for h in self.history], data=self.data.fingerprint(),
-                    noise_gens=[g.get_state() for g in self.noise_gens or []], batch_gens=[g.get_state() for g in self.batch_gens],
-                    rng_torch=torch.get_rng_state(), rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+        return dict(super().state_dict(), model=self.ensemble.state_dict(), model_config=asdict(self.ensemble.config),
+                    noise_gens=[g.get_state() for g in self.noise_gens or []])
 
-    def save(self, path: str | Path) -> Path:
-        "Write a checkpoint of the whole ensemble run atomically (see `save_checkpoint`)."
-        return save_checkpoint(self.state_dict(), path)
+    def members(self) -> list[ODELEBM]: return self.ensemble.members()
 
     @classmethod
-    def load(cls, path: str | Path, data: SequenceData, **overrides) -> EnsembleLearner:
-        "Resume an ensemble run: the continued run is identical to an uninterrupted one (same device)."
-        s = load_checkpoint(path)
-        if s["data"] != data.fingerprint(): raise ValueError(f"{path} was trained on other data than given: resume with the data it was trained on")
-        cfg = ModelConfig(**s["model_config"])
-        models = [ODELEBM(cfg) for _ in s["fit_configs"]]
-        ens = Ensemble(models)
+    def new(cls, models: list[ODELEBM], data: SequenceData, configs: list[FitConfig]) -> EnsembleLearner: return cls(Ensemble(models), data, configs)
+
+    @classmethod
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models=None) -> EnsembleLearner:
+        ens = Ensemble([ODELEBM(ModelConfig(**s["model_config"])) for _ in configs])
         ens.load_state_dict(s["model"])
-        self = cls(ens, data, [FitConfig(**{**k, **overrides}) for k in s["fit_configs"]])
-        if self.opt_ebm: self.opt_ebm.load_state_dict(s["opt_ebm"])
-        self.opt_gen.load_state_dict(s["opt_gen"])
-        self.iteration, self.history = s["iteration"], [History(**h) for h in s["history"]]
-        for g, st in zip((self.noise_gens or []) + self.batch_gens, s["noise_gens"] + s["batch_gens"]): g.set_state(st)
-        torch.set_rng_state(s["rng_torch"])
-        if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
-        return self
+        return cls(ens, data, configs)
+
+    def load_state_dict(self, s: dict) -> None:
+        super().load_state_dict(s)
+        for g, st in zip(self.noise_gens or [], s["noise_gens"]): g.set_state(st)
+

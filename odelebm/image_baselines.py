@@ -12,8 +12,8 @@ from .dynamics import ODEFunc, mlp, solve
 from .emission import ConvEmission
 from .prior import EBMPrior
 from .langevin import langevin, frozen
-from .model import SequenceData, check_batch
-from .learner import FitConfig, masked_mse
+from .sequences import SequenceData, check_batch, masked_mse
+from .training import FitConfig
 from .baselines import Baseline, kl_standard_normal, _from_t0
 
 # %% auto #0

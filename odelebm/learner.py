@@ -5,166 +5,20 @@
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, asdict, field, fields, replace
-from pathlib import Path
-from typing import Sequence
+from dataclasses import dataclass, asdict, replace
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
-import hashlib, io, pickle
-from .files import atomic_write
-from .model import ODELEBM, ModelConfig, SequenceData, check_batch, resolve_max_step
+from .sequences import SequenceData, check_batch, masked_mse
+from .model import ODELEBM, ModelConfig, resolve_max_step
 from .dynamics import check_times
 from .langevin import LangevinDivergence
+from .training import FitConfig, History, Trainer, descend, draw_batch, make_optimizer
+from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['DIGEST_MAGIC', 'MEMBER_FIELDS', 'LARGE_GRID', 'FitConfig', 'History', 'subsample_mask', 'masked_mse',
-           'save_checkpoint', 'load_checkpoint', 'batch_mask', 'draw_batch', 'check_member_configs', 'decay_lr',
-           'Learner', 'try_resume', 'fit', 'Prediction', 'predict']
-
-# %% ../nbs/api/05_learner.ipynb #20f13f4b
-@dataclass
-class FitConfig:
-    "Hyper-parameters of Algorithm 1 and of the training loop."
-    iterations: int = 1000
-    batch_size: int = 50
-    prior_steps: int = 20            # K-
-    prior_step_size: float = 0.4     # s-
-    posterior_steps: int = 20        # K+
-    posterior_step_size: float | str = "auto"  # s+: a number, or "auto" (per sequence, scaled by sigma / sqrt(#observed values))
-    lr_ebm: float = 1e-4             # eta_0
-    lr_gen: float = 1e-3             # eta_1
-    betas: tuple[float, float] = (0.5, 0.999)
-    lr_decay: float = 1.0            # both learning rates x lr_decay per iteration (Rubanova et al.: 0.999) ...
-    lr_floor: float = 0.1            # ... down to lr_floor x their initial value
-    obs_ratio: float | None = None   # random fraction of the observed points shown per batch (None: all)
-    persistent: bool = False         # warm-start each training sequence's posterior chain from its last visit
-    persistent_steps: int = 5        # posterior steps on a revisit (a first visit runs `posterior_steps` from noise)
-    chain_stages: int = 1            # > 1: each batch's from-noise chains are pipelined over this many iterations
-    seed: int = 0
-    device: str = "cpu"
-    checkpoint_every: int = 0        # iterations between checkpoints (0: only when asked)
-    checkpoint_path: str | None = None
-    progress: bool = True            # tqdm bar with the current losses
-    def __post_init__(self):
-        self.betas = tuple(self.betas)
-        if self.obs_ratio is not None and not 0 < self.obs_ratio <= 1: raise ValueError(f"obs_ratio must be in (0, 1], got {self.obs_ratio}")
-        for k in ("iterations", "batch_size"):
-            if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
-        for k in ("prior_steps", "posterior_steps", "persistent_steps", "checkpoint_every"):
-            if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
-        if self.posterior_step_size != "auto" and (isinstance(self.posterior_step_size, str) or not self.posterior_step_size > 0):
-            raise ValueError(f"posterior_step_size must be a number > 0 or 'auto', got {self.posterior_step_size!r}")
-        for k in ("prior_step_size", "lr_ebm", "lr_gen"):
-            if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
-        if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if not 0 <= self.lr_floor <= 1: raise ValueError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas): raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        if self.checkpoint_every and not self.checkpoint_path: raise ValueError("checkpoint_every needs a checkpoint_path")
-        if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
-        if self.chain_stages > 1:
-            if self.persistent: raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
-            if self.posterior_steps % self.chain_stages:
-                raise ValueError(f"chain_stages={self.chain_stages} must divide posterior_steps={self.posterior_steps}")
-
-@dataclass
-class History:
-    "Per-iteration record of training."
-    iteration: list[int] = field(default_factory=list)
-    loss_ebm: list[float] = field(default_factory=list)   # mean f(z-) - mean f(z+)
-    nll: list[float] = field(default_factory=list)        # -log p(x | z+) per sequence
-    mse: list[float] = field(default_factory=list)        # posterior reconstruction MSE on the observed points
-    seconds: list[float] = field(default_factory=list)    # wall time of the iteration
-    dropped: list[int] = field(default_factory=list)      # posterior chains that ran away (left out of the update)
-
-# %% ../nbs/api/05_learner.ipynb #de752b16
-def subsample_mask(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
-    "Keep a random `ratio` of each sequence's observed time points (at least one), drawn with `generator`."
-    tmask = mask.flatten(2).any(-1) if mask.ndim > 2 else mask
-    scores = torch.rand(tmask.shape, generator=generator).to(mask.device)
-    scores = torch.where(tmask, scores, torch.full_like(scores, 2.0))  # unobserved points are never chosen
-    k = (tmask.sum(1).float() * ratio).long().clamp(min=1)
-    rank = scores.argsort(1).argsort(1)
-    keep = rank < k[:, None]
-    return mask & (keep.reshape(*keep.shape, *([1] * (mask.ndim - 2))) if mask.ndim > 2 else keep)
-
-def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-    "Mean squared error over the observed entries of each sequence, averaged over sequences."
-    m = mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)
-    se = torch.where(m, (pred - torch.nan_to_num(x)) ** 2, torch.zeros_like(x)).flatten(1).sum(1)
-    return (se / m.flatten(1).sum(1)).mean()
+__all__ = ['LARGE_GRID', 'check_obs_shape', 'Learner', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
-DIGEST_MAGIC = b"ODELEBM-SHA256:"   # trailer: magic + 64 hex digits of the SHA-256 of every byte before it
-
-def save_checkpoint(obj: dict, path: str | Path) -> Path:
-    "Write `obj` with `torch.save` plus a SHA-256 trailer, in one atomic rename: a reader sees the old file or the new one, whole."
-    buf = io.BytesIO(); torch.save(obj, buf)
-    payload = buf.getvalue()
-    # torch.load ignores bytes after the zip archive, so the file stays an ordinary torch checkpoint
-    atomic_write(path, payload + DIGEST_MAGIC + hashlib.sha256(payload).hexdigest().encode())
-    return Path(path)
-
-def _verified_bytes(path: Path) -> bytes:
-    "The checkpoint's bytes, checked against its trailer (or, for files written before trailers, a `.sha256` beside it)."
-    raw, n = path.read_bytes(), len(DIGEST_MAGIC) + 64
-    if raw[-n:-64] == DIGEST_MAGIC:
-        if hashlib.sha256(raw[:-n]).hexdigest().encode() != raw[-64:]:
-            raise ValueError(f"{path}: does not match the SHA-256 recorded in it when it was written (damaged); delete it to start over")
-        return raw[:-n]
-    legacy = path.with_name(path.name + ".sha256")
-    if legacy.exists() and legacy.read_text().strip() != hashlib.sha256(raw).hexdigest():
-        raise ValueError(f"{path}: does not match the SHA-256 recorded in {legacy.name} when it was written (damaged, "
-                         f"or the writer was killed between the two files); delete both to start over")
-    return raw   # no digest (a truncated file lost its trailer): torch's reader decides, with the path in the error
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    "Read a checkpoint of tensors and plain containers only; anything else (which could run code) is refused with the path."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
-    raw = _verified_bytes(path)
-    try: return torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
-                         f"code when unpickled. Only load checkpoints you made yourself. ({str(e).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from e
-
-def batch_mask(data: SequenceData, idx: Tensor, cfg: FitConfig, generator: torch.Generator) -> Tensor:
-    "The observation mask of sequences `idx`, subsampled to `cfg.obs_ratio` (when set) with `generator`."
-    mask = data.mask[idx]
-    return mask if cfg.obs_ratio is None else subsample_mask(mask, cfg.obs_ratio, generator)
-
-def draw_batch(data: SequenceData, cfg: FitConfig, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    "A random batch of `cfg.batch_size` sequence indices and their masks, drawn with `generator`."
-    n = len(data)
-    idx = torch.randperm(n, generator=generator)[:min(cfg.batch_size, n)]
-    return idx, batch_mask(data, idx, cfg, generator)
-
-MEMBER_FIELDS = ("seed", "obs_ratio")   # FitConfig fields in which the members of an ensemble may differ
-_PER_RUN = MEMBER_FIELDS + ("progress", "checkpoint_every", "checkpoint_path")   # not part of the shared recipe
-
-def check_member_configs(configs: Sequence[FitConfig]) -> FitConfig:
-    "The recipe the members of an ensemble share (the first config); a `ValueError` names any other field in which they differ."
-    if not len(configs): raise ValueError("an ensemble needs at least one FitConfig")
-    c = configs[0]
-    for f in fields(FitConfig):
-        if f.name not in _PER_RUN and any(getattr(k, f.name) != getattr(c, f.name) for k in configs):
-            raise ValueError(f"the members' FitConfigs differ in {f.name!r}; members may differ only in {MEMBER_FIELDS}")
-    return c
-
-def decay_lr(cfg: FitConfig, iteration: int, *opts: torch.optim.Optimizer | None) -> None:
-    "Set each optimiser's learning rates to their initial values (`lr_ebm`, `lr_gen`, in that order) x `max(lr_decay^iteration, lr_floor)`."
-    if cfg.lr_decay == 1.0: return
-    scale = max(cfg.lr_decay ** iteration, cfg.lr_floor)
-    for opt, lr in zip(opts, (cfg.lr_ebm, cfg.lr_gen)):
-        if opt is None: continue
-        for g in opt.param_groups: g["lr"] = lr * scale
-
-def _rows(t: Tensor, sel: Tensor) -> Tensor:
-    "The times of the selected sequences: a shared grid `(T,)` as it is, per-sequence times `(B, L)` row by row."
-    return t[sel] if t.ndim == 2 else t
-
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
 
 def _settle_data(model: ODELEBM, data: SequenceData) -> None:
@@ -182,185 +36,88 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
                       f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
 
-class Learner:
-    "Algorithm 1 with checkpointing: holds the model, the two optimisers, the RNG states and the history."
+def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
+    "Refuse data whose observations do not have the model's shape."
+    if tuple(data.obs_shape) != tuple(obs_shape):
+        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(obs_shape)}")
+
+class Learner(Trainer):
+    "Algorithm 1 in the library's training loop (`04b_training`): the model, its two optimisers, the posterior chain schedule."
+    label = "ODE-LEBM fit"
     def __init__(self, model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs):
         if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
-        self.cfg = config or FitConfig(**kwargs)
-        if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.model.SequenceData (it validates times, shapes and NaNs)")
-        if data.obs_shape != model.config.obs_shape:
-            raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {model.config.obs_shape}")
-        self.model, self.data = model.to(self.cfg.device), data
-        c = self.cfg
+        c = config or FitConfig(**kwargs)
+        if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
+        check_obs_shape(data, model.config.obs_shape)
+        self.model = model.to(c.device)
         _settle_data(model, data)
-        ebm_params = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
-        self.opt_ebm = torch.optim.Adam(ebm_params, lr=c.lr_ebm, betas=c.betas) if ebm_params else None
-        self.opt_gen = torch.optim.Adam(list(model.func.parameters()) + list(model.emission.parameters()), lr=c.lr_gen, betas=c.betas)
-        self.iteration, self.history = 0, History()
-        # persistent posterior chains: one latent per training sequence, and whether it has been visited
-        self.chains = torch.zeros(len(data), model.latent_dim) if c.persistent else None
-        self.visited = torch.zeros(len(data), dtype=torch.bool) if c.persistent else None
-        if c.chain_stages * min(c.batch_size, len(data)) > len(data):
-            raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} sequences in flight, "
-                             f"more than the {len(data)} training sequences: lower chain_stages or batch_size")
-        self.stages = None  # staged chains in flight: sequence index, mask, chain state and age (in stages) of each
-        torch.manual_seed(c.seed)  # Langevin noise comes from the global generator (saved in checkpoints)
-        self.batch_gen = torch.Generator().manual_seed(c.seed)
+        ebm = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
+        opts = dict(opt_ebm=make_optimizer(c, [{"params": ebm, "lr": c.lr_ebm}]) if ebm else None,
+                    opt_gen=make_optimizer(c, [{"params": list(model.func.parameters()) + list(model.emission.parameters()), "lr": c.lr_gen}]))
+        super().__init__(data, [c], opts, History(iteration=[], loss_ebm=[], nll=[], mse=[], dropped=[], seconds=[]))
+        self.chains = chain_schedule(self)
 
-    def _mask(self, idx: Tensor) -> Tensor:
-        "The observation mask of sequences `idx`, subsampled to `obs_ratio` when set."
-        return batch_mask(self.data, idx, self.cfg, self.batch_gen)
+    opt_ebm = property(lambda self: self.optimizers["opt_ebm"])
+    opt_gen = property(lambda self: self.optimizers["opt_gen"])
+    batch_gen = property(lambda self: self.batch_gens[0])
 
-    def _load(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def batch(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         "Sequences `idx` on the device, on the times they observed (when the model has its own solver grid)."
         dev = self.cfg.device
         t, x, mask = self.model.batch_grid(self.data.t, self.data.x[idx], mask)
         return idx, t.to(dev), torch.nan_to_num(x).to(dev), mask.to(dev)
 
-    def _batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self._load(*draw_batch(self.data, self.cfg, self.batch_gen))
-
-    def _admit(self, busy: Tensor | None, depth: int) -> dict[str, Tensor]:
-        "A cohort of `batch_size` sequences not in `busy`, with chains run `depth` stages from noise."
-        c, n = self.cfg, len(self.data)
-        free = torch.randperm(n, generator=self.batch_gen)
-        if busy is not None: free = free[~torch.isin(free, busy)]
-        idx = free[:min(c.batch_size, n)]
-        mask, z = self._mask(idx), torch.randn(len(idx), self.model.latent_dim)
-        ok = torch.ones(len(idx), dtype=torch.bool)
-        if depth:
-            _, t, x, m = self._load(idx, mask)
-            z, ok = self.model.sample_posterior(x, t, m, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                                init=z.to(x.device), runaway="drop")
-            z, ok = z.cpu(), ok.cpu()
-        return dict(idx=idx, mask=mask, z=z, ok=ok, age=torch.full((len(idx),), depth, dtype=torch.long))
-
-    def _staged(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        "Staged chains: admit a fresh cohort, advance every cohort by K+/S steps in one call, return the completed cohort."
-        c, s = self.cfg, self.stages
-        # fill the pipeline once (cohorts S-1, ..., 1 stages deep), then admit a fresh cohort every iteration
-        for depth in (range(c.chain_stages - 1, -1, -1) if s is None else [0]):
-            new = self._admit(None if s is None else s["idx"], depth)
-            s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
-        idx, t, x, mask = self._load(s["idx"], s["mask"])
-        z, ok = self.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                            init=s["z"].to(x.device), runaway="drop")
-        s["z"], s["ok"], s["age"] = z.cpu(), s["ok"] & ok.cpu(), s["age"] + 1   # a chain that ran away at any stage stays out
-        done = s["age"] == c.chain_stages
-        self.stages = {k: v[~done] for k, v in s.items()}
-        d = done.to(x.device)
-        return idx[done], _rows(t, d), x[d], mask[d], z[d], s["ok"][done].to(x.device)
-
-    def _posterior(self, idx: Tensor, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        "Posterior samples for a batch (fresh chains from noise, or warm-started persistent chains) and which did not run away."
-        c, m = self.cfg, self.model
-        if not c.persistent: return m.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size, runaway="drop")
-        z, old = torch.empty(len(idx), m.latent_dim, device=x.device), self.visited[idx].to(x.device)
-        ok = torch.ones(len(idx), dtype=torch.bool, device=x.device)
-        for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.chains[idx[old.cpu()]])):
-            if sel.any():
-                init = None if init is None else init.to(x.device)
-                z[sel], ok[sel] = m.sample_posterior(x[sel], _rows(t, sel), mask[sel], steps, c.posterior_step_size, init=init, runaway="drop")
-        self.chains[idx], self.visited[idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
-        return z, ok
+    def sample_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        "A random training batch (`batch_size` sequences, masks subsampled to `obs_ratio`), on the device: `idx, t, x, mask`."
+        return self.batch(*draw_batch(self.data, self.cfg, self.batch_gen))
 
     def step(self) -> dict[str, float]:
         "One iteration of Algorithm 1; returns its losses."
-        c, m = self.cfg, self.model
-        start = time.perf_counter()
-        if c.chain_stages > 1: idx, t, x, mask, z_plus, ok = self._staged()
-        else:
-            idx, t, x, mask = self._batch()
-            z_plus, ok = self._posterior(idx, t, x, mask)
-        # the stated rule for runaway posterior chains: their sequences sit out this iteration's update
-        n_drop = int((~ok).sum())
-        if n_drop == len(ok):
+        c, m, start = self.cfg, self.model, time.perf_counter()
+        b = self.chains.draw(self)   # a batch and its posterior samples z+
+        if not bool(b.ok.any()):
             raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
-                                     list(range(n_drop)))
-        if n_drop: t, x, mask, z_plus = _rows(t, ok), x[ok], mask[ok], z_plus[ok]
-        z_minus = m.sample_prior(len(x), c.prior_steps, c.prior_step_size) if self.opt_ebm else None
-        # EBM: raise f on posterior samples, lower it on prior samples
+                                     list(range(len(b.ok))))
+        n_drop, b = b.dropped, b.sane()   # the stated rule for runaway chains: their sequences sit out this update
         loss_ebm = torch.zeros(())
-        if self.opt_ebm:
-            self.opt_ebm.zero_grad(set_to_none=True)
-            loss_ebm = m.prior.f(z_minus).mean() - m.prior.f(z_plus).mean()
-            loss_ebm.backward(); self.opt_ebm.step()
-        # generator: maximise log p(x | z+) on the observed points
-        self.opt_gen.zero_grad(set_to_none=True)
-        a = m(z_plus, t)
-        nll = -m.emission.log_likelihood(x, a, mask).mean()
-        nll.backward(); self.opt_gen.step()
-        self.iteration += 1
-        self._decay_lr()
-        out = dict(loss_ebm=loss_ebm.item(), nll=nll.item(), mse=masked_mse(m.emission.mean(a.detach()), x, mask).item(),
-                   seconds=time.perf_counter() - start, dropped=n_drop)
-        h = self.history
-        h.iteration.append(self.iteration)
-        for k, v in out.items(): getattr(h, k).append(v)
-        return out
-
-    def _decay_lr(self) -> None: decay_lr(self.cfg, self.iteration, self.opt_ebm, self.opt_gen)
-
-    def fit(self, iterations: int | None = None) -> History:
-        "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured."
-        c = self.cfg
-        n = iterations if iterations is not None else max(c.iterations - self.iteration, 0)
-        bar = tqdm(range(n), desc="ODE-LEBM fit", disable=not c.progress, leave=False)
-        for _ in bar:
-            out = self.step()
-            bar.set_postfix(nll=f"{out['nll']:.3g}", mse=f"{out['mse']:.3g}", ebm=f"{out['loss_ebm']:.3g}", refresh=False)
-            if c.checkpoint_every and self.iteration % c.checkpoint_every == 0: self.save(c.checkpoint_path)
-        return self.history
+        if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
+            z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size)
+            loss_ebm = descend(self.opt_ebm, m.prior.f(z_minus).mean() - m.prior.f(b.z).mean())
+        a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
+        nll = descend(self.opt_gen, -m.emission.log_likelihood(b.x, a, b.mask).mean())
+        mse = masked_mse(m.emission.mean(a.detach()), b.x, b.mask)
+        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop)
 
     def state_dict(self) -> dict:
-        return dict(model=self.model.state_dict(), model_config=asdict(self.model.config), fit_config=asdict(self.cfg),
-                    opt_ebm=self.opt_ebm.state_dict() if self.opt_ebm else None, opt_gen=self.opt_gen.state_dict(), iteration=self.iteration,
-                    history=asdict(self.history), chains=self.chains, visited=self.visited, stages=self.stages, rng_torch=torch.get_rng_state(), rng_batch=self.batch_gen.get_state(),
-                    data=self.data.fingerprint(),
-                    rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
-
-    def save(self, path: str | Path) -> Path:
-        "Write a checkpoint (model, optimisers, RNG states, iteration, history, data fingerprint) atomically."
-        return save_checkpoint(self.state_dict(), path)   # one file, one rename: concurrent writers and readers never see a mix
+        return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config), **self.chains.state_dict())
 
     @classmethod
-    def load(cls, path: str | Path, data: SequenceData, **overrides) -> Learner:
-        "Resume from a checkpoint: the continued run is identical to an uninterrupted one (same device)."
-        path = Path(path)
-        s = load_checkpoint(path)
-        if s.get("data") is not None and s["data"] != data.fingerprint():
-            got = data.fingerprint()
-            raise ValueError(f"{path} was trained on other data ({s['data']['n']} sequences x {s['data']['n_times']} times, "
-                             f"sha256 {s['data']['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 {got['sha256'][:12]}): "
-                             f"resume with the data it was trained on, or start a new run")
-        cfg = FitConfig(**{**s["fit_config"], **overrides})
-        model = ODELEBM(ModelConfig(**s["model_config"]))
-        model.load_state_dict(s["model"])
-        self = cls(model, data, cfg)
-        if self.opt_ebm: self.opt_ebm.load_state_dict(s["opt_ebm"])
-        self.opt_gen.load_state_dict(s["opt_gen"])
-        self.iteration, self.history = s["iteration"], History(**s["history"])
-        if cfg.persistent and s.get("chains") is not None: self.chains, self.visited = s["chains"], s["visited"]
-        if cfg.chain_stages > 1:
-            self.stages = s.get("stages")
-            if self.stages is not None and "ok" not in self.stages:   # saved before runaway chains were tracked
-                self.stages["ok"] = torch.ones(len(self.stages["idx"]), dtype=torch.bool)
-        torch.set_rng_state(s["rng_torch"]); self.batch_gen.set_state(s["rng_batch"])
-        if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
-        return self
+    def upgrade(cls, s: dict) -> dict:
+        "Checkpoints written before the shared training loop: one `fit_config`, one batch generator `rng_batch`."
+        if "fit_config" in s: s = dict(s, fit_configs=[s["fit_config"]], batch_gens=[s["rng_batch"]])
+        return s
 
-def try_resume(path: str | Path | None, data: SequenceData, **overrides) -> Learner | None:
-    "The learner checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and why)."
-    if path is None or not Path(path).exists(): return None
-    try: return Learner.load(path, data, **overrides)
-    except ValueError as e:
-        warnings.warn(f"{e}; training from the start instead"); return None
+    def members(self) -> list[ODELEBM]: return [self.model]
+
+    @classmethod
+    def new(cls, models: list[ODELEBM], data: SequenceData, configs: list[FitConfig]) -> Learner: return cls(models[0], data, configs[0])
+
+    @classmethod
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models=None) -> Learner:
+        model = ODELEBM(ModelConfig(**s["model_config"]))   # the checkpoint holds the architecture: `models` is not needed
+        model.load_state_dict(s["model"])
+        return cls(model, data, configs[0])
+
+    def load_state_dict(self, s: dict) -> None:
+        super().load_state_dict(s)
+        self.chains.load_state_dict(s)
 
 def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs) -> Learner:
     "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls)."
     learner = Learner(model, data, config, **kwargs)
     learner.fit()
     return learner
+
 
 # %% ../nbs/api/05_learner.ipynb #42f4999c
 @dataclass

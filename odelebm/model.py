@@ -4,111 +4,17 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 
 # %% ../nbs/api/04_model.ipynb #64c1740e
 from __future__ import annotations
-import hashlib, math
-from dataclasses import dataclass, asdict, field, replace
-from typing import Any, Sequence
+import math
+from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
 from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key
-from .dynamics import ODEFunc, solve, check_times, union_grid
-from .emission import MLPEmission, ConvEmission, Emission
+from .dynamics import ODEFunc, solve
+from .emission import MLPEmission, ConvEmission
 
 # %% auto #0
-__all__ = ['check_batch', 'SequenceData', 'ModelConfig', 'ODELEBM', 'resolve_max_step']
-
-# %% ../nbs/api/04_model.ipynb #31c5e8f4
-def _as_mask(mask) -> Tensor:
-    "A boolean mask; numbers are accepted only as exact 0 / 1 (0.3, 2 or NaN would silently count as observed)."
-    m = torch.as_tensor(mask)
-    if m.dtype == torch.bool: return m
-    bad = ~((m == 0) | (m == 1))
-    if bad.any():
-        raise ValueError(f"mask must be boolean (True where observed) or hold only 0 and 1; found {m[bad][0].item()!r}: "
-                         f"threshold it yourself, e.g. mask > 0.5, and use False for missing points")
-    return m.bool()
-
-def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    "Validate a batch `(t, x, mask)`; returns them as tensors (mask all-observed when None)."
-    t = check_times(t)
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
-    if x.ndim < 3: raise ValueError(f"x must have shape (N, T, *obs_shape), e.g. (N, T, 1) for scalar series; got {tuple(x.shape)}")
-    if x.shape[1] != len(t): raise ValueError(f"x has {x.shape[1]} time points but t has {len(t)}: they must agree")
-    mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else _as_mask(mask)
-    if tuple(x.shape[:mask.ndim]) != tuple(mask.shape) or mask.ndim < 2:
-        raise ValueError(f"mask shape {tuple(mask.shape)} must be (N, T) = {tuple(x.shape[:2])} or the shape of x {tuple(x.shape)}")
-    if mask.all(): bad = not torch.isfinite(x).all()  # fully observed (e.g. frames): no masked copy of x
-    else: bad = not torch.isfinite(x[mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)]).all()
-    if bad:
-        raise ValueError("x holds NaN/inf at observed points: set mask=False there (NaN placeholders are fine where unobserved)")
-    empty = (~mask.flatten(1).any(1)).nonzero().flatten()
-    if len(empty): raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or observe at least one point")
-    return t, x, mask
-
-@dataclass
-class SequenceData:
-    "A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional `labels (N,)`."
-    t: Tensor
-    x: Tensor
-    mask: Tensor | None = None
-    labels: Tensor | None = None
-    t_offset: float = 0.0   # the absolute time of t = 0 (from_series shifts the stamps to start at 0)
-    x_mean: Tensor | None = None   # set by `standardize`: x holds (values - x_mean) / x_std, per observed channel
-    x_std: Tensor | None = None
-    def __post_init__(self):
-        self.t, self.x, self.mask = check_batch(self.t, self.x, self.mask)
-        if self.labels is not None and len(self.labels) != len(self.x):
-            raise ValueError(f"labels has {len(self.labels)} entries for {len(self.x)} sequences")
-    def __len__(self): return len(self.x)
-    def __getitem__(self, idx) -> SequenceData:
-        "A subset of the sequences (same grid)."
-        return replace(self, x=self.x[idx], mask=self.mask[idx], labels=None if self.labels is None else self.labels[idx])
-    def standardize(self, like: SequenceData | None = None) -> SequenceData:
-        "The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s statistics)."
-        if self.x_mean is not None: raise ValueError("the data are standardized already")
-        if like is not None:
-            if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
-            mean, std = like.x_mean, like.x_std
-        else:
-            mean, std = self.channel_stats()
-            std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))   # a constant channel stays as is
-            mean = torch.nan_to_num(mean)
-        return replace(self, x=(self.x - mean) / std, x_mean=mean, x_std=std)
-    def channel_stats(self) -> tuple[Tensor, Tensor]:
-        "Mean and std (shape `obs_shape`) of each channel over the observed values (NaN for a channel never observed)."
-        m = self.mask.reshape(*self.mask.shape, *([1] * (self.x.ndim - self.mask.ndim))).expand_as(self.x)
-        v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
-        mean = v.nanmean(0)
-        return mean, (v - mean).square().nanmean(0).sqrt()
-    def unstandardize(self, values: Tensor) -> Tensor:
-        "Values (e.g. `predict(...).mean`) in the data's original units."
-        return values if self.x_mean is None else values * self.x_std.to(values) + self.x_mean.to(values)
-    @property
-    def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
-    def fingerprint(self) -> dict[str, Any]:
-        "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
-        h = hashlib.sha256()
-        for a in (self.t, torch.nan_to_num(self.x), self.mask): h.update(a.detach().cpu().contiguous().numpy().tobytes())
-        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset, sha256=h.hexdigest())
-    @classmethod
-    def from_series(cls, series: Sequence[tuple[Tensor, Tensor]], t_offset: float | None = None) -> SequenceData:
-        "From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0), NaN-padded values, observation mask."
-        if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
-        times = [check_times(s[0], f"series {i} times", torch.float64) for i, s in enumerate(series)]
-        first = min(t[0].item() for t in times)
-        offset = first if t_offset is None else float(t_offset)   # new series: pass the training data's t_offset
-        if first < offset: raise ValueError(f"the first stamp {first:.12g} is before t_offset = {offset:.12g}")
-        # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share one grid time
-        grid, idx = union_grid([check_times(t - offset, f"series {i} times (shifted)") for i, t in enumerate(times)])
-        grid = grid.to(torch.get_default_dtype())
-        obs = torch.as_tensor(series[0][1]).shape[1:]
-        x = torch.full((len(series), len(grid), *obs), float("nan"))
-        mask = torch.zeros(len(series), len(grid), dtype=torch.bool)
-        for i, ((ti, xi), ji) in enumerate(zip(series, idx)):
-            xi = torch.as_tensor(xi, dtype=torch.get_default_dtype())
-            if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
-            x[i, ji], mask[i, ji] = xi, True
-        return cls(grid, x, mask, t_offset=offset)
+__all__ = ['ModelConfig', 'ODELEBM', 'resolve_max_step']
 
 # %% ../nbs/api/04_model.ipynb #b184cb3c
 @dataclass

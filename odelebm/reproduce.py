@@ -4,9 +4,9 @@
 
 # %% ../nbs/api/90_reproduce.ipynb #a1b29a14
 from __future__ import annotations
-import argparse, ast, fcntl, hashlib, importlib.util, json, math, os, signal, subprocess, sys, threading, time
+import argparse, ast, fcntl, hashlib, importlib.util, json, os, signal, subprocess, sys, threading, time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 import torch
@@ -15,68 +15,18 @@ except ImportError: nbformat = None   # installed without the [reproduce] extra:
 from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_write, sha256_file
-from .results import load_results, table_markdown, coverage_markdown, git_commit, PAPER
+from .results import load_results, coverage_markdown, git_commit, table_markdown, PAPER
+from .experiments.recipes import PROFILES, REQUIRES, BUDGETS, get_profile, check_type, recipe
+from .experiments.store import RunDir, repo_root, run_paths
 
 # %% auto #0
-__all__ = ['COMMON', 'PROFILES', 'ORDER', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'REPRODUCE_NEEDS', 'repo_root',
-           'get_profile', 'run_paths', 'Job', 'declared_parameters', 'check_type', 'experiment_notebooks', 'plan',
-           'stamp', 'is_current', 'failing_cell', 'Outcome', 'run_job', 'render', 'readme_block', 'update_readme',
-           'assemble', 'RunLocked', 'run_lock', 'reproduce', 'describe', 'main']
+__all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'REPRODUCE_NEEDS', 'Job', 'declared_parameters',
+           'experiment_notebooks', 'plan', 'stamp', 'is_current', 'failing_cell', 'Outcome', 'run_job', 'render',
+           'readme_block', 'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'describe', 'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
-COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume")
+COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume")   # set by odelebm-reproduce, for the notebooks that declare them
 
-# The four rotating-MNIST notebooks share the saved models, so they must agree on the fields that identify them.
-_ROTMNIST_CPU = dict(n_train=1000, n_test=100, iterations=1500, baseline_iterations=4000)
-# paper: 400 epochs at batch 25; MoNODE's digits come from the MNIST training split (downloaded on first use)
-_ROTMNIST_PAPER = dict(n_train=1000, n_test=100, iterations=16000, baseline_iterations=16000, mnist_source="mnist-train")
-
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(description="every notebook in a few minutes with its parameters-cell defaults (CI); numbers meaningless",
-                  refresh_figures=False, seeds=1, notebooks={}),
-    "cpu": dict(description="every experiment in <= 60 min on a 2-core CPU machine; reduced sizes, results meaningful",
-                refresh_figures=True, seeds=1, notebooks={
-                    "table1_irregular": dict(iterations=1500, baseline_iterations=1500, n_series=1000, n_points=100,
-                                             test_steps=100, workers=2),
-                    "table2_rotmnist": dict(**_ROTMNIST_CPU, test_steps=20, workers=2),
-                    "table10_11_ablations": dict(**_ROTMNIST_CPU, test_steps=20, workers=2),
-                    "table5_test_steps": dict(**_ROTMNIST_CPU, steps=[20, 50, 100, 1000]),
-                    "fig4_6_latents": dict(**_ROTMNIST_CPU),
-                    "table7_timing": dict(repeats=5, quick=False, rounds=3, ensemble=12),
-                }),
-    "paper": dict(description="the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
-                  refresh_figures=True, seeds=3, notebooks={
-                      "table1_irregular": dict(iterations=8000, baseline_iterations=8000, n_series=1000, n_points=100,
-                                               test_steps=100, workers=1),
-                      "table2_rotmnist": dict(**_ROTMNIST_PAPER, test_steps=20, workers=1),
-                      "table10_11_ablations": dict(**_ROTMNIST_PAPER, test_steps=20, workers=1),
-                      "table5_test_steps": dict(**_ROTMNIST_PAPER, steps=[20, 50, 100, 1000]),
-                      "fig4_6_latents": dict(**_ROTMNIST_PAPER),
-                      "table7_timing": dict(repeats=10, quick=False, rounds=3, ensemble=12),
-                  }),
-}
-# Notebooks that train and save models run before the ones that load them; the rest follow in name order.
-ORDER = ("table1_irregular", "table2_rotmnist", "table10_11_ablations", "table5_test_steps", "fig4_6_latents")
-
-def repo_root(start: str | Path | None = None) -> Path:
-    "The nearest folder above `start` (default: cwd) holding a pyproject.toml with `[tool.nbdev]`."
-    p = Path(start or Path.cwd()).resolve()
-    for d in [p, *p.parents]:
-        f = d / "pyproject.toml"
-        if f.exists() and "[tool.nbdev]" in f.read_text(): return d
-    return Path(odelebm.__file__).resolve().parents[1]
-
-def get_profile(name: str) -> dict[str, Any]:
-    "The profile called `name`, or a ValueError listing the known ones."
-    if name not in PROFILES: raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    return PROFILES[name]
-
-def run_paths(profile: str, run_dir: str | None = None, fig_dir: str | None = None) -> tuple[Path, Path]:
-    "Where a profile writes: `runs/<profile>` and `figures/` (cpu, paper) or `runs/<profile>/figures` (smoke)."
-    p, root = get_profile(profile), repo_root()
-    rd = Path(run_dir) if run_dir else root / "runs" / profile
-    fd = Path(fig_dir) if fig_dir else (root / "figures" if p["refresh_figures"] else rd / "figures")
-    return rd, fd
 
 # %% ../nbs/api/90_reproduce.ipynb #beec4f72
 @dataclass
@@ -100,28 +50,30 @@ def declared_parameters(nb: Path) -> dict[str, Any]:
                 except (ValueError, TypeError, SyntaxError): out[t.id] = None   # not a literal: any type accepted
     return out
 
-def check_type(name: str, value: Any, default: Any) -> None:
-    "Refuse a value whose type differs from the parameter's default (None: anything; ints are accepted for floats)."
-    if default is None or value is None: return
-    ok = (isinstance(value, bool) if isinstance(default, bool) else
-          isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
-          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) if isinstance(default, float) else
-          isinstance(value, type(default)))
-    if not ok:
-        raise ValueError(f"parameter {name}={value!r} ({type(value).__name__}): its default {default!r} is of type "
-                         f"{type(default).__name__}" +
-                         (" (a finite number)" if isinstance(default, float) else ""))
-
 def experiment_notebooks(nbs_dir: str | Path | None = None) -> list[Path]:
-    "Experiment notebooks: those in `ORDER` first (producers before consumers), then the others in name order."
+    "Experiment notebooks in name order, each after the notebooks it requires (`REQUIRES`: it loads the models they train)."
     d = Path(nbs_dir) if nbs_dir else repo_root() / "nbs" / "experiments"
-    rank = lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.name)
-    return sorted((p for p in d.glob("*.ipynb") if not p.name.startswith("_")), key=rank)
+    found = {p.stem: p for p in sorted(d.glob("*.ipynb")) if not p.name.startswith("_")}
+    order: list[str] = []
+    def visit(name: str) -> None:
+        if name in order or name not in found: return
+        for r in REQUIRES.get(name, ()): visit(r)
+        order.append(name)
+    for name in found: visit(name)
+    return [found[n] for n in order]
+
+def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: dict[str, Any]) -> dict[str, Any]:
+    "The dotted recipe fields of `--set` for a notebook that runs a recipe (checked against it); {} for one that does not."
+    if not fields or "overrides" not in declared: return {}
+    if not isinstance(declared.get("experiment"), str): raise ValueError(f"{nb.name}: declares `overrides` but no `experiment` (the recipe's name)")
+    try: recipe(declared["experiment"], profile, fields)   # fails on an unknown field or a bad value, naming the valid fields
+    except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
+    return {**(declared["overrides"] or {}), **fields}
 
 def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
          resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
          run_dir: str | Path | None = None) -> list[Job]:
-    "Resolve every notebook's parameters for `profile`; raise before running anything if a name is unknown."
+    "Resolve every notebook's parameters for `profile` (`overrides`: `--set`; dotted names are recipe fields); raise before running anything if a name is unknown."
     prof = get_profile(profile)
     rd, fd = run_paths(profile, run_dir and str(run_dir))
     nbs = experiment_notebooks(nbs_dir)
@@ -132,18 +84,24 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
         nbs = [p for p in nbs if p.stem in only]
     unknown_nb = sorted(set(prof["notebooks"]) - set(names))
     if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
+    settings = {k: v for k, v in (overrides or {}).items() if "." not in k}
+    fields = {k: v for k, v in (overrides or {}).items() if "." in k}
+    common = dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume)
     jobs = []
     for nb in nbs:
-        params = {**dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd),
-                         resume=resume), **prof["notebooks"].get(nb.stem, {}), **(overrides or {})}  # --set wins
         declared = declared_parameters(nb)
+        params = {**{k: v for k, v in common.items() if k in declared}, **prof["notebooks"].get(nb.stem, {}), **settings}  # --set wins
         bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
         for k, v in params.items():
-            try: check_type(k, v, declared[k])
+            try: check_type(f"parameter {k}", v, declared[k])
             except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
+        if rec := _recipe_overrides(nb, declared, profile, fields): params["overrides"] = rec
         jobs.append(Job(nb.stem, nb, rd / f"{nb.stem}.ipynb", params))
+    if fields and not any("overrides" in j.params for j in jobs):
+        raise ValueError(f"--set {', '.join(fields)}: recipe fields, but none of the notebooks to run ({', '.join(j.name for j in jobs)}) runs a recipe")
     return jobs
+
 
 # %% ../nbs/api/90_reproduce.ipynb #ad303e30
 def _sha(paths: Sequence[Path]) -> str:
@@ -159,7 +117,7 @@ def stamp(job: Job) -> dict[str, Any]:
                 commit=git_commit().replace("+dirty", ""))
 
 def _stamp_path(job: Job) -> Path: return job.output.with_suffix(".stamp.json")
-def _results_path(job: Job) -> Path: return Path(job.params["run_dir"]) / "results" / f"{job.name}.json"
+def _results_path(job: Job) -> Path: return RunDir(job.output.parent).result(job.name)
 
 def _outputs(job: Job) -> dict[str, str | None]:
     "SHA-256 of the output notebook and of the results file (None where missing)."
@@ -344,7 +302,10 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
         lines.append(f"profile {name}: {p['description']} (seeds {p['seeds']}; results -> {rd.relative_to(repo_root()) if rd.is_relative_to(repo_root()) else rd}, figures -> {fd.relative_to(repo_root()) if fd.is_relative_to(repo_root()) else fd})")
         for nb in experiment_notebooks(nbs_dir):
             extra = p["notebooks"].get(nb.stem, {})
-            lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items()) or '(notebook defaults)'}")
+            exp = declared_parameters(nb).get("experiment") if nbformat else None
+            budget = BUDGETS.get(exp, {}).get(name) if isinstance(exp, str) else None
+            recipe_part = f"; recipe {exp}: " + (", ".join(f"{k}={v}" for k, v in budget.items()) or "its cpu budget") if budget is not None else ""
+            lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items()) or '(notebook defaults)'}{recipe_part}")
     return "\n".join(lines)
 
 _FLAGS = dict(profile="--profile", seeds="--seeds", device="--device", resume="--resume", run_dir="--run-dir",

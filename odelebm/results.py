@@ -4,20 +4,18 @@
 
 # %% ../nbs/api/80_results.ipynb #2caf6d05
 from __future__ import annotations
-import json, math, os, platform, re, subprocess, time, datetime
-from dataclasses import dataclass, field, asdict
+import json, math, platform, re, subprocess, time, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
-import concurrent.futures as cf, multiprocessing as mp
+from typing import Any, Iterable
 import torch
-from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_path, atomic_write
 
 # %% auto #0
-__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'COVERAGE', 'NOT_RESULTS', 'paper_value',
-           'git_commit', 'Results', 'load_results', 'summarise', 'table_columns', 'training_budget', 'table_markdown',
-           'Item', 'claim_outcome', 'coverage_rows', 'coverage_markdown', 'parallel_map']
+__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'RESULTS_DIR', 'COVERAGE', 'NOT_RESULTS',
+           'paper_value', 'git_commit', 'Results', 'load_results', 'summarise', 'table_columns', 'training_budget',
+           'table_markdown', 'Item', 'claim_outcome', 'coverage_rows', 'coverage_markdown']
 
 # %% ../nbs/api/80_results.ipynb #48ae00eb
 PAPER: dict[str, dict[str, Any]] = {
@@ -82,6 +80,8 @@ def paper_value(table: str, method: str, column: str) -> float | None:
     return t["rows"][method][t["columns"].index(column)]
 
 # %% ../nbs/api/80_results.ipynb #3a67938f
+RESULTS_DIR = "results"   # a run folder's results files: <run_dir>/results/<name>.json (see experiments.store.RunDir)
+
 def git_commit(root: str | Path | None = None) -> str:
     "Short commit of the repository (with `+dirty` when tracked sources have changes), or 'unknown'."
     root = Path(root or Path(odelebm.__file__).resolve().parents[1])
@@ -125,7 +125,7 @@ class Results:
         return path
 
     @property
-    def path(self) -> Path: return Path(self.run_dir) / "results" / f"{self.name}.json"
+    def path(self) -> Path: return Path(self.run_dir) / RESULTS_DIR / f"{self.name}.json"
 
     def save(self) -> Path:
         "Write the results file atomically with provenance (profile, seeds, commit, date, wall time, parameters, versions)."
@@ -139,7 +139,7 @@ class Results:
 def load_results(run_dir: str | Path) -> list[dict]:
     "All results files under `<run_dir>/results/`; a file that cannot be read, or holds a non-finite value, is an error naming it."
     out = []
-    for p in sorted((Path(run_dir) / "results").glob("*.json")):
+    for p in sorted((Path(run_dir) / RESULTS_DIR).glob("*.json")):
         try: res = json.loads(p.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{p}: unreadable results file ({e}); delete it and re-run its notebook") from e
@@ -363,17 +363,3 @@ def coverage_markdown(results: list[dict], profile: str) -> str:
              "| paper item | what | status | ours | paper | budget | claim tested: outcome |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['item']} | {r['what']} | {r['status']} | {r['ours']} | {r['paper']} | {r['budget']} | {r['claim']} |" for r in rows]
     return "\n".join(lines + ["", NOT_RESULTS]) + "\n"
-
-# %% ../nbs/api/80_results.ipynb #e665f2b8
-def _one_thread(): torch.set_num_threads(1)
-
-def parallel_map(fn: Callable, jobs: Sequence[tuple], workers: int = 1, desc: str = "jobs") -> list:
-    "`[fn(*job) for job in jobs]`, over `workers` spawned processes (one torch thread each), in job order."
-    if workers <= 1:
-        return [fn(*j) for j in tqdm(jobs, desc=desc)]
-    out = [None] * len(jobs)
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_one_thread) as ex:
-        futs = {ex.submit(fn, *j): i for i, j in enumerate(jobs)}
-        for f in tqdm(cf.as_completed(futs), total=len(futs), desc=desc):
-            out[futs[f]] = f.result()
-    return out

@@ -1,7 +1,7 @@
 "Baselines of Table 1: bad input, reproducibility, and an encoder that never reads unobserved values."
 import pytest
 import torch
-from odelebm.baselines import LatentODE, RNNVAE, GRUD, fit_baseline
+from odelebm.baselines import LatentODE, RNNVAE, GRUD, fit_baseline, baseline_config
 from odelebm.learner import FitConfig
 from odelebm.data_sinusoids import make_sinusoids
 
@@ -20,7 +20,7 @@ def test_wrong_obs_dim_is_a_clear_value_error():
                                   lambda: GRUD(1, hidden=8)], ids=["latent_ode_odernn", "grud"])
 def test_same_seed_gives_identical_training(make):
     d = make_sinusoids(n=40, n_points=12, seed=4)
-    cfg = FitConfig(iterations=4, batch_size=10, lr_gen=1e-2, obs_ratio=0.5, seed=3, progress=False)
+    cfg = baseline_config(iterations=4, batch_size=10, lr_gen=1e-2, obs_ratio=0.5, seed=3, progress=False)
     runs = []
     for _ in range(2):
         torch.manual_seed(0)

@@ -5,8 +5,10 @@ import torch
 from odelebm.prior import EBMPrior
 from odelebm.langevin import langevin, LangevinDivergence, frozen
 from odelebm.dynamics import ODEFunc, solve, GRID_SOLVERS
-from odelebm.model import ODELEBM, ModelConfig, SequenceData
+from odelebm.model import ODELEBM, ModelConfig
+from odelebm.sequences import SequenceData
 from odelebm.learner import Learner, FitConfig, fit, predict, masked_mse
+from odelebm.chains import FreshChains
 from odelebm.data_sinusoids import make_sinusoids, make_sine_family, observation_mask
 
 
@@ -189,30 +191,31 @@ def test_persistent_chains_return_to_the_same_state_after_resume(tmp_path):
     _, first = _persistent_learner(persistent=True, iterations=8, checkpoint_every=5, checkpoint_path=str(tmp_path / "p.pt"))
     first.fit(5)
     resumed = Learner.load(tmp_path / "p.pt", d.train)
-    assert torch.equal(resumed.chains, first.chains) and torch.equal(resumed.visited, first.visited)
-    assert resumed.visited.any() and not resumed.visited.all()
+    assert torch.equal(resumed.chains.z, first.chains.z) and torch.equal(resumed.chains.visited, first.chains.visited)
+    assert resumed.chains.visited.any() and not resumed.chains.visited.all()
     resumed.fit()
-    assert torch.equal(resumed.chains, straight.chains)
+    assert torch.equal(resumed.chains.z, straight.chains.z)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()): assert torch.equal(a, b)
 
 
 def test_persistence_off_is_exactly_the_from_noise_sampler():
     d, L = _persistent_learner(persistent=False)
-    idx, t, x, mask = L._batch()
-    state = torch.get_rng_state()
-    z, ok = L._posterior(idx, t, x, mask)
-    torch.set_rng_state(state)
+    gen, state = L.batch_gen.get_state(), torch.get_rng_state()
+    b = L.chains.draw(L)
+    L.batch_gen.set_state(gen); torch.set_rng_state(state)
+    idx, t, x, mask = L.sample_batch()
     ref = L.model.sample_posterior(x, t, mask, L.cfg.posterior_steps, L.cfg.posterior_step_size)
-    assert torch.equal(z, ref) and L.chains is None and ok.all()
+    assert torch.equal(b.z, ref) and torch.equal(b.idx, idx) and type(L.chains) is FreshChains and b.ok.all()
     # and a persistent learner's first visit is that same from-noise chain
     _, P = _persistent_learner(persistent=True); P.step()   # (learners share torch's global generator:
     _, Q = _persistent_learner(persistent=False); Q.step()  #  each one is seeded at construction)
     assert P.history.nll == Q.history.nll
     # on a revisit the stored chain is resumed: with 0 revisit steps it comes back unchanged
     _, R = _persistent_learner(persistent=True, persistent_steps=0)
-    idx, t, x, mask = R._batch()
-    first, _ = R._posterior(idx, t, x, mask)
-    assert torch.equal(R._posterior(idx, t, x, mask)[0], first) and R.visited[idx].all()
+    gen = R.batch_gen.get_state()
+    first = R.chains.draw(R)
+    R.batch_gen.set_state(gen)   # the same batch again: a revisit
+    assert torch.equal(R.chains.draw(R).z, first.z) and R.chains.visited[first.idx].all()
 
 
 def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
@@ -226,14 +229,15 @@ def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
     L.model.sample_posterior = spy
     L.fit(1)
     assert calls == [(8, 3), (8, 2), (8, 1), (32, 1)]
-    assert sorted(L.stages["age"].tolist()) == [1] * 8 + [2] * 8 + [3] * 8
-    assert len(set(L.stages["idx"].tolist())) == 24   # a sequence is in at most one cohort
-    deepest = set(L.stages["idx"][L.stages["age"] == 3].tolist())
+    S = L.chains.stages
+    assert sorted(S["age"].tolist()) == [1] * 8 + [2] * 8 + [3] * 8
+    assert len(set(S["idx"].tolist())) == 24   # a sequence is in at most one cohort
+    deepest = set(S["idx"][S["age"] == 3].tolist())
     calls.clear()
-    idx, t, x, mask, z, ok = L._staged()
-    assert calls == [(32, 1)] and set(idx.tolist()) == deepest and len(z) == len(x) == 8
-    assert not torch.isin(idx, L.stages["idx"]).any()   # retired; a later admission restarts it from noise
-    assert torch.equal(x, d.train.x[idx].nan_to_num())
+    b = L.chains.draw(L)
+    assert calls == [(32, 1)] and set(b.idx.tolist()) == deepest and len(b.z) == len(b.x) == 8
+    assert not torch.isin(b.idx, L.chains.stages["idx"]).any()   # retired; a later admission restarts it from noise
+    assert torch.equal(b.x, d.train.x[b.idx].nan_to_num())
     with pytest.raises(ValueError, match="must divide"): FitConfig(chain_stages=3, batch_size=16, posterior_steps=4)
     with pytest.raises(ValueError, match="not both"): FitConfig(chain_stages=2, persistent=True)
     with pytest.raises(ValueError, match="in flight"): _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4)
@@ -245,7 +249,7 @@ def test_staged_chains_resume_exactly(tmp_path):
     _, first = _persistent_learner(chain_stages=2, iterations=7, checkpoint_every=3, checkpoint_path=str(tmp_path / "s.pt"))
     first.fit(3)
     resumed = Learner.load(tmp_path / "s.pt", d.train)
-    assert torch.equal(resumed.stages["z"], first.stages["z"]) and torch.equal(resumed.stages["idx"], first.stages["idx"])
+    assert torch.equal(resumed.chains.stages["z"], first.chains.stages["z"]) and torch.equal(resumed.chains.stages["idx"], first.chains.stages["idx"])
     resumed.fit()
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()): assert torch.equal(a, b)
     assert straight.history.nll == resumed.history.nll

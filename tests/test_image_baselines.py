@@ -2,7 +2,7 @@
 import pytest
 import torch
 from odelebm.image_baselines import (ConvEncoder, ImageLatentODE, MoNODE, EBMEncoderODE, rotating_hands, FRAME)
-from odelebm.baselines import LatentODE, GRUD, fit_baseline
+from odelebm.baselines import LatentODE, GRUD, fit_baseline, baseline_config
 from odelebm.learner import FitConfig
 from odelebm.data_sinusoids import make_sinusoids
 
@@ -72,7 +72,7 @@ def test_training_beats_the_untrained_model(name):
     model = MODELS[name](t_in=5)
     mse = lambda: ((model.predict(test.x, test.t, obs) - test.x) ** 2).mean().item()
     before = mse()
-    hist = fit_baseline(model, train, FitConfig(iterations=150, batch_size=10, lr_gen=1e-2, progress=False))
+    hist = fit_baseline(model, train, baseline_config(iterations=150, batch_size=10, lr_gen=1e-2, progress=False))
     after = mse()
     assert all(torch.isfinite(torch.tensor(hist.loss)))
     assert after < 0.3 * before, (before, after)
@@ -145,7 +145,7 @@ def test_vector_baselines_still_train_through_fit_baseline():
     for model in (LatentODE(1, ode_hidden=16, rec_hidden=8), GRUD(1, hidden=8)):
         assert model.obs_shape == (1,) and len(model.param_groups(FitConfig())) == 1
         torch.manual_seed(0)
-        h = fit_baseline(model, d.train, FitConfig(iterations=3, batch_size=8, lr_gen=1e-2, progress=False))
+        h = fit_baseline(model, d.train, baseline_config(iterations=3, batch_size=8, lr_gen=1e-2, progress=False))
         assert len(h.loss) == 3 and all(torch.isfinite(torch.tensor(h.loss)))
         assert model.predict(d.test.x, d.test.t).shape == d.test.x.shape
     with pytest.raises(ValueError, match=r"the model expects \(1,\)"):

@@ -1,25 +1,29 @@
 "Table 1 jobs: same seed, same numbers; resume reuses finished jobs."
 import pytest
-from odelebm.irregular import Table1Setup, run_job, job_key
+from odelebm.experiments.recipes import recipe
+from odelebm.experiments.methods import method
+from odelebm.experiments.irregular import run_method
 
-TINY = Table1Setup(n_series=40, n_points=20, iterations=3, baseline_iterations=3, batch_size=8,
-                   posterior_steps=3, prior_steps=3, test_steps=3)
+TINY = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "fit.iterations": 3, "baseline.iterations": 3,
+                                  "fit.batch_size": 8, "baseline.batch_size": 8, "fit.posterior_steps": 3, "fit.prior_steps": 3,
+                                  "test.steps": 3})
 STRIP = ("train_seconds", "total_seconds")
 
 
-@pytest.mark.parametrize("method", ["ODE-LEBM", "Latent ODE (ODE-RNN enc)", "GRU-D"])
-def test_same_seed_gives_identical_results(method):
-    a, b = (run_job(method, 0.3, 0, TINY) for _ in range(2))
+@pytest.mark.parametrize("name", ["ODE-LEBM", "Latent ODE (ODE-RNN enc)", "GRU-D"])
+def test_same_seed_gives_identical_results(name):
+    a, b = (run_method(name, [(0.3, 0)], TINY)[0] for _ in range(2))
     assert {k: v for k, v in a.items() if k not in STRIP} == {k: v for k, v in b.items() if k not in STRIP}
-    c = run_job(method, 0.3, 1, TINY)
+    c = run_method(name, [(0.3, 1)], TINY)[0]
     assert c["mse"] != a["mse"]
 
 
-def test_resume_reuses_a_finished_job_and_checkpoint(tmp_path):
-    first = run_job("ODE-LEBM", 0.5, 0, TINY, run_dir=str(tmp_path))
-    key = job_key("ODE-LEBM", 0.5, 0, TINY)
+@pytest.mark.parametrize("name", ["ODE-LEBM", "GRU-D"])
+def test_resume_reuses_a_finished_job_and_checkpoint(tmp_path, name):
+    first = run_method(name, [(0.5, 0)], TINY, run_dir=str(tmp_path))[0]
+    key = method(name).key(TINY, test=True, ratio=0.5, seed=0)
     assert (tmp_path / "jobs" / "table1" / f"{key}.json").exists()
-    assert (tmp_path / "checkpoints" / "table1" / f"{key}.pt").exists()
-    again = run_job("ODE-LEBM", 0.5, 0, TINY, run_dir=str(tmp_path), resume=True)
+    assert (tmp_path / "checkpoints" / "table1" / f"{key}.pt").exists()   # a baseline's run is checkpointed too
+    again = run_method(name, [(0.5, 0)], TINY, run_dir=str(tmp_path), resume=True)[0]
     assert again.pop("cached") and not first.pop("cached")
     assert again == first

@@ -5,7 +5,8 @@ import pytest
 import torch
 from odelebm.baselines import linear_interpolation
 from odelebm.learner import Learner, predict
-from odelebm.model import ODELEBM, SequenceData, resolve_max_step
+from odelebm.model import ODELEBM, resolve_max_step
+from odelebm.sequences import SequenceData
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def test_continuous_stamps_of_very_different_lengths_train_with_a_bounded_grid()
     L = Learner(model, data, iterations=40, batch_size=16, lr_gen=1e-2, lr_ebm=1e-3, progress=False)
     h = model.config.max_step
     assert h == resolve_max_step(data.t, data.mask) and 0.05 < h <= 20 / 100   # 'auto' on scattered stamps, stored in the config
-    _, t, x, mask = L._batch()
+    _, t, x, mask = L.sample_batch()
     longest = int(data.mask.sum(1).max())
     assert t.ndim == 2 and t.shape[1] == int(mask.sum(1).max()) <= longest   # each sequence at its own stamps, padded to the batch's longest
     assert mask.any(1).all() and x.shape[:2] == t.shape
@@ -188,7 +189,7 @@ def test_staged_and_persistent_chains_on_per_sequence_stamps_resume_exactly(chai
         return Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8, sigma=0.1, solver="euler_grid"), data,
                        iterations=6, batch_size=8, posterior_steps=4, prior_steps=2, obs_ratio=0.7, progress=False, **chains, **kw)
     straight = learner(); straight.fit()
-    assert straight._batch()[1].ndim == 2                              # the per-sequence layout is in use
+    assert straight.sample_batch()[1].ndim == 2                              # the per-sequence layout is in use
     first = learner(checkpoint_every=3, checkpoint_path=str(tmp_path / "c.pt")); first.fit(3)
     resumed = Learner.load(tmp_path / "c.pt", data); resumed.fit()
     assert straight.history.nll == resumed.history.nll

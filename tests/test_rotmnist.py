@@ -4,7 +4,10 @@ import torch
 from odelebm.model import ODELEBM
 from odelebm.learner import Learner
 from odelebm.data_sinusoids import make_sinusoids
-from odelebm.rotmnist import RotMNISTSetup, _key, build, batch_mse, nmi, METHODS, LEBM_METHODS
+from odelebm.experiments.recipes import recipe, override
+from odelebm.experiments.methods import method
+from odelebm.experiments.rotmnist import batch_mse, nmi, METHODS
+from odelebm.experiments.recipes import REQUIRES
 from odelebm.reproduce import experiment_notebooks
 
 
@@ -26,21 +29,23 @@ def test_unknown_prior_is_refused():
     with pytest.raises(ValueError, match="unknown prior"): ODELEBM(prior="flow")
 
 
+def _key(name, seed, r): return method(name).key(r, seed=seed)
+
 def test_model_key_tracks_training_fields_only():
-    s = RotMNISTSetup()
-    assert _key("ODE-LEBM", 0, s) == _key("ODE-LEBM", 0, RotMNISTSetup(test_steps=1000, n_test=7))  # test-time fields
-    assert _key("ODE-LEBM", 0, s) != _key("ODE-LEBM", 0, RotMNISTSetup(iterations=10))
+    s = recipe("rotmnist")
+    assert _key("ODE-LEBM", 0, s) == _key("ODE-LEBM", 0, override(s, {"test.steps": 1000}))   # test-time fields
+    assert _key("ODE-LEBM", 0, s) != _key("ODE-LEBM", 0, override(s, {"fit.iterations": 10}))
     assert _key("ODE-LEBM", 0, s) != _key("ODE-LEBM", 1, s) != _key("MCMC without EBM", 0, s)
-    assert _key("Latent ODE", 0, s) == _key("Latent ODE", 0, RotMNISTSetup(iterations=10))   # not a Langevin model
-    assert _key("Latent ODE", 0, s) != _key("Latent ODE", 0, RotMNISTSetup(baseline_iterations=10))
+    assert _key("Latent ODE", 0, s) == _key("Latent ODE", 0, override(s, {"fit.iterations": 10}))   # not a Langevin model
+    assert _key("Latent ODE", 0, s) != _key("Latent ODE", 0, override(s, {"baseline.iterations": 10}))
 
 
 def test_every_method_builds_with_the_right_latents():
-    s = RotMNISTSetup()
-    for m in METHODS: assert isinstance(build(m, s), torch.nn.Module)
-    assert build("ODE-LEBM", s).latent_dim == 32 and build("ODE-LEBM without z_s", s).latent_dim == 16
-    assert not list(build("MCMC without EBM", s).prior.parameters())
-    assert set(LEBM_METHODS) < set(METHODS)
+    s = recipe("rotmnist")
+    for m in METHODS: assert isinstance(method(m).build(s), torch.nn.Module)
+    assert method("ODE-LEBM").build(s).latent_dim == 32 and method("ODE-LEBM without z_s").build(s).latent_dim == 16
+    assert not list(method("MCMC without EBM").build(s).prior.parameters())
+    assert [m for m in METHODS if method(m).langevin] == ["ODE-LEBM", "ODE-LEBM without z_s", "MCMC without EBM"]
 
 
 def test_batch_mse_and_nmi():
@@ -54,9 +59,9 @@ def test_batch_mse_and_nmi():
 def test_notebooks_that_save_models_run_before_those_that_load_them():
     names = [p.stem for p in experiment_notebooks()]
     assert names.index("table2_rotmnist") < names.index("table5_test_steps")
-    assert names.index("table2_rotmnist") < names.index("fig4_6_latents")
-    assert names.index("table10_11_ablations") < names.index("fig4_6_latents")
+    assert names.index("table2_rotmnist") < names.index("fig4_6_latents") and names.index("table2_rotmnist") < names.index("table10_11_ablations")
+    assert all(names.index(r) < names.index(n) for n, rs in REQUIRES.items() for r in rs)
 
 
 def test_baseline_key_tracks_the_likelihood_sigma_it_is_built_with():
-    assert _key("Modulated ODE", 0, RotMNISTSetup()) != _key("Modulated ODE", 0, RotMNISTSetup(sigma=0.1))
+    assert _key("Modulated ODE", 0, recipe("rotmnist")) != _key("Modulated ODE", 0, recipe("rotmnist", "cpu", {"model.sigma": 0.1}))

@@ -84,34 +84,42 @@ def test_checkpoint_with_a_digest_file_beside_it_still_loads(tmp_path):
 
 
 def test_damaged_job_cache_is_a_logged_miss(tmp_path):
-    from odelebm.irregular import Table1Setup, run_job, job_key
-    tiny = Table1Setup(n_series=40, n_points=20, baseline_iterations=3, batch_size=8, test_steps=3)
-    first = run_job("GRU-D", 0.5, 0, tiny, run_dir=str(tmp_path))
-    cache = tmp_path / "jobs" / "table1" / f"{job_key('GRU-D', 0.5, 0, tiny)}.json"
+    from odelebm.experiments.recipes import recipe
+    from odelebm.experiments.methods import method
+    from odelebm.experiments.irregular import run_method
+    tiny = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "baseline.iterations": 3, "baseline.batch_size": 8})
+    first = run_method("GRU-D", [(0.5, 0)], tiny, run_dir=str(tmp_path))[0]
+    cache = tmp_path / "jobs" / "table1" / f"{method('GRU-D').key(tiny, test=True, ratio=0.5, seed=0)}.json"
     cache.write_bytes(b"")                                          # a full disk left it empty
     with pytest.warns(UserWarning, match="unreadable job cache") as w:
-        again = run_job("GRU-D", 0.5, 0, tiny, run_dir=str(tmp_path), resume=True)
+        again = run_method("GRU-D", [(0.5, 0)], tiny, run_dir=str(tmp_path), resume=True)[0]
     assert str(cache) in str(w[0].message)
     assert again["mse"] == first["mse"] and not again["cached"]
-    assert run_job("GRU-D", 0.5, 0, tiny, run_dir=str(tmp_path), resume=True)["cached"]   # rewritten, whole
+    assert run_method("GRU-D", [(0.5, 0)], tiny, run_dir=str(tmp_path), resume=True)[0]["cached"]   # rewritten, whole
 
 
 def test_flipped_bit_in_a_trained_model_is_refused(tmp_path):
-    from odelebm.rotmnist import RotMNISTSetup, train, load_model, model_path
-    s = RotMNISTSetup(n_train=8, n_test=4, baseline_iterations=1, batch_size=4, conv_channels=4, z0_dim=2, static_dim=2)
-    train("Latent ODE", 0, s, tmp_path)
-    assert load_model("Latent ODE", 0, s, tmp_path, train_if_missing=False)[1]["sha256"]
-    p = model_path("Latent ODE", 0, s, tmp_path)
+    from odelebm.experiments.rotmnist import train_all, load_model
+    s = _tiny_rotmnist()
+    [info] = train_all(["Latent ODE"], 1, s, tmp_path)
+    assert load_model("Latent ODE", 0, s, tmp_path)[1]["sha256"]
+    p = tmp_path / info["file"]
     raw = bytearray(p.read_bytes()); raw[len(raw) // 2] ^= 0x01; p.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match="does not match the SHA-256") as e: load_model("Latent ODE", 0, s, tmp_path, train_if_missing=False)
+    with pytest.raises(ValueError, match="does not match the SHA-256") as e: load_model("Latent ODE", 0, s, tmp_path)
     assert str(p) in str(e.value)
+
+
+def _tiny_rotmnist():
+    from odelebm.experiments.recipes import recipe
+    return recipe("rotmnist", "smoke", {"data.n_train": 8, "data.n_test": 4, "baseline.iterations": 1, "baseline.batch_size": 4,
+                                        "fit.batch_size": 4, "model.conv_channels": 4, "model.z0_dim": 2, "model.static_dim": 2})
 
 
 def _two_d(n=50):
     torch.manual_seed(0)
     t = torch.linspace(0, 5, 60)
     ph = torch.rand(n, 1) * 6
-    from odelebm.model import SequenceData
+    from odelebm.sequences import SequenceData
     return SequenceData(t, torch.stack([3 * torch.sin(t + ph), 3 * torch.cos(1.5 * t + ph)], -1))
 
 
@@ -160,7 +168,7 @@ def test_fit_config_refuses_nonsense(kw):
 
 @pytest.mark.parametrize("bad", [0.3, 2.0, float("nan")])
 def test_mask_must_be_boolean_or_zero_one(bad):
-    from odelebm.model import SequenceData
+    from odelebm.sequences import SequenceData
     m = torch.ones(2, 3); m[0, 1] = bad
     with pytest.raises(ValueError, match="mask must be boolean"): SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m)
     m[0, 1] = 0
@@ -168,7 +176,7 @@ def test_mask_must_be_boolean_or_zero_one(bad):
 
 
 def test_epoch_second_stamps_are_shifted_not_merged():
-    from odelebm.model import SequenceData
+    from odelebm.sequences import SequenceData
     t = 1.7e9 + 60 * torch.arange(10, dtype=torch.float64)
     d = SequenceData.from_series([(t, torch.zeros(10, 1)), (t[::3] + 30, torch.ones(4, 1))])
     assert d.t_offset == 1.7e9 and d.t[0] == 0 and len(d.t) == 14 and d.t[1] == 30
@@ -194,8 +202,7 @@ def test_flipped_bit_in_a_checkpoint_is_refused_and_the_pipeline_starts_over(tmp
     raw = bytearray(p.read_bytes()); raw[len(raw) // 2] ^= 0x01; p.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="does not match the SHA-256") as e: Learner.load(p, d.train)
     assert str(p) in str(e.value)
-    from odelebm.learner import try_resume
-    with pytest.warns(UserWarning, match="training from the start"): assert try_resume(p, d.train) is None
+    with pytest.warns(UserWarning, match="training from the start"): assert Learner.resume(p, d.train) is None
 
 
 def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tmp_path):
@@ -213,15 +220,14 @@ def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tm
 
 def test_damaged_rotating_mnist_cache_and_model_record(tmp_path):
     from odelebm.data_mnist import make_rotating_mnist
-    from odelebm.rotmnist import RotMNISTSetup, train, load_model, model_path
+    from odelebm.experiments.rotmnist import train
     small = dict(n_train=4, n_val=2, n_test=2, t_train=3, t_test=4, cache_dir=tmp_path / "cache")
     a = make_rotating_mnist(**small)
     [f] = (tmp_path / "cache").glob("*.pt"); f.write_bytes(f.read_bytes()[:100])
     with pytest.warns(UserWarning, match="unreadable rotating-MNIST cache"): b = make_rotating_mnist(**small)
     assert torch.equal(a.train.x, b.train.x)
-    s = RotMNISTSetup(n_train=8, n_test=4, baseline_iterations=1, batch_size=4, conv_channels=4, z0_dim=2, static_dim=2)
-    train("Latent ODE", 0, s, tmp_path)
-    info = model_path("Latent ODE", 0, s, tmp_path).with_suffix(".json"); info.write_text("{")
+    s = _tiny_rotmnist()
+    info = (tmp_path / train("Latent ODE", 0, s, tmp_path)["file"]).with_suffix(".json"); info.write_text("{")
     with pytest.warns(UserWarning, match="unreadable training record"):
         assert train("Latent ODE", 0, s, tmp_path, resume=True)["cached"] is False   # a miss: trained again
 
@@ -232,7 +238,8 @@ def test_staged_checkpoint_from_before_runaway_tracking_resumes(tmp_path):
     L = Learner(ODELEBM(z0_dim=3, ode_hidden=8), d.train, iterations=3, batch_size=8, prior_steps=2, posterior_steps=4,
                 chain_stages=2, progress=False)
     L.fit(2)
-    state = L.state_dict(); del state["stages"]["ok"]; del state["data"]           # the format of an older release
+    state = L.state_dict(); del state["stages"]["ok"]; del state["data"]           # the format of an older release:
+    state["fit_config"], state["rng_batch"] = state.pop("fit_configs")[0], state.pop("batch_gens")[0]   # one config, one generator
     torch.save(state, tmp_path / "old.pt")
     R = Learner.load(tmp_path / "old.pt", d.train); R.fit()
-    assert R.iteration == 3 and R.stages["ok"].all()
+    assert R.iteration == 3 and R.chains.stages["ok"].all()
