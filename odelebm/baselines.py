@@ -12,13 +12,16 @@ from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
 from .sequences import SequenceData, check_batch, expand_mask, masked_mse
 from .emission import MLPEmission
+from .prior import EBMPrior
+from .langevin import langevin, frozen
+from torch.func import functional_call
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
 from .learner import check_obs_shape
 
 # %% auto #0
 __all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline',
            'LatentODE', 'RNNVAE', 'GRUD', 'linear_interpolation', 'kl_annealing', 'baseline_config', 'BaselineLearner',
-           'fit_baseline', 'BaselineEnsembleLearner', 'fit_baselines']
+           'fit_baseline', 'ebm_vae_terms', 'ebm_vae_loss', 'EBMLatentODE', 'BaselineEnsembleLearner', 'fit_baselines']
 
 # %% ../nbs/api/20_baselines.ipynb #03b37fc8
 class Baseline(nn.Module):
@@ -40,8 +43,11 @@ class Baseline(nn.Module):
         "Hook called by `fit_baseline` before training (default: nothing to do)."
 
     def param_groups(self, config: FitConfig) -> list[dict]:
-        "Parameter groups of `fit_baseline`'s optimiser: one, at `config.lr_gen` (a model with an EBM prior adds one at `config.lr_ebm`)."
-        return [{"params": list(self.parameters()), "lr": config.lr_gen}]
+        "Parameter groups of `fit_baseline`'s optimiser: everything at `config.lr_gen`, except an EBM prior (attribute `prior`), at `config.lr_ebm`."
+        prior = list(self.prior.parameters()) if isinstance(getattr(self, "prior", None), nn.Module) else []
+        ids = {id(p) for p in prior}
+        return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": config.lr_gen}] + \
+               ([{"params": prior, "lr": config.lr_ebm}] if prior else [])
 
     def inputs(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         "Validate a batch; return `t (T,)`, `x (B, T, D)` with zeros where unobserved, boolean `m (B, T, D)`, on the model's device."
@@ -320,6 +326,50 @@ class BaselineLearner(Trainer):
 def fit_baseline(model: Baseline, data: SequenceData, config: FitConfig | None = None, **kwargs) -> History:
     "Train a baseline (default recipe: `baseline_config`) and return its history."
     return BaselineLearner(model, data, config, **kwargs).fit()
+
+
+# %% ../nbs/api/20_baselines.ipynb #1de0c71d
+def _f_frozen(prior: EBMPrior, z: Tensor) -> Tensor:
+    "`f_alpha(z)` with the prior's parameters detached: gradients reach `z` but not alpha."
+    params = {k: v.detach() for k, v in prior.net.named_parameters()}
+    return functional_call(prior.net, params, (z,)).squeeze(-1)
+
+def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll: Tensor, kl_weight: float,
+                  prior_steps: int, prior_step_size: float) -> dict[str, Tensor]:
+    "The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."
+    prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
+    generator = (kl_weight * prior_kl - ll).mean()
+    with frozen(prior): z_neg = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size)
+    f_neg, f_pos = prior.f(z_neg).mean(), prior.f(z.detach()).mean()
+    return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),
+                f_pos=f_pos.detach(), f_neg=f_neg.detach())
+
+def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    "`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every statistic as a float."
+    loss = terms["generator"] + terms["ebm"]
+    stats = {k: v.item() for k, v in terms.items() if k not in ("generator", "ebm")}
+    return loss, dict(loss=loss.item(), generator=terms["generator"].item(), ebm=terms["ebm"].item()) | stats
+
+class EBMLatentODE(LatentODE):
+    "EBM prior without posterior MCMC (paper Table 6) on vector series: the Latent ODE's amortised q(z0 | x) under an `EBMPrior` over z0."
+    def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20, ode_hidden: int = 100,
+                 ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid", ebm_hidden: int = 20,
+                 prior_steps: int = 20, prior_step_size: float = 0.4):
+        super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples=1)
+        self.prior = EBMPrior(latent_dim, ebm_hidden)
+        self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
+
+    loss_terms = Baseline.loss_terms   # its prior chain draws its own noise: it trains alone, not in an ensemble
+
+    def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+        "The annealed negative ELBO under the EBM prior (`ebm_vae_terms`), one reparameterised sample."
+        t, x, m = self.inputs(x, t, mask)
+        mean, log_std = self.encoder(x, t, m)
+        z = mean + log_std.exp() * torch.randn_like(mean)
+        a = self.decode(z, t[0], t)
+        terms = ebm_vae_terms(self.prior, mean, log_std, z, self.emission.log_likelihood(x, a, m), kl_weight,
+                              self.prior_steps, self.prior_step_size)
+        return ebm_vae_loss(terms | dict(mse=masked_mse(self.emission.mean(a.detach()), x, m)))
 
 
 # %% ../nbs/api/20_baselines.ipynb #d78e8934

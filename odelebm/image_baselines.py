@@ -7,14 +7,11 @@ from __future__ import annotations
 import math
 import torch
 from torch import nn, Tensor
-from torch.func import functional_call
 from .dynamics import ODEFunc, mlp, solve
 from .emission import ConvEmission
 from .prior import EBMPrior
-from .langevin import langevin, frozen
 from .sequences import SequenceData, check_batch, masked_mse
-from .training import FitConfig
-from .baselines import Baseline, kl_standard_normal, _from_t0
+from .baselines import Baseline, _from_t0, kl_standard_normal, ebm_vae_terms, ebm_vae_loss
 
 # %% auto #0
 __all__ = ['FRAME', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder', 'ImageLatentODE',
@@ -204,11 +201,6 @@ class MoNODE(ImageLatentODE):
         return dict(mean=mean, log_std=bounded_log_std(raw), z_s=self.content(x, m))
 
 # %% ../nbs/api/21_image_baselines.ipynb #75e0f2e9
-def _f_frozen(prior: EBMPrior, z: Tensor) -> Tensor:
-    "`f_alpha(z)` with the prior's parameters detached: gradients reach `z` but not alpha."
-    params = {k: v.detach() for k, v in prior.net.named_parameters()}
-    return functional_call(prior.net, params, (z,)).squeeze(-1)
-
 class EBMEncoderODE(MoNODE):
     "EBM prior without MCMC (paper Table 11): amortised Gaussian q(z0, z_s | x), `EBMPrior` over `[z0, z_s]`, ODE, `ConvEmission`."
     def __init__(self, latent_dim: int = 16, static_dim: int = 16, ebm_hidden: int = 20, sigma_z: float = 1.0,
@@ -223,12 +215,6 @@ class EBMEncoderODE(MoNODE):
         self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
 
     def _content_out(self) -> int: return 2 * self.static_dim  # mean and log-std of q(z_s)
-
-    def param_groups(self, config: FitConfig) -> list[dict]:
-        "For `fit_baseline`: the prior's parameters at `config.lr_ebm`, all others at `config.lr_gen`."
-        prior = {id(p) for p in self.prior.parameters()}
-        return [{"params": [p for p in self.parameters() if id(p) not in prior], "lr": config.lr_gen},
-                {"params": list(self.prior.parameters()), "lr": config.lr_ebm}]
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
         "`mean`, `log_std` of the joint Gaussian q([z0, z_s]) `(B, latent_dim + static_dim)`."
@@ -257,21 +243,12 @@ class EBMEncoderODE(MoNODE):
         z = mean + log_std.exp() * torch.randn_like(mean)
         a = self.decode(*self.split(z), t[0], t)
         ll = self.emission.log_likelihood(x, a, m)
-        prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(self.prior, z)  # KL(q || p_alpha) - log Z(alpha)
-        generator = (kl_weight * prior_kl - ll).mean()
-        with frozen(self.prior): z_neg = langevin(self.prior.log_density, torch.randn_like(mean), self.prior_steps, self.prior_step_size)
-        f_neg, f_pos = self.prior.f(z_neg).mean(), self.prior.f(z.detach()).mean()
-        ebm = kl_weight * (f_neg - f_pos)
-        mse = masked_mse(self.emission.mean(a.detach()), x, m)
-        return dict(generator=generator, ebm=ebm, nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),
-                    f_pos=f_pos.detach(), f_neg=f_neg.detach(), mse=mse)
+        terms = ebm_vae_terms(self.prior, mean, log_std, z, ll, kl_weight, self.prior_steps, self.prior_step_size)
+        return terms | dict(mse=masked_mse(self.emission.mean(a.detach()), x, m))
 
     def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
-        "`generator + ebm` of `loss_terms`: one backward pass trains encoder, ODE, decoder and prior (see the stop-gradients above)."
-        terms = self.loss_terms(x, t, mask, kl_weight)
-        loss = terms["generator"] + terms["ebm"]
-        stats = {k: v.item() for k, v in terms.items() if k not in ("generator", "ebm")}
-        return loss, dict(loss=loss.item(), generator=terms["generator"].item(), ebm=terms["ebm"].item()) | stats
+        "`generator + ebm` of `loss_terms` (`ebm_vae_loss`): one backward pass trains encoder, ODE, decoder and prior."
+        return ebm_vae_loss(self.loss_terms(x, t, mask, kl_weight))
 
     @torch.no_grad()
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:

@@ -91,6 +91,7 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     for nb in nbs:
         declared = declared_parameters(nb)
         params = {**{k: v for k, v in common.items() if k in declared}, **prof["notebooks"].get(nb.stem, {}), **settings}  # --set wins
+        if seeds and "seeds" in declared: params["seeds"] = seeds   # and --seeds over a profile's per-notebook seeds
         bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
         for k, v in params.items():

@@ -4,18 +4,13 @@
 
 # %% ../../nbs/api/30_irregular.ipynb #96a4aec5
 from __future__ import annotations
-import json, time
-from pathlib import Path
 from typing import Sequence
 import torch
-from torch import Tensor
 from ..sequences import masked_mse
 from ..data_sinusoids import observation_mask
-from ..results import git_commit
-from ..files import atomic_write, read_json
 from .recipes import Recipe
-from .methods import method, train, infer
-from .store import RunDir, parallel_map, digest, slug
+from .methods import method, infer, run_jobs
+from .store import parallel_map
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'run_method', 'run_table1', 'plot_figure2']
@@ -26,40 +21,18 @@ METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
-def _result(name: str, ratio: float, seed: int, recipe: Recipe, d, pred: Tensor, test_mask: Tensor, train_s: float,
-            total_s: float, commit: str, cache: Path | None, **extra) -> dict:
-    "A job's record (MSE, timings, commit, example predictions), written to its cache file."
-    mse = masked_mse(pred, d.test.x, torch.ones_like(test_mask)).item()
-    if not torch.isfinite(torch.tensor(mse)): raise FloatingPointError(f"{name} at ratio {ratio}, seed {seed}: non-finite test MSE")
-    k = recipe.test.n_examples
-    out = dict(method=name, ratio=ratio, seed=seed, mse=mse, train_seconds=round(train_s, 1), total_seconds=round(total_s, 1),
-               commit=commit, cached=False, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
-               pred=pred[:k, :, 0].tolist(), **extra)
-    if cache is not None: atomic_write(cache, json.dumps(out))
-    return out
-
 def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
     "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
-    m, run, t0, commit = method(name), RunDir(run_dir) if run_dir else None, time.time(), git_commit()
-    keys = {p: m.key(recipe, test=True, ratio=p[0], seed=p[1]) for p in pairs}
-    cache = {p: run.jobs(EXPERIMENT) / f"{keys[p]}.json" if run else None for p in pairs}
-    outs = {p: {**done, "cached": True} for p in pairs if resume and cache[p] and (done := read_json(cache[p], "job cache")) is not None}
-    todo = [p for p in pairs if p not in outs]
-    if todo:
-        d = recipe.data.load()
-        ckpt = None
-        if run:   # one checkpoint per training run, named by its members' job keys
-            ckpt = run.checkpoints(EXPERIMENT) / (f"{keys[todo[0]]}.pt" if len(todo) == 1 else
-                                                  f"{slug(name)}-ensemble_{len(todo)}_{digest([keys[p] for p in todo])}.pt")
-        models = train(m, recipe, d.train, [(sd, r) for r, sd in todo], device, ckpt, resume).members()
-        train_s = (time.time() - t0) / len(todo)   # a member's share of the training time
-        extra = dict(ensemble_members=len(todo)) if len(todo) > 1 else {}
-        for (r, sd), model in zip(todo, models):
-            start, test_mask = time.time(), observation_mask(len(d.test), recipe.data.n_points, r, sd)
-            pred, _ = infer(m, model, d.test.x, d.test.t, recipe, test_mask, seed=sd)
-            outs[(r, sd)] = _result(name, r, sd, recipe, d, pred, test_mask, train_s, train_s + time.time() - start, commit, cache[(r, sd)], **extra)
-    return [outs[p] for p in pairs]
+    d = recipe.data.load()
+    def score(m, model, member: dict) -> dict:
+        "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed; a few predictions for Figure 2."
+        test_mask = observation_mask(len(d.test), recipe.data.n_points, member["ratio"], member["seed"])
+        pred, _ = infer(m, model, d.test.x, d.test.t, recipe, test_mask, seed=member["seed"])
+        k = recipe.test.n_examples
+        return dict(mse=masked_mse(pred, d.test.x, torch.ones_like(test_mask)).item(), t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
+                    mask=test_mask[:k].tolist(), pred=pred[:k, :, 0].tolist())
+    return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", ensemble: bool = True) -> list[dict]:

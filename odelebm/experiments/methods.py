@@ -4,9 +4,10 @@
 
 # %% ../../nbs/api/51_methods.ipynb #aa766151
 from __future__ import annotations
+import json, math, time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 import torch
 from torch import nn, Tensor
 from ..sequences import SequenceData
@@ -14,13 +15,15 @@ from ..model import ODELEBM
 from ..training import FitConfig, Trainer
 from ..learner import Learner, predict
 from ..ensemble import EnsembleLearner
-from ..baselines import LatentODE, RNNVAE, GRUD, BaselineLearner, BaselineEnsembleLearner
+from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .recipes import Recipe
-from .store import job_key
+from ..files import atomic_write, read_json
+from ..results import git_commit
+from .store import RunDir, job_key, digest, slug
 
 # %% auto #0
-__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer']
+__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'run_jobs']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Method:
     name: str
     build: Callable[[Recipe], nn.Module]
     langevin: bool = False   # True: Algorithm 1 with `recipe.fit`, posterior Langevin at test time; False: amortised, `recipe.baseline`
+    ensemble: bool = True    # several members can train as one ensemble (`07_ensemble`, `fit_baselines`)
 
     def config(self, recipe: Recipe) -> FitConfig:
         "The recipe's training config for this method."
@@ -41,18 +45,17 @@ class Method:
 
     def key(self, recipe: Recipe, test: bool = False, **member) -> str:
         "The job key of this method trained with `recipe` (and scored with its test settings, when `test`)."
-        configs = dict(data=recipe.data, model=recipe.model, fit=self.config(recipe), **(dict(test=recipe.test) if test else {}))
-        return job_key(self.name, configs, **member)
+        return job_key(self.name, self.configs(recipe) | (dict(test=recipe.test) if test else {}), **member)
 
     def configs(self, recipe: Recipe) -> dict:
         "What this method's trained models depend on (recorded in manifests)."
-        return dict(data=recipe.data, model=recipe.model, fit=self.config(recipe))
+        return dict(data=recipe.data, model=recipe.model, fit=self.config(recipe)) | ({} if self.langevin else dict(amortised=recipe.amortised))
 
 METHODS: dict[str, Method] = {}
 
-def register(name: str, build: Callable[[Recipe], nn.Module], langevin: bool = False) -> Method:
+def register(name: str, build: Callable[[Recipe], nn.Module], langevin: bool = False, ensemble: bool = True) -> Method:
     "Add (or replace) a method of the experiments."
-    METHODS[name] = Method(name, build, langevin)
+    METHODS[name] = Method(name, build, langevin, ensemble)
     return METHODS[name]
 
 def method(name: str) -> Method:
@@ -65,18 +68,26 @@ def _image(r: Recipe) -> dict:
     m = r.model
     return dict(latent_dim=m.z0_dim, channels=m.conv_channels, sigma=m.sigma, solver=m.solver)
 
+def _vae(r: Recipe) -> dict:
+    "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."
+    m, a = r.model, r.amortised
+    return dict(latent_dim=m.z0_dim, rec_hidden=a.rec_hidden, ode_hidden=m.ode_hidden, ode_layers=m.ode_layers, sigma=a.sigma, solver=m.solver)
+
 register("ODE-LEBM", lambda r: ODELEBM(r.model), langevin=True)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), langevin=True)
 register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), langevin=True)
 # Table 1: vector series
-register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], r.model.z0_dim, encoder="rnn", solver=r.model.solver))
-register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], r.model.z0_dim, encoder="odernn", solver=r.model.solver))
-register("RNN-VAE", lambda r: RNNVAE(r.model.obs_shape[0], r.model.z0_dim))
+register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
+register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
+register("RNN-VAE", lambda r: RNNVAE(r.model.obs_shape[0], r.model.z0_dim, r.amortised.rec_hidden, r.amortised.sigma, r.amortised.n_z_samples))
 register("GRU-D", lambda r: GRUD(r.model.obs_shape[0]))
+# Table 6: the Latent ODE's encoder under an EBM prior, trained without posterior MCMC (its prior chain draws its own noise: alone)
+register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], ebm_hidden=r.model.ebm_hidden, prior_steps=r.fit.prior_steps,
+                                                          prior_step_size=r.fit.prior_step_size, **_vae(r)), ensemble=False)
 # rotating MNIST: frames
-register("Latent ODE", lambda r: ImageLatentODE(**_image(r)))
-register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, **_image(r)))
-register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden, **_image(r)))
+register("Latent ODE", lambda r: ImageLatentODE(**_image(r)), ensemble=False)
+register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, **_image(r)), ensemble=False)
+register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden, **_image(r)), ensemble=False)
 
 # %% ../../nbs/api/51_methods.ipynb #e7fa6819
 CHECKPOINT_EVERY = 100   # iterations between checkpoints of an experiment's training run
@@ -110,3 +121,37 @@ def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mas
         return p.mean, p.z[:, 0]
     torch.manual_seed(seed)
     with torch.no_grad(): return model.predict(x, t, mask, t_query), None
+
+# %% ../../nbs/api/51_methods.ipynb #65d2b60b
+def _finite(out: dict, what: str) -> dict:
+    "`out`, after checking that its numbers are finite (a diverged run is reported, never tabled)."
+    bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad: raise FloatingPointError(f"{what}: non-finite {', '.join(bad)}")
+    return out
+
+def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe, train_data: SequenceData,
+             score: Callable[[Method, nn.Module, dict], dict], run_dir: str | None = None, resume: bool = False,
+             device: str = "cpu") -> list[dict]:
+    "Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device` (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and cached as its own job."
+    m, run, commit = method(name), RunDir(run_dir) if run_dir else None, git_commit()
+    keys = [m.key(recipe, test=True, **mb) for mb in members]
+    cache = [run.jobs(experiment) / f"{k}.json" if run else None for k in keys]
+    outs = {i: {**done, "cached": True} for i, c in enumerate(cache) if resume and c and (done := read_json(c, "job cache")) is not None}
+    todo = [i for i in range(len(members)) if i not in outs]
+    for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
+        start = time.time()
+        ckpt = None
+        if run:   # one checkpoint per training run, named by its members' job keys
+            ckpt = run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
+                                                  f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
+        models = train(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume).members()
+        train_s = (time.time() - start) / len(group)   # a member's share of the training time
+        extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
+        for i, model in zip(group, models):
+            s0 = time.time()
+            out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
+            outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
+                           commit=commit, cached=False, **extra)
+            if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
+    return [outs[i] for i in range(len(members))]
+

@@ -12,8 +12,9 @@ from ..training import FitConfig, PER_RUN
 from ..baselines import baseline_config
 
 # %% auto #0
-__all__ = ['PARTS', 'RECIPES', 'BUDGETS', 'PROFILES', 'REQUIRES', 'SinusoidData', 'RotatingMNISTData', 'TestConfig', 'Recipe',
-           'check_type', 'recipe_fields', 'override', 'recipe', 'get_profile']
+__all__ = ['PARTS', 'RECIPES', 'BUDGETS', 'PROFILES', 'REQUIRES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData',
+           'AmortisedConfig', 'TestConfig', 'Recipe', 'check_type', 'recipe_fields', 'override', 'recipe',
+           'get_profile']
 
 # %% ../../nbs/api/50_recipes.ipynb #b86c8549
 @dataclass(frozen=True)
@@ -43,6 +44,27 @@ class RotatingMNISTData:
                                    seed=self.seed, data_dir=data_dir, source=self.source)
 
 @dataclass(frozen=True)
+class SpiralData:
+    "Spiral2D (`odelebm.data_spiral.make_spirals`, Chen et al. 2018): windows of two noisy spirals; test windows run past the training length."
+    n_train: int = 1000
+    n_val: int = 1000
+    n_test: int = 200
+    train_len: int = 100              # points per training (and validation) window
+    test_len: int = 500               # points per test window: the first `test.observed` are seen, all are predicted
+    noise: float = 0.3
+    seed: int = 0
+    def load(self, data_dir: str | None = None):
+        from odelebm.data_spiral import make_spirals
+        return make_spirals(self.n_train, self.n_val, self.n_test, self.train_len, self.test_len, self.noise, self.seed)
+
+@dataclass(frozen=True)
+class AmortisedConfig:
+    "What the amortised (encoder) baselines need beyond the shared `ModelConfig` sizes; the defaults are Rubanova et al.'s."
+    rec_hidden: int = 20      # width of the recognition GRU
+    n_z_samples: int = 3      # reparameterised samples of z0 per sequence in the ELBO
+    sigma: float = 0.01       # observation noise std of their Gaussian likelihood
+
+@dataclass(frozen=True)
 class TestConfig:
     "How a trained model is scored."
     steps: int = 20        # posterior Langevin steps at test time (Algorithm 2), from N(0, I), step fit.posterior_step_size
@@ -58,6 +80,7 @@ class Recipe:
     fit: FitConfig
     baseline: FitConfig
     test: TestConfig
+    amortised: AmortisedConfig = AmortisedConfig()
 
     def describe(self) -> dict[str, dict]:
         "Every part as plain values (what results files record)."
@@ -69,7 +92,7 @@ class Recipe:
                     n_train=self.data.n_train)
 
 # %% ../../nbs/api/50_recipes.ipynb #5dabba62
-PARTS = ("data", "model", "fit", "baseline", "test")
+PARTS = ("data", "model", "fit", "baseline", "amortised", "test")
 
 RECIPES: dict[str, Recipe] = {
     "table1": Recipe(
@@ -87,6 +110,14 @@ RECIPES: dict[str, Recipe] = {
                   lr_gen=3e-3, lr_ebm=1e-5, lr_decay=0.999, progress=False),   # posterior step 0.1 / 0.2 / 0.3 measured: 0.2 learned fastest
         baseline_config(iterations=4000, batch_size=25, lr_gen=3e-3, progress=False),   # 3e-3 beat 1e-3 and 1e-2 over 300 iterations
         TestConfig(steps=20, observed=16)),
+    "spiral": Recipe(   # Chen et al.'s sizes (the Table 7 setup): latent 4, ODE hidden 20, linear decoder, their lr 1e-2 and sigma 0.3
+        "spiral", SpiralData(),
+        ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid", max_step=None),
+        FitConfig(iterations=3000, batch_size=100, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size="auto",
+                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),   # 300 epochs: 3 seeds of all four in ~40 min on 2 cores
+        baseline_config(iterations=3000, batch_size=100, lr_gen=1e-2, progress=False),
+        TestConfig(steps=100, observed=100, n_examples=4),
+        AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
 }
 
 # what each profile changes in the cpu recipe (the cpu profile: nothing)
@@ -98,6 +129,10 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                  "cpu": {},
                  # 400 epochs at batch 25; MoNODE's digits come from the MNIST training split (downloaded on first use)
                  "paper": {"fit.iterations": 16000, "baseline.iterations": 16000, "data.source": "mnist-train"}},
+    "spiral": {"smoke": {"data.n_train": 40, "data.n_val": 8, "data.n_test": 8, "data.test_len": 150, "fit.iterations": 2,
+                         "baseline.iterations": 2, "fit.batch_size": 20, "baseline.batch_size": 20, "test.steps": 2},
+               "cpu": {},
+               "paper": {"fit.iterations": 5000, "baseline.iterations": 5000}},   # 500 epochs of 1000 windows at batch 100
 }
 
 # %% ../../nbs/api/50_recipes.ipynb #f35a2fd3
@@ -144,6 +179,7 @@ def recipe(name: str, profile: str = "cpu", overrides: dict[str, Any] | None = N
 def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
     "The notebook settings of a run at a real budget (cpu or paper profile)."
     return {**{nb: dict(workers=workers) for nb in ("table1_irregular", "table2_rotmnist", "table10_11_ablations")},
+            "table6_spiral": dict(workers=workers, seeds=3),   # cheap enough for the paper's 3 seeds in the cpu profile too
             "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
 
