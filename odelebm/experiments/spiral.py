@@ -39,7 +39,7 @@ def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int 
 
 # %% ../../nbs/api/32_spiral.ipynb #d9ed80ee
 def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int = 3):
-    "Rows: `n` test windows; columns: the methods. Observed points, the true curve, the prediction from the observed part."
+    "Rows: `n` test windows, each framed around its true curve (a prediction that leaves it is cut); columns: the methods. Observed points, the true curve, the prediction from the observed part."
     import matplotlib.pyplot as plt
     by = {o["method"]: o for o in outputs if o["seed"] == seed}
     names = [m for m in METHODS if m in by] + [m for m in by if m not in METHODS]
@@ -52,6 +52,9 @@ def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int
             ax.scatter(x[:observed, 0], x[:observed, 1], s=4, color="k", label=f"observed (first {observed})")
             ax.plot(pred[i, :observed, 0], pred[i, :observed, 1], color="C0", lw=1.3, label="prediction, observed part")
             ax.plot(pred[i, observed:, 0], pred[i, observed:, 1], color="C3", lw=1.3, ls="--", label="prediction, extrapolated")
+            lo, hi = clean.min(0).values, clean.max(0).values
+            pad = 0.15 * (hi - lo).max()   # one frame per row, around the true curve: the columns compare at one scale
+            ax.set_xlim(lo[0] - pad, hi[0] + pad); ax.set_ylim(lo[1] - pad, hi[1] + pad)
             ax.set_aspect("equal"); ax.set_xticks([]); ax.set_yticks([])
             if i == 0: ax.set_title(TABLE6_ROWS.get(name, name), fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
