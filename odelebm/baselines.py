@@ -10,13 +10,12 @@ import torch
 from torch import nn, Tensor
 from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
-from .sequences import SequenceData, check_batch, expand_mask, masked_mse
+from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse
 from .emission import MLPEmission
 from .prior import EBMPrior
 from .langevin import langevin, frozen
 from torch.func import functional_call
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
-from .learner import check_obs_shape
 
 # %% auto #0
 __all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline',

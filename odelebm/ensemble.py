@@ -12,10 +12,10 @@ from torch import nn, Tensor
 from .dynamics import GRID_SOLVERS, field_unit, fold_field, fused_solve
 from .emission import masked_log_likelihood, ConvEmission
 from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key
-from .sequences import SequenceData, masked_mse
+from .sequences import SequenceData, check_obs_shape, masked_mse
 from .model import ODELEBM, ModelConfig
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
-from .learner import _settle_data, check_obs_shape
+from .learner import _settle_data
 
 # %% auto #0
 __all__ = ['Ensemble', 'EnsembleLearner']

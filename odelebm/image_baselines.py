@@ -5,6 +5,7 @@
 # %% ../nbs/api/21_image_baselines.ipynb #35e014a7
 from __future__ import annotations
 import math
+from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .dynamics import ODEFunc, mlp, solve
@@ -14,8 +15,8 @@ from .sequences import SequenceData, check_batch, masked_mse
 from .baselines import Baseline, _from_t0, kl_standard_normal, ebm_vae_terms, ebm_vae_loss
 
 # %% auto #0
-__all__ = ['FRAME', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder', 'ImageLatentODE',
-           'rotating_hands', 'MoNODE', 'EBMEncoderODE']
+__all__ = ['FRAME', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder', 'FrameSizes',
+           'ImageLatentODE', 'rotating_hands', 'MoNODE', 'EBMEncoderODE']
 
 # %% ../nbs/api/21_image_baselines.ipynb #bb641664
 FRAME = (1, 28, 28)
@@ -99,21 +100,35 @@ class FrameGRUEncoder(nn.Module):
             t_next, seen = torch.where(m[:, i], t[i], t_next), seen | m[:, i]
         return self.head(torch.cat([h, (t_next - t[0])[:, None]], -1))
 
+@dataclass(frozen=True)
+class FrameSizes:
+    "What every frame model shares (MoNODE's Latent ODE): encoder, ODE, decoder and likelihood sizes, the solver, the observed window."
+    latent_dim: int = 16
+    embed_dim: int = 64          # frame embedding of the CNN
+    rec_hidden: int = 64         # recognition GRU
+    enc_channels: int = 16       # CNN encoder channels
+    channels: int = 32           # `ConvEmission` channels
+    ode_hidden: int = 100
+    ode_layers: int = 2
+    ode_act: str = "softplus"
+    likelihood: str = "gaussian"
+    sigma: float = 0.1
+    solver: str = "rk4_grid"
+    n_z_samples: int = 1         # reparameterised samples of z0 in the ELBO
+    t_in: int | None = None      # frames the encoders read (None: all observed)
+    def __post_init__(self):
+        if self.latent_dim < 1: raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {self.n_z_samples}")
+
 class ImageLatentODE(ImageBaseline):
-    "Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE, `ConvEmission`."
-    def __init__(self, latent_dim: int = 16, embed_dim: int = 64, rec_hidden: int = 64, enc_channels: int = 16,
-                 channels: int = 32, ode_hidden: int = 100, ode_layers: int = 2, ode_act: str = "softplus",
-                 likelihood: str = "gaussian", sigma: float = 0.1,
-                 solver: str = "rk4_grid", n_z_samples: int = 1, t_in: int | None = None,
-                 *, _static_dim: int = 0):  # `_static_dim`: size of the decoder's static input, set by subclasses
-        super().__init__(t_in)
-        static_dim = _static_dim
-        if latent_dim < 1: raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
-        if n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {n_z_samples}")
-        self.latent_dim, self.static_dim, self.solver, self.n_z_samples = latent_dim, static_dim, solver, n_z_samples
-        self.encoder = FrameGRUEncoder(2 * latent_dim, embed_dim, rec_hidden, enc_channels)
-        self.func = ODEFunc(latent_dim, ode_hidden, ode_layers, ode_act)
-        self.emission = ConvEmission(latent_dim, static_dim, channels, likelihood, sigma)
+    "Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE, `ConvEmission`; `sizes`: `FrameSizes` fields."
+    def __init__(self, *, _static_dim: int = 0, **sizes):   # `_static_dim`: size of the decoder's static input, set by subclasses
+        s = self.sizes = FrameSizes(**sizes)
+        super().__init__(s.t_in)
+        self.latent_dim, self.static_dim, self.solver, self.n_z_samples = s.latent_dim, _static_dim, s.solver, s.n_z_samples
+        self.encoder = FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels)
+        self.func = ODEFunc(s.latent_dim, s.ode_hidden, s.ode_layers, s.ode_act)
+        self.emission = ConvEmission(s.latent_dim, _static_dim, s.channels, s.likelihood, s.sigma)
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
         "`mean`, `log_std` of q(z0) at `t[0]`, and the static code `z_s` (None here) from validated inputs."
@@ -175,17 +190,12 @@ def rotating_hands(n: int, n_frames: int = 16, dt: float = 0.1, seed: int = 0,
 
 # %% ../nbs/api/21_image_baselines.ipynb #7792ac2a
 class MoNODE(ImageLatentODE):
-    "Modulated Neural ODE (Auzina et al. 2024), static variant: Latent ODE + content code `z_s` = MLP(mean of frame embeddings)."
-    def __init__(self, latent_dim: int = 16, static_dim: int = 16, embed_dim: int = 64, rec_hidden: int = 64,
-                 enc_channels: int = 16, channels: int = 32, content_hidden: int = 64, ode_hidden: int = 100,
-                 ode_layers: int = 2, ode_act: str = "softplus", likelihood: str = "gaussian", sigma: float = 0.1,
-                 solver: str = "rk4_grid",
-                 n_z_samples: int = 1, t_in: int | None = None):
+    "Modulated Neural ODE (Auzina et al. 2024), static variant: Latent ODE + content code `z_s` = MLP(mean of frame embeddings); `sizes`: `FrameSizes` fields."
+    def __init__(self, static_dim: int = 16, content_hidden: int = 64, **sizes):
         if static_dim < 1: raise ValueError(f"MoNODE needs static_dim >= 1, got {static_dim}")
-        super().__init__(latent_dim, embed_dim, rec_hidden, enc_channels, channels, ode_hidden, ode_layers,
-                         ode_act, likelihood, sigma, solver, n_z_samples, t_in, _static_dim=static_dim)
-        self.content_conv = ConvEncoder(embed_dim, enc_channels)
-        self.content_head = mlp(embed_dim, self._content_out(), content_hidden, 1, "relu")
+        super().__init__(_static_dim=static_dim, **sizes)
+        self.content_conv = ConvEncoder(self.sizes.embed_dim, self.sizes.enc_channels)
+        self.content_head = mlp(self.sizes.embed_dim, self._content_out(), content_hidden, 1, "relu")
 
     def _content_out(self) -> int: return self.static_dim
 
@@ -202,16 +212,11 @@ class MoNODE(ImageLatentODE):
 
 # %% ../nbs/api/21_image_baselines.ipynb #75e0f2e9
 class EBMEncoderODE(MoNODE):
-    "EBM prior without MCMC (paper Table 11): amortised Gaussian q(z0, z_s | x), `EBMPrior` over `[z0, z_s]`, ODE, `ConvEmission`."
-    def __init__(self, latent_dim: int = 16, static_dim: int = 16, ebm_hidden: int = 20, sigma_z: float = 1.0,
-                 prior_steps: int = 20, prior_step_size: float = 0.4, embed_dim: int = 64, rec_hidden: int = 64,
-                 enc_channels: int = 16, channels: int = 32, content_hidden: int = 64, ode_hidden: int = 100,
-                 ode_layers: int = 2, ode_act: str = "softplus", likelihood: str = "gaussian", sigma: float = 0.1,
-                 solver: str = "rk4_grid",
-                 t_in: int | None = None):
-        super().__init__(latent_dim, static_dim, embed_dim, rec_hidden, enc_channels, channels, content_hidden,
-                         ode_hidden, ode_layers, ode_act, likelihood, sigma, solver, 1, t_in)
-        self.prior = EBMPrior(latent_dim + static_dim, ebm_hidden, sigma_z)
+    "EBM prior without MCMC (paper Table 11): amortised Gaussian q(z0, z_s | x), `EBMPrior` over `[z0, z_s]`, ODE, `ConvEmission`; `sizes`: `FrameSizes` fields (one z sample)."
+    def __init__(self, static_dim: int = 16, ebm_hidden: int = 20, sigma_z: float = 1.0, prior_steps: int = 20,
+                 prior_step_size: float = 0.4, content_hidden: int = 64, **sizes):
+        super().__init__(static_dim, content_hidden, **{**sizes, "n_z_samples": 1})
+        self.prior = EBMPrior(self.latent_dim + static_dim, ebm_hidden, sigma_z)
         self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
 
     def _content_out(self) -> int: return 2 * self.static_dim  # mean and log-std of q(z_s)

@@ -8,7 +8,7 @@ import time, warnings
 from dataclasses import dataclass, asdict, replace
 import torch
 from torch import Tensor
-from .sequences import SequenceData, check_batch, masked_mse
+from .sequences import SequenceData, check_batch, check_obs_shape, masked_mse
 from .model import ODELEBM, ModelConfig, resolve_max_step
 from .dynamics import check_times
 from .langevin import LangevinDivergence
@@ -16,7 +16,7 @@ from .training import FitConfig, History, Trainer, descend, draw_batch, make_opt
 from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['LARGE_GRID', 'check_obs_shape', 'Learner', 'fit', 'Prediction', 'predict']
+__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict']
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
@@ -35,11 +35,6 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
         warnings.warn(f"max_step=None: every ODE solve steps along all {len(data.t)} times of the data's union grid (slow, and the "
                       f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
-
-def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
-    "Refuse data whose observations do not have the model's shape."
-    if tuple(data.obs_shape) != tuple(obs_shape):
-        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(obs_shape)}")
 
 class Learner(Trainer):
     "Algorithm 1 in the library's training loop (`04b_training`): the model, its two optimisers, the posterior chain schedule."

@@ -263,16 +263,19 @@ NOT_RESULTS = "Figure 1 (the model diagram) and Tables 8-9 (hyper-parameters, us
 
 def _sign(column: str) -> int: return -1 if column in HIGHER_IS_BETTER else 1
 
+def _ranked(table: str, s: dict):
+    "For each column where we ran at least two of the paper's rows: the column, those rows ranked by our value and by the paper's (best first)."
+    for c in table_columns(table, s):
+        ran = [m for (m, cc) in s if cc == c and paper_value(table, m, c) is not None]
+        if len(ran) >= 2:
+            yield c, sorted(ran, key=lambda m: _sign(c) * s[(m, c)][0]), sorted(ran, key=lambda m: _sign(c) * paper_value(table, m, c))
+
 def _claim_best(table: str, s: dict) -> str:
     "Is the paper's best method in each column (among those we re-ran) also ours best?"
     met, missed = [], []
-    for c in table_columns(table, s):
-        ran = [m for (m, cc) in s if cc == c and paper_value(table, m, c) is not None]
-        if len(ran) < 2: continue
-        paper_best = min(ran, key=lambda m: _sign(c) * paper_value(table, m, c))
-        ours_best = min(ran, key=lambda m: _sign(c) * s[(m, c)][0])
-        if ours_best == paper_best: met.append(c)
-        else: missed.append(f"{c} (ours best: {ours_best}; the paper's: {paper_best})")
+    for c, ours, paper in _ranked(table, s):
+        if ours[0] == paper[0]: met.append(c)
+        else: missed.append(f"{c} (ours best: {ours[0]}; the paper's: {paper[0]})")
     if not met and not missed: return "–"
     verdict = "met" if not missed else ("not met" if not met else "partly met")
     return (f"the paper's best is ours best: {verdict}" + (f"; met at {', '.join(met)}" if met and missed else "")
@@ -299,16 +302,10 @@ def _claim_increasing(table: str, s: dict) -> str:
 
 def _claim_order(table: str, s: dict) -> str:
     "Table 6: in each column the paper has, do the rows we ran come in the paper's order, best first?"
-    parts, met = [], []
-    for c in table_columns(table, s):
-        ran = [m for (m, cc) in s if cc == c and paper_value(table, m, c) is not None]
-        if len(ran) < 2: continue
-        paper = sorted(ran, key=lambda m: _sign(c) * paper_value(table, m, c))
-        ours = sorted(ran, key=lambda m: _sign(c) * s[(m, c)][0])
-        met.append(ours == paper)
-        parts.append(f"{c}: ours {' < '.join(ours)}" + ("" if ours == paper else f"; the paper's {' < '.join(paper)}"))
-    if not parts: return "–"
-    return f"the paper's order of the rows: {'met' if all(met) else 'not met'} ({'; '.join(parts)})"
+    ranked = list(_ranked(table, s))
+    if not ranked: return "–"
+    parts = [f"{c}: ours {' < '.join(ours)}" + ("" if ours == paper else f"; the paper's {' < '.join(paper)}") for c, ours, paper in ranked]
+    return f"the paper's order of the rows: {'met' if all(o == p for _, o, p in ranked) else 'not met'} ({'; '.join(parts)})"
 
 def claim_outcome(table: str, kind: str, s: dict) -> str:
     "The outcome of the claim `kind` ('best', 'order', 'decreasing', 'increasing', '') of `table` on our summary `s`."

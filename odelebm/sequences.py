@@ -12,7 +12,7 @@ from torch import Tensor
 from .dynamics import check_times, union_grid
 
 # %% auto #0
-__all__ = ['expand_mask', 'check_batch', 'SequenceData', 'subsample_mask', 'masked_mse']
+__all__ = ['expand_mask', 'check_batch', 'SequenceData', 'check_obs_shape', 'subsample_mask', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -114,6 +114,12 @@ class SequenceData:
             if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
             x[i, ji], mask[i, ji] = xi, True
         return cls(grid, x, mask, t_offset=offset)
+
+def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
+    "Refuse data whose observations do not have the shape a model expects."
+    if tuple(data.obs_shape) != tuple(obs_shape):
+        raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(obs_shape)}")
+
 
 # %% ../nbs/api/03a_sequences.ipynb #de752b16
 def subsample_mask(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:

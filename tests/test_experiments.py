@@ -84,3 +84,13 @@ def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
     for r in res["records"]:
         moved = r["value"] != before[(r["method"], r["column"])]
         assert moved == (r["method"] == "ODE-LEBM"), r
+
+
+def test_the_paper_order_claim_of_table6_is_stated_met_or_not():
+    from odelebm.results import claim_outcome
+    rows = ["MCMC + EBM (ODE-LEBM)", "MCMC without EBM", "EBM prior without MCMC", "no MCMC, no EBM (Latent ODE)"]
+    s = {(m, "test MSE"): (float(i), 0.0, 3) for i, m in enumerate(rows)}
+    assert claim_outcome("table6", "order", s).startswith("the paper's order of the rows: met")
+    s[("MCMC without EBM", "test MSE")] = (-1.0, 0.0, 3)
+    out = claim_outcome("table6", "order", s)
+    assert out.startswith("the paper's order of the rows: not met") and "ours MCMC without EBM < MCMC + EBM (ODE-LEBM)" in out

@@ -148,11 +148,12 @@ def check_type(name: str, value: Any, default: Any) -> None:
         raise ValueError(f"{name}={value!r} ({type(value).__name__}): its default {default!r} is of type "
                          f"{type(default).__name__}" + (" (a finite number)" if isinstance(default, float) else ""))
 
-_NOT_OVERRIDABLE = set(PER_RUN) | {"device"}   # set by the run itself (seeds, ratios, --device, checkpoints)
+_NOT_OVERRIDABLE = set(PER_RUN) | {"device"}   # FitConfig fields set by the run itself (seeds, ratios, --device, checkpoints)
 
 def recipe_fields(r: Recipe) -> list[str]:
     "The dotted names `override` accepts for `r`."
-    return [f"{p}.{f.name}" for p in PARTS for f in fields(getattr(r, p)) if f.name not in _NOT_OVERRIDABLE]
+    return [f"{p}.{f.name}" for p in PARTS for f in fields(getattr(r, p))
+            if not (isinstance(getattr(r, p), FitConfig) and f.name in _NOT_OVERRIDABLE)]
 
 def override(r: Recipe, overrides: dict[str, Any] | None) -> Recipe:
     "`r` with dotted fields replaced (`{'fit.posterior_step_size': 0.07}`); an unknown name or a value of the wrong type fails, saying what is valid."

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from ..files import atomic_write, read_json, sha256_file
 from ..results import RESULTS_DIR
-from ..training import PER_RUN
+from ..training import FitConfig, PER_RUN
 from .recipes import get_profile
 
 # %% auto #0
@@ -50,9 +50,10 @@ def run_paths(profile: str, run_dir: str | None = None, fig_dir: str | None = No
 
 # %% ../../nbs/api/52_store.ipynb #bad27473
 def plain(config: Any) -> Any:
-    "A config as plain values, without the per-run fields (seed, device, progress, checkpoints) that do not change what it trains."
-    d = asdict(config) if is_dataclass(config) else config
-    return {k: v for k, v in d.items() if k not in PER_RUN and k != "device"} if isinstance(d, dict) else d
+    "A config as plain values; a `FitConfig` without its per-run fields (seed, ratio, device, progress, checkpoints), which jobs set themselves."
+    if not is_dataclass(config): return config
+    d = asdict(config)
+    return {k: v for k, v in d.items() if k not in PER_RUN and k != "device"} if isinstance(config, FitConfig) else d
 
 def digest(obj: Any) -> str:
     "Ten hex digits of the SHA-256 of `obj` as sorted JSON."
