@@ -5,7 +5,7 @@
 # %% ../../nbs/api/32_spiral.ipynb #b45ccdae
 from __future__ import annotations
 from typing import Sequence
-import torch
+import numpy as np
 from .recipes import Recipe
 from .methods import method, infer, run_jobs
 from .store import parallel_map
@@ -45,14 +45,14 @@ def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int
     names = [m for m in METHODS if m in by] + [m for m in by if m not in METHODS]
     fig, axes = plt.subplots(n, len(names), figsize=(2.9 * len(names), 2.7 * n), squeeze=False)
     for j, name in enumerate(names):
-        pred = torch.tensor(by[name]["pred"])
+        pred = np.asarray(by[name]["pred"])
         for i in range(n):
-            ax, clean, x = axes[i, j], data.clean["test"][i], data.test.x[i]
+            ax, clean, x = axes[i, j], data.clean["test"][i].numpy(), data.test.x[i].numpy()   # matplotlib takes arrays
             ax.plot(clean[:, 0], clean[:, 1], color="0.6", lw=1.0, label="truth (noise-free)")
             ax.scatter(x[:observed, 0], x[:observed, 1], s=4, color="k", label=f"observed (first {observed})")
             ax.plot(pred[i, :observed, 0], pred[i, :observed, 1], color="C0", lw=1.3, label="prediction, observed part")
             ax.plot(pred[i, observed:, 0], pred[i, observed:, 1], color="C3", lw=1.3, ls="--", label="prediction, extrapolated")
-            lo, hi = clean.min(0).values, clean.max(0).values
+            lo, hi = clean.min(0), clean.max(0)
             pad = 0.15 * (hi - lo).max()   # one frame per row, around the true curve: the columns compare at one scale
             ax.set_xlim(lo[0] - pad, hi[0] + pad); ax.set_ylim(lo[1] - pad, hi[1] + pad)
             ax.set_aspect("equal"); ax.set_xticks([]); ax.set_yticks([])
