@@ -1,4 +1,4 @@
-"""Inference-cost benchmark (paper Table 7 and beyond): a thin command line over `odelebm.benchmark`.
+"""Inference-cost benchmark (paper Table 7 and beyond): a thin command line over `odelebm.experiments.timing`.
 
 Times one training iteration and one test prediction of Latent ODE and of ODE-LEBM with 20 / 50 / 100 posterior
 Langevin steps and with persistent or staged training chains, in the Spiral2D, Table 1 sinusoid and rotating-MNIST-sized

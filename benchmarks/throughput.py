@@ -5,7 +5,7 @@ Times, in one run on one device (ratios compare calls made minutes apart at most
   PyTorch fused solver and, where Triton runs, the one-launch kernel; step by step and, on a GPU, replayed as a CUDA
   graph; alone and for an ensemble of E;
 - one training iteration (20 posterior + 20 prior steps) of Latent ODE, of one ODE-LEBM and of an ensemble of E
-  ODE-LEBMs, in the sinusoid and Spiral2D setups of `odelebm.benchmark`;
+  ODE-LEBMs, in the sinusoid and Spiral2D setups of `odelebm.experiments.timing`;
 - the wall-time estimate of the paper-budget Table 1 grid: 12 ODE-LEBM members x 8000 iterations;
 - with --baselines, the Table 1 baselines: one `fit_baseline` iteration against one `fit_baselines` iteration of E.
 

@@ -33,7 +33,6 @@ class PosteriorBatch:
     def sane(self) -> PosteriorBatch:
         "The sequences whose chains did not run away (the others sit out the update)."
         ok = self.ok
-        if bool(ok.all()): return self
         return PosteriorBatch(self.idx[ok.to(self.idx.device)], rows(self.t, ok), self.x[ok], self.mask[ok], self.z[ok], ok[ok])
 
 class FreshChains:

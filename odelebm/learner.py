@@ -70,10 +70,11 @@ class Learner(Trainer):
         "One iteration of Algorithm 1; returns its losses."
         c, m, start = self.cfg, self.model, time.perf_counter()
         b = self.chains.draw(self)   # a batch and its posterior samples z+
-        if not bool(b.ok.any()):
+        n_drop = b.dropped           # (one host sync per iteration)
+        if n_drop == len(b.ok):
             raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
-                                     list(range(len(b.ok))))
-        n_drop, b = b.dropped, b.sane()   # the stated rule for runaway chains: their sequences sit out this update
+                                     list(range(n_drop)))
+        if n_drop: b = b.sane()      # the stated rule for runaway chains: their sequences sit out this update
         loss_ebm = torch.zeros(())
         if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
             z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size)
