@@ -122,39 +122,41 @@ class FrameSizes:
 
 class ImageLatentODE(ImageBaseline):
     "Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE, `ConvEmission`; `sizes`: `FrameSizes` fields."
-    def __init__(self, *, _static_dim: int = 0, **sizes):   # `_static_dim`: size of the decoder's static input, set by subclasses
+    def __init__(self, *, _static_dim: int = 0, _dynamic_dim: int = 0, **sizes):   # sizes of the decoder's static input and the ODE's constant input, set by subclasses
         s = self.sizes = FrameSizes(**sizes)
         super().__init__(s.t_in)
-        self.latent_dim, self.static_dim, self.solver, self.n_z_samples = s.latent_dim, _static_dim, s.solver, s.n_z_samples
+        self.latent_dim, self.static_dim, self.dynamic_dim = s.latent_dim, _static_dim, _dynamic_dim
+        self.solver, self.n_z_samples = s.solver, s.n_z_samples
         self.encoder = FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels)
-        self.func = ODEFunc(s.latent_dim, s.ode_hidden, s.ode_layers, s.ode_act)
+        self.func = ODEFunc(s.latent_dim, s.ode_hidden, s.ode_layers, s.ode_act, _dynamic_dim)
         self.emission = ConvEmission(s.latent_dim, _static_dim, s.channels, s.likelihood, s.sigma)
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
         "`mean`, `log_std` of q(z0) at `t[0]`, and the static code `z_s` (None here) from validated inputs."
         mean, raw = self.encoder(x, t, self.encoder_mask(m)).chunk(2, -1)
-        return dict(mean=mean, log_std=bounded_log_std(raw), z_s=None)
+        return dict(mean=mean, log_std=bounded_log_std(raw), z_s=None, z_d=None)
 
-    def decode(self, z0: Tensor, z_s: Tensor | None, t0: Tensor, t_query: Tensor) -> Tensor:
-        "Emission parameters `(N, Tq, 1, 28, 28)` at `t_query` for `z0` at `t0` and the static code `z_s`."
+    def decode(self, z0: Tensor, z_s: Tensor | None, t0: Tensor, t_query: Tensor, z_d: Tensor | None = None) -> Tensor:
+        "Emission parameters `(N, Tq, 1, 28, 28)` at `t_query` for `z0` at `t0`, the static code `z_s` (decoder) and the dynamic code `z_d` (ODE)."
         grid, skip = _from_t0(t0, t_query)
-        return self.emission(solve(self.func, z0, grid, self.solver)[:, skip:], z_s)
+        state = z0 if z_d is None else torch.cat([z0, z_d], -1)   # z_d rides along the ODE state, constant (`ODEFunc`)
+        return self.emission(solve(self.func, state, grid, self.solver)[:, skip:, :self.latent_dim], z_s)
 
     def encode(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
         "Posterior means for analysis: `z0 (B, latent_dim)` (and `z_s` where the model has one), plus `log_std`."
         with torch.no_grad():
             t, x, m = self.inputs(x, t, mask)
             q = self.posterior(x, t, m)
-        return {"z0": q["mean"], "log_std": q["log_std"]} | ({} if q["z_s"] is None else {"z_s": q["z_s"]})
+        return {"z0": q["mean"], "log_std": q["log_std"]} | {k: q[k] for k in ("z_s", "z_d") if q.get(k) is not None}
 
     def loss(self, x: Tensor, t: Tensor, mask: Tensor, kl_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
         "Negative ELBO per sequence, averaged over the batch (`n_z_samples` reparameterised samples of z0)."
         t, x, m = self.inputs(x, t, mask)
         q = self.posterior(x, t, m)
-        mean, log_std, z_s = q["mean"], q["log_std"], q["z_s"]
+        mean, log_std, z_s, z_d = q["mean"], q["log_std"], q["z_s"], q.get("z_d")
         S, (B, L) = self.n_z_samples, mean.shape
         z0 = (mean + log_std.exp() * torch.randn(S, B, L, device=mean.device)).reshape(S * B, L)
-        a = self.decode(z0, None if z_s is None else z_s.repeat(S, 1), t[0], t)
+        a = self.decode(z0, None if z_s is None else z_s.repeat(S, 1), t[0], t, None if z_d is None else z_d.repeat(S, 1))
         ll = self.emission.log_likelihood(x.repeat(S, 1, 1, 1, 1), a, m.repeat(S, 1)).reshape(S, B).mean(0)
         kl = kl_standard_normal(mean, log_std)
         loss = (kl_weight * kl - ll).mean()
@@ -167,7 +169,7 @@ class ImageLatentODE(ImageBaseline):
         t, x, m = self.inputs(x, t, mask)
         q = self.posterior(x, t, m)
         tq = t if t_query is None else torch.as_tensor(t_query, dtype=t.dtype, device=t.device)
-        return self.emission.mean(self.decode(q["mean"], q["z_s"], t[0], tq))
+        return self.emission.mean(self.decode(q["mean"], q["z_s"], t[0], tq, q.get("z_d")))
 
 # %% ../nbs/api/21_image_baselines.ipynb #c407d6ba
 def rotating_hands(n: int, n_frames: int = 16, dt: float = 0.1, seed: int = 0,
@@ -190,12 +192,20 @@ def rotating_hands(n: int, n_frames: int = 16, dt: float = 0.1, seed: int = 0,
 
 # %% ../nbs/api/21_image_baselines.ipynb #7792ac2a
 class MoNODE(ImageLatentODE):
-    "Modulated Neural ODE (Auzina et al. 2024), static variant: Latent ODE + content code `z_s` = MLP(mean of frame embeddings); `sizes`: `FrameSizes` fields."
-    def __init__(self, static_dim: int = 16, content_hidden: int = 64, **sizes):
-        if static_dim < 1: raise ValueError(f"MoNODE needs static_dim >= 1, got {static_dim}")
-        super().__init__(_static_dim=static_dim, **sizes)
-        self.content_conv = ConvEncoder(self.sizes.embed_dim, self.sizes.enc_channels)
-        self.content_head = mlp(self.sizes.embed_dim, self._content_out(), content_hidden, 1, "relu")
+    "Modulated Neural ODE (Auzina et al. 2024): Latent ODE + a content code `z_s` for the decoder and/or a dynamics modulator `z_d` for the ODE; `sizes`: `FrameSizes` fields."
+    def __init__(self, static_dim: int = 16, content_hidden: int = 64, dynamic_dim: int = 0, window: int = 5, **sizes):
+        if min(static_dim, dynamic_dim) < 0 or static_dim + dynamic_dim < 1:
+            raise ValueError(f"MoNODE needs static_dim >= 1 or dynamic_dim >= 1 (neither negative), got {static_dim}, {dynamic_dim}")
+        if window < 1: raise ValueError(f"window must be >= 1, got {window}")
+        super().__init__(_static_dim=static_dim, _dynamic_dim=dynamic_dim, **sizes)
+        E, ch = self.sizes.embed_dim, self.sizes.enc_channels
+        if static_dim:
+            self.content_conv = ConvEncoder(E, ch)
+            self.content_head = mlp(E, self._content_out(), content_hidden, 1, "relu")
+        if dynamic_dim:
+            self.window = window
+            self.modulator_conv = ConvEncoder(E, ch)
+            self.modulator_head = mlp(window * E, dynamic_dim, content_hidden, 1, "relu")
 
     def _content_out(self) -> int: return self.static_dim
 
@@ -204,11 +214,23 @@ class MoNODE(ImageLatentODE):
         e = embed_observed(self.content_conv, x, m)
         return self.content_head(e.sum(1) / m.sum(1, keepdim=True).to(e.dtype))
 
+    def modulator(self, x: Tensor, m: Tensor) -> Tensor:
+        "`z_d (B, dynamic_dim)`: the MLP of every run of `window` consecutive observed frames (their embeddings side by side), averaged over the runs."
+        w = self.window
+        if m.shape[1] < w: raise ValueError(f"the dynamics modulator reads runs of window={w} frames; the sequences have {m.shape[1]}")
+        e = embed_observed(self.modulator_conv, x, m)                  # (B, T, E)
+        runs = e.unfold(1, w, 1).transpose(-1, -2).flatten(-2)         # (B, T - w + 1, w * E), frames in time order
+        whole = m.unfold(1, w, 1).all(-1)                              # runs with every frame observed
+        if not whole.any(1).all(): raise ValueError(f"some sequences have no {w} consecutive observed frames for the dynamics modulator")
+        return (self.modulator_head(runs) * whole[..., None]).sum(1) / whole.sum(1, keepdim=True).to(e.dtype)
+
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
-        "q(z0) as in the Latent ODE, and the deterministic content code `z_s (B, static_dim)`."
+        "q(z0) as in the Latent ODE, and the deterministic codes `z_s (B, static_dim)` and `z_d (B, dynamic_dim)` (None where the model has none)."
         m = self.encoder_mask(m)
         mean, raw = self.encoder(x, t, m).chunk(2, -1)
-        return dict(mean=mean, log_std=bounded_log_std(raw), z_s=self.content(x, m))
+        return dict(mean=mean, log_std=bounded_log_std(raw), z_s=self.content(x, m) if self.static_dim else None,
+                    z_d=self.modulator(x, m) if self.dynamic_dim else None)
+
 
 # %% ../nbs/api/21_image_baselines.ipynb #75e0f2e9
 class EBMEncoderODE(MoNODE):

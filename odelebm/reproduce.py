@@ -18,14 +18,16 @@ from .files import atomic_write, sha256_file
 from .results import load_results, coverage_markdown, git_commit, table_markdown, PAPER
 from .experiments.recipes import PROFILES, REQUIRES, BUDGETS, get_profile, check_type, recipe
 from .experiments.store import RunDir, repo_root, run_paths
+from .experiments.executors import LOCAL, executor_for, library_digest
 
 # %% auto #0
 __all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'REPRODUCE_NEEDS', 'Job', 'declared_parameters',
            'experiment_notebooks', 'plan', 'stamp', 'is_current', 'failing_cell', 'Outcome', 'run_job', 'render',
-           'readme_block', 'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'describe', 'main']
+           'readme_block', 'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'report', 'describe',
+           'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
-COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume")   # set by odelebm-reproduce, for the notebooks that declare them
+COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume", "executor")   # set by odelebm-reproduce, for the notebooks that declare them
 
 
 # %% ../nbs/api/90_reproduce.ipynb #beec4f72
@@ -72,7 +74,7 @@ def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: 
 
 def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
          resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
-         run_dir: str | Path | None = None) -> list[Job]:
+         run_dir: str | Path | None = None, executor: str = LOCAL) -> list[Job]:
     "Resolve every notebook's parameters for `profile` (`overrides`: `--set`; dotted names are recipe fields); raise before running anything if a name is unknown."
     prof = get_profile(profile)
     rd, fd = run_paths(profile, run_dir and str(run_dir))
@@ -86,7 +88,7 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
     settings = {k: v for k, v in (overrides or {}).items() if "." not in k}
     fields = {k: v for k, v in (overrides or {}).items() if "." in k}
-    common = dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume)
+    common = dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
     jobs = []
     for nb in nbs:
         declared = declared_parameters(nb)
@@ -112,9 +114,8 @@ def _sha(paths: Sequence[Path]) -> str:
 
 def stamp(job: Job) -> dict[str, Any]:
     "What makes a notebook's outputs current: its parameters, notebook source, library version, commit and source."
-    lib = sorted(Path(odelebm.__file__).parent.glob("*.py"))
-    p = {k: v for k, v in job.params.items() if k != "resume"}
-    return dict(params=p, notebook=_sha([job.source]), library=_sha(lib), version=odelebm.__version__,
+    p = {k: v for k, v in job.params.items() if k not in ("resume", "executor")}   # where the jobs ran does not change the numbers
+    return dict(params=p, notebook=_sha([job.source]), library=library_digest(), version=odelebm.__version__,
                 commit=git_commit().replace("+dirty", ""))
 
 def _stamp_path(job: Job) -> Path: return job.output.with_suffix(".stamp.json")
@@ -174,8 +175,8 @@ def _end_group(p: subprocess.Popen) -> None:
         try: p.wait(wait); return
         except subprocess.TimeoutExpired: continue
 
-def run_job(job: Job, cwd: Path) -> Outcome:
-    "Execute one notebook with papermill in its own process group; the stamp is removed first and written last."
+def run_job(job: Job, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
+    "Execute one notebook with papermill in its own process group (environment `env`, default this process's); the stamp is removed first and written last."
     job.output.parent.mkdir(parents=True, exist_ok=True)
     _stamp_path(job).unlink(missing_ok=True)           # a stamp never outlives the outputs it describes
     for stale in job.output.parent.glob(f".{job.output.stem}.*.running.ipynb"): stale.unlink()  # left by a killed run (the lock
@@ -183,7 +184,7 @@ def run_job(job: Job, cwd: Path) -> Outcome:
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(cwd), "--no-progress-bar",
            str(job.source), str(tmp), "-y", json.dumps(job.params)]
     t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent, env=env)
     try: log, _ = p.communicate()
     finally:
         if p.poll() is None: _end_group(p)
@@ -278,21 +279,37 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
 
 def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
               resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict | None = None,
-              run_dir: str | Path | None = None) -> list[Outcome]:
-    "Run the experiment notebooks of `profile` and assemble the tables; returns one `Outcome` per notebook."
+              run_dir: str | Path | None = None, executor: str = LOCAL, scheduler: str | None = None) -> list[Outcome]:
+    "Run the experiment notebooks of `profile` and assemble the tables; returns one `Outcome` per notebook. `executor=\"dask\"`: their jobs run on the cluster at `scheduler` (default: a `LocalCluster` started here)."
     jobs = plan(profile, only, seeds, device, resume, nbs_dir, overrides, run_dir)  # fails fast on bad names and types
     cwd = Path(nbs_dir).parent if nbs_dir else repo_root() / "nbs"
-    outcomes = []
-    with run_lock(run_paths(profile, run_dir and str(run_dir))[0]):
+    rd, outcomes = run_paths(profile, run_dir and str(run_dir))[0], []
+    env = dict(os.environ)   # the notebooks' environment: a LocalCluster's nannies change this process's (OMP_NUM_THREADS=1, ...)
+    with run_lock(rd), executor_for(executor, scheduler, rd) as address:
+        if address != LOCAL:
+            for job in jobs:
+                if "executor" in job.params: job.params["executor"] = address
+            tqdm.write(f"jobs of {', '.join(j.name for j in jobs if 'executor' in j.params) or 'no notebook'} go to the Dask "
+                       f"scheduler at {address}; the other notebooks run here")
         bar = tqdm(jobs, desc=f"reproduce [{profile}]", unit="notebook")
         for job in bar:
             bar.set_postfix_str(job.name)
             if resume and is_current(job): out = Outcome(job.name, "skipped", 0.0, "outputs current")
-            else: out = run_job(job, cwd)
+            else: out = run_job(job, cwd, env)
             outcomes.append(out)
             tqdm.write(f"{out.status:>7}  {out.name:<28} {out.seconds:7.1f} s  {out.detail}")
         assemble(profile, run_dir)
+        report(profile, run_dir, nbs_dir)
     return outcomes
+
+def report(profile: str, run_dir: str | Path | None = None, nbs_dir: str | Path | None = None) -> Path:
+    "Write the run's static HTML report (`91_report`) into `<run_dir>/report`; returns its index.html."
+    from odelebm.report import write_report   # here, not at the top: nbconvert comes with the [reproduce] extra
+    rd, fd = run_paths(profile, run_dir and str(run_dir))
+    api = Path(nbs_dir).parent / "api" if nbs_dir else None   # the library notebooks beside the experiment notebooks
+    index = write_report(rd, fd, api)
+    tqdm.write(f"report: {index}")
+    return index
 
 def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> str:
     "The profiles and, for each experiment notebook, the parameters it receives (for `--list`)."
@@ -310,7 +327,7 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
     return "\n".join(lines)
 
 _FLAGS = dict(profile="--profile", seeds="--seeds", device="--device", resume="--resume", run_dir="--run-dir",
-              fig_dir="(it follows the profile)")
+              fig_dir="(it follows the profile)", executor="--executor and --scheduler")
 
 def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     out = {}
@@ -329,7 +346,7 @@ def _positive(s: str) -> int:
 
 def _sigterm(signum, frame): raise SystemExit(128 + signum)   # so that running children are ended (finally blocks)
 
-REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas")   # the [reproduce] extra: the runner and the notebooks' imports
+REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas", "nbconvert")   # the [reproduce] extra: the runner and the notebooks' imports
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
@@ -340,10 +357,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--resume", action="store_true", help="skip notebooks whose outputs are current; continue from checkpoints")
     ap.add_argument("--list", action="store_true", help="list profiles, notebooks and their parameters, then exit")
+    ap.add_argument("--report-only", action="store_true", help="only write the HTML report of the profile's existing run, then exit")
     ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override a notebook parameter (JSON values, type-checked)")
     ap.add_argument("--run-dir", default=None, help="where runs and results go (default: runs/<profile>)")
+    ap.add_argument("--executor", default=LOCAL, choices=[LOCAL, "dask"],
+                    help="where the training jobs run: local processes (default), or a Dask cluster (pip install \"odelebm[dask]\")")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="the Dask scheduler, e.g. tcp://host:8786 (default with --executor dask: a LocalCluster on this machine)")
     ap.add_argument("--nbs-dir", default=None, help=argparse.SUPPRESS)  # tests point this at scratch notebooks
     a = ap.parse_args(argv)
+    if a.scheduler and a.executor == LOCAL: ap.error("--scheduler needs --executor dask")
     if missing := [m for m in REPRODUCE_NEEDS if importlib.util.find_spec(m) is None]:
         print(f"odelebm-reproduce needs {', '.join(missing)}, which this install lacks: pip install \"odelebm[reproduce]\" "
               f"(or, in a clone, pip install -e \".[reproduce]\")", file=sys.stderr)
@@ -352,12 +375,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if a.list:
             print(describe(a.profile if "--profile" in (argv if argv is not None else sys.argv) else None, a.nbs_dir)); return 0
+        if a.report_only:
+            if not run_paths(a.profile, a.run_dir)[0].is_dir(): raise ValueError(f"no run of profile {a.profile!r} at {run_paths(a.profile, a.run_dir)[0]}: run it first")
+            with run_lock(run_paths(a.profile, a.run_dir)[0]): report(a.profile, a.run_dir, a.nbs_dir)
+            return 0
         if a.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda, but torch sees no CUDA device here (torch.cuda.is_available() is False): "
                              "use --device cpu, or install a CUDA build of torch (see the README)")
         only = [s.strip() for s in a.only.split(",")] if a.only else None
-        outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir)
-    except (ValueError, RunLocked) as e:
+        outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir, a.executor, a.scheduler)
+    except (ValueError, RunLocked, ImportError, OSError, TimeoutError) as e:   # bad input, a busy run folder, or a cluster that is not usable
         print(f"odelebm-reproduce: error: {e}", file=sys.stderr); return 2
     n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     total = sum(o.seconds for o in outcomes)

@@ -3,7 +3,7 @@ import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import ROOT, core
 from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, run_lock, is_current, SMOKE_BANNER
 from odelebm.results import load_results, COVERAGE
 
@@ -98,18 +98,6 @@ def test_tables_and_figure_index_are_assembled(scratch):
     assert (runs / "figures" / "README.md").exists()
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    "What CI runs: the real experiment notebooks through the console script, smoke profile, uninterrupted."
-    runs = tmp_path_factory.mktemp("smoke") / "runs"
-    exe = Path(sys.executable).parent / "odelebm-reproduce"
-    t0 = time.time()
-    r = subprocess.run([str(exe), "--profile", "smoke", "--run-dir", str(runs)], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    print(f"smoke profile: {time.time() - t0:.1f} s")
-    return runs
-
-
 def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
     runs = smoke_run
     names = [p.stem for p in experiment_notebooks()]
@@ -118,17 +106,12 @@ def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
         assert (runs / "results" / f"{n}.json").exists(), f"{n} wrote no results file"
         assert (runs / f"{n}.ipynb").exists()
     tables = (runs / "figures" / "tables.md").read_text()
-    assert "## Table 1" in tables and "## Table 2" in tables and "## Table 6" in tables and "## Table 10" in tables
+    assert all(f"## Table {n}" in tables for n in (1, 2, 3, 6, 10))
     assert SMOKE_BANNER in tables and SMOKE_BANNER in (runs / "figures" / "table1.md").read_text()   # tiny sizes, said so
     coverage = (runs / "figures" / "coverage.md").read_text()
     assert all(f"| {it.name} |" in coverage for it in COVERAGE)
-    assert "| Table 3 | bouncing balls with friction: MSE, friction correlation | not yet |" in coverage
+    assert "| Table 4 | MuJoCo Hopper / Swimmer / HalfCheetah: MSE | not yet |" in coverage
     assert readme_block((ROOT / "README.md").read_text()) != coverage          # the smoke run leaves the README alone
-
-
-def _core(results_file: Path) -> list[tuple]:
-    "The measured values of a results file (what must not depend on interruptions)."
-    return sorted((r["table"], r["method"], r["column"], r["seed"], r["value"]) for r in json.loads(results_file.read_text())["records"])
 
 
 def test_smoke_results_equal_the_stored_reference(smoke_run):
@@ -136,7 +119,7 @@ def test_smoke_results_equal_the_stored_reference(smoke_run):
     ref = json.loads((ROOT / "tests" / "reference" / "smoke_results.json").read_text())["results"]
     assert set(ref) <= {f.stem for f in (smoke_run / "results").glob("*.json")}   # notebooks added since have no reference
     for name, rows in ref.items():
-        got = _core(smoke_run / "results" / f"{name}.json")
+        got = core(smoke_run / "results" / f"{name}.json")
         assert [g[:4] for g in got] == [tuple(r[:4]) for r in rows], name
         # bit-identical on the machine that stored them; another CPU may round the last bits of a matmul differently
         for g, r in zip(got, rows): assert g[4] == pytest.approx(r[4], rel=1e-3, abs=1e-6), (name, g, r)
@@ -164,7 +147,7 @@ def test_smoke_run_killed_at_random_moments_resumes_to_the_same_results(smoke_ru
     assert p.returncode == 0, out
     timing = {"table7_timing"}                             # seconds differ between any two runs; everything else must not
     for f in (smoke_run / "results").glob("*.json"):
-        if f.stem not in timing: assert _core(runs / "results" / f.name) == _core(f), f.name
+        if f.stem not in timing: assert core(runs / "results" / f.name) == core(f), f.name
     _nothing_half_written(runs)
 
 
@@ -295,3 +278,22 @@ def test_python_dash_m_runs_the_command():
     assert r.returncode == 0 and "profile cpu" in r.stdout and "table1_irregular" in r.stdout
     r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--seeds", "0"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
+
+
+def test_smoke_run_writes_a_report_whose_links_all_resolve_inside_it(smoke_run):
+    from odelebm.report import broken_links, page_links
+    report = smoke_run / "report"
+    assert broken_links(report) == []
+    index = page_links(report / "index.html")
+    for n in experiment_notebooks(): assert f"notebooks/{n.stem}.html" in index and (report / "notebooks" / f"{n.stem}.html").is_file()
+    assert {"tables.html", "figures.html", "api/index.html"} <= set(index)
+    figures = {f["file"] for r in load_results(smoke_run) for f in r["figures"] if f["file"].endswith(".png")}
+    assert figures and figures <= {p.name for p in (report / "figures").iterdir()}
+    assert "Table 1" in (report / "tables.html").read_text() and "<table>" in (report / "index.html").read_text()
+    api = page_links(report / "api" / "index.html")
+    assert "53_executors.html" in api and "91_report.html" in api
+
+
+def test_report_only_needs_an_existing_run(tmp_path, capsys):
+    assert main(["--profile", "smoke", "--run-dir", str(tmp_path / "none"), "--report-only"]) == 2
+    assert "no run of profile 'smoke'" in capsys.readouterr().err and not (tmp_path / "none").exists()

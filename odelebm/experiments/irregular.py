@@ -9,8 +9,8 @@ import torch
 from ..sequences import masked_mse
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
-from .methods import method, infer, run_jobs
-from .store import parallel_map
+from .methods import method, infer, run_jobs, run_grid
+from .executors import LOCAL
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'run_method', 'run_table1', 'plot_figure2']
@@ -35,12 +35,11 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
     return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
-               resume: bool = False, device: str = "cpu", ensemble: bool = True) -> list[dict]:
-    "Every (method, ratio, seed) job over `workers` processes, the Langevin methods first; with `ensemble`, each method's jobs train as one ensemble."
+               resume: bool = False, device: str = "cpu", ensemble: bool = True, executor: str = LOCAL) -> list[dict]:
+    "Every (method, ratio, seed) job (`run_grid`: the Langevin methods first, over `workers` processes or on a Dask cluster); with `ensemble`, each method's jobs train as one ensemble."
     pairs = [(r, sd) for sd in range(seeds) for r in ratios]
-    groups = [pairs] if ensemble else [[p] for p in pairs]
-    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).langevin)
-    return [o for out in parallel_map(run_method, jobs, workers, desc="Table 1 jobs") for o in out]
+    return run_grid(run_method, methods, [pairs] if ensemble else [[p] for p in pairs], recipe, workers, run_dir, resume, device, executor,
+                    desc="Table 1 jobs")
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b

@@ -21,9 +21,11 @@ from .recipes import Recipe
 from ..files import atomic_write, read_json
 from ..results import git_commit
 from .store import RunDir, job_key, digest, slug
+from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'run_jobs']
+__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'run_jobs',
+           'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 @dataclass(frozen=True)
@@ -64,9 +66,10 @@ def method(name: str) -> Method:
     return METHODS[name]
 
 # %% ../../nbs/api/51_methods.ipynb #c01a1cc7
-def _image(r: Recipe) -> dict:
+def _image(r: Recipe, latent_dim: int | None = None) -> dict:
+    "The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, and the frames its encoders read."
     m = r.model
-    return dict(latent_dim=m.z0_dim, channels=m.conv_channels, sigma=m.sigma, solver=m.solver)
+    return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, sigma=m.sigma, solver=m.solver, t_in=r.test.observed)
 
 def _vae(r: Recipe) -> dict:
     "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."
@@ -85,8 +88,9 @@ register("GRU-D", lambda r: GRUD(r.model.obs_shape[0]))
 register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], ebm_hidden=r.model.ebm_hidden, prior_steps=r.fit.prior_steps,
                                                           prior_step_size=r.fit.prior_step_size, **_vae(r)), ensemble=False)
 # rotating MNIST: frames
-register("Latent ODE", lambda r: ImageLatentODE(**_image(r)), ensemble=False)
-register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, **_image(r)), ensemble=False)
+# (the Latent ODE gets ODE-LEBM's whole latent size, z0 + z_d, as MoNODE's bouncing-ball baseline: 12 = 8 + 4)
+register("Latent ODE", lambda r: ImageLatentODE(**_image(r, r.model.z0_dim + r.model.dynamic_dim)), ensemble=False)
+register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, dynamic_dim=r.model.dynamic_dim, **_image(r)), ensemble=False)
 register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden, **_image(r)), ensemble=False)
 
 # %% ../../nbs/api/51_methods.ipynb #e7fa6819
@@ -154,4 +158,12 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
                            commit=commit, cached=False, **extra)
             if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
     return [outs[i] for i in range(len(members))]
+
+
+# %% ../../nbs/api/51_methods.ipynb #dbb7d84c
+def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
+             resume: bool = False, device: str = "cpu", executor: str = LOCAL, desc: str = "jobs") -> list[dict]:
+    "`run_method(name, group, recipe, run_dir, resume, device)` for every method and group of members, the Langevin-trained methods first (the long ones), over `workers` processes or on a Dask cluster (`executor`, `53_executors`); their outputs in one list."
+    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).langevin)
+    return [o for out in parallel_map(run_method, jobs, workers, desc=desc, executor=executor) for o in out]
 

@@ -12,7 +12,7 @@ from ..training import FitConfig, PER_RUN
 from ..baselines import baseline_config
 
 # %% auto #0
-__all__ = ['PARTS', 'RECIPES', 'BUDGETS', 'PROFILES', 'REQUIRES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData',
+__all__ = ['PARTS', 'RECIPES', 'BUDGETS', 'PROFILES', 'REQUIRES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData', 'BallsData',
            'AmortisedConfig', 'TestConfig', 'Recipe', 'check_type', 'recipe_fields', 'override', 'recipe',
            'get_profile']
 
@@ -56,6 +56,19 @@ class SpiralData:
     def load(self, data_dir: str | None = None):
         from odelebm.data_spiral import make_spirals
         return make_spirals(self.n_train, self.n_val, self.n_test, self.train_len, self.test_len, self.noise, self.seed)
+
+@dataclass(frozen=True)
+class BallsData:
+    "Bouncing balls with friction (`odelebm.data_balls.make_bouncing_balls`, MoNODE's recipe): train and validation of `t_train` frames, test of `t_test`."
+    n_train: int = 1000
+    n_val: int = 100
+    n_test: int = 100
+    t_train: int = 20
+    t_test: int = 40
+    seed: int = 0
+    def load(self, data_dir: str | None = None):
+        from odelebm.data_balls import make_bouncing_balls
+        return make_bouncing_balls(self.n_train, self.n_val, self.n_test, self.t_train, self.t_test, seed=self.seed)
 
 @dataclass(frozen=True)
 class AmortisedConfig:
@@ -118,6 +131,14 @@ RECIPES: dict[str, Recipe] = {
         baseline_config(iterations=3000, batch_size=100, lr_gen=1e-2, progress=False),
         TestConfig(steps=100, observed=100, n_examples=4),
         AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
+    "balls": Recipe(   # the paper's Table 8-9 sizes (z0 8, z_d 4, EBM 20); MoNODE's ODE (2 x 100 softplus) and frame window T_in = 5
+        "balls", BallsData(),
+        ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=8, dynamic_dim=4, ebm_hidden=20, conv_channels=16,
+                    ode_hidden=100, ode_layers=2, ode_act="softplus", sigma=0.1, solver="rk4_grid", max_step=None),
+        FitConfig(iterations=1000, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.2,
+                  lr_gen=3e-3, lr_ebm=1e-4, lr_decay=0.999, progress=False),
+        baseline_config(iterations=2000, batch_size=25, lr_gen=2e-3, progress=False),   # MoNODE's bouncing-ball rate
+        TestConfig(steps=20, observed=5, n_examples=3)),
 }
 
 # what each profile changes in the cpu recipe (the cpu profile: nothing)
@@ -133,6 +154,10 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                          "baseline.iterations": 2, "fit.batch_size": 20, "baseline.batch_size": 20, "test.steps": 2},
                "cpu": {},
                "paper": {"fit.iterations": 5000, "baseline.iterations": 5000}},   # 500 epochs of 1000 windows at batch 100
+    "balls": {"smoke": {"data.n_train": 20, "data.n_val": 5, "data.n_test": 12, "data.t_test": 24, "fit.iterations": 2,
+                        "baseline.iterations": 2, "test.steps": 2},
+              "cpu": {},
+              "paper": {"fit.iterations": 8000, "baseline.iterations": 8000}},   # MoNODE's 200 epochs of 1000 sequences at batch 25
 }
 
 # %% ../../nbs/api/50_recipes.ipynb #f35a2fd3
@@ -181,6 +206,7 @@ def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
     "The notebook settings of a run at a real budget (cpu or paper profile)."
     return {**{nb: dict(workers=workers) for nb in ("table1_irregular", "table2_rotmnist", "table10_11_ablations")},
             "table6_spiral": dict(workers=workers, seeds=3),   # cheap enough for the paper's 3 seeds in the cpu profile too
+            "table3_balls": dict(workers=workers, seeds=3),    # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
             "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
 

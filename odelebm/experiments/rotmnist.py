@@ -12,12 +12,13 @@ from torch import Tensor
 from ..sequences import SequenceData
 from ..training import load_checkpoint, save_checkpoint
 from ..learner import predict
-from ..data_mnist import rotate, shuffle_frames, RotatingMNIST
+from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit
 from ..files import atomic_write, read_json, sha256_file
 from .recipes import Recipe
 from .methods import method, train as fit_method, infer as infer_method
-from .store import RunDir, parallel_map, plain, write_manifest, manifest_entry
+from .store import RunDir, plain, write_manifest, manifest_entry
+from .executors import LOCAL, parallel_map
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'load_data', 'train', 'train_all', 'load_model',
@@ -67,12 +68,13 @@ def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = F
     return info
 
 def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
-              workers: int = 1, data_dir: str | None = None) -> list[dict]:
-    "Train every (method, seed) over `workers` processes, the Langevin-trained ones first (the long ones); record them in the manifest."
+              workers: int = 1, data_dir: str | None = None, executor: str = LOCAL) -> list[dict]:
+    "Train every (method, seed), the Langevin-trained ones first (the long ones), over `workers` processes or on a Dask cluster (`executor`); record them in the manifest."
+    data_dir = str(resolve_data_dir(data_dir))   # this process's choice, not each worker's own ODELEBM_DATA
     load_data(r, data_dir)  # build the cached sequences once, before the workers read them
     jobs = sorted([(m, sd, r, str(run_dir), resume, device, data_dir) for sd in range(seeds) for m in methods],
                   key=lambda j: not method(j[0]).langevin)
-    infos = parallel_map(train, jobs, workers, desc="rotating-MNIST training")
+    infos = parallel_map(train, jobs, workers, desc="rotating-MNIST training", executor=executor)
     write_manifest(RunDir(run_dir), EXPERIMENT, {_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
     return infos
 

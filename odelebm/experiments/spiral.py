@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 from .recipes import Recipe
-from .methods import method, infer, run_jobs
-from .store import parallel_map
+from .methods import method, infer, run_jobs, run_grid
+from .executors import LOCAL
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'TABLE6_ROWS', 'run_method', 'run_table6', 'plot_spirals']
@@ -32,10 +32,9 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
 
 def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
-               resume: bool = False, device: str = "cpu") -> list[dict]:
-    "Every method at every seed over `workers` processes, the Langevin-trained methods first (the long ones)."
-    jobs = sorted([(name, list(range(seeds)), recipe, run_dir, resume, device) for name in methods], key=lambda j: not method(j[0]).langevin)
-    return [o for out in parallel_map(run_method, jobs, workers, desc="Table 6 jobs") for o in out]
+               resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
+    "Every method at every seed (`run_grid`: the Langevin-trained methods first, over `workers` processes or on a Dask cluster)."
+    return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor, desc="Table 6 jobs")
 
 # %% ../../nbs/api/32_spiral.ipynb #d9ed80ee
 def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int = 3):
