@@ -69,7 +69,8 @@ def method(name: str) -> Method:
 def _image(r: Recipe, latent_dim: int | None = None) -> dict:
     "The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, and the frames its encoders read."
     m = r.model
-    return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, sigma=m.sigma, solver=m.solver, t_in=r.test.observed)
+    return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, likelihood=m.likelihood, sigma=m.sigma, solver=m.solver,
+                t_in=r.test.observed)
 
 def _vae(r: Recipe) -> dict:
     "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."

@@ -133,8 +133,8 @@ RECIPES: dict[str, Recipe] = {
         AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
     "balls": Recipe(   # the paper's Table 8-9 sizes (z0 8, z_d 4, EBM 20); MoNODE's ODE (2 x 100 softplus) and frame window T_in = 5
         "balls", BallsData(),
-        ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=8, dynamic_dim=4, ebm_hidden=20, conv_channels=16,
-                    ode_hidden=100, ode_layers=2, ode_act="softplus", sigma=0.1, solver="rk4_grid", max_step=None),
+        ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=8, dynamic_dim=4, ebm_hidden=20, conv_channels=16, likelihood="bernoulli",
+                    ode_hidden=100, ode_layers=2, ode_act="softplus", solver="rk4_grid", max_step=None),   # Bernoulli: MoNODE's, measured (33_balls)
         FitConfig(iterations=1000, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.2,
                   lr_gen=3e-3, lr_ebm=1e-4, lr_decay=0.999, progress=False),
         baseline_config(iterations=2000, batch_size=25, lr_gen=2e-3, progress=False),   # MoNODE's bouncing-ball rate
