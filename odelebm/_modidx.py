@@ -296,6 +296,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'odelebm/experiments/executors.py'),
                                                'odelebm.experiments.executors._one_thread': ( 'api/executors.html#_one_thread',
                                                                                               'odelebm/experiments/executors.py'),
+                                               'odelebm.experiments.executors._pool_worker': ( 'api/executors.html#_pool_worker',
+                                                                                               'odelebm/experiments/executors.py'),
                                                'odelebm.experiments.executors._worker_facts': ( 'api/executors.html#_worker_facts',
                                                                                                 'odelebm/experiments/executors.py'),
                                                'odelebm.experiments.executors.check_cluster': ( 'api/executors.html#check_cluster',

@@ -297,3 +297,22 @@ def test_smoke_run_writes_a_report_whose_links_all_resolve_inside_it(smoke_run):
 def test_report_only_needs_an_existing_run(tmp_path, capsys):
     assert main(["--profile", "smoke", "--run-dir", str(tmp_path / "none"), "--report-only"]) == 2
     assert "no run of profile 'smoke'" in capsys.readouterr().err and not (tmp_path / "none").exists()
+
+
+def test_a_killed_notebook_leaves_no_pool_worker_behind(tmp_path):
+    "The local pool's workers die with the process that started them (before the fix they trained on as orphans)."
+    import psutil
+    script = ("import time\nfrom odelebm.experiments.executors import parallel_map\n"
+              "parallel_map(time.sleep, [(60,), (60,)], workers=2)\n")
+    p = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(workers := [c for c in psutil.Process(p.pid).children() if "spawn_main" in " ".join(c.cmdline())]) < 2:
+            time.sleep(0.2)
+        assert len(workers) == 2, "the pool did not start"
+        time.sleep(1.0)   # past the workers' start-up
+        p.kill(); p.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"pool workers outlived their parent: {alive}"
+    finally:
+        if p.poll() is None: p.kill()

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/api/53_executors.ipynb #c480e1a2
 from __future__ import annotations
-import concurrent.futures as cf, hashlib, importlib.util, multiprocessing as mp, os, socket, uuid
+import concurrent.futures as cf, ctypes, hashlib, importlib.util, multiprocessing as mp, os, signal, socket, uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -19,6 +19,13 @@ __all__ = ['LOCAL', 'is_dask', 'dask_map', 'parallel_map', 'library_digest', 'ch
 LOCAL = "local"   # the executor that needs nothing: a pool of processes on this machine
 
 def _one_thread(): torch.set_num_threads(1)
+
+def _pool_worker(parent: int) -> None:
+    "A local pool worker's start: one torch thread, and SIGKILL when its parent dies (Linux), so that no orphan trains on after a kill."
+    _one_thread()
+    try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): return                                # not Linux: the pool ends them when it can
+    if os.getppid() != parent: os._exit(1)                                  # the parent died before the line above
 
 def _call(fn: Callable, job: tuple) -> Any:
     "Run one job on a Dask worker with one torch thread, as in the local pool."
@@ -48,7 +55,7 @@ def _local_map(fn: Callable, jobs: Sequence[tuple], workers: int, desc: str) -> 
         try: return [fn(*j) for j in tqdm(jobs, desc=desc)]
         finally: torch.set_num_threads(threads)
     out = [None] * len(jobs)
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_one_thread) as ex:
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker, initargs=(os.getpid(),)) as ex:
         futs = {ex.submit(fn, *j): i for i, j in enumerate(jobs)}
         for f in tqdm(cf.as_completed(futs), total=len(futs), desc=desc):
             out[futs[f]] = f.result()
