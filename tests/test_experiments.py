@@ -82,7 +82,8 @@ def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
     ref = json.loads((Path(__file__).parent / "reference" / "smoke_results.json").read_text())["results"]["table1_irregular"]
     before = {(r[1], r[2]): r[4] for r in ref}
     for r in res["records"]:
-        moved = r["value"] != before[(r["method"], r["column"])]
+        # the reference was stored with 2-thread in-process jobs, and every job runs single-threaded now: last bits may differ
+        moved = r["value"] != pytest.approx(before[(r["method"], r["column"])], rel=1e-4)
         assert moved == (r["method"] == "ODE-LEBM"), r
 
 
