@@ -80,7 +80,6 @@ def plot_figure8(outputs: list[dict], data, observed: int, seed: int = 0):
     names = [m for m in METHODS if m in by]
     first = by[names[0]]
     pick, frames = first["pick"], first["frames"]
-    rows = [(i, "truth", data.test.x[i, frames, 0].numpy()) for i in pick]
     blocks = [[(i, "truth", data.test.x[i, frames, 0].numpy())] + [(i, n, np.asarray(by[n]["pred"])[b]) for n in names]
               for b, i in enumerate(pick)]
     nrow = sum(len(bl) for bl in blocks)
