@@ -13,7 +13,7 @@ from ..baselines import baseline_config
 
 # %% auto #0
 __all__ = ['PARTS', 'RECIPES', 'BUDGETS', 'PROFILES', 'REQUIRES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData', 'BallsData',
-           'AmortisedConfig', 'TestConfig', 'Recipe', 'check_type', 'recipe_fields', 'override', 'recipe',
+           'MujocoData', 'AmortisedConfig', 'TestConfig', 'Recipe', 'check_type', 'recipe_fields', 'override', 'recipe',
            'get_profile']
 
 # %% ../../nbs/api/50_recipes.ipynb #b86c8549
@@ -69,6 +69,23 @@ class BallsData:
     def load(self, data_dir: str | None = None):
         from odelebm.data_balls import make_bouncing_balls
         return make_bouncing_balls(self.n_train, self.n_val, self.n_test, self.t_train, self.t_test, seed=self.seed)
+
+@dataclass(frozen=True)
+class MujocoData:
+    "Table 4's passive MuJoCo trajectories of one environment (`odelebm.data_mujoco.make_mujoco`): 80/20 by index, `val_frac` of train held out."
+    env: str = "hopper"               # "hopper", "swimmer" or "cheetah"
+    n_traj: int = 10_000              # trajectories simulated (the paper: 10,000)
+    steps: int = 100                  # states per trajectory: the first `window` observed at test, all predicted
+    window: int = 50                  # training window (states)
+    val_frac: float = 0.1
+    seed: int = 0
+    def load(self, data_dir: str | None = None):
+        from odelebm.data_mujoco import make_mujoco
+        return make_mujoco(self.env, self.n_traj, self.steps, self.window, self.val_frac, self.seed)
+    @property
+    def n_train(self) -> int:
+        rest = self.n_traj - self.n_traj // 5
+        return rest - int(round(rest * self.val_frac))
 
 @dataclass(frozen=True)
 class AmortisedConfig:
@@ -139,6 +156,15 @@ RECIPES: dict[str, Recipe] = {
                   lr_gen=3e-3, lr_ebm=1e-4, lr_decay=0.999, progress=False),
         baseline_config(iterations=2000, batch_size=25, lr_gen=2e-3, progress=False),   # MoNODE's bouncing-ball rate
         TestConfig(steps=20, observed=5, n_examples=3)),
+    "mujoco": Recipe(   # the paper's latent 15 and EBM 25; Rubanova et al.'s linear decoder; per environment: `experiments.mujoco.for_env`
+        "mujoco", MujocoData(),
+        ModelConfig(obs_shape=(14,), z0_dim=15, ebm_hidden=25, ode_hidden=100, ode_layers=2, emission_layers=0, sigma=0.01,
+                    solver="euler_grid", max_step=None),   # steps along the 0.01 clock of the samples
+        FitConfig(iterations=1000, batch_size=50, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size="auto",
+                  lr_gen=1e-3, lr_ebm=1e-5, lr_decay=0.999, progress=False),
+        baseline_config(iterations=1000, batch_size=50, lr_gen=1e-2, progress=False),   # Rubanova et al.'s Adamax 1e-2, batch 50
+        TestConfig(steps=20, observed=50, n_examples=3),
+        AmortisedConfig(rec_hidden=30, n_z_samples=3, sigma=1e-3)),   # Rubanova et al.'s hopper: rec-dims 30, obsrv_std 1e-3
 }
 
 # what each profile changes in the cpu recipe (the cpu profile: nothing)
@@ -158,6 +184,9 @@ BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                         "baseline.iterations": 2, "test.steps": 2},
               "cpu": {},
               "paper": {"fit.iterations": 8000, "baseline.iterations": 8000}},   # MoNODE's 200 epochs of 1000 sequences at batch 25
+    "mujoco": {"smoke": {"data.n_traj": 30, "fit.iterations": 2, "baseline.iterations": 2, "test.steps": 2},
+               "cpu": {"data.n_traj": 2000},
+               "paper": {"fit.iterations": 72000, "baseline.iterations": 72000}},   # 500 epochs of 7200 windows at batch 50
 }
 
 # %% ../../nbs/api/50_recipes.ipynb #f35a2fd3
@@ -207,6 +236,7 @@ def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
     return {**{nb: dict(workers=workers) for nb in ("table1_irregular", "table2_rotmnist", "table10_11_ablations")},
             "table6_spiral": dict(workers=workers, seeds=3),   # cheap enough for the paper's 3 seeds in the cpu profile too
             "table3_balls": dict(workers=workers, seeds=3),    # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
+            "table4_mujoco": dict(workers=workers, seeds=3),
             "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
 
