@@ -32,9 +32,12 @@ def job(name, overrides, env, iterations, profile):
     d = r.data.load()
     t0 = time.time()
     m = method(name)
-    model = train(m, r, d.train, [(0, None)]).members()[0]
-    out = score(m, model, d, "val", r, seed=0)
-    out.pop("pred")
+    try:
+        model = train(m, r, d.train, [(0, None)]).members()[0]
+        out = score(m, model, d, "val", r, seed=0)
+        out.pop("pred")
+    except FloatingPointError as e:   # a diverged candidate is a result of the search, not the end of it
+        out = dict(mse_50=float("nan"), mse_100=float("nan"), mse_extrap=float("nan"), diverged=str(e)[:160])
     return dict(method=name, overrides=overrides, seconds=round(time.time() - t0, 1), **out)
 
 
@@ -59,7 +62,8 @@ def main():
              "| method | overrides | val 0-49 | val 0-99 | val 50-99 | seconds |", "|---|---|---|---|---|---|",
              f"| last observed state held (trivial) | | {trivial['mse_50']:.5f} | {trivial['mse_100']:.5f} | {trivial['mse_extrap']:.5f} | |"]
     for o in rows:
-        lines.append(f"| {o['method']} | {o['overrides'] or '(recipe)'} | {o['mse_50']:.5f} | {o['mse_100']:.5f} | {o['mse_extrap']:.5f} | {o['seconds']} |")
+        errs = (f"diverged: {o['diverged']} | | " if "diverged" in o else f"{o['mse_50']:.5f} | {o['mse_100']:.5f} | {o['mse_extrap']:.5f} | ")
+        lines.append(f"| {o['method']} | {o['overrides'] or '(recipe)'} | {errs}{o['seconds']} |")
     md = "\n".join(lines) + "\n"
     print(md)
     out = Path(a.out)

@@ -18,7 +18,7 @@ from .data_mnist import resolve_cache_dir
 
 # %% auto #0
 __all__ = ['ENVIRONMENTS', 'BOUND', 'Environment', 'environment', 'load_physics', 'Simulation', 'simulate', 'MujocoSettings',
-           'cached_simulation', 'Mujoco', 'make_mujoco', 'body_segments', 'draw_pose']
+           'cached_simulation', 'Mujoco', 'make_mujoco', 'state_names', 'body_segments', 'draw_pose']
 
 # %% ../nbs/api/14_data_mujoco.ipynb #6c31f631
 os.environ.setdefault("MUJOCO_GL", "disable")   # physics only: no OpenGL context is ever created (set before dm_control is imported)
@@ -180,6 +180,12 @@ def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, win
                   float(blob["seconds"]), load_physics(env).model.nq)
 
 # %% ../nbs/api/14_data_mujoco.ipynb #38fbd5da
+def state_names(name: str) -> list[str]:
+    "The name of each state dimension of environment `name`: its joints' positions, then their velocities (`v_`)."
+    m = load_physics(name).model
+    joints = [m.id2name(j, "joint") for j in range(m.njnt)]   # every joint of these bodies has one qpos and one qvel
+    return joints + [f"v_{j}" for j in joints]
+
 def body_segments(name: str, qpos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
     "The body's capsules at `qpos`: `(end_a, end_b, radius)` per capsule, in the environment's motion plane (world units)."
     import mujoco

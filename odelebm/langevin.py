@@ -27,6 +27,9 @@ class LangevinDivergence(FloatingPointError):
         who = f" in {len(chains)} chain(s) (first: {chains[:5]})" if chains else ""
         super().__init__(f"Langevin chain diverged: {what} at step {step}{who}; last mean energy of the chains in bounds: "
                          f"{last}. Lower the step size or check the data for extreme values.")
+        self._args = (step, last_energy, what, chains)
+    def __reduce__(self):   # pickled with its own arguments: a worker process's divergence reaches the parent intact
+        return type(self), self._args
 
 @dataclass
 class LangevinTrace:

@@ -162,17 +162,19 @@ def test_every_imported_package_is_declared():
     lib = set().union(*(_imports(p.read_text()) for p in (ROOT / "odelebm").rglob("*.py"))) - std   # odelebm/experiments/ too
     gpu = {name(r) for r in meta["optional-dependencies"]["gpu"]}
     dask = {name(r) for r in meta["optional-dependencies"]["dask"]}
-    assert {alias.get(m, m) for m in lib} - extra - gpu - dask - {"distributed"} == set(), "imported by the library, not declared"
+    mujoco = {name(r) for r in meta["optional-dependencies"]["mujoco"]}
+    assert {alias.get(m, m) for m in lib} - extra - gpu - dask - mujoco - {"distributed"} == set(), "imported by the library, not declared"
+    assert set(meta["optional-dependencies"]["mujoco"]) == {"mujoco==3.17.0", "dm_control==1.0.50"}, "both pinned: mujoco 4 breaks dm_control 1.0.50"
     assert "dask" in dask and "distributed" in (ROOT / "pyproject.toml").read_text(), "dask.distributed comes with the [dask] extra"
-    # only the reproduce command (its runner and report), the GPU kernel and the Dask executor may need an extra
-    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "pygments", "triton", "distributed"}
+    # only the reproduce command (its runner and report), the GPU kernel, the Dask executor and the MuJoCo data may need an extra
+    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "pygments", "triton", "distributed", "mujoco", "dm_control"}
     kernels = (ROOT / "odelebm" / "kernels.py").read_text()
     assert "except ImportError" in kernels and gpu == {"triton"}, "triton stays optional: the library imports without it"
     import json
     nbs = set()
     for nb in (ROOT / "nbs" / "experiments").glob("*.ipynb"):
         nbs |= _imports("\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"))
-    assert {alias.get(m, m) for m in nbs - std} - extra == set(), "imported by an experiment notebook, not declared"
+    assert {alias.get(m, m) for m in nbs - std} - extra - mujoco == set(), "imported by an experiment notebook, not declared"
     assert {"Paper"} <= set(meta["urls"])
 
 

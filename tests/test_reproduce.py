@@ -316,3 +316,16 @@ def test_a_killed_notebook_leaves_no_pool_worker_behind(tmp_path):
         assert not alive, f"pool workers outlived their parent: {alive}"
     finally:
         if p.poll() is None: p.kill()
+
+
+def _diverge(step: int):
+    from odelebm.langevin import LangevinDivergence
+    raise LangevinDivergence(step, 12.5, "runaway latent", [3, 4])
+
+
+def test_a_diverged_job_in_a_pool_worker_reaches_the_caller_as_itself():
+    "A Langevin divergence in a pool worker arrives as LangevinDivergence with its message (before the fix: BrokenProcessPool, unpicklable)."
+    from odelebm.experiments.executors import parallel_map
+    from odelebm.langevin import LangevinDivergence
+    with pytest.raises(LangevinDivergence, match="runaway latent at step 7 in 2 chain"):
+        parallel_map(_diverge, [(7,), (8,)], workers=2)
