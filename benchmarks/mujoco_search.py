@@ -28,6 +28,13 @@ SEARCHES["longer"] = [   # the better learning rates of the first search, and a 
     ("Latent ODE (ODE-RNN enc)", {}),
     ("Latent ODE (ODE-RNN enc)", {"baseline.lr_gen": 3e-2}),
 ]
+_L = {"fit.lr_gen": 1e-2, "test.steps": 100}
+SEARCHES["posterior"] = [   # ODE-LEBM's posterior chains (--iterations 1500): 100 test-time steps; persistent training chains; twice the auto step
+    ("ODE-LEBM", _L),
+    ("ODE-LEBM", {**_L, "fit.persistent": True}),
+    ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.002}),
+    ("ODE-LEBM", {**_L, "fit.persistent": True, "fit.posterior_step_size": 0.002}),
+]
 
 
 def job(name, overrides, env, iterations, profile):
