@@ -35,6 +35,12 @@ SEARCHES["posterior"] = [   # ODE-LEBM's posterior chains (--iterations 1500): 1
     ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.002}),
     ("ODE-LEBM", {**_L, "fit.persistent": True, "fit.posterior_step_size": 0.002}),
 ]
+SEARCHES["step"] = [   # the paper's fresh chains with larger posterior steps (--iterations 1500); one with 20 test-time steps
+    ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.003}),
+    ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.004}),
+    ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.008}),
+    ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.004, "test.steps": 20}),
+]
 
 
 def job(name, overrides, env, iterations, profile):
