@@ -328,5 +328,5 @@ def test_a_diverged_job_in_a_pool_worker_reaches_the_caller_as_itself():
     "A Langevin divergence in a pool worker arrives as LangevinDivergence with its message (before the fix: BrokenProcessPool, unpicklable)."
     from odelebm.experiments.executors import parallel_map
     from odelebm.langevin import LangevinDivergence
-    with pytest.raises(LangevinDivergence, match="runaway latent at step 7 in 2 chain"):
+    with pytest.raises(LangevinDivergence, match=r"runaway latent at step [78] in 2 chain\(s\) \(first: \[3, 4\]\)"):   # whichever job ends first
         parallel_map(_diverge, [(7,), (8,)], workers=2)
