@@ -18,7 +18,7 @@ from .data_mnist import resolve_cache_dir
 
 # %% auto #0
 __all__ = ['ENVIRONMENTS', 'BOUND', 'Environment', 'environment', 'load_physics', 'Simulation', 'simulate', 'MujocoSettings',
-           'cached_simulation', 'Mujoco', 'make_mujoco', 'state_names', 'body_segments', 'draw_pose']
+           'cached_simulation', 'Mujoco', 'make_mujoco', 'state_names', 'body_segments', 'render_poses', 'draw_pose']
 
 # %% ../nbs/api/14_data_mujoco.ipynb #6c31f631
 os.environ.setdefault("MUJOCO_GL", "disable")   # physics only: no OpenGL context is ever created (set before dm_control is imported)
@@ -201,6 +201,32 @@ def body_segments(name: str, qpos: np.ndarray) -> list[tuple[np.ndarray, np.ndar
         c = d.geom_xpos[g]
         out.append(((c - half)[ax], (c + half)[ax], float(m.geom_size[g, 0])))
     return out
+
+_RENDER = """
+import os, sys, numpy as np
+from dm_control import suite
+domain, task, src, dst, h, w, cam = sys.argv[1:8]
+physics = suite.load(domain, task).physics
+frames = []
+for q in np.load(src, allow_pickle=False):
+    with physics.reset_context(): physics.data.qpos[:] = q
+    frames.append(physics.render(int(h), int(w), camera_id=int(cam)))
+np.save(dst, np.stack(frames))
+"""
+
+def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 240, camera: int = 0, backend: str = "egl",
+                 timeout: float = 300) -> np.ndarray | None:
+    "MuJoCo's own offscreen images `(K, height, width, 3)` of environment `name` at each row of `qpos (K, nq)`, or None when no OpenGL context can be had (`backend`: MUJOCO_GL in a child process; this one stays GL-free)."
+    import subprocess, sys, tempfile
+    env = environment(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "qpos.npy", Path(tmp) / "frames.npy"
+        np.save(src, np.asarray(qpos, dtype=np.float64))
+        try:
+            r = subprocess.run([sys.executable, "-c", _RENDER, env.domain, env.task, str(src), str(dst), str(height), str(width), str(camera)],
+                               env={**os.environ, "MUJOCO_GL": backend}, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired: return None
+        return np.load(dst, allow_pickle=False) if r.returncode == 0 and dst.is_file() else None
 
 def draw_pose(ax, name: str, qpos: np.ndarray, color="k", alpha: float = 1.0, label: str | None = None, lw_scale: float = 250.0):
     "Draw the body of environment `name` at `qpos` on a matplotlib axis (segments as thick lines, width from the capsule radius)."

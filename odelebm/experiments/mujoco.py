@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Sequence
 import numpy as np
 import torch
-from ..data_mujoco import ENVIRONMENTS, environment, draw_pose, body_segments, state_names
+from ..data_mujoco import ENVIRONMENTS, environment, draw_pose, body_segments, state_names, render_poses
 from .recipes import Recipe
 from .methods import method, infer, run_jobs, run_grid
 from .executors import LOCAL
@@ -96,26 +96,42 @@ def plot_figure7(outputs: list[dict], datas: dict, observed: int, dims: int = 3,
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
-def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, seed: int = 0, frames: Sequence[int] = (0, 25, 49, 65, 80, 99)):
-    "The hopper's true pose and each model's predicted pose at `frames` of test trajectory `example` (drawn from qpos in MuJoCo units), each panel framed around the true pose."
-    import matplotlib.pyplot as plt
-    preds = {o["method"]: torch.tensor(o["pred"][example]) for o in outputs if o["env"] == "hopper" and o["seed"] == seed}
-    rows = {"truth": data.test.x[example], **preds}
-    true_q = data.denormalise(data.test.x[example])[:, :data.nq].double().numpy()
+def _drawn_poses(axes, names: list[str], qpos: dict, frames: Sequence[int]) -> None:
+    "The 2-D fallback: each model's pose over the true one (grey), every panel framed around the true pose at one scale."
+    true_q = qpos["truth"]
     ends = np.array([p for k in frames for a, b, _ in body_segments("hopper", true_q[k]) for p in (a, b)])
-    half = 0.6 * max(np.ptp(ends[:, 1]), 1.2)   # one scale for every panel: the true body's height over the frames, and some room
+    half = 0.6 * max(np.ptp(ends[:, 1]), 1.2)   # the true body's height over the frames, and some room
     z_mid = ends[:, 1].mean()
-    fig, axes = plt.subplots(len(rows), len(frames), figsize=(1.7 * len(frames), 2.3 * len(rows)), squeeze=False)
-    for i, (name, x) in enumerate(rows.items()):
-        qpos = data.denormalise(x)[:, :data.nq].double().numpy()
+    for i, name in enumerate(names):
         for j, k in enumerate(frames):
             ax = axes[i, j]
             if name != "truth": draw_pose(ax, "hopper", true_q[k], color="0.8", lw_scale=90)
-            draw_pose(ax, "hopper", qpos[k], color="k" if name == "truth" else COLORS.get(name, "C1"), lw_scale=90)
+            draw_pose(ax, "hopper", qpos[name][k], color="k" if name == "truth" else COLORS.get(name, "C1"), lw_scale=90)
             ax.axhline(0, color="0.5", lw=0.8)
-            ax.set_xlim(true_q[k, 0] - half, true_q[k, 0] + half); ax.set_ylim(z_mid - half, z_mid + half)   # around the true pose: a prediction far off is cut
-            ax.set_aspect("equal"); ax.set_xticks([])
-            if i == 0: ax.set_title(f"state {k}" + (" (observed)" if k < observed else " (predicted)"), fontsize=8)
-        axes[i, 0].set_ylabel(name if name == "truth" else f"{name}\n(grey: truth)", fontsize=8)
+            ax.set_xlim(true_q[k, 0] - half, true_q[k, 0] + half); ax.set_ylim(z_mid - half, z_mid + half)   # a prediction far off is cut
+            ax.set_aspect("equal")
+
+def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, seed: int = 0, frames: Sequence[int] = (0, 25, 49, 65, 80, 99),
+                 render: bool = True):
+    "The hopper's true pose (top row) and each model's predicted pose at `frames` of test trajectory `example`, from qpos in MuJoCo units: MuJoCo's renderer where an OpenGL context can be had (`render_poses`), else the 2-D drawing. Returns the figure and which of the two drew it."
+    import matplotlib.pyplot as plt
+    preds = {o["method"]: torch.tensor(o["pred"][example]) for o in outputs if o["env"] == "hopper" and o["seed"] == seed}
+    qpos = {name: data.denormalise(x)[:, :data.nq].double().numpy() for name, x in {"truth": data.test.x[example], **preds}.items()}
+    names, frames = list(qpos), list(frames)
+    images = render_poses("hopper", np.concatenate([q[frames] for q in qpos.values()])) if render else None
+    fig, axes = plt.subplots(len(names), len(frames), figsize=(1.7 * len(frames), 1.9 * len(names)), squeeze=False)
+    if images is not None:
+        images = images.reshape(len(names), len(frames), *images.shape[1:])
+        for i in range(len(names)):
+            for j in range(len(frames)): axes[i, j].imshow(images[i, j])
+        how = "MuJoCo's offscreen renderer (EGL; the camera follows each body's centre of mass)"
+    else:
+        _drawn_poses(axes, names, qpos, frames)
+        how = "a 2-D drawing of the model's capsules placed by MuJoCo's forward kinematics (no OpenGL context here; grey: the true pose)"
+    for i, name in enumerate(names):
+        for j, k in enumerate(frames):
+            axes[i, j].set_xticks([]); axes[i, j].set_yticks([])
+            if i == 0: axes[i, j].set_title(f"state {k}" + (" (observed)" if k < observed else " (predicted)"), fontsize=8)
+        axes[i, 0].set_ylabel(name.replace(" (", "\n("), fontsize=8)
     fig.tight_layout()
-    return fig
+    return fig, how
