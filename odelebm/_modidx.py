@@ -373,6 +373,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'odelebm/experiments/methods.py')},
             'odelebm.experiments.mujoco': { 'odelebm.experiments.mujoco._drawn_poses': ( 'api/mujoco.html#_drawn_poses',
                                                                                          'odelebm/experiments/mujoco.py'),
+                                            'odelebm.experiments.mujoco.against_trivial': ( 'api/mujoco.html#against_trivial',
+                                                                                            'odelebm/experiments/mujoco.py'),
                                             'odelebm.experiments.mujoco.columns': ( 'api/mujoco.html#columns',
                                                                                     'odelebm/experiments/mujoco.py'),
                                             'odelebm.experiments.mujoco.for_env': ( 'api/mujoco.html#for_env',

@@ -15,8 +15,8 @@ from .methods import method, infer, run_jobs, run_grid
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'DIMS', 'COLORS', 'for_env', 'columns', 'span_errors', 'score', 'held_last', 'run_method',
-           'run_table4', 'plot_figure7', 'plot_figure9']
+__all__ = ['EXPERIMENT', 'METHODS', 'DIMS', 'TRIVIAL', 'COLORS', 'for_env', 'columns', 'span_errors', 'score', 'against_trivial',
+           'held_last', 'run_method', 'run_table4', 'plot_figure7', 'plot_figure9']
 
 # %% ../../nbs/api/34_mujoco.ipynb #3bc0dfc0
 EXPERIMENT = "mujoco"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -43,6 +43,19 @@ def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
     d, k = getattr(data, split), recipe.test.observed
     pred, _ = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed)
     return dict(span_errors(pred, d.x, k), pred=pred[:recipe.test.n_examples].tolist())
+
+TRIVIAL = "last observed state held (trivial)"
+
+def against_trivial(summary: dict, envs: Sequence[str], methods: Sequence[str]) -> str:
+    "For each environment: which methods predict states 0-99 better than holding the last observed state (`summary`: `results.summarise`)."
+    parts = []
+    for env in envs:
+        col = columns(env)["mse_100"]
+        if (TRIVIAL, col) not in summary: continue
+        ref = summary[(TRIVIAL, col)][0]
+        below = [m for m in methods if (m, col) in summary and summary[(m, col)][0] < ref]
+        parts.append(f"{ENVIRONMENTS[env].title} ({ref:.2e}): {', '.join(below) if below else 'none'}")
+    return "beat the last observed state held at T=100: " + "; ".join(parts)
 
 def held_last(data, observed: int, split: str = "test") -> dict[str, float]:
     "The trivial predictor's span errors: the observed states copied, the last one held."
