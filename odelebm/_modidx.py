@@ -178,6 +178,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'odelebm.data_mujoco.MujocoSettings.key': ( 'api/data_mujoco.html#mujocosettings.key',
                                                                                  'odelebm/data_mujoco.py'),
                                      'odelebm.data_mujoco.Simulation': ('api/data_mujoco.html#simulation', 'odelebm/data_mujoco.py'),
+                                     'odelebm.data_mujoco._physics_for_drawing': ( 'api/data_mujoco.html#_physics_for_drawing',
+                                                                                   'odelebm/data_mujoco.py'),
                                      'odelebm.data_mujoco._quiet_absl': ('api/data_mujoco.html#_quiet_absl', 'odelebm/data_mujoco.py'),
                                      'odelebm.data_mujoco._read_cache': ('api/data_mujoco.html#_read_cache', 'odelebm/data_mujoco.py'),
                                      'odelebm.data_mujoco.body_segments': ('api/data_mujoco.html#body_segments', 'odelebm/data_mujoco.py'),

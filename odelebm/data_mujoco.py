@@ -186,11 +186,16 @@ def state_names(name: str) -> list[str]:
     joints = [m.id2name(j, "joint") for j in range(m.njnt)]   # every joint of these bodies has one qpos and one qvel
     return joints + [f"v_{j}" for j in joints]
 
+@lru_cache(maxsize=None)
+def _physics_for_drawing(name: str):
+    "One Physics per environment for the pose drawings (loading takes ~0.15 s; a figure draws dozens of poses). Only its model is read."
+    return load_physics(name)
+
 def body_segments(name: str, qpos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
     "The body's capsules at `qpos`: `(end_a, end_b, radius)` per capsule, in the environment's motion plane (world units)."
     import mujoco
-    physics = load_physics(name)
-    m, d = physics.model.ptr, mujoco.MjData(physics.model.ptr)
+    m = _physics_for_drawing(name).model.ptr
+    d = mujoco.MjData(m)
     d.qpos[:] = qpos
     mujoco.mj_kinematics(m, d)
     ax = list(environment(name).plane)
