@@ -17,25 +17,28 @@ __all__ = ['Sinusoids', 'make_sinusoids', 'observation_mask', 'make_sine_family'
 # %% ../nbs/api/10_data_sinusoids.ipynb #d7a4af9c
 @dataclass
 class Sinusoids:
-    "The sinusoid data set: train/test `SequenceData` (fully observed) and the generating parameters."
+    "The sinusoid data set: train/test `SequenceData` (fully observed), the generating parameters, and a validation split (or None)."
     train: SequenceData
     test: SequenceData
     freq: Tensor
     offset: Tensor
+    val: SequenceData | None = None
 
 @lru_cache(maxsize=8)
 def make_sinusoids(n: int = 1000, n_points: int = 100, t_max: float = 5.0, seed: int = 0,
-                   train_frac: float = 0.8, noise: float = 0.01) -> Sinusoids:
-    "Rubanova et al.'s periodic family on one irregular grid, split first `train_frac` / rest."
+                   train_frac: float = 0.8, noise: float = 0.01, n_val: int = 0) -> Sinusoids:
+    "Rubanova et al.'s periodic family on one irregular grid, split first `train_frac` / rest; the last `n_val` of the training series are held out for validation."
     if n < 2 or n_points < 2: raise ValueError("need n >= 2 series and n_points >= 2")
+    if not 0 <= n_val < int(n * train_frac): raise ValueError(f"n_val must be in [0, {int(n * train_frac)}) (the training series), got {n_val}")
     g = torch.Generator().manual_seed(seed)
     t = torch.cat([torch.zeros(1), torch.rand(n_points - 1, generator=g).sort().values * t_max])
     freq = 0.4 + 0.4 * torch.rand(n, 1, generator=g)
     offset = 1 + 0.1 * torch.randn(n, 1, generator=g)
     y = torch.sin(2 * math.pi * freq * t) + offset
     y[:, 1:] += noise * torch.rand(n, n_points - 1, generator=g)  # uniform noise, first point clean (as the original)
-    k = int(n * train_frac)
-    return Sinusoids(SequenceData(t, y[:k, :, None]), SequenceData(t, y[k:, :, None]), freq[:, 0], offset[:, 0])
+    k, v = int(n * train_frac), int(n * train_frac) - n_val
+    return Sinusoids(SequenceData(t, y[:v, :, None]), SequenceData(t, y[k:, :, None]), freq[:, 0], offset[:, 0],
+                     SequenceData(t, y[v:k, :, None]) if n_val else None)
 
 def observation_mask(n: int, n_points: int, ratio: float, seed: int = 0) -> Tensor:
     "A fixed `(n, n_points)` mask with `int(n_points * ratio)` observed points per series (seeded)."

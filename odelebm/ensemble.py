@@ -151,10 +151,11 @@ class Ensemble(nn.Module):
                          graph: bool | None = None) -> tuple[Tensor, Tensor]:
         "Posterior samples `(E, B, D)` of each member given its sequences `x` `(E, B, T, obs)`, and which chains stayed sane `(E, B)`."
         E, B, D = x.shape[0], x.shape[1], self.latent_dim
-        step = self.template.posterior_step(step_size, mask.flatten(0, 1))
         make = lambda xs, ms, ts: (lambda z: (self.log_likelihood(xs, self(z.view(E, B, D), ts), ms) - self.energy(z.view(E, B, D))).flatten())
+        init = self._draw((B, D), generators).flatten(0, 1)
         with frozen(self):
-            out = run_chains(make, [x, mask], [t], self._draw((B, D), generators).flatten(0, 1), n_steps, step, self._noise(generators),
+            step = self.template.posterior_step(step_size, mask.flatten(0, 1), make(x, mask, t), init)
+            out = run_chains(make, [x, mask], [t], init, n_steps, step, self._noise(generators),
                              runaway, graph, graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
         z, ok = out if runaway == "drop" else (out, torch.ones(E * B, dtype=torch.bool, device=x.device))
         return z.view(E, B, D), ok.view(E, B)
@@ -207,12 +208,14 @@ class EnsembleLearner(Trainer):
             descend(self.opt_ebm, loss_ebm.sum())
         a = ens(z_plus, t)   # generator: maximise log p(x | z+) on the observed points
         nll = -(torch.where(ok, ens.log_likelihood(x, a, mask), 0.0) * w).sum(1)
-        descend(self.opt_gen, nll.sum())
+        norm = descend(self.opt_gen, nll.sum(), c.clip_grad, ens.n_members)   # each member's gradient clipped on its own
         with torch.no_grad():
             mean = ens.template.emission.mean(a)
             mse = torch.stack([masked_mse(mean[e][ok[e]], x[e][ok[e]], mask[e][ok[e]]) for e in range(ens.n_members)])
-        stats = torch.stack([loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)]).cpu().tolist()   # one host sync
-        out = self.record(start, loss_ebm=stats[0], nll=stats[1], mse=stats[2], dropped=[int(v) for v in stats[3]])
+        rows = [loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)] + ([norm[1].to(mse)] if c.clip_grad is not None else [])
+        stats = torch.stack(rows).cpu().tolist()   # one host sync
+        extra = dict(grad_norm=stats[4]) if c.clip_grad is not None else {}
+        out = self.record(start, loss_ebm=stats[0], nll=stats[1], mse=stats[2], dropped=[int(v) for v in stats[3]], **extra)
         return [{k: v[e] if isinstance(v, list) else v for k, v in out.items()} for e in range(ens.n_members)]
 
     def postfix(self, outs: list[dict]) -> dict[str, str]:

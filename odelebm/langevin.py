@@ -12,11 +12,11 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'frozen', 'GraphedChains',
-           'graph_cache', 'weights_key', 'run_chains']
+__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'stable_step', 'frozen',
+           'GraphedChains', 'graph_cache', 'weights_key', 'run_chains']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
-MAX_NORM_PER_DIM = 100.0   # |z| beyond this x sqrt(D) is a runaway chain: 100 prior standard deviations per coordinate
+MAX_NORM_PER_DIM = 10.0   # |z| beyond this x sqrt(D) is a runaway chain: 10 prior standard deviations per coordinate
 
 class LangevinDivergence(FloatingPointError):
     "A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing `chains`."
@@ -98,6 +98,32 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     z = z.detach()
     out = (z, alive) if runaway == "drop" else (z,)
     return out + (tr,) if trace else (out if len(out) > 1 else z)
+
+# %% ../nbs/api/01_langevin.ipynb #529bcc47
+def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
+                z: Tensor,                            # where each chain starts, `(B, D)`
+                step_size: float | Tensor,            # the step to cap: one number, or one per chain `(B,)`
+                stability: float = 1.0,               # kappa, the largest (s^2 / 2) * curvature allowed (contraction needs < 2)
+                n_iter: int = 3,                      # power iterations
+                eps: float = 1e-2,                    # finite-difference length in latent units
+                ) -> Tensor:
+    "Per-chain steps `min(step_size, sqrt(2 * stability / lambda))`, `lambda` each chain's largest curvature of `-log pi` at `z`."
+    if not stability > 0: raise ValueError(f"stability must be > 0, got {stability}")
+    z = z.detach()
+    def grad(at: Tensor) -> Tensor:
+        at = at.requires_grad_(True)
+        return torch.autograd.grad(log_prob(at).sum(), at)[0]
+    unit = lambda v: v / v.norm(dim=-1, keepdim=True).clamp(min=1e-30)
+    with torch.enable_grad():
+        g = grad(z.clone())
+        v = unit(torch.where(g.norm(dim=-1, keepdim=True) > 0, g, torch.ones_like(g)))   # no random start: no generator is touched
+        for _ in range(n_iter):
+            hv = (g - grad(z + eps * v)) / eps   # H v, H the Hessian of -log pi
+            lam, v = hv.norm(dim=-1), unit(hv)
+    s = step_size.to(z) if isinstance(step_size, Tensor) else torch.full((len(z),), float(step_size), dtype=z.dtype, device=z.device)
+    cap = (2 * stability / lam.clamp(min=1e-30)).sqrt()
+    return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)   # a non-finite start is the chain's own check to report
+
 
 # %% ../nbs/api/01_langevin.ipynb #899319be
 @contextmanager

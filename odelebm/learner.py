@@ -80,9 +80,11 @@ class Learner(Trainer):
             z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size)
             loss_ebm = descend(self.opt_ebm, m.prior.f(z_minus).mean() - m.prior.f(b.z).mean())
         a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
-        nll = descend(self.opt_gen, -m.emission.log_likelihood(b.x, a, b.mask).mean())
+        nll = descend(self.opt_gen, -m.emission.log_likelihood(b.x, a, b.mask).mean(), c.clip_grad)
+        extra = {}
+        if c.clip_grad is not None: nll, extra = nll[0], dict(grad_norm=nll[1].item())   # the norm before clipping
         mse = masked_mse(m.emission.mean(a.detach()), b.x, b.mask)
-        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop)
+        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop, **extra)
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config), **self.chains.state_dict())

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -42,11 +42,15 @@ class ModelConfig:
     t0: float = 0.0                    # time at which z0 lives
     max_step: float | str | None = "auto"  # longest ODE step (see "Time grids" below): a number; "auto": set from the
                                            # training data by the Learner; None: step along each given time grid
+    step_stability: float | None = None    # cap each posterior chain's step so that (s^2/2) x its curvature <= this
+                                           # (`langevin.stable_step`; see "The posterior step"); None: the step as given
     def __post_init__(self):
         self.obs_shape = tuple(self.obs_shape)
         m = self.max_step
         if not (m is None or m == "auto" or (isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m > 0)):
             raise ValueError(f"max_step must be a positive number, 'auto' or None, got {m!r}")
+        if self.step_stability is not None and not self.step_stability > 0:
+            raise ValueError(f"step_stability must be a positive number or None, got {self.step_stability!r}")
 
 class ODELEBM(nn.Module):
     "Latent space energy-based neural ODE: EBM prior over `[z0, z_d, z_s]`, neural ODE, emission."
@@ -169,12 +173,13 @@ class ODELEBM(nn.Module):
         sigma = c.sigma if c.likelihood == "gaussian" else 2.0   # Bernoulli: curvature of each value at most 1/4 = 1/2^2
         return scale * sigma / n.clamp(min=1).to(torch.get_default_dtype()).sqrt()
 
-    def posterior_step(self, step_size: float | str | Tensor, mask: Tensor) -> float | Tensor:
-        "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`."
+    def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None, init: Tensor | None = None) -> float | Tensor:
+        "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."
         if isinstance(step_size, str):
             if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
-            return self.auto_step_size(mask).to(self.device)
-        return step_size
+            step_size = self.auto_step_size(mask).to(self.device)
+        if self.config.step_stability is None or log_prob is None: return step_size
+        return stable_step(log_prob, init, step_size, self.config.step_stability)
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         "Emission parameters at times `t` for latents `z` (`(B, T, *obs_shape)`)."
@@ -210,8 +215,8 @@ class ODELEBM(nn.Module):
                          runaway: str = "raise", graph: bool | None = None) -> Tensor | tuple:
         "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`; `graph`: see `run_chains`)."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
-        step = self.posterior_step(step_size, mask)
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
+            step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
             if trace: return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway)
             log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
             return run_chains(log_prob, [x, mask], [t], init, n_steps, step, noise, runaway, graph, graph_cache(self),

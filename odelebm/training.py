@@ -17,7 +17,7 @@ from .sequences import SequenceData, subsample_mask
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'DIGEST_MAGIC', 'MEMBER_FIELDS', 'PER_RUN', 'FitConfig', 'make_optimizer', 'History', 'Histories',
            'save_checkpoint', 'load_checkpoint', 'batch_mask', 'draw_batch', 'check_member_configs', 'decay_lr',
-           'check_data_fingerprint', 'Trainer', 'descend']
+           'check_data_fingerprint', 'Trainer', 'clip_member_grads', 'descend']
 
 # %% ../nbs/api/04b_training.ipynb #e6bacd83
 @dataclass
@@ -39,6 +39,7 @@ class FitConfig:
     persistent: bool = False         # warm-start each training sequence's posterior chain from its last visit
     persistent_steps: int = 5        # posterior steps on a revisit (a first visit runs `posterior_steps` from noise)
     chain_stages: int = 1            # > 1: each batch's from-noise chains are pipelined over this many iterations
+    clip_grad: float | None = None   # ODE-LEBM: clip each model's generator gradient to this norm (None: no clipping)
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 0        # iterations between checkpoints (0: only when asked)
@@ -55,6 +56,7 @@ class FitConfig:
             raise ValueError(f"posterior_step_size must be a number > 0 or 'auto', got {self.posterior_step_size!r}")
         for k in ("prior_step_size", "lr_ebm", "lr_gen"):
             if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
+        if self.clip_grad is not None and not self.clip_grad > 0: raise ValueError(f"clip_grad must be > 0 or None, got {self.clip_grad}")
         if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.lr_floor <= 1: raise ValueError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
@@ -271,7 +273,21 @@ class Trainer:
         except ValueError as e:
             warnings.warn(f"{e}; training from the start instead"); return None
 
-def descend(opt: torch.optim.Optimizer, loss: Tensor) -> Tensor:
-    "One optimiser step down `loss`; returns the loss, detached."
-    opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    return loss.detach()
+def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | None = None) -> Tensor:
+    "Scale each member's gradient over `params` to norm <= `max_norm` (`members`: the parameters are an ensemble's, stacked `(E, ...)`); returns the norms before, `(E,)` (one model: `(1,)`)."
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads: return torch.zeros(members or 1)
+    sq = sum(g.pow(2).sum().reshape(1) if members is None else g.reshape(members, -1).pow(2).sum(1) for g in grads)
+    norm = sq.sqrt()
+    scale = (max_norm / norm.clamp(min=1e-30)).clamp(max=1.0)
+    for g in grads: g.mul_(scale if members is None else scale.view(-1, *[1] * (g.ndim - 1)))
+    return norm
+
+def descend(opt: torch.optim.Optimizer, loss: Tensor, clip: float | None = None, members: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    "One optimiser step down `loss`; returns the loss, detached. With `clip`, each member's gradient is first clipped to that norm (`clip_member_grads`) and the norms before clipping are returned too."
+    opt.zero_grad(set_to_none=True); loss.backward()
+    if clip is None:
+        opt.step(); return loss.detach()
+    norm = clip_member_grads([p for g in opt.param_groups for p in g["params"]], clip, members)
+    opt.step()
+    return loss.detach(), norm.detach()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from typing import Sequence
 import torch
+from torch import Tensor
 from ..sequences import masked_mse
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
@@ -13,11 +14,13 @@ from .methods import method, infer, run_jobs, run_grid
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'run_method', 'run_table1', 'plot_figure2']
+__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'TRIVIAL', 'run_method', 'run_table1', 'trivial_predictions', 'trivial_mse',
+           'plot_figure2']
 
 # %% ../../nbs/api/30_irregular.ipynb #63d002b5
 EXPERIMENT = "table1"   # the recipe (`experiments.recipes`) and the run folder's subfolders
 METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")
+VAL_MASK_SEED = 5000   # validation masks are drawn with seed VAL_MASK_SEED + the job's seed: never a test mask's
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
@@ -25,13 +28,18 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
                device: str = "cpu") -> list[dict]:
     "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
     d = recipe.data.load()
+    def interpolation(m, model, split, member: dict, mask_seed: int) -> tuple[float, Tensor, Tensor]:
+        "MSE over the full series of `split` from a fixed mask of the member's ratio, the predictions and the mask."
+        mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
+        pred, _ = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"])
+        return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
     def score(m, model, member: dict) -> dict:
-        "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed; a few predictions for Figure 2."
-        test_mask = observation_mask(len(d.test), recipe.data.n_points, member["ratio"], member["seed"])
-        pred, _ = infer(m, model, d.test.x, d.test.t, recipe, test_mask, seed=member["seed"])
+        "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the validation series, when held out); a few predictions for Figure 2."
+        mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
+        val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
         k = recipe.test.n_examples
-        return dict(mse=masked_mse(pred, d.test.x, torch.ones_like(test_mask)).item(), t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(),
-                    mask=test_mask[:k].tolist(), pred=pred[:k, :, 0].tolist())
+        return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
+                    pred=pred[:k, :, 0].tolist())
     return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
@@ -40,6 +48,24 @@ def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, reci
     pairs = [(r, sd) for sd in range(seeds) for r in ratios]
     return run_grid(run_method, methods, [pairs] if ensemble else [[p] for p in pairs], recipe, workers, run_dir, resume, device, executor,
                     desc="Table 1 jobs")
+
+
+# %% ../../nbs/api/30_irregular.ipynb #f60aa42b
+TRIVIAL = ("mean of the observed points (trivial)", "linear interpolation (trivial)")
+
+def trivial_predictions(x: Tensor, t: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    "The two `TRIVIAL` predictors of series `x` `(N, T, 1)` on times `t` `(T,)` from their observed points `mask` `(N, T)`."
+    import numpy as np
+    v, m = x[..., 0].double(), mask.bool()
+    mean = (v * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    tt = t.double().numpy()
+    lin = torch.stack([torch.from_numpy(np.interp(tt, tt[row.numpy()], vals[row].numpy())) for vals, row in zip(v, m)])
+    return {TRIVIAL[0]: mean.expand_as(v)[..., None].to(x), TRIVIAL[1]: lin[..., None].to(x)}
+
+def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
+    "Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the models' test masks)."
+    mask = observation_mask(len(split), split.x.shape[1], ratio, seed)
+    return {k: masked_mse(p, split.x, torch.ones_like(mask)).item() for k, p in trivial_predictions(split.x, split.t, mask).items()}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b
