@@ -14,13 +14,14 @@ from .methods import method, infer, run_jobs, run_grid
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'TRIVIAL', 'run_method', 'run_table1', 'trivial_predictions', 'trivial_mse',
-           'plot_figure2']
+__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'STEPS_BESIDE', 'TRIVIAL', 'run_method', 'run_table1', 'trivial_predictions',
+           'trivial_mse', 'ordering', 'plot_figure2']
 
 # %% ../../nbs/api/30_irregular.ipynb #63d002b5
 EXPERIMENT = "table1"   # the recipe (`experiments.recipes`) and the run folder's subfolders
 METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")
 VAL_MASK_SEED = 5000   # validation masks are drawn with seed VAL_MASK_SEED + the job's seed: never a test mask's
+STEPS_BESIDE = (20, 100)   # test-time posterior Langevin steps also scored (20: the paper's), where the recipe's `test.steps` differ
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
@@ -28,15 +29,17 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
                device: str = "cpu") -> list[dict]:
     "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
     d = recipe.data.load()
-    def interpolation(m, model, split, member: dict, mask_seed: int) -> tuple[float, Tensor, Tensor]:
-        "MSE over the full series of `split` from a fixed mask of the member's ratio, the predictions and the mask."
+    def interpolation(m, model, split, member: dict, mask_seed: int, steps: int | None = None) -> tuple[float, Tensor, Tensor]:
+        "MSE over the full series of `split` from a fixed mask of the member's ratio (`steps`: test-time Langevin steps, default the recipe's), the predictions and the mask."
         mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
-        pred, _ = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"])
+        pred, _ = infer(m, model, split.x, split.t, recipe, mask, n_steps=steps, seed=member["seed"])
         return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
     def score(m, model, member: dict) -> dict:
         "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the validation series, when held out); a few predictions for Figure 2."
         mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
         val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
+        for k in (STEPS_BESIDE if m.langevin else ()):   # the same model with other test-time chains, beside the recipe's
+            if k != recipe.test.steps: val[f"mse_{k}_steps"] = interpolation(m, model, d.test, member, member["seed"], k)[0]
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
                     pred=pred[:k, :, 0].tolist())
@@ -66,6 +69,19 @@ def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
     "Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the models' test masks)."
     mask = observation_mask(len(split), split.x.shape[1], ratio, seed)
     return {k: masked_mse(p, split.x, torch.ones_like(mask)).item() for k, p in trivial_predictions(split.x, split.t, mask).items()}
+
+
+# %% ../../nbs/api/30_irregular.ipynb #5d3fc4df
+def ordering(summary: dict, ratios: Sequence[float], ours: str = "ODE-LEBM") -> str:
+    "Ratio by ratio, whether `ours` has a lower mean test MSE than each other row of `summary` (`results.summarise`), with both means and the std over seeds."
+    parts = []
+    for r in ratios:
+        c = str(r)
+        if (ours, c) not in summary: continue
+        mo, so, _ = summary[(ours, c)]
+        cmp = [f"{'below' if mo < mt else 'above'} {m} ({mt:.4f} ± {st:.4f})" for (m, cc), (mt, st, _) in summary.items() if cc == c and m != ours]
+        parts.append(f"ratio {r}: {ours} {mo:.4f} ± {so:.4f}, " + ", ".join(cmp))
+    return "; ".join(parts)
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b

@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from ..sequences import SequenceData
 from ..model import ODELEBM
-from ..training import FitConfig, Trainer
+from ..training import FitConfig, Trainer, History
 from ..learner import Learner, predict
 from ..ensemble import EnsembleLearner
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
@@ -24,8 +24,8 @@ from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'run_jobs',
-           'run_grid']
+__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'training_summary',
+           'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 @dataclass(frozen=True)
@@ -128,6 +128,14 @@ def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mas
     with torch.no_grad(): return model.predict(x, t, mask, t_query), None
 
 # %% ../../nbs/api/51_methods.ipynb #65d2b60b
+def training_summary(h: History) -> dict:
+    "How a run trained, for its job record: iterations, the batch MSE at the end (mean of the last 50) and at its worst, runaway posterior chains dropped, the largest generator gradient norm before clipping (where recorded)."
+    c, out = h.columns, dict(iterations=len(h))
+    if c.get("mse"): out.update(final_batch_mse=sum(c["mse"][-50:]) / len(c["mse"][-50:]), max_batch_mse=max(c["mse"]))
+    if "dropped" in c: out["dropped_chains"] = int(sum(c["dropped"]))
+    if c.get("grad_norm"): out["max_grad_norm"] = max(c["grad_norm"])
+    return out
+
 def _finite(out: dict, what: str) -> dict:
     "`out`, after checking that its numbers are finite (a diverged run is reported, never tabled)."
     bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -149,14 +157,15 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
         if run:   # one checkpoint per training run, named by its members' job keys
             ckpt = run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
                                                   f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
-        models = train(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume).members()
+        trainer = train(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume)
         train_s = (time.time() - start) / len(group)   # a member's share of the training time
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
-        for i, model in zip(group, models):
+        hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]
+        for i, model, h in zip(group, trainer.members(), hists):
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
             outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
-                           commit=commit, cached=False, **extra)
+                           commit=commit, cached=False, training=training_summary(h), **extra)
             if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
     return [outs[i] for i in range(len(members))]
 
