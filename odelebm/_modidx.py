@@ -722,6 +722,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'odelebm.model.ODELEBM.log_likelihood': ('api/model.html#odelebm.log_likelihood', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.posterior_energy': ('api/model.html#odelebm.posterior_energy', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.posterior_step': ('api/model.html#odelebm.posterior_step', 'odelebm/model.py'),
+                               'odelebm.model.ODELEBM.run_posterior': ('api/model.html#odelebm.run_posterior', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.sample_posterior': ('api/model.html#odelebm.sample_posterior', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.sample_prior': ('api/model.html#odelebm.sample_prior', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.split': ('api/model.html#odelebm.split', 'odelebm/model.py'),

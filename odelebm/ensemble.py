@@ -154,9 +154,8 @@ class Ensemble(nn.Module):
         make = lambda xs, ms, ts: (lambda z: (self.log_likelihood(xs, self(z.view(E, B, D), ts), ms) - self.energy(z.view(E, B, D))).flatten())
         init = self._draw((B, D), generators).flatten(0, 1)
         with frozen(self):
-            step = self.template.posterior_step(step_size, mask.flatten(0, 1), make(x, mask, t), init)
-            out = run_chains(make, [x, mask], [t], init, n_steps, step, self._noise(generators),
-                             runaway, graph, graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
+            out = self.template.run_posterior(make, [x, mask], [t], init, n_steps, step_size, mask.flatten(0, 1), self._noise(generators),
+                                              runaway, graph, graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
         z, ok = out if runaway == "drop" else (out, torch.ones(E * B, dtype=torch.bool, device=x.device))
         return z.view(E, B, D), ok.view(E, B)
 

@@ -216,11 +216,28 @@ class ODELEBM(nn.Module):
         "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`; `graph`: see `run_chains`)."
         init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
-            step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-            if trace: return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway)
+            if trace:
+                step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
+                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway)
             log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
-            return run_chains(log_prob, [x, mask], [t], init, n_steps, step, noise, runaway, graph, graph_cache(self),
-                              ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
+            return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
+                                      graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
+
+    STABILITY_EVERY = 20   # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
+
+    def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
+                      noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = ()):
+        "`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."
+        legs = ([n_steps] if self.config.step_stability is None else
+                [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
+        log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
+        for n in legs:
+            out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
+                             graph, cache, key)
+            if runaway == "raise": z = out; continue
+            new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
+            z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)
+        return z if runaway == "raise" else (z, alive)
 
 # %% ../nbs/api/04_model.ipynb #9235aa3e
 def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:

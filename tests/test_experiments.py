@@ -84,7 +84,7 @@ def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
     for r in res["records"]:
         # the reference was stored with 2-thread in-process jobs, and every job runs single-threaded now: last bits may differ
         moved = r["value"] != pytest.approx(before[(r["method"], r["column"])], rel=1e-4)
-        assert moved == (r["method"] == "ODE-LEBM"), r
+        assert moved == r["method"].startswith("ODE-LEBM"), r   # ODE-LEBM and its rows at other test-time steps
 
 
 def test_the_paper_order_claim_of_table6_is_stated_met_or_not():
