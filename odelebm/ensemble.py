@@ -207,11 +207,11 @@ class EnsembleLearner(Trainer):
             descend(self.opt_ebm, loss_ebm.sum())
         a = ens(z_plus, t)   # generator: maximise log p(x | z+) on the observed points
         nll = -(torch.where(ok, ens.log_likelihood(x, a, mask), 0.0) * w).sum(1)
-        norm = descend(self.opt_gen, nll.sum(), c.clip_grad, ens.n_members)   # each member's gradient clipped on its own
+        stepped = descend(self.opt_gen, nll.sum(), c.clip_grad, ens.n_members)   # each member's gradient clipped on its own
         with torch.no_grad():
             mean = ens.template.emission.mean(a)
             mse = torch.stack([masked_mse(mean[e][ok[e]], x[e][ok[e]], mask[e][ok[e]]) for e in range(ens.n_members)])
-        rows = [loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)] + ([norm[1].to(mse)] if c.clip_grad is not None else [])
+        rows = [loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)] + ([stepped[1].to(mse)] if c.clip_grad is not None else [])
         stats = torch.stack(rows).cpu().tolist()   # one host sync
         extra = dict(grad_norm=stats[4]) if c.clip_grad is not None else {}
         out = self.record(start, loss_ebm=stats[0], nll=stats[1], mse=stats[2], dropped=[int(v) for v in stats[3]], **extra)
