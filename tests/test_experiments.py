@@ -12,7 +12,7 @@ from odelebm.experiments.recipes import RECIPES, BUDGETS
 from odelebm.experiments.methods import register
 
 RECIPES["toy"] = replace(RECIPES["table1"], name="toy")                                  # the recipe ...
-BUDGETS["toy"] = {"smoke": {"data.n_series": 30, "data.n_points": 12, "fit.iterations": 2, "baseline.iterations": 2,
+BUDGETS["toy"] = {"smoke": {"data.n_series": 30, "data.n_points": 12, "data.n_val": 4, "fit.iterations": 2, "baseline.iterations": 2,
                             "test.steps": 2}}                                             # ... and its budget
 register("GRU-D (4 units)", lambda r: GRUD(r.model.obs_shape[0], hidden=4))              # a new method
 '''

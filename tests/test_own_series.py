@@ -44,7 +44,10 @@ def test_continuous_stamps_of_very_different_lengths_train_with_a_bounded_grid()
     mse = L.history.mse
     assert all(torch.isfinite(torch.tensor(mse))) and max(mse) < 10          # no explosion (issue 13: 1.4e21 at iteration 1)
     assert sum(mse[-10:]) / 10 < sum(mse[:10]) / 10                          # and it learns
-    assert sum(L.history.dropped) == 0
+    # a chain beyond 10 sqrt(D) is absurd though finite: reported and left out of the update (issue 16; the bound was
+    # 100 sqrt(D), under which these chains trained the model); under the 'auto' step they are few, and fewer as it trains
+    dropped = L.history.dropped
+    assert sum(dropped) < 0.15 * 40 * 16 and sum(dropped[20:]) < sum(dropped[:20])
 
 
 def test_sparse_off_grid_predictions_match_dense_grid_predictions():
