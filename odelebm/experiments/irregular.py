@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 from ..sequences import masked_mse
+from ..baselines import linear_interpolation
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
 from .methods import method, infer, run_jobs, run_grid
@@ -58,12 +59,9 @@ TRIVIAL = ("mean of the observed points (trivial)", "linear interpolation (trivi
 
 def trivial_predictions(x: Tensor, t: Tensor, mask: Tensor) -> dict[str, Tensor]:
     "The two `TRIVIAL` predictors of series `x` `(N, T, 1)` on times `t` `(T,)` from their observed points `mask` `(N, T)`."
-    import numpy as np
-    v, m = x[..., 0].double(), mask.bool()
-    mean = (v * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
-    tt = t.double().numpy()
-    lin = torch.stack([torch.from_numpy(np.interp(tt, tt[row.numpy()], vals[row].numpy())) for vals, row in zip(v, m)])
-    return {TRIVIAL[0]: mean.expand_as(v)[..., None].to(x), TRIVIAL[1]: lin[..., None].to(x)}
+    m = mask[..., None].to(x)
+    mean = (x * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    return {TRIVIAL[0]: mean.expand_as(x), TRIVIAL[1]: linear_interpolation(t, x, mask)}
 
 def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
     "Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the models' test masks)."
