@@ -44,7 +44,11 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
                     pred=pred[:k, :, 0].tolist())
-    return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device)
+    def validate(m, model, member: dict) -> float:
+        "The validation MSE that chooses each run's iterate (`recipe.test.select_every`)."
+        return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]
+    return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device,
+                    validate=None if d.val is None else validate)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", ensemble: bool = True, executor: str = LOCAL) -> list[dict]:
@@ -83,7 +87,7 @@ def ordering(summary: dict, ratios: Sequence[float], ours: str = "ODE-LEBM") -> 
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b
-def plot_figure2(outputs: list[dict], methods=("ODE-LEBM", "Latent ODE (RNN enc)"), n_series: int = 2, seed: int = 0):
+def plot_figure2(outputs: list[dict], methods=("ODE-LEBM", "Latent ODE (ODE-RNN enc)"), n_series: int = 2, seed: int = 0):
     "Figure 2: rows = example test series, columns = observation ratios."
     import matplotlib.pyplot as plt, seaborn as sns
     sns.set_theme(style="whitegrid", context="paper")

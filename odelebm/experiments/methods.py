@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from ..sequences import SequenceData
 from ..model import ODELEBM
-from ..training import FitConfig, Trainer, History
+from ..training import FitConfig, Trainer, History, save_checkpoint, load_checkpoint
 from ..learner import Learner, predict
 from ..ensemble import EnsembleLearner
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
@@ -24,8 +24,8 @@ from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'train', 'infer', 'training_summary',
-           'run_jobs', 'run_grid']
+__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'trainer_for', 'train', 'infer',
+           'select_iterate', 'use_selected', 'training_summary', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 @dataclass(frozen=True)
@@ -103,15 +103,20 @@ def member_configs(m: Method, recipe: Recipe, members: list[tuple[int, float | N
     ck = dict(checkpoint_every=CHECKPOINT_EVERY, checkpoint_path=str(checkpoint)) if checkpoint else dict(checkpoint_every=0, checkpoint_path=None)
     return [replace(m.config(recipe), seed=seed, obs_ratio=ratio, device=device, progress=False, **ck) for seed, ratio in members]
 
-def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
-          checkpoint: Path | None = None, resume: bool = False) -> Trainer:
-    "Train one model of method `m` per member `(seed, obs_ratio)` on `data` (several: as one ensemble); returns the trainer (`members()`, `history`)."
+def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
+                checkpoint: Path | None = None, resume: bool = False) -> Trainer:
+    "The (untrained, or with `resume` checkpointed) trainer of method `m` with one model per member `(seed, obs_ratio)` (several: one ensemble)."
     configs = member_configs(m, recipe, members, device, checkpoint)
     def fresh() -> list[nn.Module]:
         return [(torch.manual_seed(k.seed), m.build(recipe))[1] for k in configs]
     cls = m.trainer(len(configs))
     trainer = cls.resume(checkpoint, data, None if m.langevin else fresh(), device=device) if resume else None
-    if trainer is None: trainer = cls.new(fresh(), data, configs)
+    return trainer if trainer is not None else cls.new(fresh(), data, configs)
+
+def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
+          checkpoint: Path | None = None, resume: bool = False) -> Trainer:
+    "Train one model of method `m` per member `(seed, obs_ratio)` on `data` (several: as one ensemble); returns the trainer (`members()`, `history`)."
+    trainer = trainer_for(m, recipe, data, members, device, checkpoint, resume)
     trainer.fit()
     if checkpoint is not None: trainer.save(checkpoint)
     return trainer
@@ -126,6 +131,36 @@ def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mas
         return p.mean, p.z[:, 0]
     torch.manual_seed(seed)
     with torch.no_grad(): return model.predict(x, t, mask, t_query), None
+
+# %% ../../nbs/api/51_methods.ipynb #17a5dd17
+def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float], every: int, path: Path | None = None,
+                   resume: bool = False) -> list[dict]:
+    "Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e, model)` (lower is better); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."
+    if not (isinstance(every, int) and every >= 1): raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    n, total = len(trainer.configs), trainer.cfg.iterations
+    saved = load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0 else None
+    sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
+    def score_all() -> None:
+        for e, (s, model) in enumerate(zip(sel, trainer.members())):
+            try: v = float(validate(e, model))
+            except FloatingPointError: v = math.inf   # a diverged validation chain: this iterate is never chosen
+            v = v if math.isfinite(v) else math.inf
+            s["iterations"].append(trainer.iteration); s["scores"].append(v)
+            if v < min(s["scores"][:-1], default=math.inf):
+                s.update(selected=trainer.iteration, state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
+        if path is not None: save_checkpoint(dict(members=sel), path)
+    while True:
+        due = trainer.iteration > 0 and (trainer.iteration % every == 0 or trainer.iteration >= total)
+        if due and trainer.iteration not in sel[0]["iterations"]: score_all()
+        if trainer.iteration >= total: return sel
+        trainer.fit(min(every - trainer.iteration % every, total - trainer.iteration))
+
+def use_selected(models: list[nn.Module], selection: list[dict]) -> list[nn.Module]:
+    "`models` with each member's selected weights loaded (a member none of whose iterates scored finite keeps its last)."
+    for model, s in zip(models, selection):
+        if s["state"] is not None: model.load_state_dict(s["state"])
+    return models
+
 
 # %% ../../nbs/api/51_methods.ipynb #65d2b60b
 def training_summary(h: History) -> dict:
@@ -144,8 +179,9 @@ def _finite(out: dict, what: str) -> dict:
 
 def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe, train_data: SequenceData,
              score: Callable[[Method, nn.Module, dict], dict], run_dir: str | None = None, resume: bool = False,
-             device: str = "cpu") -> list[dict]:
-    "Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device` (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and cached as its own job."
+             device: str = "cpu", validate: Callable[[Method, nn.Module, dict], float] | None = None) -> list[dict]:
+    "Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device` (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and cached as its own job; with `validate` and the recipe's `test.select_every`, at its validation-selected iterate (`select_iterate`)."
+    every = recipe.test.select_every if validate is not None else 0
     m, run, commit = method(name), RunDir(run_dir) if run_dir else None, git_commit()
     keys = [m.key(recipe, test=True, **mb) for mb in members]
     cache = [run.jobs(experiment) / f"{k}.json" if run else None for k in keys]
@@ -157,15 +193,22 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
         if run:   # one checkpoint per training run, named by its members' job keys
             ckpt = run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
                                                   f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
-        trainer = train(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume)
-        train_s = (time.time() - start) / len(group)   # a member's share of the training time
+        trainer = trainer_for(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume)
+        sel = (select_iterate(trainer, lambda e, model: validate(m, model, members[group[e]]), every,
+                              ckpt and ckpt.with_suffix(".selection.pt"), resume) if every else None)
+        trainer.fit()   # (to the end; nothing left after a selection)
+        if ckpt is not None: trainer.save(ckpt)
+        models = trainer.members() if sel is None else use_selected(trainer.members(), sel)
+        train_s = (time.time() - start) / len(group)   # a member's share of the training time (with its validation scores)
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
         hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]
-        for i, model, h in zip(group, trainer.members(), hists):
+        for e, (i, model, h) in enumerate(zip(group, models, hists)):
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
+            summary = training_summary(h) | ({} if sel is None else dict(selected_iteration=sel[e]["selected"],
+                                                                           val_curve=list(zip(sel[e]["iterations"], sel[e]["scores"]))))
             outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
-                           commit=commit, cached=False, training=training_summary(h), **extra)
+                           commit=commit, cached=False, training=summary, **extra)
             if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
     return [outs[i] for i in range(len(members))]
 
