@@ -42,7 +42,8 @@ def main():
         mse = [x["mse"] for x in o]
         mean, std = statistics.mean(mse), statistics.pstdev(mse)
         tr = [x.get("training", {}) for x in o]
-        rows.append(dict(ratio=ra, seeds=[x["seed"] for x in o], mse=mse, val_mse=[x.get("val_mse") for x in o], mean=mean, std=std,
+        rows.append(dict(ratio=ra, seeds=[x["seed"] for x in o], mse=mse, val_mse=[x.get("val_mse") for x in o],
+                         val_mse_one_chain=[x.get("val_mse_one_chain") for x in o], beside=[x.get("beside", {}) for x in o], mean=mean, std=std,
                          spread=std / mean, dropped=sum(t.get("dropped_chains", 0) for t in tr),
                          max_batch_mse=max(t.get("max_batch_mse", float("nan")) for t in tr),
                          max_grad_norm=max(t.get("max_grad_norm", float("nan")) for t in tr),
@@ -61,6 +62,15 @@ def main():
     for x in rows:
         lines.append(f"| {x['ratio']} | {' / '.join(f'{v:.4f}' for v in x['mse'])} | {x['mean']:.4f} | {x['std']:.4f} | {x['spread']:.0%} | "
                      f"{' / '.join(str(v) for v in x['selected'])} | {x['dropped']} | {x['max_batch_mse']:.3g} | {x['max_grad_norm']:.3g} |")
+    fmt = lambda vs: " / ".join("–" if v is None else f"{v:.4f}" for v in vs)
+    lines += ["", f"Validation MSE (80 held-out series) of the chosen iterates: the recipe's {r.test.samples} chain(s) per series averaged "
+              "against one chain (Algorithm 2 as the paper states it); and the same test series scored with other test-time chains:", "",
+              "| ratio | validation, recipe | validation, one chain | " + " | ".join(f"test, {k}" for k in sorted({k for x in rows for b in x['beside'] for k in b})) + " |",
+              "|---|---|---|" + "---|" * len({k for x in rows for b in x['beside'] for k in b})]
+    for x in rows:
+        keys = sorted({k for y in rows for b in y["beside"] for k in b})
+        lines.append(f"| {x['ratio']} | {fmt(x['val_mse'])} | {fmt(x['val_mse_one_chain'])} | "
+                     + " | ".join(fmt([b.get(k) for b in x["beside"]]) for k in keys) + " |")
     lines += ["", f"- No divergence: **{'met' if diverged is None else 'not met: ' + diverged[:200]}**.",
               f"- No run on the mean plateau (every test MSE below {PLATEAU}): **{'met' if met_plateau else 'not met'}**.",
               f"- std at most {SPREAD:.0%} of the mean at ratios 0.3 and 0.5: **{'met' if met_spread else 'not met'}** "

@@ -148,10 +148,21 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
         xb, mb = torch.nan_to_num(xb).to(dev), mb.to(dev)
         xr, mr = xb.repeat_interleave(n_samples, 0), mb.repeat_interleave(n_samples, 0)
         tr = tb.repeat_interleave(n_samples, 0) if tb.ndim == 2 else tb   # per-sequence times (see `batch_grid`) follow their rows
-        z = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size)
+        if n_samples == 1: z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size), None
+        else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
+            z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, runaway="drop")
+            ok = ok.reshape(len(xb), n_samples)
+            if not bool(ok.any(1).all()):
+                bad = (~ok.any(1)).nonzero().flatten()
+                raise LangevinDivergence(n_steps, None, f"all {n_samples} chains of series {(bad + i).tolist()[:5]} ran away or went non-finite",
+                                         (bad + i).tolist())
         with torch.no_grad():
             pred = model.decode(z, tq.to(dev))
         pred = pred.reshape(len(xb), n_samples, *pred.shape[1:])
-        means.append(pred.mean(1).cpu()); stds.append(pred.std(1, correction=0).cpu())
+        if ok is None: means.append(pred.mean(1).cpu()); stds.append(pred.std(1, correction=0).cpu())
+        else:
+            w = ok.to(pred.dtype).reshape(*ok.shape, *[1] * (pred.ndim - 2))
+            mean = (pred * w).sum(1) / w.sum(1)
+            means.append(mean.cpu()); stds.append((((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt().cpu())
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
     return Prediction(tq, torch.cat(means), torch.cat(zs), torch.cat(stds))

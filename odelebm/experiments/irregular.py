@@ -15,14 +15,16 @@ from .methods import method, infer, run_jobs, run_grid
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'STEPS_BESIDE', 'TRIVIAL', 'run_method', 'run_table1', 'trivial_predictions',
-           'trivial_mse', 'ordering', 'plot_figure2']
+__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'SCORED_BESIDE', 'TRIVIAL', 'run_method', 'run_table1',
+           'trivial_predictions', 'trivial_mse', 'ordering', 'iteration_range', 'plot_figure2']
 
 # %% ../../nbs/api/30_irregular.ipynb #63d002b5
 EXPERIMENT = "table1"   # the recipe (`experiments.recipes`) and the run folder's subfolders
 METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")
 VAL_MASK_SEED = 5000   # validation masks are drawn with seed VAL_MASK_SEED + the job's seed: never a test mask's
-STEPS_BESIDE = (20, 100)   # test-time posterior Langevin steps also scored (20: the paper's), where the recipe's `test.steps` differ
+# a Langevin method's test series also scored with other test-time chains, where they differ from the recipe's `test`:
+# label -> (posterior steps, chains per series); None keeps the recipe's (20 steps: the paper's; one chain: Algorithm 2 as stated)
+SCORED_BESIDE = {"20 test-time steps": (20, None), "100 test-time steps": (100, None), "one chain": (None, 1)}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
@@ -30,23 +32,27 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
                device: str = "cpu") -> list[dict]:
     "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
     d = recipe.data.load()
-    def interpolation(m, model, split, member: dict, mask_seed: int, steps: int | None = None) -> tuple[float, Tensor, Tensor]:
-        "MSE over the full series of `split` from a fixed mask of the member's ratio (`steps`: test-time Langevin steps, default the recipe's), the predictions and the mask."
+    def interpolation(m, model, split, member: dict, mask_seed: int, steps: int | None = None, samples: int | None = None) -> tuple[float, Tensor, Tensor]:
+        "MSE over the full series of `split` from a fixed mask of the member's ratio (`steps`, `samples`: test-time Langevin steps and chains per series, default the recipe's), the predictions and the mask."
         mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
-        pred, _ = infer(m, model, split.x, split.t, recipe, mask, n_steps=steps, seed=member["seed"])
+        pred, _ = infer(m, model, split.x, split.t, recipe, mask, n_steps=steps, seed=member["seed"], n_samples=samples)
         return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
     def score(m, model, member: dict) -> dict:
         "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the validation series, when held out); a few predictions for Figure 2."
         mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
         val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
-        for k in (STEPS_BESIDE if m.langevin else ()):   # the same model with other test-time chains, beside the recipe's
-            if k != recipe.test.steps: val[f"mse_{k}_steps"] = interpolation(m, model, d.test, member, member["seed"], k)[0]
+        if val and m.langevin and recipe.test.samples != 1:   # the recipe's chains per series against one, on validation (the choice)
+            val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
+        beside = {label: interpolation(m, model, d.test, member, member["seed"], steps, samples)[0]   # the same model, other test-time chains
+                  for label, (steps, samples) in (SCORED_BESIDE.items() if m.langevin else ())
+                  if (steps or recipe.test.steps, samples or recipe.test.samples) != (recipe.test.steps, recipe.test.samples)}
+        if beside: val["beside"] = beside
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
                     pred=pred[:k, :, 0].tolist())
     def validate(m, model, member: dict) -> float:
-        "The validation MSE that chooses each run's iterate (`recipe.test.select_every`)."
-        return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]
+        "The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap enough to score often)."
+        return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
     return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device,
                     validate=None if d.val is None else validate)
 
@@ -75,15 +81,23 @@ def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
 
 # %% ../../nbs/api/30_irregular.ipynb #5d3fc4df
 def ordering(summary: dict, ratios: Sequence[float], ours: str = "ODE-LEBM") -> str:
-    "Ratio by ratio, whether `ours` has a lower mean test MSE than each other row of `summary` (`results.summarise`), with both means and the std over seeds."
+    "Ratio by ratio, whether `ours` has a lower mean test MSE than each other method of `summary` (`results.summarise`; `ours` scored another way, e.g. with 20 test-time steps, is not another method), with both means and the std over seeds."
     parts = []
     for r in ratios:
         c = str(r)
         if (ours, c) not in summary: continue
         mo, so, _ = summary[(ours, c)]
-        cmp = [f"{'below' if mo < mt else 'above'} {m} ({mt:.4f} ± {st:.4f})" for (m, cc), (mt, st, _) in summary.items() if cc == c and m != ours]
+        cmp = [f"{'below' if mo < mt else 'above'} {m} ({mt:.4f} ± {st:.4f})" for (m, cc), (mt, st, _) in summary.items()
+               if cc == c and m != ours and not m.startswith(f"{ours} (")]
         parts.append(f"ratio {r}: {ours} {mo:.4f} ± {so:.4f}, " + ", ".join(cmp))
     return "; ".join(parts)
+
+def iteration_range(outputs: list[dict]) -> str:
+    "Per method, the range of the iterations its runs' validation selection chose (`training['selected_iteration']`)."
+    by: dict[str, list[int]] = {}
+    for o in outputs:
+        if (it := o.get("training", {}).get("selected_iteration")) is not None: by.setdefault(o["method"], []).append(it)
+    return ", ".join(f"{m} {min(v)}-{max(v)}" for m, v in by.items()) or "none recorded"
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b

@@ -122,12 +122,13 @@ def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int
     return trainer
 
 def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mask: Tensor | None = None,
-          t_query: Tensor | None = None, n_steps: int | None = None, seed: int = 0, batch_size: int = 500) -> tuple[Tensor, Tensor | None]:
-    "Predictions at `t_query` (default `t`) from the observed points of `x`, and (Langevin methods) the inferred latents `(N, D)`."
+          t_query: Tensor | None = None, n_steps: int | None = None, seed: int = 0, batch_size: int = 500,
+          n_samples: int | None = None) -> tuple[Tensor, Tensor | None]:
+    "Predictions at `t_query` (default `t`) from the observed points of `x`, and (Langevin methods) the inferred latents `(N, D)` (the first chain's); a Langevin method averages the decoded means of `n_samples` chains per series (default the recipe's `test.samples`)."
     model = model.cpu()
     if m.langevin:
         p = predict(model, x, t, mask, t_query, n_steps=n_steps or recipe.test.steps, step_size=recipe.fit.posterior_step_size,
-                    batch_size=batch_size, seed=seed)
+                    n_samples=n_samples or recipe.test.samples, batch_size=batch_size, seed=seed)
         return p.mean, p.z[:, 0]
     torch.manual_seed(seed)
     with torch.no_grad(): return model.predict(x, t, mask, t_query), None
