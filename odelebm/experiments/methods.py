@@ -141,7 +141,8 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
     n, total = len(trainer.configs), trainer.cfg.iterations
     saved = load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0 else None
     sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
-    def score_all() -> None:
+    def score_all() -> None:   # under its own random numbers: the run continues as if it had not been scored
+        rng = torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
             try: v = float(validate(e, model))
             except FloatingPointError: v = math.inf   # a diverged validation chain: this iterate is never chosen
@@ -149,6 +150,8 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
             s["iterations"].append(trainer.iteration); s["scores"].append(v)
             if v < min(s["scores"][:-1], default=math.inf):
                 s.update(selected=trainer.iteration, state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
+        torch.set_rng_state(rng[0])
+        if rng[1] is not None: torch.cuda.set_rng_state_all(rng[1])
         if path is not None: save_checkpoint(dict(members=sel), path)
     while True:
         due = trainer.iteration > 0 and (trainer.iteration % every == 0 or trainer.iteration >= total)
