@@ -6,7 +6,7 @@ ratio the test MSE of every seed, mean, std and std/mean, with how each run trai
 MSE, largest generator gradient before clipping). Checks: no divergence, no run on the mean plateau (test MSE < 0.2),
 std <= 30% of the mean at ratios 0.3 and 0.5. Writes Markdown and JSON.
 
-    python benchmarks/table1_seeds.py [--seeds 5] [--profile cpu] [--run-dir runs/cpu] [--out benchmarks/results/table1_seeds.json]
+    python benchmarks/table1_seeds.py [--seeds 5] [--profile cpu] [--iterations N] [--run-dir runs/cpu] [--out benchmarks/results/table1_seeds.json]
 """
 import argparse, json, statistics, subprocess, time
 from pathlib import Path
@@ -21,12 +21,13 @@ def main():
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--run-dir", default="runs/cpu")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=0, help="ODE-LEBM's training iterations (0: the profile's)")
     ap.add_argument("--out", default="benchmarks/results/table1_seeds.json")
     a = ap.parse_args()
     from odelebm.experiments.recipes import recipe
     from odelebm.experiments.irregular import run_method
     from odelebm.experiments.methods import run_grid
-    r = recipe("table1", a.profile)
+    r = recipe("table1", a.profile, {"fit.iterations": a.iterations} if a.iterations else None)
     t0 = time.time()
     diverged = None
     pairs = [(ra, sd) for sd in range(a.seeds) for ra in RATIOS]
