@@ -4,7 +4,7 @@
 
 # %% ../../nbs/api/51_methods.ipynb #aa766151
 from __future__ import annotations
-import json, math, time
+import copy, json, math, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -144,6 +144,7 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
     def score_all() -> None:   # under its own random numbers: the run continues as if it had not been scored
         rng = torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
+            model = copy.deepcopy(model)   # a lone trainer's member is its live model: scoring (on the CPU) must not move it
             try: v = float(validate(e, model))
             except FloatingPointError: v = math.inf   # a diverged validation chain: this iterate is never chosen
             v = v if math.isfinite(v) else math.inf
