@@ -211,7 +211,7 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
             summary = training_summary(h) | ({} if sel is None else dict(selected_iteration=sel[e]["selected"],
-                                                                           val_curve=[[i, v] for i, v in zip(sel[e]["iterations"], sel[e]["scores"])]))   # as JSON reads it back
+                                                                           val_curve=[[it, v] for it, v in zip(sel[e]["iterations"], sel[e]["scores"])]))   # lists, as JSON reads them back
             outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
                            commit=commit, cached=False, training=summary, **extra)
             if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
