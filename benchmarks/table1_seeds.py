@@ -64,12 +64,12 @@ def main():
         lines.append(f"| {x['ratio']} | {' / '.join(f'{v:.4f}' for v in x['mse'])} | {x['mean']:.4f} | {x['std']:.4f} | {x['spread']:.0%} | "
                      f"{' / '.join(str(v) for v in x['selected'])} | {x['dropped']} | {x['max_batch_mse']:.3g} | {x['max_grad_norm']:.3g} |")
     fmt = lambda vs: " / ".join("–" if v is None else f"{v:.4f}" for v in vs)
+    keys = sorted({k for x in rows for b in x["beside"] for k in b})   # the other test-time chains scored (SCORED_BESIDE)
     lines += ["", f"Validation MSE (80 held-out series) of the chosen iterates: the recipe's {r.test.samples} chain(s) per series averaged "
               "against one chain (Algorithm 2 as the paper states it); and the same test series scored with other test-time chains:", "",
-              "| ratio | validation, recipe | validation, one chain | " + " | ".join(f"test, {k}" for k in sorted({k for x in rows for b in x['beside'] for k in b})) + " |",
-              "|---|---|---|" + "---|" * len({k for x in rows for b in x['beside'] for k in b})]
+              "| ratio | validation, recipe | validation, one chain | " + " | ".join(f"test, {k}" for k in keys) + " |",
+              "|---|---|---|" + "---|" * len(keys)]
     for x in rows:
-        keys = sorted({k for y in rows for b in y["beside"] for k in b})
         lines.append(f"| {x['ratio']} | {fmt(x['val_mse'])} | {fmt(x['val_mse_one_chain'])} | "
                      + " | ".join(fmt([b.get(k) for b in x["beside"]]) for k in keys) + " |")
     lines += ["", f"- No divergence: **{'met' if diverged is None else 'not met: ' + diverged[:200]}**.",
