@@ -27,3 +27,15 @@ def test_resume_reuses_a_finished_job_and_checkpoint(tmp_path, name):
     again = run_method(name, [(0.5, 0)], TINY, run_dir=str(tmp_path), resume=True)[0]
     assert again.pop("cached") and not first.pop("cached")
     assert again == first
+
+
+def test_an_ensemble_killed_between_its_members_scores_resumes_to_the_same_numbers(tmp_path):
+    "A kill after the first member's job was written: the resumed run finishes the same ensemble (its checkpoint), not a lone second member (which differs in the last bits)."
+    pairs = [(0.1, 0), (0.5, 0)]
+    first = run_method("ODE-LEBM", pairs, TINY, run_dir=str(tmp_path))
+    key = method("ODE-LEBM").key(TINY, test=True, ratio=0.5, seed=0)
+    (tmp_path / "jobs" / "table1" / f"{key}.json").unlink()
+    again = run_method("ODE-LEBM", pairs, TINY, run_dir=str(tmp_path), resume=True)
+    assert again[0]["cached"] and not again[1]["cached"]
+    strip = lambda o: {k: v for k, v in o.items() if k not in STRIP + ("cached",)}
+    assert strip(again[1]) == strip(first[1])

@@ -192,12 +192,15 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
     cache = [run.jobs(experiment) / f"{k}.json" if run else None for k in keys]
     outs = {i: {**done, "cached": True} for i, c in enumerate(cache) if resume and c and (done := read_json(c, "job cache")) is not None}
     todo = [i for i in range(len(members)) if i not in outs]
+    def checkpoint(group: list[int]) -> Path | None:   # one per training run, named by its members' job keys
+        return run and run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
+                                                      f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
+    whole = list(range(len(members)))
+    if m.ensemble and todo and len(todo) < len(whole) and (c := checkpoint(whole)) is not None and c.exists():
+        todo = whole   # killed between its members' scores: finish that ensemble (its numbers differ, in the last bits, from a smaller one's)
     for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
         start = time.time()
-        ckpt = None
-        if run:   # one checkpoint per training run, named by its members' job keys
-            ckpt = run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
-                                                  f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
+        ckpt = checkpoint(group)
         trainer = trainer_for(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume)
         sel = (select_iterate(trainer, lambda e, model: validate(m, model, members[group[e]]), every,
                               ckpt and ckpt.with_suffix(".selection.pt"), resume) if every else None)
@@ -208,6 +211,7 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
         hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]
         for e, (i, model, h) in enumerate(zip(group, models, hists)):
+            if i in outs: continue   # scored before a kill
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
             summary = training_summary(h) | ({} if sel is None else dict(selected_iteration=sel[e]["selected"],
