@@ -826,6 +826,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'odelebm.results.git_commit': ('api/results.html#git_commit', 'odelebm/results.py'),
                                  'odelebm.results.load_results': ('api/results.html#load_results', 'odelebm/results.py'),
                                  'odelebm.results.paper_value': ('api/results.html#paper_value', 'odelebm/results.py'),
+                                 'odelebm.results.profile_label': ('api/results.html#profile_label', 'odelebm/results.py'),
                                  'odelebm.results.summarise': ('api/results.html#summarise', 'odelebm/results.py'),
                                  'odelebm.results.table_columns': ('api/results.html#table_columns', 'odelebm/results.py'),
                                  'odelebm.results.table_markdown': ('api/results.html#table_markdown', 'odelebm/results.py'),
