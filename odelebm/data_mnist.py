@@ -20,7 +20,7 @@ from .sequences import SequenceData
 __all__ = ['REPO', 'BUNDLED', 'MNIST_FILES', 'MNIST_DIGESTS', 'MNIST_MIRRORS', 'SPLITS', 'SOURCES', 'resolve_data_dir',
            'find_mnist', 'MNISTFile', 'verify_mnist_file', 'read_idx', 'MNISTUnavailable', 'mnist_mirrors',
            'download_mnist', 'load_mnist', 'rotate', 'RotatingMNISTSettings', 'RotatingMNIST', 'resolve_cache_dir',
-           'make_rotating_mnist', 'shuffle_frames']
+           'make_rotating_mnist', 'shuffle_frames', 'digit_panel']
 
 # %% ../nbs/api/12_data_mnist.ipynb #d000f0fd
 REPO = Path(odelebm.__file__).resolve().parents[1]   # the repository: the folder above the package
@@ -316,3 +316,26 @@ def shuffle_frames(x: Tensor, generator: torch.Generator | None = None) -> Tenso
     while (bad := (perm == ident).all(1)).any():
         perm[bad] = torch.rand(int(bad.sum()), T, generator=generator).argsort(1)
     return x[torch.arange(n)[:, None], perm.to(x.device)]
+
+# %% ../nbs/api/12_data_mnist.ipynb #bef5fd33
+def _panel_index(labels: Tensor, free: Tensor, per_digit: int, seed: int) -> tuple[Tensor, Tensor]:
+    "Indices of `per_digit` images of each digit among the `free` ones (digits in order; seeded) and a start angle for each."
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(labels), generator=g)
+    perm = perm[free[perm]]
+    idx = [perm[labels[perm] == d][:per_digit] for d in range(10)]
+    if (short := [d for d in range(10) if len(idx[d]) < per_digit]):
+        raise ValueError(f"digit_panel: only {min(len(idx[d]) for d in short)} unused images of digit(s) {short}; ask for fewer per digit")
+    idx = torch.cat(idx)
+    return idx, torch.rand(len(idx), generator=g, dtype=torch.float64).mul(360).float()
+
+def digit_panel(data: RotatingMNIST, per_digit: int = 20, seed: int = 0, data_dir: str | os.PathLike | None = None,
+                url: str | None = None) -> SequenceData:
+    "`per_digit` sequences of each digit 0-9 (labels in order), from MNIST images of `data`'s source that none of its splits uses, each turning from a random start angle over the test length."
+    s = data.settings
+    images, labels = load_mnist(SOURCES[s.source], data_dir, url)
+    free = torch.ones(len(images), dtype=torch.bool)
+    free[torch.cat(list(data.index.values()))] = False
+    idx, angle = _panel_index(labels, free, per_digit, seed)
+    return SequenceData(s.dt * torch.arange(s.t_test), _sequences(images[idx], angle, s.t_test, s.step), None, labels[idx])
+

@@ -245,6 +245,7 @@ def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
             "table3_balls": dict(workers=workers, seeds=3),    # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
             "table4_mujoco": dict(workers=workers, seeds=3),
             "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
+            "fig4_6_latents": dict(per_digit=20),   # the paper's 20 sequences per digit for t-SNE and NMI
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -21,9 +21,10 @@ from .store import RunDir, plain, write_manifest, manifest_entry
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'load_data', 'train', 'train_all', 'load_model',
-           'infer', 'batch_mse', 'nmi', 'evaluate', 'ood_energies', 'plot_figure3', 'rotation_probe', 'plot_figure4',
-           'plot_figure5', 'plot_figure6']
+__all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'PAPER_FIGURE4', 'load_data', 'train',
+           'train_all', 'load_model', 'infer', 'batch_mse', 'nmi', 'evaluate', 'ood_energies', 'plot_figure3',
+           'rotation_probe', 'plot_figure4', 'plot_figure5', 'plot_figure6', 'circular_correlation', 'rotation_metrics',
+           'figure4_claim']
 
 # %% ../../nbs/api/31_rotmnist.ipynb #31a64b7e
 EXPERIMENT = "rotmnist"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -127,21 +128,23 @@ def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | Non
 
 # %% ../../nbs/api/31_rotmnist.ipynb #5f2c3090
 def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Prior energies of the latents inferred from real and frame-shuffled sequences (first `t_in` frames), and the AUROC."
+    "Energies of the latents inferred from real and frame-shuffled sequences (first `t_in` frames), each with its AUROC (shuffled = positive, higher energy = out of distribution): the prior energy `E` (`real`, `shuffled`, `auroc`; the paper's Fig. 6), the learned term `-f` alone (`tilt_*`) and the joint energy `-log p(x, z)` (`joint_*`); `prior`: `E` of short-run prior samples."
     from sklearn.metrics import roc_auc_score
     x = data.x[:, :r.test.observed]
     shuffled = shuffle_frames(x, torch.Generator().manual_seed(seed))
-    e, joint, t = {}, {}, data.t[:r.test.observed]
+    e, tilt, joint, t = {}, {}, {}, data.t[:r.test.observed]
     for name, xx in (("real", x), ("shuffled", shuffled)):
         z = infer(model, "ODE-LEBM", xx, t, r, n_steps, seed)["z"]
         with torch.no_grad():
             e[name] = model.energy(z)
+            tilt[name] = -model.prior.f(z)
             joint[name] = model.posterior_energy(z, xx, t, torch.ones(xx.shape[:2], dtype=torch.bool))
     with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x)))  # where the prior's short-run chains go
     y = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).numpy()
     auc = lambda d: float(roc_auc_score(y, torch.cat([d["real"], d["shuffled"]]).numpy()))
-    return dict(real=e["real"], shuffled=e["shuffled"], prior=e_prior, auroc=auc(e), joint_real=joint["real"],
-                joint_shuffled=joint["shuffled"], auroc_joint=auc(joint))
+    return dict(real=e["real"], shuffled=e["shuffled"], prior=e_prior, auroc=auc(e), tilt_real=tilt["real"],
+                tilt_shuffled=tilt["shuffled"], auroc_tilt=auc(tilt), joint_real=joint["real"], joint_shuffled=joint["shuffled"],
+                auroc_joint=auc(joint))
 
 # %% ../../nbs/api/31_rotmnist.ipynb #113c14be
 def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: int, rows: int = 3, every: int = 3):
@@ -168,7 +171,7 @@ def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: 
     return fig
 
 def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Figure 4's 16 sequences of one digit, sequence k starting k rotation steps later: latents with times reset to 0 and with the original times."
+    "Figure 4's 16 sequences of one digit, sequence k starting k rotation steps later: latents (split, and whole in `z`) with times reset to 0 and with the original times."
     step = 360 / 16
     def frames(n_frames):
         ang = step * torch.arange(n_frames, dtype=torch.float64)
@@ -182,7 +185,7 @@ def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | 
     steps, size = n_steps or r.test.steps, r.fit.posterior_step_size
     za = predict(model, reset, t[:k_in], n_steps=steps, step_size=size, seed=seed).z[:, 0]
     zb = predict(model, orig, t, mask, n_steps=steps, step_size=size, seed=seed).z[:, 0]
-    return dict(reset=model.split(za), original=model.split(zb), start=torch.arange(n))
+    return dict(reset=model.split(za), original=model.split(zb), z=dict(reset=za, original=zb), start=torch.arange(n))
 
 def _pca2(z: Tensor) -> np.ndarray:
     from sklearn.decomposition import PCA
@@ -202,31 +205,26 @@ def plot_figure4(probe: dict):
     fig.colorbar(sc, ax=axes, label="start step k (22.5 deg each)", shrink=0.8)
     return fig
 
-def plot_figure5(model, z: Tensor, t: Tensor, labels: Tensor | None = None, n: int = 8):
-    "Figure 5: PCA of the latent trajectories $z_t$ of `n` test sequences over all test times."
+def plot_figure5(model, probe: dict, t: Tensor):
+    "Figure 5: PCA of the latent trajectories $z_t$ over times `t` of Figure 4's 16 sequences with times reset to 0 (`rotation_probe`); colour = start step."
     import matplotlib.pyplot as plt
-    with torch.no_grad(): traj = model.trajectory(z[:n], t)          # (n, T, z0_dim)
+    z, start = probe["z"]["reset"], probe["start"]
+    with torch.no_grad(): traj = model.trajectory(z, t)          # (16, T, z0_dim)
+    n = len(z)
     p = _pca2(traj.reshape(-1, traj.shape[-1])).reshape(n, len(t), 2)
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
-    pal, seen = plt.get_cmap("tab10"), set()
+    cmap = plt.get_cmap("twilight")
     for i in range(n):
-        d = None if labels is None else int(labels[i])
-        # one colour and one legend entry per digit: sequences of the same digit share both
-        ax.plot(p[i, :, 0], p[i, :, 1], lw=0.8, alpha=0.8, color=pal(i % 10 if d is None else d),
-                label=None if d is None or d in seen else f"digit {d}")
-        seen.add(d)
+        ax.plot(p[i, :, 0], p[i, :, 1], lw=0.9, alpha=0.85, color=cmap(float(start[i]) / n))
         ax.scatter(p[i, 0, 0], p[i, 0, 1], marker="o", s=18, color="k", zorder=3)
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories of {n} test sequences over {len(t)} frames (dot: t = 0)")
-    if labels is not None:   # beside the axes, never over the trajectories
-        handles, names = ax.get_legend_handles_labels()
-        order = sorted(range(len(names)), key=lambda k: names[k])
-        ax.legend([handles[k] for k in order], [names[k] for k in order], fontsize=7, frameon=False,
-                  loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, n)); sm.set_array([])
+    fig.colorbar(sm, ax=ax, label=f"start step k ({360 / n:g} deg each)")
+    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories of {n} sequences of one digit over {len(t)} frames (dot: t = 0)")
     fig.tight_layout()
     return fig
 
 def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, seed: int = 0):
-    "Figure 6: t-SNE of z_s coloured by digit (NMI in the title); histogram of energies of real vs frame-shuffled sequences."
+    "Figure 6: t-SNE of z_s coloured by digit (NMI in the title); histogram of energies of real vs frame-shuffled sequences (`ood_energies`; its three AUROCs in the title)."
     import matplotlib.pyplot as plt, seaborn as sns
     from sklearn.manifold import TSNE
     emb = TSNE(2, perplexity=min(30, len(z_s) - 1), random_state=seed, init="pca").fit_transform(z_s.double().numpy())
@@ -236,14 +234,52 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
         sel = (labels == d).numpy()
         axes[0].scatter(emb[sel, 0], emb[sel, 1], s=14, color=pal[d], label=str(d))
     axes[0].legend(title="digit", fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.02))
-    axes[0].set(title=f"t-SNE of $z_s$ (test sequences), NMI = {nmi_value:.3f}", xticks=[], yticks=[])
+    axes[0].set(title=f"t-SNE of $z_s$ ({len(z_s)} sequences), NMI = {nmi_value:.3f}", xticks=[], yticks=[])
     bins = np.histogram_bin_edges(torch.cat([energies[k] for k in ("real", "shuffled", "prior")]).numpy(), 40)
     for key, label, c in (("real", "real sequences", "tab:blue"), ("shuffled", "frames shuffled", "tab:red"),
                           ("prior", "prior samples (short-run chains)", "0.5")):
         axes[1].hist(energies[key].numpy(), bins, histtype="stepfilled", alpha=0.35, color=c, edgecolor=c, lw=1.2, label=label)
     axes[1].set(xlabel="energy $E_\\alpha(z)$ of the inferred latent", ylabel="count",
                 title=f"AUROC of $E_\\alpha$ for shuffled vs real: {energies['auroc']:.3f}\n"
-                      f"(joint energy $-\\log p(x, z)$: {energies['auroc_joint']:.3f})")
+                      f"(learned term $-f_\\alpha$: {energies['auroc_tilt']:.3f}; joint $-\\log p(x, z)$: {energies['auroc_joint']:.3f})")
     axes[1].legend(frameon=False)
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/api/31_rotmnist.ipynb #20a025bb
+def circular_correlation(a: Tensor, b: Tensor) -> float:
+    "Fisher-Lee circular correlation of the angles `a` and `b` (radians, same length): +1 / -1 when `b` is a rotation / mirrored rotation of `a`, near 0 when unrelated."
+    da, db = (x.double()[:, None] - x.double()[None] for x in (a, b))
+    sa, sb = torch.sin(da).triu(1), torch.sin(db).triu(1)
+    return float((sa * sb).sum() / ((sa ** 2).sum() * (sb ** 2).sum()).sqrt())
+
+def _spread(z: Tensor) -> float:
+    "Total variance of the rows of `z`."
+    return float(z.double().var(0).sum())
+
+def rotation_metrics(probe: dict, reference: dict[str, Tensor]) -> dict[tuple[str, str], dict[str, float]]:
+    "Figure 4 measured (`rotation_probe`): per scenario ('reset', 'original') and latent ('z0', 'z_s'), `rotation`: |circular correlation| of the start angle with the latent's angle in its first two principal components, and its spread over the 16 sequences relative to `reference` (the same latent of the test sequences)."
+    start = 2 * torch.pi * probe["start"].double() / len(probe["start"])
+    out = {}
+    for scenario in ("reset", "original"):
+        z0, _, zs = probe[scenario]
+        for name, z in (("z0", z0), ("z_s", zs)):
+            p = torch.from_numpy(_pca2(z))
+            out[(scenario, name)] = dict(rotation=abs(circular_correlation(start, torch.atan2(p[:, 1], p[:, 0]))),
+                                         spread=_spread(z) / _spread(reference[name]))   # the latent's `spread` relative to the reference
+    return out
+
+PAPER_FIGURE4 = {"reset": ("z_s", "z0"), "original": ("z0", "z_s")}   # scenario -> (the latent carrying the rotation, the one constant)
+
+def figure4_claim(metrics: dict[tuple[str, str], dict[str, float]]) -> str:
+    "The paper's reading of Figure 4 tested on `rotation_metrics`: in each scenario, is the latent with the higher rotation correlation and the one with the smaller spread the ones the paper names?"
+    parts, ok = [], True
+    for scenario, (carrier, constant) in PAPER_FIGURE4.items():
+        m = {n: metrics[(scenario, n)] for n in ("z0", "z_s")}
+        ours_c, ours_k = max(m, key=lambda n: m[n]["rotation"]), min(m, key=lambda n: m[n]["spread"])
+        ok &= (ours_c, ours_k) == (carrier, constant)
+        parts.append(f"{scenario}: {ours_c} turns (|rho| z0 {m['z0']['rotation']:.2f}, z_s {m['z_s']['rotation']:.2f}), "
+                     f"{ours_k} stays (spread z0 {m['z0']['spread']:.2f}, z_s {m['z_s']['spread']:.2f})")
+    return (f"the paper's reading (times reset: z_s turns and z0 stays; original times: z0 turns and z_s stays): "
+            f"{'met' if ok else 'not met'} (ours, {'; '.join(parts)})")
+
