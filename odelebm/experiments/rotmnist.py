@@ -266,7 +266,7 @@ def rotation_metrics(probe: dict, reference: dict[str, Tensor]) -> dict[tuple[st
         for name, z in (("z0", z0), ("z_s", zs)):
             p = torch.from_numpy(_pca2(z))
             out[(scenario, name)] = dict(rotation=abs(circular_correlation(start, torch.atan2(p[:, 1], p[:, 0]))),
-                                         spread=_spread(z) / _spread(reference[name]))   # the latent's `spread` relative to the reference
+                                         spread=_spread(z) / _spread(reference[name]))
     return out
 
 PAPER_FIGURE4 = {"reset": ("z_s", "z0"), "original": ("z0", "z_s")}   # scenario -> (the latent carrying the rotation, the one constant)
