@@ -200,20 +200,25 @@ class EnsembleLearner(Trainer):
             e = int((n_ok == 0).nonzero()[0])
             raise LangevinDivergence(c.posterior_steps, None, f"every posterior chain of member {e}'s batch ran away or went non-finite")
         w = ok / n_ok[:, None]   # a member's mean over its sane chains; a runaway chain's sequence gets weight 0
-        loss_ebm = torch.zeros(ens.n_members, device=x.device)
+        loss_ebm, energies = torch.zeros(ens.n_members, device=x.device), []
         if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples
             z_minus = ens.sample_prior(x.shape[1], c.prior_steps, c.prior_step_size, self.noise_gens)
-            loss_ebm = ens.f(z_minus).mean(1) - (torch.where(ok, ens.f(z_plus), 0.0) * w).sum(1)
+            f_minus, f_plus = ens.f(z_minus), ens.f(z_plus)
+            loss_ebm = f_minus.mean(1) - (torch.where(ok, f_plus, 0.0) * w).sum(1)
             descend(self.opt_ebm, loss_ebm.sum())
+            with torch.no_grad():   # each member's mean energy of its prior and (sane) posterior samples before this update
+                quad = lambda z: z.pow(2).sum(-1) / (2 * ens.config.sigma_z ** 2)
+                energies = [(quad(z_minus) - f_minus).mean(1), (torch.where(ok, quad(z_plus) - f_plus, 0.0) * w).sum(1)]
         a = ens(z_plus, t)   # generator: maximise log p(x | z+) on the observed points
         nll = -(torch.where(ok, ens.log_likelihood(x, a, mask), 0.0) * w).sum(1)
         stepped = descend(self.opt_gen, nll.sum(), c.clip_grad, ens.n_members)   # each member's gradient clipped on its own
         with torch.no_grad():
             mean = ens.template.emission.mean(a)
             mse = torch.stack([masked_mse(mean[e][ok[e]], x[e][ok[e]], mask[e][ok[e]]) for e in range(ens.n_members)])
-        rows = [loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)] + ([stepped[1].to(mse)] if c.clip_grad is not None else [])
+        rows = [loss_ebm.detach(), nll.detach(), mse, (~ok).sum(1).to(mse)] + ([stepped[1].to(mse)] if c.clip_grad is not None else []) + energies
         stats = torch.stack(rows).cpu().tolist()   # one host sync
         extra = dict(grad_norm=stats[4]) if c.clip_grad is not None else {}
+        if energies: extra.update(energy_prior=stats[-2], energy_posterior=stats[-1])
         out = self.record(start, loss_ebm=stats[0], nll=stats[1], mse=stats[2], dropped=[int(v) for v in stats[3]], **extra)
         return [{k: v[e] if isinstance(v, list) else v for k, v in out.items()} for e in range(ens.n_members)]
 

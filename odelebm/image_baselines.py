@@ -15,8 +15,8 @@ from .sequences import SequenceData, check_batch, masked_mse
 from .baselines import Baseline, _from_t0, kl_standard_normal, ebm_vae_terms, ebm_vae_loss
 
 # %% auto #0
-__all__ = ['FRAME', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder', 'FrameSizes',
-           'ImageLatentODE', 'rotating_hands', 'MoNODE', 'EBMEncoderODE']
+__all__ = ['FRAME', 'FRAME_ENCODERS', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder',
+           'StackedFrameEncoder', 'FrameSizes', 'ImageLatentODE', 'rotating_hands', 'MoNODE', 'EBMEncoderODE']
 
 # %% ../nbs/api/21_image_baselines.ipynb #bb641664
 FRAME = (1, 28, 28)
@@ -100,6 +100,24 @@ class FrameGRUEncoder(nn.Module):
             t_next, seen = torch.where(m[:, i], t[i], t_next), seen | m[:, i]
         return self.head(torch.cat([h, (t_next - t[0])[:, None]], -1))
 
+class StackedFrameEncoder(nn.Module):
+    "q(z0 | frames) of MoNODE's rotating-MNIST position encoder: the first `t_in` grid frames as the channels of one image, three conv 5x5/2 layers (`channels`, 2x, 4x; batch norm, ReLU), a linear head."
+    def __init__(self, out_dim: int, t_in: int = 5, channels: int = 16):
+        super().__init__()
+        if t_in < 1 or channels < 1: raise ValueError(f"t_in and channels must be >= 1, got {t_in}, {channels}")
+        self.t_in = t_in
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 5, stride=2, padding=2), nn.BatchNorm2d(c_out), nn.ReLU()]
+        self.net = nn.Sequential(*block(t_in, channels), *block(channels, 2 * channels), *block(2 * channels, 4 * channels),  # 28 -> 14 -> 7 -> 4
+                                 nn.Flatten(), nn.Linear(4 * channels * 16, out_dim))
+
+    def forward(self, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
+        "Head output `(B, out_dim)` from the first `t_in` frames of `x (B, T, 1, 28, 28)` (zeros where unobserved: `ImageBaseline.inputs`); the frames sit on a regular grid from `t[0]`, so `t` and `m` are not read."
+        if x.shape[1] < self.t_in: raise ValueError(f"the stacked encoder reads the first t_in={self.t_in} frames; the sequences have {x.shape[1]}")
+        return self.net(x[:, :self.t_in, 0])
+
+FRAME_ENCODERS = ("gru", "stack")   # FrameGRUEncoder over every observed frame of the window; StackedFrameEncoder (MoNODE's)
+
 @dataclass(frozen=True)
 class FrameSizes:
     "What every frame model shares (MoNODE's Latent ODE): encoder, ODE, decoder and likelihood sizes, the solver, the observed window."
@@ -116,7 +134,10 @@ class FrameSizes:
     solver: str = "rk4_grid"
     n_z_samples: int = 1         # reparameterised samples of z0 in the ELBO
     t_in: int | None = None      # frames the encoders read (None: all observed)
+    encoder: str = "gru"         # q(z0)'s encoder, one of FRAME_ENCODERS ("stack" needs t_in)
     def __post_init__(self):
+        if self.encoder not in FRAME_ENCODERS: raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {FRAME_ENCODERS}")
+        if self.encoder == "stack" and self.t_in is None: raise ValueError("the stacked encoder needs t_in, the number of frames it stacks")
         if self.latent_dim < 1: raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {self.n_z_samples}")
 
@@ -127,7 +148,8 @@ class ImageLatentODE(ImageBaseline):
         super().__init__(s.t_in)
         self.latent_dim, self.static_dim, self.dynamic_dim = s.latent_dim, _static_dim, _dynamic_dim
         self.solver, self.n_z_samples = s.solver, s.n_z_samples
-        self.encoder = FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels)
+        self.encoder = (FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels) if s.encoder == "gru" else
+                        StackedFrameEncoder(2 * s.latent_dim, s.t_in, s.enc_channels))
         self.func = ODEFunc(s.latent_dim, s.ode_hidden, s.ode_layers, s.ode_act, _dynamic_dim)
         self.emission = ConvEmission(s.latent_dim, _static_dim, s.channels, s.likelihood, s.sigma)
 

@@ -75,16 +75,21 @@ class Learner(Trainer):
             raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
                                      list(range(n_drop)))
         if n_drop: b = b.sane()      # the stated rule for runaway chains: their sequences sit out this update
-        loss_ebm = torch.zeros(())
+        loss_ebm, energies = torch.zeros(()), {}
         if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
             z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size)
-            loss_ebm = descend(self.opt_ebm, m.prior.f(z_minus).mean() - m.prior.f(b.z).mean())
+            f_minus, f_plus = m.prior.f(z_minus), m.prior.f(b.z)
+            loss_ebm = descend(self.opt_ebm, f_minus.mean() - f_plus.mean())
+            # the energies E = -f + |z|^2 / 2 sigma_z^2 of both sample sets before this update: does the prior learn?
+            quad = lambda z: z.detach().pow(2).sum(-1) / (2 * m.prior.sigma_z ** 2)
+            energies = dict(energy_prior=(quad(z_minus) - f_minus.detach()).mean().item(),
+                            energy_posterior=(quad(b.z) - f_plus.detach()).mean().item())
         a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
         nll = descend(self.opt_gen, -m.emission.log_likelihood(b.x, a, b.mask).mean(), c.clip_grad)
         extra = {}
         if c.clip_grad is not None: nll, extra = nll[0], dict(grad_norm=nll[1].item())   # the norm before clipping
         mse = masked_mse(m.emission.mean(a.detach()), b.x, b.mask)
-        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop, **extra)
+        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop, **energies, **extra)
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config), **self.chains.state_dict())

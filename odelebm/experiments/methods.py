@@ -67,10 +67,10 @@ def method(name: str) -> Method:
 
 # %% ../../nbs/api/51_methods.ipynb #c01a1cc7
 def _image(r: Recipe, latent_dim: int | None = None) -> dict:
-    "The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, and the frames its encoders read."
-    m = r.model
+    "The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, its encoder and the frames it reads."
+    m, a = r.model, r.amortised
     return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, likelihood=m.likelihood, sigma=m.sigma, solver=m.solver,
-                t_in=r.test.observed)
+                t_in=a.frame_window or r.test.observed, encoder=a.frame_encoder)
 
 def _vae(r: Recipe) -> dict:
     "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."
@@ -79,7 +79,7 @@ def _vae(r: Recipe) -> dict:
 
 register("ODE-LEBM", lambda r: ODELEBM(r.model), langevin=True)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), langevin=True)
-register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), langevin=True)
+register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian", sigma_z=1.0)), langevin=True)   # the plain N(0, I) prior, whatever reference the EBM's recipe tilts
 # Table 1: vector series
 register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
 register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))

@@ -16,15 +16,16 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit
 from ..files import atomic_write, read_json, sha256_file
 from .recipes import Recipe
-from .methods import method, train as fit_method, infer as infer_method
+from .methods import method, trainer_for, select_iterate, use_selected, infer as infer_method
 from .store import RunDir, plain, write_manifest, manifest_entry
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'PAPER_FIGURE4', 'load_data', 'train',
-           'train_all', 'load_model', 'infer', 'batch_mse', 'nmi', 'evaluate', 'ood_energies', 'plot_figure3',
-           'rotation_probe', 'plot_figure4', 'plot_figure5', 'plot_figure6', 'circular_correlation', 'rotation_metrics',
-           'figure4_claim']
+__all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'EXTRAPOLATION_START', 'PAPER_FIGURE4',
+           'load_data', 'train', 'train_all', 'load_model', 'infer', 'validation_mse', 'training_curves', 'batch_mse',
+           'nmi', 'scores', 'mean_frame_prediction', 'evaluate', 'ood_energies', 'plot_figure3', 'rotation_probe',
+           'plot_figure4', 'plot_figure5', 'plot_figure6', 'plot_prior_energies', 'circular_correlation',
+           'rotation_metrics', 'figure4_claim']
 
 # %% ../../nbs/api/31_rotmnist.ipynb #31a64b7e
 EXPERIMENT = "rotmnist"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -56,13 +57,22 @@ def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = F
     path = run.models(EXPERIMENT) / f"{key}.pt"
     info_path = path.with_suffix(".json")
     if resume and path.exists() and (info := read_json(info_path, "training record")) is not None: return {**info, "cached": True}
-    train_set = load_data(r, data_dir).train
+    data = load_data(r, data_dir)
     start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
-    trainer = fit_method(m, r, train_set, [(seed, None)], device, run.checkpoints(EXPERIMENT) / path.name, resume)
-    model, h = trainer.members()[0], trainer.history
+    ckpt = run.checkpoints(EXPERIMENT) / path.name
+    trainer = trainer_for(m, r, data.train, [(seed, None)], device, ckpt, resume)
+    every = r.test.select_every
+    sel = select_iterate(trainer, lambda e, model: validation_mse(model, name, data.val, r, seed), every,
+                         ckpt.with_suffix(".selection.pt"), resume) if every else None
+    trainer.fit()   # (to the end; nothing left after a selection)
+    trainer.save(ckpt)
+    model = trainer.members()[0] if sel is None else use_selected(trainer.members(), sel)[0]
+    h = trainer.history
     info = dict(method=name, seed=seed, key=key, file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()},
                 commit=commit, train_seconds=round(time.time() - start, 1), seconds_per_iteration=round(float(np.mean(h.seconds)), 4),
-                final_train_mse=float(np.mean(h.mse[-50:])), cached=False)
+                final_train_mse=float(np.mean(h.mse[-50:])), cached=False, curves=training_curves(h),
+                **({} if sel is None else dict(selected_iteration=sel[0]["selected"],
+                                               val_curve=[[it, v] for it, v in zip(sel[0]["iterations"], sel[0]["scores"])])))
     save_checkpoint(dict(method=name, seed=seed, state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
     atomic_write(info_path, json.dumps(info, indent=1))  # written last: its presence means the model is complete
@@ -102,9 +112,23 @@ def infer(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: int | None
     return dict(pred=pred, z=torch.cat([lat["z0"]] + ([lat["z_s"]] if lat.get("z_s") is not None else []), -1),
                 z0=lat["z0"], z_s=lat.get("z_s"))
 
-def batch_mse(pred: Tensor, x: Tensor, n_frames: int, batch_size: int = 25) -> tuple[float, float]:
-    "MSE per pixel over the first `n_frames` frames: mean and std over test batches of `batch_size` sequences."
-    err = ((pred[:, :n_frames] - x[:, :n_frames]) ** 2).flatten(1).mean(1)
+EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
+
+def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0) -> float:
+    "What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted from their first `test.observed` frames."
+    pred = infer(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]   # eval: batch norm from its running statistics
+    return batch_mse(pred, val.x, val.x.shape[1], start=min(EXTRAPOLATION_START, val.x.shape[1] - 1))[0]
+
+def training_curves(h, points: int = 200) -> dict[str, list[float]]:
+    "The training history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample energies where recorded), for the training record."
+    cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior") and len(v) == len(h)}
+    w = max(1, -(-len(h) // points))
+    return {k: [float(np.mean(v[i:i + w])) for i in range(0, len(v), w)] for k, v in cols.items()}
+
+def batch_mse(pred: Tensor, x: Tensor, n_frames: int, batch_size: int = 25, start: int = 0) -> tuple[float, float]:
+    "MSE per pixel over frames `start` to `n_frames - 1`: mean and std over test batches of `batch_size` sequences."
+    if not 0 <= start < n_frames: raise ValueError(f"need 0 <= start < n_frames, got start={start}, n_frames={n_frames}")
+    err = ((pred[:, start:n_frames] - x[:, start:n_frames]) ** 2).flatten(1).mean(1)
     per_batch = torch.stack([b.mean() for b in err.split(batch_size)])
     return per_batch.mean().item(), (per_batch.std().item() if len(per_batch) > 1 else 0.0)
 
@@ -115,15 +139,24 @@ def nmi(z: Tensor, labels: Tensor, seed: int = 0, k: int = 10) -> float:
     clusters = KMeans(k, n_init=10, random_state=seed).fit_predict(z.double().numpy())
     return float(normalized_mutual_info_score(labels.numpy(), clusters))
 
+def scores(pred: Tensor, x: Tensor, batch_size: int = 25) -> dict[str, float]:
+    "Table 2's MSEs of predictions `pred` of `x`: `mse15` (frames 0-14), `mse45` (frames 15-44, MoNODE's '45'), `mse45_all` (frames 0-44), each with its std over test batches (`std15`, ...)."
+    T = x.shape[1]
+    m15, s15 = batch_mse(pred, x, min(15, T), batch_size)
+    m45, s45 = batch_mse(pred, x, T, batch_size, min(EXTRAPOLATION_START, T - 1))
+    ma, sa = batch_mse(pred, x, T, batch_size)
+    return dict(mse15=m15, std15=s15, mse45=m45, std45=s45, mse45_all=ma, std45_all=sa)
+
+def mean_frame_prediction(x: Tensor, observed: int) -> Tensor:
+    "The trivial predictor: every frame of a sequence predicted by the mean of its first `observed` frames."
+    return x[:, :observed].mean(1, keepdim=True).expand_as(x)
+
 def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Table-2 scores of a trained model on `data`: MSE at T = 15 and T = 45 (mean, std over batches), NMI of z_s, latents."
+    "Table-2 scores of a trained model on `data`: `scores` (MSE at T = 15 and T = 45, mean and std over batches), NMI of z_s, latents."
     out = infer(model, name, data.x, data.t, r, n_steps, seed)
     if not torch.isfinite(out["pred"]).all(): raise FloatingPointError(f"{name}: non-finite predictions")
-    bs = r.fit.batch_size
-    m15, s15 = batch_mse(out["pred"], data.x, min(15, data.x.shape[1]), bs)
-    m45, s45 = batch_mse(out["pred"], data.x, data.x.shape[1], bs)
     score = None if out["z_s"] is None or len(data) < 10 else nmi(out["z_s"], data.labels, seed)
-    return dict(method=name, mse15=m15, std15=s15, mse45=m45, std45=s45, nmi=score, **out)
+    return dict(method=name, **scores(out["pred"], data.x, r.fit.batch_size), nmi=score, **out)
 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #5f2c3090
@@ -243,6 +276,20 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
                 title=f"AUROC of $E_\\alpha$ for shuffled vs real: {energies['auroc']:.3f}\n"
                       f"(learned term $-f_\\alpha$: {energies['auroc_tilt']:.3f}; joint $-\\log p(x, z)$: {energies['auroc_joint']:.3f})")
     axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+def plot_prior_energies(curves: dict[str, list[float]], dim: int, title: str = ""):
+    "Does the EBM prior learn? The mean energy $E_\\alpha$ of the short-run prior samples and of the posterior samples over training (`training_curves` of a Langevin model's record), beside $D/2$, what an untilted prior ($f = 0$) gives its own N(0, I) samples."
+    import matplotlib.pyplot as plt
+    if "energy_prior" not in curves: raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were recorded)")
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    it = curves["iteration"]
+    ax.plot(it, curves["energy_prior"], color="0.35", label="prior samples $z^-$ (short-run chains)")
+    ax.plot(it, curves["energy_posterior"], color="tab:blue", label="posterior samples $z^+$ of the batch")
+    ax.axhline(dim / 2, color="k", ls=":", lw=1, label=f"$D/2 = {dim / 2:g}$: N(0, I) under an untilted prior")
+    ax.set(xlabel="training iteration", ylabel="mean energy $E_\\alpha(z) = -f_\\alpha(z) + |z|^2/2$", title=title)
+    ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
 
