@@ -279,16 +279,16 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
     fig.tight_layout()
     return fig
 
-def plot_prior_energies(curves: dict[str, list[float]], dim: int, title: str = ""):
-    "Does the EBM prior learn? The mean energy $E_\\alpha$ of the short-run prior samples and of the posterior samples over training (`training_curves` of a Langevin model's record), beside $D/2$, what an untilted prior ($f = 0$) gives its own N(0, I) samples."
+def plot_prior_energies(curves: dict[str, list[float]], dim: int, sigma_z: float = 1.0, title: str = ""):
+    "Does the EBM prior learn? The mean energy $E_\\alpha$ of the short-run prior samples and of the posterior samples over training (`training_curves` of a Langevin model's record), beside $D/2$, the mean energy of samples of the untilted reference N(0, `sigma_z`^2 I) ($f = 0$)."
     import matplotlib.pyplot as plt
     if "energy_prior" not in curves: raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were recorded)")
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     it = curves["iteration"]
     ax.plot(it, curves["energy_prior"], color="0.35", label="prior samples $z^-$ (short-run chains)")
     ax.plot(it, curves["energy_posterior"], color="tab:blue", label="posterior samples $z^+$ of the batch")
-    ax.axhline(dim / 2, color="k", ls=":", lw=1, label=f"$D/2 = {dim / 2:g}$: N(0, I) under an untilted prior")
-    ax.set(xlabel="training iteration", ylabel="mean energy $E_\\alpha(z) = -f_\\alpha(z) + |z|^2/2$", title=title)
+    ax.axhline(dim / 2, color="k", ls=":", lw=1, label=f"$D/2 = {dim / 2:g}$: the reference N(0, {sigma_z:g}$^2$ I) if $f = 0$")
+    ax.set(xlabel="training iteration", ylabel=f"mean $E_\\alpha(z) = -f_\\alpha(z) + |z|^2 / (2 \\cdot {sigma_z:g}^2)$", title=title)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
