@@ -385,6 +385,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.train': ( 'api/methods.html#train',
                                                                                     'odelebm/experiments/methods.py'),
+                                             'odelebm.experiments.methods.train_selected': ( 'api/methods.html#train_selected',
+                                                                                             'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.trainer_for': ( 'api/methods.html#trainer_for',
                                                                                           'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.training_summary': ( 'api/methods.html#training_summary',

@@ -25,7 +25,7 @@ from .executors import LOCAL, parallel_map
 
 # %% auto #0
 __all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'trainer_for', 'train', 'infer',
-           'select_iterate', 'use_selected', 'training_summary', 'run_jobs', 'run_grid']
+           'select_iterate', 'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 @dataclass(frozen=True)
@@ -166,6 +166,17 @@ def use_selected(models: list[nn.Module], selection: list[dict]) -> list[nn.Modu
         if s["state"] is not None: model.load_state_dict(s["state"])
     return models
 
+def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
+                   checkpoint: Path | None = None, resume: bool = False, validate: Callable[[int, nn.Module], float] | None = None,
+                   every: int = 0) -> tuple[Trainer, list[nn.Module], list[dict] | None]:
+    "`train` with, when `validate(e, model)` is given and `every` > 0, each member's iterate chosen on validation (`select_iterate`, its record beside `checkpoint`): the trainer, its members at their chosen iterates, the selection (None without one)."
+    trainer = trainer_for(m, recipe, data, members, device, checkpoint, resume)
+    sel = (select_iterate(trainer, validate, every, checkpoint and checkpoint.with_suffix(".selection.pt"), resume)
+           if validate is not None and every else None)
+    trainer.fit()   # (to the end; nothing left after a selection)
+    if checkpoint is not None: trainer.save(checkpoint)
+    return trainer, (trainer.members() if sel is None else use_selected(trainer.members(), sel)), sel
+
 
 # %% ../../nbs/api/51_methods.ipynb #65d2b60b
 def training_summary(h: History) -> dict:
@@ -201,12 +212,8 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
     for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
         start = time.time()
         ckpt = checkpoint(group)
-        trainer = trainer_for(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device, ckpt, resume)
-        sel = (select_iterate(trainer, lambda e, model: validate(m, model, members[group[e]]), every,
-                              ckpt and ckpt.with_suffix(".selection.pt"), resume) if every else None)
-        trainer.fit()   # (to the end; nothing left after a selection)
-        if ckpt is not None: trainer.save(ckpt)
-        models = trainer.members() if sel is None else use_selected(trainer.members(), sel)
+        trainer, models, sel = train_selected(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device,
+                                              ckpt, resume, validate and (lambda e, model: validate(m, model, members[group[e]])), every)
         train_s = (time.time() - start) / len(group)   # a member's share of the training time (with its validation scores)
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
         hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]

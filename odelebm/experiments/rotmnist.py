@@ -16,7 +16,7 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit
 from ..files import atomic_write, read_json, sha256_file
 from .recipes import Recipe
-from .methods import method, trainer_for, select_iterate, use_selected, infer as infer_method
+from .methods import method, train_selected, infer as infer_method
 from .store import RunDir, plain, write_manifest, manifest_entry
 from .executors import LOCAL, parallel_map
 
@@ -60,13 +60,8 @@ def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = F
     data = load_data(r, data_dir)
     start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
     ckpt = run.checkpoints(EXPERIMENT) / path.name
-    trainer = trainer_for(m, r, data.train, [(seed, None)], device, ckpt, resume)
-    every = r.test.select_every
-    sel = select_iterate(trainer, lambda e, model: validation_mse(model, name, data.val, r, seed), every,
-                         ckpt.with_suffix(".selection.pt"), resume) if every else None
-    trainer.fit()   # (to the end; nothing left after a selection)
-    trainer.save(ckpt)
-    model = trainer.members()[0] if sel is None else use_selected(trainer.members(), sel)[0]
+    trainer, (model,), sel = train_selected(m, r, data.train, [(seed, None)], device, ckpt, resume,
+                                            lambda e, model: validation_mse(model, name, data.val, r, seed), r.test.select_every)
     h = trainer.history
     info = dict(method=name, seed=seed, key=key, file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()},
                 commit=commit, train_seconds=round(time.time() - start, 1), seconds_per_iteration=round(float(np.mean(h.seconds)), 4),
