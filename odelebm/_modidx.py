@@ -749,6 +749,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'odelebm.model.ODELEBM._readout': ('api/model.html#odelebm._readout', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.auto_step_size': ('api/model.html#odelebm.auto_step_size', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.batch_grid': ('api/model.html#odelebm.batch_grid', 'odelebm/model.py'),
+                               'odelebm.model.ODELEBM.chain_bound': ('api/model.html#odelebm.chain_bound', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.decode': ('api/model.html#odelebm.decode', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.dense': ('api/model.html#odelebm.dense', 'odelebm/model.py'),
                                'odelebm.model.ODELEBM.device': ('api/model.html#odelebm.device', 'odelebm/model.py'),

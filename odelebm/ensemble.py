@@ -143,7 +143,7 @@ class Ensemble(nn.Module):
         make = lambda: (lambda z: -self.energy(z.view(E, n, D)).flatten())
         with frozen(self):
             z = run_chains(make, [], [], self._draw((n, D), generators).flatten(0, 1), n_steps, step_size, self._noise(generators),
-                           graph=graph, cache=graph_cache(self), key=("prior", n, weights_key(self)))
+                           graph=graph, cache=graph_cache(self), key=("prior", n, weights_key(self)), bound=self.template.chain_bound)
         return z.view(E, n, D)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",

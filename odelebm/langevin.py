@@ -191,22 +191,22 @@ def weights_key(module: nn.Module) -> tuple[int, ...]:
 
 def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor], constants: Sequence[Tensor],
                init: Tensor, n_steps: int, step_size: float | Tensor, noise: bool | Callable = True, runaway: str = "raise",
-               graph: bool | None = None, cache: dict | None = None, key: tuple = ()) -> Tensor | tuple[Tensor, Tensor]:
+               graph: bool | None = None, cache: dict | None = None, key: tuple = (), bound: float | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays of a
-    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain."""
+    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`: see `langevin`)."""
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None
-    if not use: return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+    if not use: return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
     chains = cache.get(key)
-    if chains == "eager": return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+    if chains == "eager": return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
     if chains is None or not chains.fits(inputs, constants, init, step_size):
         if len(cache) >= GRAPH_CACHE_SIZE: cache.pop(next(iter(cache)))
-        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise))
+        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise), bound)
         except RuntimeError as e:   # something in the step cannot be captured (e.g. an adaptive solver's host syncs)
             warnings.warn(f"a Langevin step could not be captured as a CUDA graph ({str(e).splitlines()[0][:200]}); "
                           f"these chains run step by step")
             cache[key] = "eager"
-            return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway)
+            return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
     z, alive = chains.run(inputs, init, step_size, n_steps)
     if runaway == "drop": return z, alive
     if not bool(alive.all()):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, MAX_NORM_PER_DIM
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -72,6 +72,11 @@ class ODELEBM(nn.Module):
 
     @property
     def latent_dim(self) -> int: return self.config.z0_dim + self.config.dynamic_dim + self.config.static_dim
+
+    @property
+    def chain_bound(self) -> float:
+        "The |z| beyond which a Langevin chain is a runaway: `MAX_NORM_PER_DIM` reference standard deviations `sigma_z` per coordinate."
+        return MAX_NORM_PER_DIM * self.config.sigma_z * math.sqrt(self.latent_dim)
     @property
     def device(self) -> torch.device: return next(self.parameters()).device
 
@@ -206,9 +211,9 @@ class ODELEBM(nn.Module):
         "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`); `graph`: see `run_chains` (None: on a GPU)."
         init = torch.randn(n, self.latent_dim, device=self.device) if init is None else init
         with frozen(self):
-            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True)
+            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound)
             return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
-                              key=("prior", tuple(init.shape), weights_key(self)))
+                              key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                          init: Tensor | None = None, noise: bool = True, trace: bool = False,
@@ -218,7 +223,7 @@ class ODELEBM(nn.Module):
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
             if trace:
                 step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway)
+                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound)
             log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
             return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
                                       graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
@@ -233,7 +238,7 @@ class ODELEBM(nn.Module):
         log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
         for n in legs:
             out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
-                             graph, cache, key)
+                             graph, cache, key, self.chain_bound)
             if runaway == "raise": z = out; continue
             new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
             z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)
