@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_path, sha256_file
 from .sequences import SequenceData
+from .training import load_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['REPO', 'BUNDLED', 'MNIST_FILES', 'MNIST_DIGESTS', 'MNIST_MIRRORS', 'SPLITS', 'SOURCES', 'resolve_data_dir',
@@ -274,12 +275,11 @@ def _sequences(images: Tensor, angle0: Tensor, n_frames: int, step: float) -> Te
     return rotate(frames, deg).clamp_(0, 1).reshape(n, n_frames, 1, h, w)
 
 def _read_cache(cache: Path) -> dict | None:
-    "The cached sequences, or None when there are none or the file is damaged (a warned miss: they are generated again)."
+    "The cached sequences, or None when there are none or the file is damaged or unchecked (a warned miss: they are generated again)."
     if not cache.is_file(): return None
-    try: return torch.load(cache, weights_only=True)
-    except Exception as e:   # a truncated or foreign file: never trusted, never fatal
-        warnings.warn(f"{cache}: unreadable rotating-MNIST cache ({type(e).__name__}); generating the sequences again")
-        return None
+    try: return load_checkpoint(cache, what="rotating-MNIST cache", remedy="generating the sequences again")
+    except ValueError as e:   # damaged, truncated or foreign: never trusted, never fatal
+        warnings.warn(str(e)); return None
 
 def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100, t_train: int = 16,
                         t_test: int = 45, n_angles: int = 16, dt: float = 0.1, seed: int = 0,
@@ -301,7 +301,7 @@ def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100
             idx, a0 = perm[start:start + n], angle[start:start + n]
             start += n
             blob[name] = dict(x=_sequences(images[idx], a0, T, s.step), labels=labels[idx], angles=a0, index=idx)
-        with atomic_path(cache) as tmp: torch.save(blob, tmp)
+        save_checkpoint(blob, cache)
     split = {k: SequenceData(s.dt * torch.arange(v["x"].shape[1]), v["x"], None, v["labels"]) for k, v in blob.items()}
     return RotatingMNIST(split["train"], split["val"], split["test"], {k: blob[k]["angles"] for k in SPLITS},
                          {k: blob[k]["index"] for k in SPLITS}, s)

@@ -4,25 +4,59 @@
 
 # %% ../nbs/api/06_files.ipynb #fb1fd504
 from __future__ import annotations
-import hashlib, json, os, tempfile, warnings
+import fcntl, hashlib, json, os, secrets, stat, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 # %% auto #0
-__all__ = ['atomic_path', 'atomic_write', 'read_json', 'sha256_file']
+__all__ = ['RUN_LOCK_ENV', 'CHECKSUM', 'RunEnded', 'check_run_alive', 'atomic_path', 'atomic_write', 'sha256_file', 'write_json',
+           'read_json', 'remove_partial_writes']
+
+# %% ../nbs/api/06_files.ipynb #49cd8245
+RUN_LOCK_ENV = "ODELEBM_RUN_LOCK"   # set by odelebm-reproduce for the processes it starts: "<its PID>:<the lock file it holds>"
+
+class RunEnded(RuntimeError):
+    "The odelebm-reproduce run that started this process no longer holds its run folder: this process may write nothing more."
+
+def check_run_alive(path: str | os.PathLike) -> None:
+    "In a process started by an odelebm-reproduce run (`RUN_LOCK_ENV` set), raise `RunEnded` (naming `path`, the file about to be written) unless that run still holds its lock."
+    held = os.environ.get(RUN_LOCK_ENV)
+    if not held: return
+    pid, lock = held.split(":", 1)
+    ended = RunEnded(f"not writing {path}: the odelebm-reproduce run (PID {pid}) that started this process no longer holds "
+                     f"{lock} (it was stopped); its files are left to the next run")
+    try: fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError: raise ended from None
+    try:
+        if os.pread(fd, 32, 0).decode(errors="replace").strip() != pid: raise ended   # another run holds the folder now
+        try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError: return   # held, and by our run: its PID is in the file
+        raise ended                      # nobody holds it: the run is gone
+    finally: os.close(fd)                # (also lets go of the shared lock just taken)
+
 
 # %% ../nbs/api/06_files.ipynb #3f10e1ef
+def _new_beside(path: Path) -> Path:
+    "A new, empty file `.<name>.<random>.part` beside `path`, with the mode a new file gets here (0666 less the umask)."
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+        try: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError: continue   # another writer's name: draw again
+        return tmp
+    raise FileExistsError(f"found no free temporary name beside {path} in 100 draws")
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    "Yield a temporary path beside `path`; when the block succeeds it is fsynced and renamed onto `path`, else removed."
+    "Yield a new file beside `path`; when the block succeeds it is fsynced and renamed onto `path` (keeping the mode of the file it replaces), else removed."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = _new_beside(path)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        if path.exists(): os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        check_run_alive(path)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
@@ -33,17 +67,49 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any | None:
-    "The JSON content of `path`, or None when it is missing or damaged: a warned miss (naming the file), never a crash."
-    path = Path(path)
-    if not path.exists(): return None
-    try: return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        warnings.warn(f"{path}: unreadable {what} ({e}); it is recomputed"); return None
-
 def sha256_file(path: str | os.PathLike) -> str:
     "SHA-256 hex digest of a file, read in 1 MiB blocks."
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/api/06_files.ipynb #a925c915
+CHECKSUM = "checksum"   # the key under which `write_json` keeps the SHA-256 of the rest of the file
+
+def _content_digest(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+def write_json(path: str | os.PathLike, content: dict) -> Path:
+    "Write the dict `content` as JSON, atomically, with the SHA-256 of the content under `checksum` (checked by `read_json`); returns the path."
+    content = json.loads(json.dumps(content, default=str))   # as a reader will see it: tuples as lists, keys as strings
+    if CHECKSUM in content: raise ValueError(f"{path}: the key {CHECKSUM!r} is the file's own; rename that field")
+    return atomic_write(path, json.dumps({**content, CHECKSUM: _content_digest(content)}, indent=1))
+
+def _untrusted(content: Any) -> str | None:
+    "Why a JSON value read back is not what `write_json` wrote (None if it is); removes its checksum."
+    if not isinstance(content, dict): return "it is not a JSON object"
+    if CHECKSUM not in content: return "it carries no checksum (written by hand, or by an earlier version)"
+    if content.pop(CHECKSUM) != _content_digest(content): return "it does not match its checksum (damaged or edited)"
+    return None
+
+def read_json(path: str | os.PathLike, what: str = "file") -> dict | None:
+    "The content of a file `write_json` wrote, or None when it is missing, unreadable or not matching its checksum: a warned miss (naming the file), never a crash and never a changed value."
+    path = Path(path)
+    if not path.exists(): return None
+    try: content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        warnings.warn(f"{path}: unreadable {what} ({e}); it is recomputed"); return None
+    if (why := _untrusted(content)) is not None:
+        warnings.warn(f"{path}: {what} not trusted: {why}; it is recomputed"); return None
+    return content
+
+# %% ../nbs/api/06_files.ipynb #8b3f0a64
+def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
+    "Delete the `.<name>.<random>.part` files of killed writers under `folder` (without following links); returns them. Only while no writer can be at work there."
+    gone = []
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".") and name.endswith(".part"):
+                (p := Path(dirpath) / name).unlink(missing_ok=True); gone.append(p)
+    return gone

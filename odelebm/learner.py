@@ -142,6 +142,7 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
     if step_size != "auto" and (isinstance(step_size, str) or not step_size > 0):
         raise ValueError(f"step_size must be a number > 0 or 'auto', got {step_size!r}")
     t, x, mask = check_batch(t, x, mask)
+    if len(x) == 0: raise ValueError(f"x holds no sequences (shape {tuple(x.shape)}): nothing to predict")
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
     tq = t if t_query is None else check_times(t_query, "t_query")

@@ -4,7 +4,7 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 
 # %% ../nbs/api/04_model.ipynb #64c1740e
 from __future__ import annotations
-import math
+import math, numbers
 from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
@@ -46,6 +46,10 @@ class ModelConfig:
                                            # (`langevin.stable_step`; see "The posterior step"); None: the step as given
     def __post_init__(self):
         self.obs_shape = tuple(self.obs_shape)
+        for name in ("z0_dim", "ebm_hidden", "ode_hidden", "emission_hidden", "conv_channels", "substeps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         m = self.max_step
         if not (m is None or m == "auto" or (isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m > 0)):
             raise ValueError(f"max_step must be a positive number, 'auto' or None, got {m!r}")
@@ -137,8 +141,12 @@ class ODELEBM(nn.Module):
         if tt.min() < c.t0: raise ValueError(f"times start at {tt.min().item():.6g}, before the model's t0 = {c.t0}")
         n = max(1, math.ceil((tt.max().item() - c.t0) / h - 1e-6))
         if n > self.MAX_SOLVER_STEPS:
-            raise ValueError(f"times reach {tt.max().item():.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0}. Are they "
-                             f"absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step")
+            first, last = tt.min().item(), tt.max().item()
+            why = ("Are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step"
+                   if first - c.t0 > last - first else   # far from t0 for their span: unshifted; else a dense grid
+                   f"They start at {first:.6g}, so the grid is dense, not shifted: raise max_step (a number in ModelConfig), or thin the stamps")
+            raise ValueError(f"times reach {last:.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0} (at most "
+                             f"{self.MAX_SOLVER_STEPS}). {why}")
         pos = (tt - c.t0) / h
         r = pos.round()
         pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly

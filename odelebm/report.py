@@ -13,12 +13,14 @@ import mistune
 from nbconvert import HTMLExporter
 from pygments.formatters import HtmlFormatter
 from .files import atomic_write
+from .results import check_figure_file
 from .experiments.store import repo_root
 
 # %% auto #0
-__all__ = ['CSS', 'NAV', 'markdown', 'LINK_TAGS', 'stylesheet', 'page', 'works_offline', 'page_links', 'broken_links', 'localise',
-           'executed_notebooks', 'run_status', 'results_meta', 'notebook_summary', 'notebook_page', 'render_notebooks',
-           'copy_figures', 'provenance_line', 'notebooks_table', 'md_file', 'write_report']
+__all__ = ['CSS', 'NAV', 'markdown', 'LINK_TAGS', 'REPORT_MARKER', 'stylesheet', 'page', 'works_offline', 'page_links',
+           'broken_links', 'localise', 'executed_notebooks', 'run_status', 'results_meta', 'notebook_summary',
+           'notebook_page', 'render_notebooks', 'copy_figures', 'provenance_line', 'notebooks_table', 'md_file',
+           'write_report']
 
 # %% ../nbs/api/91_report.ipynb #a01574ff
 CSS = """body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #222; margin: 0; }
@@ -159,8 +161,10 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 def copy_figures(readme: str, fig_dir: Path, dest: Path) -> str:
     "Copy the images that `readme` (in `fig_dir`) shows into `dest`; returns `readme` with its images linked there."
     def one(m: re.Match) -> str:
-        src = fig_dir / unquote(m[2])
-        if urlsplit(m[2]).scheme or not src.is_file(): return f"*(image `{m[2]}` is missing from the figure folder)*"
+        try: src = fig_dir / check_figure_file(unquote(m[2]), fig_dir / "README.md")
+        except ValueError: return f"*(image `{m[2]}` refused: not the name of an image file in the figure folder)*"
+        if not src.is_file(): return f"*(image `{m[2]}` is missing from the figure folder)*"
+        if not src.resolve().is_relative_to(fig_dir.resolve()): return f"*(image `{m[2]}` refused: a link out of the figure folder)*"
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / src.name)
         return f"![{m[1]}]({dest.name}/{quote(src.name)})"
@@ -262,6 +266,16 @@ def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int) -> None:
         notebooks_table(notebooks, errors, meta, logs)])
     atomic_write(root / "index.html", page(f"Report: {profile}", body))
 
+REPORT_MARKER = ".odelebm-report"   # in every report folder: `write_report` replaces no folder without it
+
+def _check_replaceable(out: Path) -> None:
+    "Raise unless `out` is free or a report that `write_report` wrote (its marker, or the files of an earlier version's report)."
+    if not (out.exists() or out.is_symlink()): return
+    earlier = all((out / f).is_file() for f in ("index.html", "style.css", "api/.digest"))
+    if out.is_dir() and not out.is_symlink() and ((out / REPORT_MARKER).is_file() or earlier): return
+    raise ValueError(f"{out} exists and is not a report written by odelebm-reproduce (it has no {REPORT_MARKER}): the report "
+                     f"replaces that folder whole, so it is left alone. Move it away, or write the report elsewhere")
+
 def _swap_in(new: Path, out: Path) -> None:
     "Put the folder `new` in the place of `out`: the old report is renamed away, the new one in, the old one deleted."
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
@@ -274,14 +288,16 @@ def _swap_in(new: Path, out: Path) -> None:
 
 def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path | None = None,
                  out: str | Path | None = None) -> Path:
-    "Write the static HTML report of a run into `out` (default `<run_dir>/report`), replacing any old one; returns its index.html."
+    "Write the static HTML report of a run into `out` (default `<run_dir>/report`), replacing an old report (never another folder); returns its index.html."
     run_dir, fig_dir = Path(run_dir), Path(fig_dir)
     nbs_dir = Path(nbs_dir) if nbs_dir else repo_root() / "nbs" / "api"
     out = Path(out) if out else run_dir / "report"
+    _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)   # left by a killed build of this process id
     try:
+        atomic_write(tmp / REPORT_MARKER, "A report written by odelebm-reproduce, which replaces this folder whole when it writes the next.\n")
         atomic_write(tmp / "style.css", stylesheet())
         atomic_write(tmp / "tables.html", page("Tables", md_file(fig_dir / "tables.md", "<h1>Tables</h1>\n<p>No tables in this run.</p>")))
         _index(run_dir, fig_dir, tmp, _figures_page(fig_dir, tmp))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/90_reproduce.ipynb #a1b29a14
 from __future__ import annotations
-import argparse, ast, fcntl, hashlib, importlib.util, json, os, signal, subprocess, sys, threading, time
+import argparse, ast, errno, fcntl, hashlib, importlib.util, json, os, signal, stat, subprocess, sys, threading, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +14,14 @@ try: import nbformat
 except ImportError: nbformat = None   # installed without the [reproduce] extra: `main` says what to install
 from tqdm.auto import tqdm
 import odelebm
-from .files import atomic_write, sha256_file
+from .files import atomic_write, sha256_file, remove_partial_writes, RUN_LOCK_ENV
 from .results import load_results, coverage_markdown, profile_label, git_commit, table_markdown, PAPER
 from .experiments.recipes import PROFILES, REQUIRES, BUDGETS, get_profile, check_type, recipe
-from .experiments.store import RunDir, repo_root, run_paths
+from .experiments.store import RunDir, repo_root, run_paths, claim_run_dir, damaged_models
 from .experiments.executors import LOCAL, executor_for, library_digest
 
 # %% auto #0
-__all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'REPRODUCE_NEEDS', 'Job', 'declared_parameters',
+__all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'LOCK', 'REPRODUCE_NEEDS', 'Job', 'declared_parameters',
            'experiment_notebooks', 'plan', 'stamp', 'is_current', 'failing_cell', 'Outcome', 'run_job', 'render',
            'readme_block', 'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'report', 'describe',
            'main']
@@ -80,7 +80,8 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     rd, fd = run_paths(profile, run_dir and str(run_dir))
     nbs = experiment_notebooks(nbs_dir)
     names = [p.stem for p in nbs]
-    if only:
+    if only is not None:
+        if not only: raise ValueError(f"--only names no notebook: give one or more of {names}, separated by commas")
         missing = sorted(set(only) - set(names))
         if missing: raise ValueError(f"unknown notebook(s) {missing}; available: {names}")
         nbs = [p for p in nbs if p.stem in only]
@@ -134,11 +135,12 @@ def _finished(output: Path) -> bool:
         not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 def is_current(job: Job) -> bool:
-    "True if `job` ran successfully with the same stamp, and its output notebook and results file are the ones stamped."
+    "True if `job` ran successfully with the same stamp, its output notebook and results file are the ones stamped, and the models it trained are intact."
     try: saved = json.loads(_stamp_path(job).read_text())
     except (OSError, ValueError): return False
     expected = json.loads(json.dumps(dict(stamp(job), outputs=_outputs(job)), default=str))
-    return saved == expected and None not in saved["outputs"].values() and _finished(job.output)
+    return (saved == expected and None not in saved["outputs"].values() and _finished(job.output)
+            and not damaged_models(RunDir(job.output.parent), job.name))
 
 def failing_cell(output: Path) -> str:
     "The first cell of an executed notebook that raised, as 'cell N: Error: message'."
@@ -265,19 +267,34 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
 class RunLocked(RuntimeError):
     "Another `odelebm-reproduce` holds the run folder."
 
+LOCK = ".lock"   # in the run folder: held by the odelebm-reproduce that runs there, and holding its PID
+
+def _open_lock(path: Path) -> int:
+    "The lock file `path`, opened (made when missing) without following a link; it must be a regular file of this user's with no other name."
+    try: fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP: raise
+        raise ValueError(f"{path} is a symbolic link, not the lock file odelebm-reproduce makes: remove the link and run again") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+        os.close(fd)   # nothing read or written: writing a PID into it could harm another file
+        raise ValueError(f"{path} is not the lock file odelebm-reproduce makes (a regular file of yours, with no other name): "
+                         f"remove it and run again")
+    return fd
+
 @contextmanager
-def run_lock(run_dir: str | Path) -> Iterator[None]:
-    "Hold an exclusive lock on `run_dir` (its `.lock` file records the holder's PID); a second holder fails at once."
-    run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
-    f = open(run_dir / ".lock", "a+")
-    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    "Claim `run_dir` as a run folder (`claim_run_dir`) and hold an exclusive lock on it (its `.lock` file records the holder's PID); a second holder fails at once. Yields the lock file."
+    path = claim_run_dir(run_dir) / LOCK
+    fd = _open_lock(path)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.seek(0); holder = f.read().strip() or "unknown"; f.close()
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"; os.close(fd)
         raise RunLocked(f"{run_dir} is in use by another odelebm-reproduce (PID {holder}): wait for it to finish, "
                         f"or stop it, or use another --run-dir") from None
-    f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
-    try: yield
-    finally: f.close()   # closing releases the lock; a killed holder releases it too
+    os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
+    try: yield path
+    finally: os.close(fd)   # closing releases the lock; a killed holder releases it too
 
 def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
               resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict | None = None,
@@ -287,7 +304,9 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: in
     cwd = Path(nbs_dir).parent if nbs_dir else repo_root() / "nbs"
     rd, outcomes = run_paths(profile, run_dir and str(run_dir))[0], []
     env = dict(os.environ)   # the notebooks' environment: a LocalCluster's nannies change this process's (OMP_NUM_THREADS=1, ...)
-    with run_lock(rd), executor_for(executor, scheduler, rd) as address:
+    with run_lock(rd) as lock, executor_for(executor, scheduler, rd) as address:
+        remove_partial_writes(rd)                          # left by a killed run's writers, none of which can write now
+        env[RUN_LOCK_ENV] = f"{os.getpid()}:{lock.resolve()}"   # each atomic write of the notebooks checks that this run holds it
         if address != LOCAL:
             for job in jobs:
                 if "executor" in job.params: job.params["executor"] = address
@@ -378,16 +397,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.list:
             print(describe(a.profile if "--profile" in (argv if argv is not None else sys.argv) else None, a.nbs_dir)); return 0
         if a.report_only:
-            if not run_paths(a.profile, a.run_dir)[0].is_dir(): raise ValueError(f"no run of profile {a.profile!r} at {run_paths(a.profile, a.run_dir)[0]}: run it first")
-            with run_lock(run_paths(a.profile, a.run_dir)[0]): report(a.profile, a.run_dir, a.nbs_dir)
+            rd = run_paths(a.profile, a.run_dir)[0]
+            if not rd.is_dir(): raise ValueError(f"no run of profile {a.profile!r} at {rd}: run it first")
+            with run_lock(rd): report(a.profile, a.run_dir, a.nbs_dir)   # the same ownership check as a run
             return 0
         if a.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda, but torch sees no CUDA device here (torch.cuda.is_available() is False): "
                              "use --device cpu, or install a CUDA build of torch (see the README)")
-        only = [s.strip() for s in a.only.split(",")] if a.only else None
+        only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only is not None else None   # '' names none: an error
         outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir, a.executor, a.scheduler)
     except (ValueError, RunLocked, ImportError, OSError, TimeoutError) as e:   # bad input, a busy run folder, or a cluster that is not usable
         print(f"odelebm-reproduce: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:   # the running notebook was ended on the way out (finally blocks); no traceback for a Ctrl-C
+        print("odelebm-reproduce: interrupted; run again with --resume to continue", file=sys.stderr); return 130
     n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     total = sum(o.seconds for o in outcomes)
     print(f"{n['ok']} ok / {n['skipped']} skipped / {n['failed']} failed, {total / 60:.1f} min")

@@ -13,9 +13,10 @@ import odelebm
 from .files import atomic_path, atomic_write
 
 # %% auto #0
-__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'RESULTS_DIR', 'COVERAGE', 'NOT_RESULTS',
-           'paper_value', 'git_commit', 'Results', 'load_results', 'summarise', 'table_columns', 'training_budget',
-           'table_markdown', 'Item', 'claim_outcome', 'coverage_rows', 'profile_label', 'coverage_markdown']
+__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'RESULTS_DIR', 'IMAGE_SUFFIXES', 'COVERAGE',
+           'NOT_RESULTS', 'paper_value', 'check_figure_file', 'git_commit', 'Results', 'load_results', 'summarise',
+           'table_columns', 'training_budget', 'table_markdown', 'Item', 'claim_outcome', 'coverage_rows',
+           'profile_label', 'coverage_markdown']
 
 # %% ../nbs/api/80_results.ipynb #48ae00eb
 PAPER: dict[str, dict[str, Any]] = {
@@ -83,6 +84,14 @@ def paper_value(table: str, method: str, column: str) -> float | None:
 
 # %% ../nbs/api/80_results.ipynb #3a67938f
 RESULTS_DIR = "results"   # a run folder's results files: <run_dir>/results/<name>.json (see experiments.store.RunDir)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")   # what a figure file may be
+
+def check_figure_file(name: Any, source: str | Path) -> str:
+    "`name` if it is the plain file name of an image in the figure folder (no folder, no link out of it); else a `ValueError` naming `source`, where it was read."
+    plain = isinstance(name, str) and name == Path(name).name and "\\" not in name and not name.startswith(".")
+    if plain and Path(name).suffix.lower() in IMAGE_SUFFIXES: return name
+    raise ValueError(f"{source}: figure {name!r} refused: a figure is the plain file name of an image ({', '.join(IMAGE_SUFFIXES)}) "
+                     f"in the figure folder; correct that entry, or delete the file and re-run the notebook that wrote it")
 
 def git_commit(root: str | Path | None = None) -> str:
     "Short commit of the repository (with `+dirty` when tracked sources have changes), or 'unknown'."
@@ -120,8 +129,8 @@ class Results:
         self.notes[table] = text
 
     def figure(self, fig, filename: str, caption: str, dpi: int = 130) -> Path:
-        "Save a matplotlib figure into `fig_dir` (atomically) and register it with its caption."
-        path = Path(self.fig_dir) / filename
+        "Save a matplotlib figure into `fig_dir` (atomically) and register it with its caption; `filename` is the plain name of an image file."
+        path = Path(self.fig_dir) / check_figure_file(filename, f"figure of {self.name}")
         with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip("."))
         self.figures.append(dict(file=filename, caption=caption))
         return path
@@ -139,7 +148,7 @@ class Results:
                                                   indent=1, default=str))
 
 def load_results(run_dir: str | Path) -> list[dict]:
-    "All results files under `<run_dir>/results/`; a file that cannot be read, or holds a non-finite value, is an error naming it."
+    "All results files under `<run_dir>/results/`; a file that cannot be read, holds a non-finite value or names a figure that is not an image of the figure folder is an error naming it."
     out = []
     for p in sorted((Path(run_dir) / RESULTS_DIR).glob("*.json")):
         try: res = json.loads(p.read_text())
@@ -147,6 +156,7 @@ def load_results(run_dir: str | Path) -> list[dict]:
             raise ValueError(f"{p}: unreadable results file ({e}); delete it and re-run its notebook") from e
         bad = [r for r in res.get("records", []) if not math.isfinite(float(r["value"]))]
         if bad: raise ValueError(f"{p}: non-finite value for {bad[0]['table']}/{bad[0]['method']}/{bad[0]['column']}")
+        for f in res.get("figures", []): check_figure_file(f.get("file") if isinstance(f, dict) else f, p)
         out.append(res)
     return out
 

@@ -36,7 +36,9 @@ def _as_mask(mask) -> Tensor:
 def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     "Validate a batch `(t, x, mask)`; returns them as tensors (mask all-observed when None)."
     t = check_times(t)
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    x = torch.as_tensor(x)
+    if x.is_complex(): raise ValueError(f"x is complex ({x.dtype}): the models take real values; put the real and imaginary parts in channels of their own")
+    x = x.to(torch.get_default_dtype())
     if x.ndim < 3: raise ValueError(f"x must have shape (N, T, *obs_shape), e.g. (N, T, 1) for scalar series; got {tuple(x.shape)}")
     if x.shape[1] != len(t): raise ValueError(f"x has {x.shape[1]} time points but t has {len(t)}: they must agree")
     mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else _as_mask(mask)

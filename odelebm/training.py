@@ -108,30 +108,36 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
     atomic_write(path, payload + DIGEST_MAGIC + hashlib.sha256(payload).hexdigest().encode())
     return Path(path)
 
-def _verified_bytes(path: Path) -> bytes:
-    "The checkpoint's bytes, checked against its trailer (or, for files written before trailers, a `.sha256` beside it)."
+def _payload(path: Path, what: str, remedy: str) -> tuple[bytes, bool]:
+    "The file's bytes before its trailer, checked against it (True); a file without one: checked against a `<name>.sha256` beside it, the layout of earlier versions (True), or unchecked when there is none (False)."
     raw, n = path.read_bytes(), len(DIGEST_MAGIC) + 64
     if raw[-n:-64] == DIGEST_MAGIC:
         if hashlib.sha256(raw[:-n]).hexdigest().encode() != raw[-64:]:
-            raise ValueError(f"{path}: does not match the SHA-256 recorded in it when it was written (damaged); delete it to start over")
-        return raw[:-n]
+            raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in it when it was written; {remedy}")
+        return raw[:-n], True
     legacy = path.with_name(path.name + ".sha256")
-    if legacy.exists() and legacy.read_text().strip() != hashlib.sha256(raw).hexdigest():
-        raise ValueError(f"{path}: does not match the SHA-256 recorded in {legacy.name} when it was written (damaged, "
-                         f"or the writer was killed between the two files); delete both to start over")
-    return raw   # no digest (a truncated file lost its trailer): torch's reader decides, with the path in the error
+    if not legacy.is_file(): return raw, False
+    if legacy.read_text().strip() != hashlib.sha256(raw).hexdigest():
+        raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in {legacy.name} when it was written "
+                         f"(or the writer was killed between the two files); delete both, then {remedy}")
+    return raw, True
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    "Read a checkpoint of tensors and plain containers only; anything else (which could run code) is refused with the path."
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", what: str = "checkpoint",
+                    remedy: str = "delete it to start over") -> dict:
+    "Read a checkpoint of tensors and plain containers only, checked against its SHA-256; anything else (damaged, unchecked, or holding objects that could run code) is a `ValueError` naming the path, the kind of file (`what`) and what to do (`remedy`)."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no checkpoint at {path}")
-    raw = _verified_bytes(path)
-    try: return torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
+    if not path.exists(): raise FileNotFoundError(f"no {what} at {path}")
+    raw, checked = _payload(path, what, remedy)
+    try: obj = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)   # runs no code, checked or not
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
-                         f"code when unpickled. Only load checkpoints you made yourself. ({str(e).splitlines()[0]})") from None
+                         f"code when unpickled. Only load files you made yourself. ({str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: unreadable checkpoint ({e}); delete it to start over") from e
+        raise ValueError(f"{path}: unreadable {what} ({e}); {remedy}") from e
+    if not checked:   # whole or damaged: nothing can tell (a truncated file lost its trailer; a flipped byte loads silently)
+        raise ValueError(f"{path}: refused to load {what}: it carries no SHA-256 (no trailer, no {path.name}.sha256 beside it), "
+                         f"so damage to it could not be told; {remedy}")
+    return obj
 
 # %% ../nbs/api/04b_training.ipynb #23917c6e
 def batch_mask(data: SequenceData, idx: Tensor, cfg: FitConfig, generator: torch.Generator) -> Tensor:
@@ -183,6 +189,7 @@ class Trainer:
     def __init__(self, data: SequenceData, configs: Sequence[FitConfig], optimizers: dict[str, torch.optim.Optimizer | None],
                  history: History | Histories):
         if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
+        if len(data) == 0: raise ValueError("data holds no sequences: nothing to train on")
         self.data, self.configs, self.cfg = data, list(configs), check_member_configs(configs)
         self.optimizers, self.history, self.iteration = optimizers, history, 0
         for opt in self.optimizers.values():

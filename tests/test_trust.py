@@ -240,6 +240,7 @@ def test_staged_checkpoint_from_before_runaway_tracking_resumes(tmp_path):
     L.fit(2)
     state = L.state_dict(); del state["stages"]["ok"]; del state["data"]           # the format of an older release:
     state["fit_config"], state["rng_batch"] = state.pop("fit_configs")[0], state.pop("batch_gens")[0]   # one config, one generator
-    torch.save(state, tmp_path / "old.pt")
+    torch.save(state, tmp_path / "old.pt")                                       # with the digest file that release wrote beside it
+    (tmp_path / "old.pt.sha256").write_text(__import__("hashlib").sha256((tmp_path / "old.pt").read_bytes()).hexdigest())
     R = Learner.load(tmp_path / "old.pt", d.train); R.fit()
     assert R.iteration == 3 and R.chains.stages["ok"].all()

@@ -8,6 +8,7 @@ import concurrent.futures as cf, ctypes, hashlib, importlib.util, multiprocessin
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import urlsplit
 import torch
 from tqdm.auto import tqdm
 import odelebm
@@ -99,9 +100,25 @@ def _worker_facts(run_dir: str) -> dict:
     except OSError: writable = False
     return dict(host=socket.gethostname(), writable=writable, library=library_digest())
 
+def _check_address(address: str, timeout: float = 5) -> None:
+    "Fail at once, naming `address`, when it is not a scheduler address (`scheme://host:port`), or when a TCP one refuses the connection (Dask would wait 30-60 s for either); a host that is merely slow is left to Dask's own timeout."
+    parts = urlsplit(address)
+    if not parts.scheme or "://" not in address:
+        raise ValueError(f"{address!r} is not a Dask scheduler address: expected one such as tcp://127.0.0.1:8786")
+    if parts.scheme not in ("tcp", "tls"): return   # inproc://, ucx://, ...: Dask checks those
+    try: host, port = parts.hostname, parts.port
+    except ValueError: host, port = None, None      # a port that is not a number
+    if not host or port is None:
+        raise ValueError(f"{address!r} is not a Dask scheduler address: expected {parts.scheme}://HOST:PORT, e.g. {parts.scheme}://127.0.0.1:8786")
+    try: socket.create_connection((host, port), timeout=timeout).close()
+    except (ConnectionRefusedError, socket.gaierror) as e:
+        raise OSError(f"no Dask scheduler answers at {address} ({e}): start one, or check the address") from None
+    except OSError: pass                            # a timeout or a slow network: Dask's connect timeout decides
+
 def check_cluster(address: str, run_dir: str | Path, min_workers: int = 1, timeout: float = 120) -> dict:
     "Wait for `min_workers` workers at `address`, then check that each can write into `run_dir` and runs this library; returns workers and threads."
     distributed = _distributed()
+    _check_address(address)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     try: client = distributed.Client(address, set_as_default=False)
     except OSError as e: raise OSError(f"no Dask scheduler answers at {address} ({e})") from None

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/api/51_methods.ipynb #aa766151
 from __future__ import annotations
-import copy, json, math, time
+import copy, math, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,7 +18,7 @@ from ..ensemble import EnsembleLearner
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .recipes import Recipe
-from ..files import atomic_write, read_json
+from ..files import read_json, write_json
 from ..results import git_commit
 from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
@@ -225,7 +225,7 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
                                                                            val_curve=[[it, v] for it, v in zip(sel[e]["iterations"], sel[e]["scores"])]))   # lists, as JSON reads them back
             outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
                            commit=commit, cached=False, training=summary, **extra)
-            if cache[i] is not None: atomic_write(cache[i], json.dumps(outs[i]))
+            if cache[i] is not None: write_json(cache[i], outs[i])
     return [outs[i] for i in range(len(members))]
 
 

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/api/31_rotmnist.ipynb #f588261e
 from __future__ import annotations
-import json, time
+import time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,10 +14,10 @@ from ..training import load_checkpoint, save_checkpoint
 from ..learner import predict
 from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit
-from ..files import atomic_write, read_json, sha256_file
+from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
 from .methods import method, train_selected, infer as infer_method
-from .store import RunDir, plain, write_manifest, manifest_entry
+from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
@@ -47,8 +47,6 @@ def load_data(r: Recipe, data_dir: str | None = None) -> RotatingMNIST:
 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #08070eb5
-def _entry(name: str, seed: int) -> str: return f"{name} seed {seed}"
-
 def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
           data_dir: str | None = None) -> dict:
     "Train method `name` with `seed` and save it; with `resume`, reuse a saved model or continue from a checkpoint. Returns its record."
@@ -56,21 +54,23 @@ def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = F
     key = m.key(r, seed=seed)
     path = run.models(EXPERIMENT) / f"{key}.pt"
     info_path = path.with_suffix(".json")
-    if resume and path.exists() and (info := read_json(info_path, "training record")) is not None: return {**info, "cached": True}
+    if resume and (info := read_json(info_path, "training record")) is not None:
+        if intact(run, info): return {**info, "cached": True}
+        warnings.warn(f"{path}: missing, or does not match the SHA-256 in its training record {info_path.name} (damaged); training it again")
     data = load_data(r, data_dir)
     start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
     ckpt = run.checkpoints(EXPERIMENT) / path.name
     trainer, (model,), sel = train_selected(m, r, data.train, [(seed, None)], device, ckpt, resume,
                                             lambda e, model: validation_mse(model, name, data.val, r, seed), r.test.select_every)
     h = trainer.history
-    info = dict(method=name, seed=seed, key=key, file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()},
+    info = dict(method=name, seed=seed, producer=TRAINED_BY.get(name), key=key, file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()},
                 commit=commit, train_seconds=round(time.time() - start, 1), seconds_per_iteration=round(float(np.mean(h.seconds)), 4),
                 final_train_mse=float(np.mean(h.mse[-50:])), cached=False, curves=training_curves(h),
                 **({} if sel is None else dict(selected_iteration=sel[0]["selected"],
                                                val_curve=[[it, v] for it, v in zip(sel[0]["iterations"], sel[0]["scores"])])))
     save_checkpoint(dict(method=name, seed=seed, state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
-    atomic_write(info_path, json.dumps(info, indent=1))  # written last: its presence means the model is complete
+    write_json(info_path, info)                         # written last: its presence means the model is complete
     return info
 
 def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
@@ -81,13 +81,13 @@ def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool 
     jobs = sorted([(m, sd, r, str(run_dir), resume, device, data_dir) for sd in range(seeds) for m in methods],
                   key=lambda j: not method(j[0]).langevin)
     infos = parallel_map(train, jobs, workers, desc="rotating-MNIST training", executor=executor)
-    write_manifest(RunDir(run_dir), EXPERIMENT, {_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
+    write_manifest(RunDir(run_dir), EXPERIMENT, {model_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
     return infos
 
 def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     "The trained model of method `name` and `seed` for recipe `r`, read through the manifest (a clear error says what to run when it is missing or stale), and its training record."
     m, run = method(name), RunDir(run_dir)
-    info = manifest_entry(run, EXPERIMENT, _entry(name, seed), m.key(r, seed=seed), m.configs(r), TRAINED_BY.get(name, "the notebook that trains it"))
+    info = manifest_entry(run, EXPERIMENT, model_entry(name, seed), m.key(r, seed=seed), m.configs(r), TRAINED_BY.get(name, "the notebook that trains it"))
     model = m.build(r)
     model.load_state_dict(load_checkpoint(run.root / info["file"])["state"])
     return model.eval(), info

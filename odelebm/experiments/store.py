@@ -4,17 +4,19 @@
 
 # %% ../../nbs/api/52_store.ipynb #4d9607cf
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
-from ..files import atomic_write, read_json, sha256_file
+from ..files import atomic_write, read_json, write_json, sha256_file
 from ..results import RESULTS_DIR
 from ..training import FitConfig, PER_RUN
 from .recipes import get_profile
 
 # %% auto #0
-__all__ = ['RunDir', 'repo_root', 'run_paths', 'plain', 'digest', 'slug', 'job_key', 'write_manifest', 'manifest_entry']
+__all__ = ['RUN_MARKER', 'ENTRY_FIELDS', 'RunDir', 'repo_root', 'run_paths', 'NotARunFolder', 'claim_run_dir', 'plain', 'digest',
+           'slug', 'job_key', 'model_entry', 'intact', 'read_manifest', 'write_manifest', 'manifest_entry',
+           'damaged_models']
 
 # %% ../../nbs/api/52_store.ipynb #bd0c9ca0
 class RunDir:
@@ -27,7 +29,9 @@ class RunDir:
     def jobs(self, experiment: str) -> Path: return self.root / "jobs" / experiment
     def models(self, experiment: str) -> Path: return self.root / "models" / experiment
     def checkpoints(self, experiment: str) -> Path: return self.root / "checkpoints" / experiment
-    def manifest(self, experiment: str) -> Path: return self.root / "manifests" / f"{experiment}.json"
+    @property
+    def manifests(self) -> Path: return self.root / "manifests"
+    def manifest(self, experiment: str) -> Path: return self.manifests / f"{experiment}.json"
 
 def repo_root(start: str | Path | None = None) -> Path:
     "The nearest folder above `start` (default: cwd) holding a pyproject.toml with `[tool.nbdev]`."
@@ -44,6 +48,29 @@ def run_paths(profile: str, run_dir: str | None = None, fig_dir: str | None = No
     rd = Path(run_dir) if run_dir else root / "runs" / profile
     fd = Path(fig_dir) if fig_dir else (root / "figures" if p["refresh_figures"] else rd / "figures")
     return rd, fd
+
+# %% ../../nbs/api/52_store.ipynb #b327eb90
+RUN_MARKER = ".odelebm-run"   # makes a folder a run folder: the only kind of folder odelebm-reproduce writes into
+_MARKER_TEXT = ("This folder is a run folder of odelebm-reproduce, which replaces and deletes files in it; it writes into no folder "
+                "without this file.\n")
+
+class NotARunFolder(ValueError):
+    "A folder odelebm-reproduce will not write into: it holds files the command did not make."
+
+def claim_run_dir(root: str | Path) -> Path:
+    "Make `root` a run folder (the marker `RUN_MARKER`) when it is new, empty or under the checkout's `runs/`, or check that it is one; else raise `NotARunFolder`, naming it and what to do."
+    root = Path(root)
+    marker = root / RUN_MARKER
+    if marker.is_file() and not marker.is_symlink(): return root
+    if root.exists() and not root.is_dir():
+        raise NotARunFolder(f"{root} is a file, not a run folder: give --run-dir a new or empty folder")
+    if root.is_dir() and any(root.iterdir()) and not root.resolve().is_relative_to((repo_root() / "runs").resolve()):
+        raise NotARunFolder(f"{root} is not empty and is not a run folder (it has no {RUN_MARKER}): odelebm-reproduce replaces and "
+                            f"deletes files in its run folder, so it writes only into a folder it made. Give --run-dir a new or empty "
+                            f"folder; if {root} is a run folder of an earlier odelebm-reproduce, mark it as one first: touch {marker}")
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write(marker, _MARKER_TEXT)
+    return root
 
 # %% ../../nbs/api/52_store.ipynb #bad27473
 def plain(config: Any) -> Any:
@@ -70,26 +97,62 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(d, dict): return {prefix.rstrip("."): d}
     return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
 
+ENTRY_FIELDS = ("method", "seed", "key", "file", "sha256", "configs")   # what a manifest entry (a training record) holds at least
+
+def model_entry(method: str, seed: int) -> str:
+    "The manifest's name of the model of `method` trained with `seed`."
+    return f"{method} seed {seed}"
+
+def _is_entry(e: Any) -> bool: return isinstance(e, dict) and all(k in e for k in ENTRY_FIELDS)
+
+def intact(run: RunDir, entry: dict) -> bool:
+    "True if the model file of a manifest entry (or training record) is there and matches its recorded SHA-256."
+    f = run.root / entry["file"]
+    return f.is_file() and sha256_file(f) == entry["sha256"]
+
+def _rebuilt(run: RunDir, experiment: str) -> dict[str, dict]:
+    "The manifest's entries as the training records beside the models give them (the newest record of each model, its model damaged or not: `damaged_models` must still see it)."
+    records = sorted(run.models(experiment).glob("*.json"), key=lambda p: p.stat().st_mtime)
+    return {model_entry(r["method"], r["seed"]): {k: v for k, v in r.items() if k != "cached"}
+            for r in filter(_is_entry, (read_json(p, "training record") for p in records))}
+
+def read_manifest(run: RunDir, experiment: str) -> dict:
+    "The experiment's manifest; one that is missing, damaged or not a manifest is rebuilt from the training records (a warning names the file) and written back."
+    path = run.manifest(experiment)
+    m = read_json(path, "manifest")   # warns, naming the file, when it is unreadable or fails its checksum
+    if m is not None:
+        bad = [n for n, e in m["models"].items() if not _is_entry(e)] if isinstance(m.get("models"), dict) else ["models"]
+        if not bad: return m
+        warnings.warn(f"{path}: not a manifest of trained models ({bad[0]!r} is not an entry with {', '.join(ENTRY_FIELDS)}); "
+                      f"it is rebuilt from the training records")
+    m = dict(experiment=experiment, models=_rebuilt(run, experiment))
+    if m["models"]: write_json(path, m)
+    return m
+
 def write_manifest(run: RunDir, experiment: str, entries: dict[str, dict]) -> Path:
     "Add `entries` (name -> key, file, sha256, configs, producer, ...) to the experiment's manifest, atomically."
-    path = run.manifest(experiment)
-    m = read_json(path, "manifest") or dict(experiment=experiment, models={})
+    m = read_manifest(run, experiment)
     m["models"].update(entries)
-    return atomic_write(path, json.dumps(m, indent=1, default=str))
+    return write_json(run.manifest(experiment), m)
 
 def manifest_entry(run: RunDir, experiment: str, name: str, key: str, configs: dict, producer: str) -> dict:
     "The manifest's entry for model `name`, checked: present, trained with these `configs` (its `key`), file intact."
     path = run.manifest(experiment)
     todo = f"run the {producer} notebook first, with the same profile and overrides (odelebm-reproduce --only {producer})"
-    m = read_json(path, "manifest")
-    if m is None: raise FileNotFoundError(f"no manifest of trained {experiment} models at {path}: {todo}")
+    m = read_manifest(run, experiment)
+    if not m["models"]: raise FileNotFoundError(f"no manifest of trained {experiment} models at {path}: {todo}")
     e = m["models"].get(name)
     if e is None: raise FileNotFoundError(f"{path} lists no trained {name}: {todo}")
     if e["key"] != key:
         now, then = _flat({k: plain(v) for k, v in configs.items()}), _flat(e["configs"])
         diff = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
         raise ValueError(f"{path}: {name} was trained with another recipe (it differs in {', '.join(diff) or 'the method'}): {todo}")
-    f = run.root / e["file"]
-    if not f.exists() or sha256_file(f) != e["sha256"]:
-        raise ValueError(f"{f}: missing, or does not match the SHA-256 in {path.name} (damaged): {todo}")
+    if not intact(run, e):
+        raise ValueError(f"{run.root / e['file']}: missing, or does not match the SHA-256 in {path.name} (damaged): {todo}; "
+                         f"with --resume, only that model is trained again")
     return e
+
+def damaged_models(run: RunDir, producer: str) -> list[Path]:
+    "The model files that notebook `producer` trained, by the run's manifests, that are missing or do not match their SHA-256."
+    return [run.root / e["file"] for p in sorted(run.manifests.glob("*.json"))
+            for e in read_manifest(run, p.stem)["models"].values() if e.get("producer") == producer and not intact(run, e)]
