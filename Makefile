@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: install test reproduce smoke lint-nb clean
+.PHONY: install test test-cpus reproduce smoke lint-nb clean
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -18,6 +18,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+# The tests that train (marker `trains`) under every CPU kernel this machine has, on one thread, then the native kernel
+# on two threads: what another machine would change. Run it before committing a change to training or to a margin.
+CAPABILITIES = $(BIN)/python -c "import sys; sys.path.insert(0, 'tests'); from conftest import cpu_capabilities; print(*cpu_capabilities())"
+test-cpus: install
+	@set -e; caps=$$($(CAPABILITIES)); for cap in $$caps; do \
+	  echo "== ATEN_CPU_CAPABILITY=$$cap, 1 thread"; \
+	  ATEN_CPU_CAPABILITY=$$cap ODELEBM_TEST_THREADS=1 $(BIN)/python -m pytest -q -m trains tests; \
+	done; \
+	echo "== native CPU kernels, 2 threads"; ODELEBM_TEST_THREADS=2 $(BIN)/python -m pytest -q -m trains tests
 
 reproduce: install
 	$(BIN)/odelebm-reproduce --profile $(PROFILE)

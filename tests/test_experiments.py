@@ -73,6 +73,7 @@ def test_a_new_experiment_is_a_recipe_a_method_and_a_thin_notebook(toy, capsys):
     assert "## toy" in (runs / "figures" / "tables.md").read_text()
 
 
+@pytest.mark.trains
 def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
     "`--set fit.posterior_step_size=0.07 --only table1_irregular`: ODE-LEBM's numbers move, the baselines' (not trained by Algorithm 1) do not."
     runs = tmp_path / "runs"

@@ -65,6 +65,7 @@ def test_monode_content_code_is_order_and_time_invariant(data):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.trains
 def test_training_beats_the_untrained_model(name):
     train, test = rotating_hands(60, seed=1), rotating_hands(20, seed=2)
     obs = (torch.arange(16) < 5).expand(20, 16)

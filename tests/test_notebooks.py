@@ -6,6 +6,8 @@ from nbdev.test import test_nb as run_notebook  # aliased: pytest would collect 
 from conftest import ROOT
 from odelebm.reproduce import experiment_notebooks
 
+pytestmark = pytest.mark.trains   # must hold on any CPU kernel and thread count: make test-cpus
+
 SKIP = get_config(ROOT).tst_flags.split()  # cells flagged `#| slow` are skipped, as under nbdev-test
 # the experiment notebooks in the order odelebm-reproduce runs them: those that load trained models after their producers
 EXPERIMENTS = experiment_notebooks(ROOT / "nbs" / "experiments")

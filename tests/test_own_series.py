@@ -8,6 +8,8 @@ from odelebm.learner import Learner, predict
 from odelebm.model import ODELEBM, resolve_max_step
 from odelebm.sequences import SequenceData
 
+pytestmark = pytest.mark.trains   # must hold on any CPU kernel and thread count: make test-cpus
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,12 +69,16 @@ def test_sparse_off_grid_predictions_match_dense_grid_predictions():
     assert (model.decode(z, sparse) - fine.decode(z, sparse)).abs().max() < 0.02   # the solver's own error at h = 0.05
 
 
+def train_readme_example(seed: int = 0):
+    "The README example, trained as the README runs it (300 iterations, about 35 s here) from initial weights `seed`."
+    ex = _example()
+    torch.manual_seed(seed)
+    return ex.main(300)
+
+
 @pytest.fixture(scope="module")
 def trained():
-    "The README example, trained as the README runs it (300 iterations, about 35 s here)."
-    ex = _example()
-    torch.manual_seed(0)
-    return ex.main(300)
+    return train_readme_example(0)
 
 
 def _heldout(train, model, k: int, on_clock: bool, seed: int = 5) -> tuple[float, float]:
@@ -94,16 +100,26 @@ def _heldout(train, model, k: int, on_clock: bool, seed: int = 5) -> tuple[float
     return mse(mean), mse(ruler)
 
 
+def heldout_study(model, train) -> dict:
+    "(model MSE, linear interpolation MSE) of new series observed at 5, 12 and 30 points, on a clock (True) or anywhere (False)."
+    return {(k, clock): _heldout(train, model, k, clock) for k in (5, 12, 30) for clock in (False, True)}
+
+
 def test_new_series_predictions_improve_with_observations_and_ignore_the_clock(trained):
     model, train = trained[:2]
-    res = {(k, clock): _heldout(train, model, k, clock) for k in (5, 12, 30) for clock in (False, True)}
+    res = heldout_study(model, train)
     for key, (m, lin) in res.items(): print(key, f"model {m:.4f} linear {lin:.4f}")
     for clock in (False, True):
         assert res[(5, clock)][0] > res[(12, clock)][0] > res[(30, clock)][0]     # more observed points, lower error
         assert all(res[(k, clock)][0] < res[(k, clock)][1] for k in (5, 12))       # better than a ruler where it matters
-    for k in (5, 12, 30):   # on a clock or not: the same error up to sampling noise (issue 13: 1.03 off-clock vs 0.0094)
+    # on a clock or not: the same error up to training noise. Over PyTorch's default / AVX2 / AVX-512 kernels, 1 and 2
+    # threads and seeds 0-2 (benchmarks/results/test_margins_own.md) the ratio of the two reached 1.48 at 5 and 12
+    # points and 2.29 at 30, where both errors are near the noise floor (0.0015-0.0034); the clock bug this guards
+    # against gave 110 (1.03 off the clock against 0.0094 on it). The other assertions held in all 12 of those runs:
+    # the error fell with more points by at least 1.6x a step, and the model's was at most 0.093 of linear interpolation's.
+    for k in (5, 12, 30):
         on, off = res[(k, True)][0], res[(k, False)][0]
-        assert max(on, off) / min(on, off) < 2
+        assert max(on, off) / min(on, off) < 4
 
 
 def test_the_readme_example_is_the_script_and_its_figure_is_drawn(trained, tmp_path, capsys):
