@@ -22,9 +22,17 @@ def cpu_capabilities() -> list[str]:
     return _LEVELS[:_LEVELS.index(native) + 1] if native in _LEVELS else ["default", native]
 
 
-def pytest_report_header(config):
-    return (f"torch {torch.__version__}: {torch.get_num_threads()} thread(s) (ODELEBM_TEST_THREADS), "
+def _setting() -> str:
+    return (f"torch {torch.__version__}: {THREADS} thread(s) (ODELEBM_TEST_THREADS), "
             f"CPU kernels {torch.backends.cpu.get_cpu_capability()} (ATEN_CPU_CAPABILITY)")
+
+
+def pytest_report_header(config):
+    return _setting()
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(f"tests ran on {_setting()}")   # also under -q, which leaves out the header
 
 
 @pytest.fixture(autouse=True)
