@@ -1,10 +1,16 @@
 """Fit ODE-LEBM to irregular series with continuous time stamps, predict held-out points of new series, compare
 with linear interpolation, and draw the predictions with their spread over posterior samples.
 
-    python examples/fit_your_series.py                   # about a minute and a half on a 2-core laptop
+    python examples/fit_your_series.py                   # the time it took is in the README (written by --record)
     python examples/fit_your_series.py --iterations 5    # a quick check that everything runs
+    python examples/fit_your_series.py --record          # maintainers: rewrite the README's figure, time and output
+
+The figure goes to runs/examples/ (not tracked by git) unless --figure names another file; --record writes the
+committed figure, examples/fit_your_series.json (the time, the printed lines, the commit and the machine) and the
+README block made from it.
 """
-import argparse
+import argparse, contextlib, datetime, io, json, sys
+from pathlib import Path
 
 # --- the README example starts here ---
 import time
@@ -49,7 +55,7 @@ def main(iterations=300):
     return model, train, obs, held, pred, mean
 # --- the README example ends here ---
 
-def plot(obs, held, pred, mean, train, path="examples/fit_your_series.png"):
+def plot(obs, held, pred, mean, train, path):
     "Six new series: observed points, held-out truth, the prediction and +-2 std over posterior samples."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -70,11 +76,43 @@ def plot(obs, held, pred, mean, train, path="examples/fit_your_series.png"):
     fig.tight_layout(rect=(0, 0.06, 1, 1)); fig.savefig(path, dpi=110); plt.close(fig)
     print(f"figure: {path}")
 
+HERE = Path(__file__).resolve().parent
+RECORD = HERE / "fit_your_series.json"   # what --record measured: the README block is made from it
+EXAMPLE_BEGIN = "<!-- example:begin (written by python examples/fit_your_series.py --record; do not edit by hand) -->"
+EXAMPLE_END = "<!-- example:end -->"
+
+def readme_text(record: dict) -> str:
+    "The README's sentence on the example's run, made from the record `--record` wrote."
+    lines = "\n".join(record["printed"])
+    return (f"On {record['cpu']} ({record['cores']} cores, {record['torch_threads']} torch threads; commit `{record['commit']}`, "
+            f"{record['date'][:10]}) it took **{record['seconds']:.0f} s** in all, figure included, and printed\n\n```\n{lines}\n```\n")
+
+def record_run(seconds: float, printed: str) -> dict:
+    "Write RECORD (atomically, with a checksum) and the README block from it; returns the record."
+    from odelebm.files import write_json
+    from odelebm.results import git_commit, machine_info
+    from odelebm.reproduce import update_readme
+    rec = dict(seconds=round(seconds, 1), printed=[l for l in printed.splitlines() if l and not l.startswith("figure:")],
+               commit=git_commit(HERE.parent), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               **machine_info())
+    write_json(RECORD, rec)
+    update_readme(HERE.parent / "README.md", readme_text(rec), EXAMPLE_BEGIN, EXAMPLE_END)
+    return rec
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--figure", default="examples/fit_your_series.png")
+    ap.add_argument("--figure", default=None, help="where the figure goes (default: runs/examples/fit_your_series.png)")
+    ap.add_argument("--record", action="store_true", help="write the committed figure, the record and the README block")
     a = ap.parse_args()
-    torch.manual_seed(0)
-    model, train, obs, held, pred, mean = main(a.iterations)
-    plot(obs, held, pred, mean, train, a.figure)
+    if a.record and a.iterations != 300: ap.error("--record measures the README's configuration: leave --iterations at 300")
+    figure = Path(a.figure or (HERE / "fit_your_series.png" if a.record else HERE.parent / "runs" / "examples" / "fit_your_series.png"))
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    out, start = io.StringIO(), time.time()
+    with contextlib.redirect_stdout(out) if a.record else contextlib.nullcontext():
+        torch.manual_seed(0)
+        model, train, obs, held, pred, mean = main(a.iterations)
+        plot(obs, held, pred, mean, train, figure)
+    if a.record:
+        sys.stdout.write(out.getvalue())
+        print(f"recorded {RECORD}: {record_run(time.time() - start, out.getvalue())['seconds']} s")

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_path, sha256_file
 from .sequences import SequenceData
-from .training import load_checkpoint, save_checkpoint
+from .training import load_checkpoint, progress_bar, save_checkpoint
 
 # %% auto #0
 __all__ = ['REPO', 'BUNDLED', 'MNIST_FILES', 'MNIST_DIGESTS', 'MNIST_MIRRORS', 'SPLITS', 'SOURCES', 'resolve_data_dir',
@@ -157,7 +156,7 @@ def _fetch(src: str, target: Path, timeout: float, progress: bool) -> None:
         with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp, "wb") as out:
             size = int(resp.headers.get("Content-Length") or 0)
             if size > limit: raise ValueError(f"announces {size} bytes, more than the {limit} accepted for {target.name}")
-            with tqdm(total=size or None, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
+            with progress_bar(total=size or None, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
                 n = 0
                 while block := resp.read(1 << 20):
                     n += len(block)

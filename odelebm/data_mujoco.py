@@ -15,6 +15,7 @@ from torch import Tensor
 from .sequences import SequenceData
 from .files import atomic_path, atomic_write, sha256_file
 from .data_mnist import resolve_cache_dir
+from .training import progress_bar
 
 # %% auto #0
 __all__ = ['ENVIRONMENTS', 'BOUND', 'Environment', 'environment', 'load_physics', 'Simulation', 'simulate', 'MujocoSettings',
@@ -75,13 +76,12 @@ def simulate(name: str, n: int, steps: int = 100, seed: int = 0, bound: float = 
     "`n` passive trajectories of `steps` states of environment `name`, from random initial states (rejected draws are redrawn)."
     if n < 1 or steps < 1: raise ValueError(f"n and steps must be >= 1, got {n}, {steps}")
     from dm_control.rl.control import PhysicsError
-    from tqdm.auto import tqdm
     env, physics = environment(name), load_physics(name)
     nq, nv = physics.model.nq, physics.model.nv
     rng = np.random.RandomState(seed)
     x = np.empty((n, steps, nq + nv))
     rejected = dict(physics_error=0, non_finite=0, bound=0)
-    start, bar = time.time(), tqdm(total=n, desc=f"simulating {name}", disable=not progress)
+    start, bar = time.time(), progress_bar(total=n, desc=f"simulating {name}", disable=not progress)
     with _quiet_absl():
         i = 0
         while i < n:

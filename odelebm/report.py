@@ -4,27 +4,35 @@
 
 # %% ../nbs/api/91_report.ipynb #3e41940e
 from __future__ import annotations
-import hashlib, html, json, os, re, shutil
+import copy, hashlib, html, json, os, re, shutil
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 import mistune
+import nbformat
+from jinja2 import pass_context
+from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+from nbformat import NotebookNode
 from pygments.formatters import HtmlFormatter
 from .files import atomic_write
 from .results import check_figure_file
 from .experiments.store import repo_root
 
 # %% auto #0
-__all__ = ['CSS', 'NAV', 'markdown', 'LINK_TAGS', 'REPORT_MARKER', 'stylesheet', 'page', 'works_offline', 'page_links',
-           'broken_links', 'localise', 'executed_notebooks', 'run_status', 'results_meta', 'notebook_summary',
-           'notebook_page', 'render_notebooks', 'copy_figures', 'provenance_line', 'notebooks_table', 'md_file',
-           'write_report']
+__all__ = ['CSS', 'NAV', 'SMOKE_NOTE', 'markdown', 'LINK_TAGS', 'REPORT_MARKER', 'stylesheet', 'profile_banner', 'page',
+           'works_offline', 'page_links', 'broken_links', 'localise', 'executed_notebooks', 'run_status',
+           'results_meta', 'notebook_summary', 'mathml', 'math_html', 'MathMLRenderer', 'directives', 'doc_cells',
+           'FinalStreams', 'ReportExporter', 'notebook_page', 'render_notebooks', 'copy_figures', 'provenance_line',
+           'notebooks_table', 'md_file', 'write_report']
 
 # %% ../nbs/api/91_report.ipynb #a01574ff
 CSS = """body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #222; margin: 0; }
 nav { background: #f3f3f3; border-bottom: 1px solid #ddd; padding: .5em 1em; }
+.banner { background: #fff3cd; border-bottom: 3px solid #e0a800; color: #5c4300; margin: 0; padding: .75em 1em; font-size: 1.05em; }
 main { max-width: 72em; margin: 0 auto; padding: 0 1em 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; display: block; overflow-x: auto; }
 th, td { border: 1px solid #bbb; padding: .25em .5em; text-align: left; vertical-align: top; }
@@ -32,6 +40,8 @@ th { background: #f3f3f3; }
 img { max-width: 100%; height: auto; }
 pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 pre { background: #f7f7f7; padding: .5em; overflow-x: auto; }
+math { font-size: 1.1em; }
+math[display="block"] { margin: .75em 0; }
 .prompt { color: #888; font: .75em monospace; }
 .output_area pre { background: none; border-left: 3px solid #ddd; }
 .output_stderr pre { background: #fdecec; }
@@ -40,18 +50,24 @@ a.anchor-link { display: none; }
 a[data-href]::after { content: " <" attr(data-href) ">"; color: #888; font-size: .85em; }
 """
 NAV = [("index.html", "report"), ("tables.html", "tables"), ("figures.html", "figures"), ("api/index.html", "API")]
+SMOKE_NOTE = ("<strong>Smoke run.</strong> Tiny data and a handful of iterations, only to show that every notebook runs: "
+              "the numbers of this report mean nothing; do not compare them with the paper's.")
 
 def stylesheet() -> str:
     "The report's style sheet: ours, and Pygments' colours for highlighted code."
     return CSS + HtmlFormatter(style="default").get_style_defs(".highlight")
 
-def page(title: str, body: str, depth: int = 0) -> str:
-    "A whole HTML page around `body`, for a file `depth` folders below the report root."
+def profile_banner(profile: str) -> str:
+    "The banner every page of a report of `profile` carries: the smoke profile's warning, or nothing."
+    return f'<p class="banner" role="note">{SMOKE_NOTE}</p>\n' if profile == "smoke" else ""
+
+def page(title: str, body: str, depth: int = 0, banner: str = "") -> str:
+    "A whole HTML page around `body` (under the navigation bar and `banner`), for a file `depth` folders below the report root."
     up = "../" * depth
     nav = " · ".join(f'<a href="{up}{href}">{name}</a>' for href, name in NAV)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
-            f'<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n</body>\n</html>\n')
+            f'<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n<nav>{nav}</nav>\n{banner}<main>\n{body}\n</main>\n</body>\n</html>\n')
 
 markdown = mistune.create_markdown(plugins=["table"])   # escapes raw HTML in the input: a markdown file cannot inject a script
 
@@ -139,18 +155,82 @@ def notebook_summary(nb: Path) -> tuple[str, str, str]:
     summary = next((l[1:].strip() for l in lines if l.startswith(">")), "")
     return (f"odelebm.{exp}" if exp else ""), title, summary
 
-# %% ../nbs/api/91_report.ipynb #64596c3a
-def notebook_page(exporter: HTMLExporter, nb: Path, depth: int = 1) -> str:
-    "The notebook `nb` as a page of the report: its cells and outputs, no scripts."
-    body, _ = exporter.from_filename(str(nb))
-    return page(nb.stem, body, depth)
+# %% ../nbs/api/91_report.ipynb #1f6fb1bb
+def mathml(latex: str, display: bool = False) -> str | None:
+    "The MathML of the formula `latex` (`display`: set apart, else inline), or None where latex2mathml cannot convert it."
+    try: out = latex_to_mathml(latex, display="block" if display else "inline")
+    except Exception: return None   # latex2mathml raises many kinds on malformed input
+    # a command it does not know comes out as text with its backslash: that is no rendering either
+    return None if "\\" in re.sub(r"<[^>]*>", "", out) else out
 
-def render_notebooks(notebooks: list[Path], dest: Path) -> dict[str, str | None]:
+def math_html(latex: str, display: bool = False) -> str:
+    "The formula `latex` as MathML, or as its LaTeX source in `<code>` where it cannot be converted."
+    return mathml(latex, display) or f'<code class="latex">{html.escape(latex)}</code>'
+
+class MathMLRenderer(IPythonRenderer):
+    "nbconvert's Markdown renderer with the math of a cell written as MathML."
+    def inline_math(self, body: str) -> str: return math_html(body)
+    def block_math(self, body: str) -> str: return math_html(body, display=True)
+    def latex_environment(self, name: str, body: str) -> str: return math_html(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+# %% ../nbs/api/91_report.ipynb #04151341
+_DIRECTIVE = re.compile(r"#\|\s*([\w-]+)")
+
+def directives(source: str) -> tuple[list[str], str]:
+    "The nbdev directives heading the code cell `source` (`export`, `hide`, ...), and the source without them."
+    lines = source.splitlines()
+    names = []
+    while lines and (m := _DIRECTIVE.match(lines[0])): names.append(m[1]); lines.pop(0)
+    return names, "\n".join(lines)
+
+def doc_cells(nb: NotebookNode) -> NotebookNode:
+    "A copy of the library notebook `nb` as its documentation shows it: code from the title on, without `#| hide` cells, directive-only cells and directive lines."
+    nb = copy.deepcopy(nb)
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("# ")), 0)
+    cells = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code":
+            names, c.source = directives(c.source)
+            if i < title or "hide" in names or not c.source.strip(): continue
+        cells.append(c)
+    nb.cells = cells
+    return nb
+
+class FinalStreams(CoalesceStreamsPreprocessor):
+    "nbconvert's merge of consecutive stream outputs, carriage returns applied, less the streams left blank."
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.get("outputs"): cell.outputs = [o for o in cell.outputs if o.output_type != "stream" or o.text.strip()]
+        return cell, resources
+
+class ReportExporter(HTMLExporter):
+    "nbconvert's HTML exporter for the report: the `basic` template (no scripts), streams as their final text, math as MathML."
+    def __init__(self, **kw):
+        super().__init__(template_name="basic", **kw)
+        self.register_preprocessor(FinalStreams, enabled=True)
+
+    @pass_context
+    def markdown2html(self, context, source: str) -> str:
+        "A markdown cell as HTML: nbconvert's own filter, with `MathMLRenderer`."
+        renderer = MathMLRenderer(escape=False, attachments=context.get("cell", {}).get("attachments", {}),
+                                  embed_images=self.embed_images, path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                  anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                                  **self.lexer_options)
+        return MarkdownWithMath(renderer=renderer).render(source)
+
+# %% ../nbs/api/91_report.ipynb #64596c3a
+def notebook_page(exporter: HTMLExporter, nb: Path, depth: int = 1, docs: bool = False, banner: str = "") -> str:
+    "The notebook `nb` as a page of the report: its cells (`docs`: as documentation) and outputs, no scripts."
+    node = nbformat.read(nb, as_version=4)
+    body, _ = exporter.from_notebook_node(doc_cells(node) if docs else node)
+    return page(nb.stem, body, depth, banner)
+
+def render_notebooks(notebooks: list[Path], dest: Path, docs: bool = False, banner: str = "") -> dict[str, str | None]:
     "Write each notebook's page as `dest/<name>.html`; returns, by name, None or why it could not be rendered."
-    exporter, errors = HTMLExporter(template_name="basic"), {}
+    exporter, errors = ReportExporter(exclude_input_prompt=docs), {}
     for nb in notebooks:
         try:
-            atomic_write(dest / f"{nb.stem}.html", notebook_page(exporter, nb))
+            atomic_write(dest / f"{nb.stem}.html", notebook_page(exporter, nb, docs=docs, banner=banner))
             errors[nb.stem] = None
         except Exception as e:   # nbformat and nbconvert raise many kinds; any of them costs one page, never the report
             errors[nb.stem] = f"{type(e).__name__}: {e}"
@@ -173,9 +253,15 @@ def copy_figures(readme: str, fig_dir: Path, dest: Path) -> str:
 # %% ../nbs/api/91_report.ipynb #5a8eff4f
 def _esc(x) -> str: return html.escape(str(x))
 
+_INLINE = re.compile(r"`([^`]+)`|(?<![\\$])\$([^$]+?)(?<!\\)\$")
+
 def _inline(text: str) -> str:
-    "`text` escaped, with its `code` spans as `<code>`: no other markdown, so that LaTeX keeps its backslashes."
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _esc(text))
+    "`text` escaped, with its `code` spans as `<code>` and its `$formulas$` as MathML: no other markdown."
+    parts, last = [], 0
+    for m in _INLINE.finditer(text):
+        parts += [_esc(text[last:m.start()]), f"<code>{_esc(m[1])}</code>" if m[1] is not None else math_html(m[2])]
+        last = m.end()
+    return "".join(parts) + _esc(text[last:])
 
 def provenance_line(meta: dict[str, dict]) -> str:
     "A sentence naming the commits and dates that the results files record."
@@ -206,49 +292,48 @@ def md_file(path: Path, missing: str) -> str:
     return markdown(path.read_text()) if path.is_file() else missing
 
 # %% ../nbs/api/91_report.ipynb #da06fa26
-def _digest(files: list[Path]) -> str:
-    h = hashlib.sha256()
+def _digest(files: list[Path], banner: str) -> str:
+    h = hashlib.sha256(banner.encode())
     for f in files: h.update(f.name.encode()); h.update(f.read_bytes())
     return h.hexdigest()
 
-def _api_pages(nbs_dir: Path, root: Path, previous: Path | None = None) -> None:
-    "Write `api/<nb>.html` for each library notebook and `api/index.html` listing their modules and summaries; reuse `previous/api` if it was made from the same notebooks."
+def _api_pages(nbs_dir: Path, root: Path, previous: Path | None = None, banner: str = "") -> None:
+    "Write `api/<nb>.html` for each library notebook and `api/index.html` listing their modules and summaries; reuse `previous/api` if it was made from the same notebooks and banner."
     nbs = sorted(nbs_dir.glob("*.ipynb")) if nbs_dir.is_dir() else []
-    digest = _digest(nbs)
+    digest = _digest(nbs, banner)
     if previous is not None and (previous / "api" / ".digest").is_file() and (previous / "api" / ".digest").read_text() == digest:
         shutil.copytree(previous / "api", root / "api"); return   # rendering ~30 notebooks costs ~10 s; unchanged, they need not
-    errors = render_notebooks(nbs, root / "api")
+    errors = render_notebooks(nbs, root / "api", docs=True, banner=banner)
     rows = []
     for nb in nbs:
         try: module, title, summary = notebook_summary(nb)
         except (OSError, ValueError, KeyError, TypeError): module, title, summary = "", "", ""
         link = (f'<a href="{quote(nb.stem)}.html">{_esc(nb.stem)}</a>' if errors[nb.stem] is None
                 else f'{_esc(nb.stem)} <span class="failed">(could not be rendered: {_esc(errors[nb.stem])})</span>')
-        rows.append(f"<tr><td>{link}</td><td><code>{_esc(module)}</code></td><td>{_esc(title)}</td><td>{_inline(summary)}</td></tr>")
-    body = (f"<h1>API documentation</h1>\n<p>The library notebooks of <code>{_esc(nbs_dir.name)}/</code>, in order; "
-            "equations show as their LaTeX source.</p>\n")
+        rows.append(f"<tr><td>{link}</td><td><code>{_esc(module)}</code></td><td>{_inline(title)}</td><td>{_inline(summary)}</td></tr>")
+    body = (f"<h1>API documentation</h1>\n<p>The library notebooks of <code>{_esc(nbs_dir.name)}/</code>, in order.</p>\n")
     body += ("<table>\n<thead><tr><th>notebook</th><th>module</th><th>title</th><th>summary</th></tr></thead>\n<tbody>\n"
              + "\n".join(rows) + "\n</tbody>\n</table>") if rows else "<p>No library notebooks found.</p>"
-    atomic_write(root / "api" / "index.html", page("API documentation", body, depth=1))
+    atomic_write(root / "api" / "index.html", page("API documentation", body, depth=1, banner=banner))
     atomic_write(root / "api" / ".digest", digest)
 
-def _figures_page(fig_dir: Path, root: Path) -> int:
+def _figures_page(fig_dir: Path, root: Path, banner: str = "") -> int:
     "Write `figures.html` (and copy its images); returns the number of figures shown."
     readme = fig_dir / "README.md"
     text = copy_figures(readme.read_text(), fig_dir, root / "figures") if readme.is_file() else ""
     n = len(list((root / "figures").glob("*"))) if (root / "figures").is_dir() else 0
     body = markdown(text) if text else "<h1>Figures</h1>\n"
     if n == 0: body += "<p>No figures in this run.</p>"
-    atomic_write(root / "figures.html", page("Figures", body))
+    atomic_write(root / "figures.html", page("Figures", body, banner=banner))
     return n
 
-def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int) -> None:
+def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int, profile: str, banner: str = "") -> None:
     "Write the run's notebook pages, their logs, and `index.html`."
     notebooks = executed_notebooks(run_dir)
-    errors = render_notebooks(notebooks, root / "notebooks")
+    errors = render_notebooks(notebooks, root / "notebooks", banner=banner)
     logs = {nb.stem for nb in notebooks if run_status(nb) == "failed"}
     for name in logs: atomic_write(root / "notebooks" / f"{name}.log", (run_dir / f"{name}.log").read_bytes())
-    profile, meta = run_dir.resolve().name, results_meta(fig_dir)
+    meta = results_meta(fig_dir)
     figures = f"{n_figures} figure(s)" if n_figures else "no figures in this run"
     body = "\n".join([
         f"<h1>Reproduction report: {_esc(profile)}</h1>",
@@ -264,7 +349,7 @@ def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int) -> None:
         md_file(fig_dir / "coverage.md", "<p>No coverage.md in the figure folder: no coverage recorded.</p>"),
         '<h2 id="notebooks">Executed notebooks</h2>',
         notebooks_table(notebooks, errors, meta, logs)])
-    atomic_write(root / "index.html", page(f"Report: {profile}", body))
+    atomic_write(root / "index.html", page(f"Report: {profile}", body, banner=banner))
 
 REPORT_MARKER = ".odelebm-report"   # in every report folder: `write_report` replaces no folder without it
 
@@ -287,9 +372,11 @@ def _swap_in(new: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path | None = None,
-                 out: str | Path | None = None) -> Path:
-    "Write the static HTML report of a run into `out` (default `<run_dir>/report`), replacing an old report (never another folder); returns its index.html."
+                 out: str | Path | None = None, profile: str | None = None) -> Path:
+    "Write the static HTML report of a run of `profile` (default: the run folder's name) into `out` (default `<run_dir>/report`), replacing an old report (never another folder); returns its index.html."
     run_dir, fig_dir = Path(run_dir), Path(fig_dir)
+    profile = profile or run_dir.resolve().name
+    mark = profile_banner(profile)
     nbs_dir = Path(nbs_dir) if nbs_dir else repo_root() / "nbs" / "api"
     out = Path(out) if out else run_dir / "report"
     _check_replaceable(out)
@@ -299,9 +386,9 @@ def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path |
     try:
         atomic_write(tmp / REPORT_MARKER, "A report written by odelebm-reproduce, which replaces this folder whole when it writes the next.\n")
         atomic_write(tmp / "style.css", stylesheet())
-        atomic_write(tmp / "tables.html", page("Tables", md_file(fig_dir / "tables.md", "<h1>Tables</h1>\n<p>No tables in this run.</p>")))
-        _index(run_dir, fig_dir, tmp, _figures_page(fig_dir, tmp))
-        _api_pages(nbs_dir, tmp, out if out.is_dir() else None)
+        atomic_write(tmp / "tables.html", page("Tables", md_file(fig_dir / "tables.md", "<h1>Tables</h1>\n<p>No tables in this run.</p>"), banner=mark))
+        _index(run_dir, fig_dir, tmp, _figures_page(fig_dir, tmp, mark), profile, mark)
+        _api_pages(nbs_dir, tmp, out if out.is_dir() else None, mark)
         for p in tmp.rglob("*.html"):
             text = p.read_text(encoding="utf-8")
             if (fixed := localise(text, p, tmp)) != text: atomic_write(p, fixed)

@@ -4,19 +4,21 @@
 
 # %% ../nbs/api/80_results.ipynb #2caf6d05
 from __future__ import annotations
-import json, math, platform, re, subprocess, time, datetime
+import json, math, os, platform, re, statistics, subprocess, time, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 import torch
+from scipy import stats
 import odelebm
 from .files import atomic_path, atomic_write
 
 # %% auto #0
-__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'RESULTS_DIR', 'IMAGE_SUFFIXES', 'COVERAGE',
-           'NOT_RESULTS', 'paper_value', 'check_figure_file', 'git_commit', 'Results', 'load_results', 'summarise',
-           'table_columns', 'training_budget', 'table_markdown', 'Item', 'claim_outcome', 'coverage_rows',
-           'profile_label', 'coverage_markdown']
+__all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'RESULTS_DIR', 'IMAGE_SUFFIXES', 'MIN_SEEDS',
+           'ALPHA', 'DECISION_RULE', 'OUTCOMES', 'COVERAGE', 'NOT_RESULTS', 'FAILED_SEED', 'paper_value',
+           'check_figure_file', 'machine_info', 'git_commit', 'Results', 'load_results', 'summarise', 'table_columns',
+           'training_budget', 'table_markdown', 'Sample', 'is_trivial', 'samples', 'compare', 'combine', 'Item',
+           'Claim', 'claim_outcome', 'findings', 'coverage_rows', 'profile_label', 'coverage_markdown']
 
 # %% ../nbs/api/80_results.ipynb #48ae00eb
 PAPER: dict[str, dict[str, Any]] = {
@@ -93,6 +95,13 @@ def check_figure_file(name: Any, source: str | Path) -> str:
     raise ValueError(f"{source}: figure {name!r} refused: a figure is the plain file name of an image ({', '.join(IMAGE_SUFFIXES)}) "
                      f"in the figure folder; correct that entry, or delete the file and re-run the notebook that wrote it")
 
+def machine_info() -> dict[str, Any]:
+    "The machine a measurement ran on: architecture, CPU model (where the OS tells it), cores, torch threads."
+    cpu = platform.processor() or ""
+    try: cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), cpu)
+    except OSError: pass
+    return dict(machine=platform.machine(), cpu=cpu or "unknown CPU", cores=os.cpu_count(), torch_threads=torch.get_num_threads())
+
 def git_commit(root: str | Path | None = None) -> str:
     "Short commit of the repository (with `+dirty` when tracked sources have changes), or 'unknown'."
     root = Path(root or Path(odelebm.__file__).resolve().parents[1])
@@ -143,7 +152,7 @@ class Results:
         meta = dict(name=self.name, profile=self.profile, commit=self.commit, version=odelebm.__version__,
                     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     wall_seconds=round(time.time() - self.started, 1), params=self.params,
-                    torch=torch.__version__, python=platform.python_version(), machine=platform.machine())
+                    torch=torch.__version__, python=platform.python_version(), **machine_info())
         return atomic_write(self.path, json.dumps(dict(meta=meta, records=self.records, figures=self.figures, notes=self.notes),
                                                   indent=1, default=str))
 
@@ -204,7 +213,7 @@ def training_budget(table: str, params: dict) -> str:
 def _header(table: str, s: dict, params: dict | None) -> str:
     "What the numbers of `table` rest on: budget, seeds, and what (std) is over."
     n = max((k for (_, _, k) in s.values()), default=0)
-    spread = (f"mean (std) over {n} seeds" if n > 1 else
+    spread = (f"mean (std) over {n} seeds, std the sample standard deviation (n - 1)" if n > 1 else
               "one seed; (std), where shown, is over the test batches of that seed, not across seeds"
               if any(sd for (_, sd, _) in s.values()) else "one seed, no spread measured")
     budget = training_budget(table, params or {})
@@ -239,91 +248,195 @@ def table_markdown(records: list[dict], table: str, provenance: str = "", params
     if provenance: lines += ["", provenance]
     return "\n".join(lines) + "\n"
 
+# %% ../nbs/api/80_results.ipynb #d3c1de02
+MIN_SEEDS = 3      # fewer seeds of a trained method leave a comparison undecided
+ALPHA = 0.05       # two-sided level of Welch's t-test
+DECISION_RULE = (f"a difference between two rows counts where Welch's t-test over their seeds rejects equal means at "
+                 f"{ALPHA:.0%} (two-sided), each trained row having at least {MIN_SEEDS} seeds (a row computed without training "
+                 f"from one draw of the test data, such as a trivial predictor, counts as exact; Table 7 compares its timed repeats); "
+                 f"*tie* where the test does not reject, *undecided* with fewer seeds. (std) is the sample standard deviation "
+                 f"over seeds (n - 1 in the denominator)")
+OUTCOMES = ("met", "partly met", "not met", "tie", "undecided")
+
+@dataclass(frozen=True)
+class Sample:
+    "The values of one (method, column) that a claim compares: one per seed (or per timed repeat); `exact`: computed without training or sampling."
+    values: tuple[float, ...]
+    exact: bool = False
+    center: float | None = None   # the value the tables show, where it is not the mean of `values` (Table 7: the median of its repeats)
+    @property
+    def mean(self) -> float: return sum(self.values) / len(self.values)
+    @property
+    def std(self) -> float: return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+    @property
+    def shown(self) -> float: return self.mean if self.center is None else self.center
+    def __str__(self) -> str:
+        if self.center is not None: return f"{_fmt(self.center)} ({len(self.values)} repeats)"
+        return _fmt(self.mean) + (f" ± {_fmt(self.std)} ({len(self.values)} seeds)" if len(self.values) > 1 else
+                                  " (exact)" if self.exact else " (one seed)")
+
+def is_trivial(method: str) -> bool: return method.endswith("(trivial)")
+
+def samples(records: Iterable[dict], table: str) -> dict[tuple[str, str], Sample]:
+    "Each (method, column) of `table` as a `Sample`: its seeds' values; a single record's timed repeats (`runs`) where it has them; a trivial row's single value as exact."
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r)
+    out = {}
+    for (m, c), rs in groups.items():
+        if len(rs) == 1 and len(rs[0].get("runs") or ()) > 1: out[(m, c)] = Sample(tuple(map(float, rs[0]["runs"])), center=float(rs[0]["value"]))
+        else: out[(m, c)] = Sample(tuple(float(r["value"]) for r in rs), exact=len(rs) == 1 and is_trivial(m))
+    return out
+
+def compare(a: Sample, b: Sample, higher_is_better: bool = False) -> str:
+    "'better', 'worse', 'tie' or 'undecided': is `a` better than `b` by `DECISION_RULE`?"
+    def enough(x: Sample) -> bool: return x.exact or len(x.values) >= MIN_SEEDS
+    if not (enough(a) and enough(b)): return "undecided"
+    if a.exact and b.exact: p = 0.0 if a.mean != b.mean else 1.0
+    elif a.exact or b.exact:   # one side exact: a one-sample test of the other against it
+        x, ref = (b, a) if a.exact else (a, b)
+        p = 0.0 if x.std == 0 and x.mean != ref.mean else 1.0 if x.std == 0 else float(stats.ttest_1samp(x.values, ref.mean).pvalue)
+    elif a.std == 0 and b.std == 0: p = 0.0 if a.mean != b.mean else 1.0
+    else: p = float(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue)
+    if p >= ALPHA: return "tie"
+    return "better" if (a.mean > b.mean) == higher_is_better else "worse"
+
+def combine(outcomes: Sequence[str]) -> str:
+    "One outcome from the outcomes of a claim's parts: all met -> met; met and not met (or met and ties) -> partly met; not met and no met -> not met; else tie, or undecided when no part was decided."
+    decided = [o for o in outcomes if o != "undecided"]
+    if not decided: return "undecided"
+    if all(o == "met" for o in decided) and len(decided) == len(outcomes): return "met"
+    if "met" in decided: return "partly met"
+    if "not met" in decided: return "not met"
+    return "tie" if len(decided) == len(outcomes) else "undecided"
+
 # %% ../nbs/api/80_results.ipynb #c51d39ad
 @dataclass(frozen=True)
 class Item:
-    "One table or figure of the paper: where our version comes from, and the number it is summarised by."
+    "One table or figure of the paper: where our version comes from, the number it is summarised by, and what a reader must know beside it."
     name: str                          # "Table 1", "Figure 2"
     what: str
     table: str | None = None           # results table key for a table; for a figure, the table whose budget it shares
     figure: str | None = None          # file name of our figure
     headline: tuple[str, str] | None = None   # (method, column) quoted beside the paper's
     claim: str = "best"                # "best", "order" (the paper's order of the rows), "decreasing", "increasing" or "" (none)
+    caveat: str = ""                   # where our number is not like for like with the paper's
 
 COVERAGE: tuple[Item, ...] = (
-    Item("Table 1", "irregular sinusoids: test MSE by observation ratio", "table1", headline=("ODE-LEBM", "0.1")),
-    Item("Table 2", "rotating MNIST: MSE at T = 15 / 45, NMI of z_s", "table2", headline=("ODE-LEBM", "T=45")),
+    Item("Table 1", "irregular sinusoids: test MSE by observation ratio", "table1", headline=("ODE-LEBM", "0.1"),
+         caveat="ODE-LEBM's row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the one-chain row is in the table)"),
+    Item("Table 2", "rotating MNIST: MSE at T = 15 / 45, NMI of z_s", "table2", headline=("ODE-LEBM", "T=45"),
+         caveat="NMI here: 100 test sequences, our protocol; the paper's protocol (20 unseen sequences per digit) is Figure 6's row"),
     Item("Table 3", "bouncing balls with friction: MSE, friction correlation", "table3", headline=("ODE-LEBM", "T=40")),
-    Item("Table 4", "MuJoCo Hopper / Swimmer / HalfCheetah: MSE", "table4", headline=("ODE-LEBM", "Hopper T=100")),
+    Item("Table 4", "MuJoCo Hopper / Swimmer / HalfCheetah: MSE", "table4", headline=("ODE-LEBM", "Hopper T=100"),
+         caveat="our data are min-max normalised as (x - min) / (max - min), the baselines' public code divides by max: the paper's "
+                "values are on another scale"),
     Item("Table 5", "rotating MNIST: test-time posterior Langevin steps", "table5", headline=("T=45", "20"), claim="decreasing"),
     Item("Table 6", "Spiral2D: EBM prior and MCMC ablation", "table6", headline=("MCMC + EBM (ODE-LEBM)", "test MSE"), claim="order"),
     Item("Table 7", "seconds per iteration, relative to Latent ODE", "table7", headline=("ODE-LEBM (20 steps)", "train s/it"),
-         claim="increasing"),
+         claim="increasing", caveat="ours timed on a CPU, the paper's on a V100: compared as cost relative to the Latent ODE"),
     Item("Table 10", "rotating MNIST: without the static latent", "table10", headline=("ODE-LEBM with static variable", "T=45")),
-    Item("Table 11", "rotating MNIST: MCMC / EBM ablation", "table11", headline=("MCMC + EBM", "T=45")),
+    Item("Table 11", "rotating MNIST: MCMC / EBM ablation", "table11", headline=("MCMC + EBM", "T=45"),
+         caveat="'MCMC without EBM' has a Gaussian prior with sigma_z = 1, ODE-LEBM's reference has sigma_z = 10: the row removes "
+                "the EBM and narrows the prior at once"),
     Item("Figure 2", "sinusoid interpolations at each ratio", "table1", "figure2_irregular.png", claim=""),
     Item("Figure 3", "rotating MNIST predictions", "table2", "figure3_rotmnist.png", claim=""),
     Item("Figure 4", "PCA of z0 and z_s, one digit at 16 rotations", "table2", "figure4_pca.png", claim=""),
     Item("Figure 5", "latent trajectories of one digit", "table2", "figure5_trajectories.png", claim=""),
     Item("Figure 6", "t-SNE of z_s by digit; energies of real vs shuffled sequences", "figure6", "figure6_tsne_energy.png",
-         headline=("ODE-LEBM", "NMI")),
+         headline=("ODE-LEBM", "NMI"), caveat="NMI by the paper's protocol (20 unseen sequences per digit)"),
     Item("Figure 7", "MuJoCo predictions", "table4", "figure7_mujoco.png", claim=""),
     Item("Figure 8", "bouncing-ball reconstructions", "table3", "figure8_balls.png", claim=""),
     Item("Figure 9", "one more Hopper prediction", "table4", "figure9_hopper.png", claim=""),
 )
 NOT_RESULTS = "Figure 1 (the model diagram) and Tables 8-9 (hyper-parameters, used in our recipes) hold no results."
+FAILED_SEED = 2.5   # a seed whose error exceeds this multiple of its method's median over seeds is named in the coverage note
 
-def _sign(column: str) -> int: return -1 if column in HIGHER_IS_BETTER else 1
+@dataclass(frozen=True)
+class Claim:
+    "The outcome of one claim of the paper on our numbers: what it says, one of `OUTCOMES`, and the comparisons behind it."
+    statement: str
+    outcome: str
+    details: str = ""
+    def __str__(self) -> str: return f"{self.statement}: {self.outcome}" + (f" ({self.details})" if self.details else "")
 
-def _ranked(table: str, s: dict):
-    "For each column where we ran at least two of the paper's rows: the column, those rows ranked by our value and by the paper's (best first)."
-    for c in table_columns(table, s):
-        ran = [m for (m, cc) in s if cc == c and paper_value(table, m, c) is not None]
-        if len(ran) >= 2:
-            yield c, sorted(ran, key=lambda m: _sign(c) * s[(m, c)][0]), sorted(ran, key=lambda m: _sign(c) * paper_value(table, m, c))
+def _verdict(o: str) -> str:
+    "A comparison's result as a part of a claim: better -> met, worse -> not met."
+    return {"better": "met", "worse": "not met"}.get(o, o)
 
-def _claim_best(table: str, s: dict) -> str:
-    "Is the paper's best method in each column (among those we re-ran) also ours best?"
-    met, missed = [], []
-    for c, ours, paper in _ranked(table, s):
-        if ours[0] == paper[0]: met.append(c)
-        else: missed.append(f"{c} (ours best: {ours[0]}; the paper's: {paper[0]})")
-    if not met and not missed: return "–"
-    verdict = "met" if not missed else ("not met" if not met else "partly met")
-    return (f"the paper's best is ours best: {verdict}" + (f"; met at {', '.join(met)}" if met and missed else "")
-            + (f"; not at {'; '.join(missed)}" if missed else ""))
+def _ran(table: str, S: dict) -> Iterator[tuple[str, list[str]]]:
+    "Each column where we ran at least two of the paper's rows, with those rows."
+    for c in table_columns(table, S):
+        ran = [m for (m, cc) in S if cc == c and paper_value(table, m, c) is not None]
+        if len(ran) >= 2: yield c, ran
 
-def _claim_decreasing(s: dict) -> str:
-    "Table 5: along the (numeric) columns, does every row's error not increase?"
-    parts, ok_all = [], True
-    for m in dict.fromkeys(m for (m, _) in s):
-        vals = [v[0] for (_, v) in sorted((_number(c), v) for (mm, c), v in s.items() if mm == m)]
-        ok = all(b <= a for a, b in zip(vals, vals[1:]))
-        ok_all &= ok
-        parts.append(f"{m} {'met' if ok else 'not met'} ({' → '.join(_fmt(v) for v in vals)})")
-    return f"more steps, lower error: {'met' if ok_all else 'not everywhere'}; " + "; ".join(parts)
+def _claim_best(table: str, S: dict) -> Claim:
+    "In each column, is the paper's best row (among those we re-ran) better than every other row we re-ran?"
+    outs, parts = [], []
+    for c, ran in _ran(table, S):
+        hb = c in HIGHER_IS_BETTER
+        best = sorted(ran, key=lambda m: -paper_value(table, m, c) if hb else paper_value(table, m, c))[0]
+        res = {o: compare(S[(best, c)], S[(o, c)], hb) for o in ran if o != best}
+        out = ("not met" if "worse" in res.values() else "met" if set(res.values()) == {"better"}
+               else "undecided" if "undecided" in res.values() else "tie")
+        shown = [o for o, v in res.items() if v == "worse"] if out == "not met" else list(res)
+        outs.append(out)
+        parts.append(f"{c} {out}: {best} {S[(best, c)]}" + "".join(f", {o} {S[(o, c)]}" for o in shown))
+    if not outs: return Claim("the paper's best is ours best", "undecided", "fewer than two of the paper's rows ran")
+    return Claim("the paper's best is ours best", combine(outs), "; ".join(parts))
 
-def _claim_increasing(table: str, s: dict) -> str:
+def _claim_order(table: str, S: dict) -> Claim:
+    "Table 6: in each column the paper has, does each row we ran beat the next one in the paper's order?"
+    outs, parts = [], []
+    for c, ran in _ran(table, S):
+        hb = c in HIGHER_IS_BETTER
+        order = sorted(ran, key=lambda m: -paper_value(table, m, c) if hb else paper_value(table, m, c))
+        for a, b in zip(order, order[1:]):
+            outs.append(_verdict(compare(S[(a, c)], S[(b, c)], hb)))
+            parts.append(f"{a} {S[(a, c)]} before {b} {S[(b, c)]}: {outs[-1]}")
+    if not outs: return Claim("the paper's order of the rows", "undecided", "fewer than two of the paper's rows ran")
+    return Claim("the paper's order of the rows", combine(outs), "; ".join(parts))
+
+def _claim_decreasing(S: dict) -> Claim:
+    "Table 5: along the (numeric) columns, does each row's error fall from one step count to the next?"
+    outs, parts = [], []
+    for m in dict.fromkeys(m for (m, _) in S):
+        seq = [S[(m, c)] for c in sorted((c for (mm, c) in S if mm == m), key=_number)]
+        steps = [_verdict(compare(b, a)) for a, b in zip(seq, seq[1:])]
+        outs.append(combine(steps))
+        parts.append(f"{m} {outs[-1]} ({' → '.join(_fmt(x.shown) for x in seq)}; {', '.join(steps)})")
+    return Claim("more steps, lower error", combine(outs), "; ".join(parts))
+
+def _claim_increasing(table: str, S: dict) -> Claim:
     "Table 7: does the cost of the 'ODE-LEBM (K steps)' rows grow with K (first column)? Other rows (ensembles, fast chains) are not in the sequence."
-    c = table_columns(table, s)[0]
-    seq = sorted((int(k.group(1)), v[0]) for (m, cc), v in s.items() if cc == c and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
-    if len(seq) < 2: return "–"
-    ok = all(b[1] > a[1] for a, b in zip(seq, seq[1:]))
-    return (f"cost grows with the steps: {'met' if ok else 'not met'} ("
-            + ", ".join(f"K = {k}: {v:.3g} s" for k, v in seq) + ")")
+    c = table_columns(table, S)[0]
+    seq = sorted((int(k.group(1)), x) for (m, cc), x in S.items() if cc == c and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
+    if len(seq) < 2: return Claim("cost grows with the steps", "undecided", "fewer than two step counts ran")
+    more = {"worse": "met", "better": "not met"}   # a later row that is "worse" (slower) is what the claim says
+    steps = [more.get(o, o) for (_, a), (_, b) in zip(seq, seq[1:]) for o in [compare(b, a)]]
+    return Claim("cost grows with the steps", combine(steps), ", ".join(f"K = {k}: {x.shown:.3g} s" for k, x in seq)
+                 + f"; {len(seq[0][1].values)} timed repeats each")
 
-def _claim_order(table: str, s: dict) -> str:
-    "Table 6: in each column the paper has, do the rows we ran come in the paper's order, best first?"
-    ranked = list(_ranked(table, s))
-    if not ranked: return "–"
-    parts = [f"{c}: ours {' < '.join(ours)}" + ("" if ours == paper else f"; the paper's {' < '.join(paper)}") for c, ours, paper in ranked]
-    return f"the paper's order of the rows: {'met' if all(o == p for _, o, p in ranked) else 'not met'} ({'; '.join(parts)})"
+def claim_outcome(table: str, kind: str, records: Iterable[dict]) -> Claim | None:
+    "The outcome of the claim `kind` ('best', 'order', 'decreasing', 'increasing'; '' for none) of `table` on our `records`, by `DECISION_RULE`."
+    S = samples(records, table)
+    if not S or not kind: return None
+    return {"best": lambda: _claim_best(table, S), "order": lambda: _claim_order(table, S), "decreasing": lambda: _claim_decreasing(S),
+            "increasing": lambda: _claim_increasing(table, S)}[kind]()
 
-def claim_outcome(table: str, kind: str, s: dict) -> str:
-    "The outcome of the claim `kind` ('best', 'order', 'decreasing', 'increasing', '') of `table` on our summary `s`."
-    if not s or not kind: return "–"
-    return {"best": lambda: _claim_best(table, s), "order": lambda: _claim_order(table, s), "decreasing": lambda: _claim_decreasing(s),
-            "increasing": lambda: _claim_increasing(table, s)}[kind]()
+def findings(table: str, records: list[dict]) -> list[str]:
+    "What a reader of `table` must not miss: trivial predictors that beat every model (by `DECISION_RULE`), and seeds that failed (error above `FAILED_SEED` x their method's median)."
+    S, out = samples(records, table), []
+    for t in dict.fromkeys(m for (m, _) in S if is_trivial(m)):
+        won = [c for c in table_columns(table, S) if (t, c) in S and (models := [m for (m, cc) in S if cc == c and not is_trivial(m)])
+               and all(compare(S[(t, c)], S[(m, c)], c in HIGHER_IS_BETTER) == "better" for m in models)]
+        if won: out.append(f"{t.removesuffix(' (trivial)')} (trivial) beats every model at {', '.join(won)}")
+    for (m, c), x in S.items():   # the paper's columns only: a failure shows there, and the extra columns repeat it
+        if is_trivial(m) or c in HIGHER_IS_BETTER or c not in PAPER.get(table, {}).get("columns", ()) or len(x.values) < MIN_SEEDS: continue
+        med = statistics.median(x.values)
+        bad = [r for r in records if r["table"] == table and r["method"] == m and r["column"] == c and r["value"] > FAILED_SEED * med]
+        out += [f"{m} seed {r['seed']} fails at {c} ({_fmt(r['value'])}, {r['value'] / med:.1f}x its seeds' median)" for r in bad]
+    return out
 
 def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
     "Whether a run used at least the paper's epochs (every model) and 3 seeds, and the budget in words."
@@ -339,7 +452,7 @@ def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
     return full, text
 
 def coverage_rows(results: list[dict]) -> list[dict]:
-    "One row per paper item: status, our headline number beside the paper's, budget, seeds, claim outcome."
+    "One row per paper item: budget (paper / reduced / not run), our headline number beside the paper's, the claim's outcome, and the note a reader must not miss."
     records = [r for res in results for r in res["records"]]
     meta_of = {}   # table -> the meta of the results file that recorded it
     for res in results:
@@ -348,30 +461,34 @@ def coverage_rows(results: list[dict]) -> list[dict]:
     rows = []
     for it in COVERAGE:
         meta = figures.get(it.figure) if it.figure else meta_of.get(it.table)
-        s = summarise(records, it.table) if it.table else {}
-        if meta is None or (not it.figure and not s):
-            rows.append(dict(item=it.name, what=it.what, status="not yet", ours="–", paper=_fmt(paper_value(it.table, *it.headline))
-                             if it.headline else "–", budget="–", claim="–"))
+        S = samples(records, it.table) if it.table else {}
+        if meta is None or (not it.figure and not S):
+            rows.append(dict(item=it.name, what=it.what, budget="not run", budget_text="–", ours="–",
+                             paper=_fmt(paper_value(it.table, *it.headline)) if it.headline else "–", outcome="", claim="–", note="–"))
             continue
         params, seeds = meta.get("params", {}), int(meta.get("params", {}).get("seeds", 1))
         full, budget = _budget_status(it.table, params, seeds)
         missing = [m for m in PAPER.get(it.table, {}).get("rows", {}) if m not in PAPER_ONLY.get(it.table, set())
-                   and not any(mm == m for (mm, _) in s)] if not it.figure else []
-        status = "reproduced" if full and not missing else "partial"
+                   and not any(mm == m for (mm, _) in S)] if not it.figure else []
         ours = paper = "–"
         if it.headline:
             m, c = it.headline
-            v, p = s.get((m, c)), paper_value(it.table, m, c)
+            v, p = S.get((m, c)), paper_value(it.table, m, c)
             ref = RELATIVE_TO.get(it.table)
             if ref:   # quote the cost relative to the reference row
-                vr, pr = s.get((ref, c)), paper_value(it.table, ref, c)
-                ours = f"{v[0] / vr[0]:.1f}x {ref}" if v and vr else "–"
+                vr, pr = S.get((ref, c)), paper_value(it.table, ref, c)
+                ours = f"{v.shown / vr.shown:.1f}x {ref}" if v and vr else "–"
                 paper = f"{p / pr:.1f}x {ref}" if p and pr else "–"
-            else: ours, paper = (_fmt(v[0]) if v else "–"), _fmt(p)
+            else: ours, paper = (_fmt(v.shown) if v else "–"), _fmt(p)
             ours, paper = f"{m}, {c}: {ours}", paper
-        rows.append(dict(item=it.name, what=it.what, status=status + (f" (no {', '.join(missing)})" if missing else ""),
-                         ours=ours, paper=paper, budget=f"{budget}; {seeds} seed{'s' * (seeds > 1)}",
-                         claim=claim_outcome(it.table, it.claim, s)))
+        smoke = meta.get("profile") == "smoke"
+        claim = None if smoke or not it.claim else claim_outcome(it.table, it.claim, records)
+        notes = ([it.caveat] if it.caveat else []) + ([] if it.figure or smoke else findings(it.table, records))
+        rows.append(dict(item=it.name, what=it.what, budget="paper" if full and not missing else "reduced",
+                         budget_text=f"{budget}; {seeds} seed{'s' * (seeds > 1)}" + (f"; no {', '.join(missing)}" if missing else ""),
+                         ours=ours, paper=paper, outcome=claim.outcome if claim else "",
+                         claim=("not judged (smoke run)" if smoke and it.claim else f"**{claim.outcome}**: {claim}" if claim else "–"),
+                         note="; ".join(notes) or "–"))
     return rows
 
 def profile_label(results: list[dict], profile: str) -> str:
@@ -385,11 +502,16 @@ def profile_label(results: list[dict], profile: str) -> str:
 def coverage_markdown(results: list[dict], profile: str) -> str:
     "The coverage table as Markdown (what the README shows at its top); `profile`: the label when `results` are empty (`profile_label`)."
     rows = coverage_rows(results)
-    n = {k: sum(r["status"].startswith(k) for r in rows) for k in ("reproduced", "partial", "not yet")}
-    lines = [f"Generated by `odelebm-reproduce` ({profile_label(results, profile)}) from its results files ({n['reproduced']} reproduced, "
-             f"{n['partial']} partial, {n['not yet']} not yet). *Partial*: produced at less than the paper's budget or seeds. "
-             f"Tables with our numbers beside the paper's: `figures/tables.md`; figures: "
-             f"`figures/README.md`.", "",
-             "| paper item | what | status | ours | paper | budget | claim tested: outcome |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['item']} | {r['what']} | {r['status']} | {r['ours']} | {r['paper']} | {r['budget']} | {r['claim']} |" for r in rows]
+    claims = [r["outcome"] for r in rows if r["outcome"]]
+    counts = ", ".join(f"{claims.count(o)} {o}" for o in OUTCOMES if o in claims) or "none judged"
+    budgets = {b: sum(r["budget"] == b for r in rows) for b in ("paper", "reduced", "not run")}
+    lines = [f"Generated by `odelebm-reproduce` ({profile_label(results, profile)}) from its results files. **The paper's claims: "
+             f"{counts}.** Budgets: {budgets['paper']} items at the paper's budget and seeds, {budgets['reduced']} reduced (fewer "
+             f"epochs or seeds, or some of the paper's rows not run), {budgets['not run']} not run. Decision rule: {DECISION_RULE}. "
+             f"The note names what a reader must not miss: numbers that are not like for like, trivial predictors that beat "
+             f"every model, seeds that failed (error above {FAILED_SEED:g}x the median of their method's seeds). Tables with our "
+             f"numbers beside the paper's: `figures/tables.md`; figures: `figures/README.md`.", "",
+             "| paper item | what | budget | ours | paper | the paper's claim | note |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['item']} | {r['what']} | **{r['budget']}**: {r['budget_text']} | {r['ours']} | {r['paper']} | {r['claim']} | {r['note']} |"
+              for r in rows]
     return "\n".join(lines + ["", NOT_RESULTS]) + "\n"

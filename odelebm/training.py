@@ -4,20 +4,21 @@
 
 # %% ../nbs/api/04b_training.ipynb #f4f00c06
 from __future__ import annotations
-import hashlib, io, pickle, time, warnings
+import hashlib, importlib.util, io, pickle, sys, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 from .files import atomic_write
 from .sequences import SequenceData, subsample_mask
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'DIGEST_MAGIC', 'MEMBER_FIELDS', 'PER_RUN', 'FitConfig', 'make_optimizer', 'History', 'Histories',
            'save_checkpoint', 'load_checkpoint', 'batch_mask', 'draw_batch', 'check_member_configs', 'decay_lr',
-           'check_data_fingerprint', 'Trainer', 'clip_member_grads', 'descend']
+           'in_kernel', 'StdoutTqdm', 'progress_class', 'progress_bar', 'check_data_fingerprint', 'Trainer',
+           'clip_member_grads', 'descend']
 
 # %% ../nbs/api/04b_training.ipynb #e6bacd83
 @dataclass
@@ -171,6 +172,31 @@ def decay_lr(cfg: FitConfig, iteration: int, *opts: torch.optim.Optimizer | None
         if opt is None: continue
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * scale
 
+# %% ../nbs/api/04b_training.ipynb #7af82797
+def in_kernel() -> bool:
+    "True inside a Jupyter kernel (a notebook, or papermill running one), where a progress bar becomes a cell's output."
+    ipython = sys.modules.get("IPython")   # never imported here: a kernel has imported it
+    return ipython is not None and "IPKernelApp" in getattr(ipython.get_ipython(), "config", {})
+
+class StdoutTqdm(tqdm):
+    "tqdm's text bar, on stdout unless told otherwise."
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("file", sys.stdout)   # looked up for each bar: a kernel's stdout, or one redirected meanwhile
+        super().__init__(*args, **kwargs)
+
+def progress_class(kernel: bool | None = None, widgets: bool | None = None) -> type[tqdm]:
+    "The tqdm class of a bar: a widget in a Jupyter `kernel` with ipywidgets, text on stdout in one without, text on stderr elsewhere (default: as here)."
+    if kernel is None: kernel = in_kernel()
+    if not kernel: return tqdm
+    if widgets is None: widgets = importlib.util.find_spec("ipywidgets") is not None
+    if not widgets: return StdoutTqdm
+    from tqdm.notebook import tqdm as widget_tqdm   # imported only where it can show
+    return widget_tqdm
+
+def progress_bar(*args, **kwargs) -> tqdm:
+    "A progress bar (tqdm's arguments) of the class `progress_class` picks for this process."
+    return progress_class()(*args, **kwargs)
+
 # %% ../nbs/api/04b_training.ipynb #c0619075
 def _rng_states() -> dict[str, Any]:
     return dict(rng_torch=torch.get_rng_state(), rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
@@ -217,7 +243,7 @@ class Trainer:
         "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured."
         c = self.cfg
         n = iterations if iterations is not None else max(c.iterations - self.iteration, 0)
-        bar = tqdm(range(n), desc=self.label, disable=not c.progress, leave=False)
+        bar = progress_bar(range(n), desc=self.label, disable=not c.progress, leave=False)
         for _ in bar:
             bar.set_postfix(self.postfix(self.step()), refresh=False)
             if c.checkpoint_every and self.iteration % c.checkpoint_every == 0: self.save(c.checkpoint_path)

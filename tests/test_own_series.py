@@ -1,5 +1,5 @@
 "Fitting ODE-LEBM to a user's own irregular series: any stamps, any lengths, defaults that work (issue 13)."
-import importlib.util, re, subprocess, sys, tomllib, warnings
+import importlib.util, json, re, subprocess, sys, tomllib, warnings
 from pathlib import Path
 import pytest
 import torch
@@ -136,6 +136,27 @@ def test_the_readme_example_is_the_script_and_its_figure_is_drawn(trained, tmp_p
     assert (tmp_path / "f.png").stat().st_size > 10_000
 
 
+def test_the_readme_states_the_example_run_that_its_record_holds():
+    "The README's time and output of the example are the ones its --record run measured, at a clean commit."
+    ex = _example()
+    rec = json.loads(ex.RECORD.read_text())
+    from odelebm.files import read_json
+    assert read_json(ex.RECORD) is not None, "examples/fit_your_series.json fails its checksum: run the example with --record"
+    from odelebm.reproduce import readme_block
+    assert readme_block((ROOT / "README.md").read_text(), ex.EXAMPLE_BEGIN, ex.EXAMPLE_END) == ex.readme_text(rec)
+    assert "+dirty" not in rec["commit"] and any(l.startswith("held-out MSE of 100 new series") for l in rec["printed"])
+
+
+def test_the_example_writes_its_figure_where_git_does_not_track_it(tmp_path):
+    (tmp_path / "examples").mkdir()
+    script = tmp_path / "examples" / "fit_your_series.py"
+    script.write_text((ROOT / "examples" / "fit_your_series.py").read_text())
+    r = subprocess.run([sys.executable, str(script), "--iterations", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "runs" / "examples" / "fit_your_series.png").is_file()      # runs/ is ignored by git
+    assert not (tmp_path / "examples" / "fit_your_series.png").exists()             # the committed figure is left alone
+
+
 def test_from_series_merges_stamps_of_different_series_that_float32_cannot_tell_apart():
     a, b = torch.tensor([0.0, 2.37744373061], dtype=torch.float64), torch.tensor([1.0, 2.37744388238], dtype=torch.float64)
     d = SequenceData.from_series([(a, torch.ones(2, 1)), (b, torch.zeros(2, 1))])
@@ -186,7 +207,7 @@ def test_every_imported_package_is_declared():
     assert set(meta["optional-dependencies"]["mujoco"]) == {"mujoco==3.17.0", "dm_control==1.0.50"}, "both pinned: mujoco 4 breaks dm_control 1.0.50"
     assert "dask" in dask and "distributed" in (ROOT / "pyproject.toml").read_text(), "dask.distributed comes with the [dask] extra"
     # only the reproduce command (its runner and report), the GPU kernel, the Dask executor and the MuJoCo data may need an extra
-    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "pygments", "triton", "distributed", "mujoco", "dm_control"}
+    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "jinja2", "pygments", "latex2mathml", "triton", "distributed", "mujoco", "dm_control"}
     kernels = (ROOT / "odelebm" / "kernels.py").read_text()
     assert "except ImportError" in kernels and gpu == {"triton"}, "triton stays optional: the library imports without it"
     import json

@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT, core
-from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, run_lock, is_current, SMOKE_BANNER
+from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, run_lock, is_current, SMOKE_BANNER, TIMES_BEGIN, TIMES_END, times_markdown, read_times
 from odelebm.results import load_results, COVERAGE
 
 PARAMS = '''profile = "smoke"
@@ -110,8 +110,11 @@ def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
     assert SMOKE_BANNER in tables and SMOKE_BANNER in (runs / "figures" / "table1.md").read_text()   # tiny sizes, said so
     coverage = (runs / "figures" / "coverage.md").read_text()
     assert all(f"| {it.name} |" in coverage for it in COVERAGE)
-    assert "| Table 4 | MuJoCo Hopper / Swimmer / HalfCheetah: MSE | partial |" in coverage
-    assert "| not yet |" not in coverage   # every result of the paper has its notebook
+    assert "| Table 4 | MuJoCo Hopper / Swimmer / HalfCheetah: MSE | **reduced**" in coverage
+    assert "**not run**" not in coverage   # every result of the paper has its notebook
+    # a smoke run's page says what it is, and judges no claim of the paper
+    assert coverage.startswith(SMOKE_BANNER) and "not judged (smoke run)" in coverage and "none judged" in coverage
+    assert not any(f"**{o}**" in coverage for o in ("met", "partly met", "not met", "tie", "undecided"))
     assert readme_block((ROOT / "README.md").read_text()) != coverage          # the smoke run leaves the README alone
 
 
@@ -209,6 +212,8 @@ def test_committed_tables_figures_index_and_readme_match_their_results():
     for name, text in render(results, results[0]["meta"]["profile"]).items():   # (each notebook's latest run: its profile is in its file)
         assert (ROOT / "figures" / name).read_text() == text, f"figures/{name} differs from what its results files give"
         if name == "coverage.md": assert readme_block((ROOT / "README.md").read_text()) == text, "README coverage block drifted"
+    times = readme_block((ROOT / "README.md").read_text(), TIMES_BEGIN, TIMES_END)
+    assert times == times_markdown(results, read_times(ROOT)), "README times block drifted from benchmarks/results/times.json"
     for res in results:
         for f in res["figures"]: assert (ROOT / "figures" / f["file"]).is_file(), f["file"]
 

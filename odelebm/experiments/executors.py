@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 import torch
-from tqdm.auto import tqdm
 import odelebm
+from ..training import progress_bar
 
 # %% auto #0
 __all__ = ['LOCAL', 'is_dask', 'dask_map', 'parallel_map', 'library_digest', 'check_cluster', 'local_cluster', 'executor_for']
@@ -53,12 +53,12 @@ def _local_map(fn: Callable, jobs: Sequence[tuple], workers: int, desc: str) -> 
     if workers <= 1:
         threads = torch.get_num_threads()
         _one_thread()   # as in a worker process: the same numbers to the last bit, wherever the job runs
-        try: return [fn(*j) for j in tqdm(jobs, desc=desc)]
+        try: return [fn(*j) for j in progress_bar(jobs, desc=desc)]
         finally: torch.set_num_threads(threads)
     out = [None] * len(jobs)
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker, initargs=(os.getpid(),)) as ex:
         futs = {ex.submit(fn, *j): i for i, j in enumerate(jobs)}
-        for f in tqdm(cf.as_completed(futs), total=len(futs), desc=desc):
+        for f in progress_bar(cf.as_completed(futs), total=len(futs), desc=desc):
             out[futs[f]] = f.result()
     return out
 
@@ -73,7 +73,7 @@ def dask_map(fn: Callable, jobs: Sequence[tuple], address: str, desc: str = "job
         futs = [client.submit(_call, fn, j, key=f"{name}-{i}-{token}", pure=False) for i, j in enumerate(jobs)]
         index = {f.key: i for i, f in enumerate(futs)}
         out = [None] * len(jobs)
-        for f in tqdm(distributed.as_completed(futs, loop=client.loop), total=len(futs), desc=f"{desc} (dask)"):
+        for f in progress_bar(distributed.as_completed(futs, loop=client.loop), total=len(futs), desc=f"{desc} (dask)"):
             try: out[index[f.key]] = f.result()
             except distributed.KilledWorker:
                 raise RuntimeError(f"{desc}: job {index[f.key]} ({f.key}) killed every worker that ran it (out of memory? "

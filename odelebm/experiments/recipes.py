@@ -256,7 +256,7 @@ def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(description="every notebook in a few minutes with its parameters-cell defaults (CI); numbers meaningless",
                   refresh_figures=False, seeds=1, notebooks={}),
-    "cpu": dict(description="every experiment in <= 60 min on a 2-core CPU machine; reduced sizes, results meaningful",
+    "cpu": dict(description="reduced sizes for a 2-core CPU machine, results meaningful; hours of training (each notebook's measured time below)",
                 refresh_figures=True, seeds=1, notebooks=_full_run(workers=2, repeats=5)),
     "paper": dict(description="the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
                   refresh_figures=True, seeds=3, notebooks=_full_run(workers=1, repeats=10)),
