@@ -87,14 +87,13 @@ def readme_text(record: dict) -> str:
     return (f"On {record['cpu']} ({record['cores']} cores, {record['torch_threads']} torch threads; commit `{record['commit']}`, "
             f"{record['date'][:10]}) it took **{record['seconds']:.0f} s** in all, figure included, and printed\n\n```\n{lines}\n```\n")
 
-def record_run(seconds: float, printed: str) -> dict:
-    "Write RECORD (atomically, with a checksum) and the README block from it; returns the record."
+def record_run(seconds: float, printed: str, commit: str) -> dict:
+    "Write RECORD (atomically, with a checksum) and the README block from it; returns the record. `commit`: taken before the run wrote anything."
     from odelebm.files import write_json
-    from odelebm.results import git_commit, machine_info
+    from odelebm.results import machine_info
     from odelebm.reproduce import update_readme
     rec = dict(seconds=round(seconds, 1), printed=[l for l in printed.splitlines() if l and not l.startswith("figure:")],
-               commit=git_commit(HERE.parent), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               **machine_info())
+               commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **machine_info())
     write_json(RECORD, rec)
     update_readme(HERE.parent / "README.md", readme_text(rec), EXAMPLE_BEGIN, EXAMPLE_END)
     return rec
@@ -108,6 +107,10 @@ if __name__ == "__main__":
     if a.record and a.iterations != 300: ap.error("--record measures the README's configuration: leave --iterations at 300")
     figure = Path(a.figure or (HERE / "fit_your_series.png" if a.record else HERE.parent / "runs" / "examples" / "fit_your_series.png"))
     figure.parent.mkdir(parents=True, exist_ok=True)
+    if a.record:
+        from odelebm.results import git_commit
+        commit = git_commit(HERE.parent)   # the code that runs, before the figure it writes changes the tree
+        if commit.endswith("+dirty"): ap.error(f"--record needs a clean tree: commit first (HEAD is {commit})")
     out, start = io.StringIO(), time.time()
     with contextlib.redirect_stdout(out) if a.record else contextlib.nullcontext():
         torch.manual_seed(0)
@@ -115,4 +118,4 @@ if __name__ == "__main__":
         plot(obs, held, pred, mean, train, figure)
     if a.record:
         sys.stdout.write(out.getvalue())
-        print(f"recorded {RECORD}: {record_run(time.time() - start, out.getvalue())['seconds']} s")
+        print(f"recorded {RECORD}: {record_run(time.time() - start, out.getvalue(), commit)['seconds']} s")
