@@ -14,7 +14,7 @@ try: import nbformat
 except ImportError: nbformat = None   # installed without the [reproduce] extra: `main` says what to install
 from tqdm.auto import tqdm
 import odelebm
-from .files import atomic_write, sha256_file, remove_partial_writes, RUN_LOCK_ENV
+from .files import atomic_write, read_json, write_json, sha256_file, remove_partial_writes, RUN_LOCK_ENV
 from .results import load_results, coverage_markdown, profile_label, git_commit, table_markdown, claim_outcome, PAPER, COVERAGE
 from .experiments.recipes import PROFILES, REQUIRES, BUDGETS, get_profile, check_type, recipe
 from .experiments.store import RunDir, repo_root, run_paths, claim_run_dir, damaged_models
