@@ -149,9 +149,14 @@ class Mujoco:
     rejected: dict[str, int]
     seconds: float          # simulation wall time (when it was generated; a cached set keeps the first run's)
     nq: int                 # qpos dimensions: x[..., :nq] is qpos, the rest qvel
+    public_lo: Tensor       # (D,) minimum over every trajectory and state: the baselines' code scales by these two,
+    public_max: Tensor      # (D,) and the maximum (1 where it is 0), as (x - min) / max (Rubanova et al.'s utils.normalize_data)
     def denormalise(self, x: Tensor) -> Tensor:
         "Normalised states back in MuJoCo's units."
         return x * self.scale.to(x) + self.lo.to(x)
+    def public_scale(self, x: Tensor) -> Tensor:
+        "Normalised states as the baselines' public code scales its data, `(x - min) / max`, the scale of the paper's Table 4."
+        return (self.denormalise(x) - self.public_lo.to(x)) / self.public_max.to(x)
 
 @lru_cache(maxsize=6)
 def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, window: int = 50, val_frac: float = 0.1, seed: int = 0,
@@ -176,8 +181,11 @@ def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, win
     windows = norm(train)[torch.arange(n_train)[:, None], start[:, None] + torch.arange(window)]
     t = torch.arange(steps) / 100
     full = lambda a: SequenceData(t, norm(a)) if len(a) else None
+    every = x.reshape(-1, x.shape[-1])
+    top = every.max(0).values
     return Mujoco(SequenceData(t[:window], windows), full(val), full(test), lo.float(), scale.float(), s, dict(blob["rejected"]),
-                  float(blob["seconds"]), load_physics(env).model.nq)
+                  float(blob["seconds"]), load_physics(env).model.nq, every.min(0).values.float(),
+                  torch.where(top == 0, torch.ones_like(top), top).float())
 
 # %% ../nbs/api/14_data_mujoco.ipynb #38fbd5da
 def state_names(name: str) -> list[str]:

@@ -218,6 +218,18 @@ def test_committed_tables_figures_index_and_readme_match_their_results():
         for f in res["figures"]: assert (ROOT / "figures" / f["file"]).is_file(), f["file"]
 
 
+def test_table7_states_one_ratio_in_its_table_its_results_file_and_the_readme():
+    "The ratio to the Latent ODE that the timing run measured (median over rounds of the per-round ratio) is the one every page shows."
+    res = next(r for r in load_results(ROOT / "figures") if r["meta"]["name"] == "table7_timing")
+    table, readme = (ROOT / "figures" / "table7.md").read_text(), readme_block((ROOT / "README.md").read_text())
+    for rec in res["records"]:
+        if rec.get("ratio_to_latent_ode") is None: continue
+        row = next(l for l in table.splitlines() if l.startswith(f"| {rec['method']} |"))
+        assert f"| {rec['ratio_to_latent_ode']:.2f} |" in row, (rec["method"], rec["column"], row)
+        if (rec["method"], rec["column"]) == ("ODE-LEBM (20 steps)", "train s/it"):
+            assert f"ODE-LEBM (20 steps), train s/it: {rec['ratio_to_latent_ode']:.1f}x Latent ODE" in readme
+
+
 def test_readme_lists_every_paper_item_and_no_stale_table_files():
     block = readme_block((ROOT / "README.md").read_text())
     for it in COVERAGE: assert f"| {it.name} |" in block

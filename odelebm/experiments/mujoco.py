@@ -28,29 +28,32 @@ def for_env(recipe: Recipe, env: str) -> Recipe:
     environment(env)
     return replace(recipe, data=replace(recipe.data, env=env), model=replace(recipe.model, obs_shape=(DIMS[env],)))
 
-def columns(env: str) -> dict[str, str]:
-    "Table 4's columns for `env`: score key -> column name (the extrapolated span alone, `mse_extrap`, stays in the jobs' outputs)."
+def columns(env: str) -> dict[str, tuple[str, str]]:
+    "Table 4's cells for `env`: score key -> (table, column). `table4` scores on the baselines' scale `(x - min) / max` (the paper's), `table4_minmax` on the [0, 1] scale the models train on."
     t = ENVIRONMENTS[env].title
-    return {"mse_50": f"{t} T=50", "mse_100": f"{t} T=100"}
+    spans = {"mse_50": f"{t} T=50", "mse_100": f"{t} T=100", "mse_extrap": f"{t} 50-99"}
+    return {**{f"public_{k}": ("table4", c) for k, c in spans.items()}, **{k: ("table4_minmax", c) for k, c in spans.items()}}
 
-def span_errors(pred: torch.Tensor, x: torch.Tensor, observed: int) -> dict[str, float]:
-    "MSE of `pred` against `x (N, T, D)` over the observed span, all states, and the extrapolated span."
+def span_errors(pred: torch.Tensor, x: torch.Tensor, observed: int, data=None) -> dict[str, float]:
+    "MSE of `pred` against `x (N, T, D)` over the observed span, all states, and the extrapolated span; with `data` (a `Mujoco`), also on the baselines' scale (`public_*`)."
     err = (pred - x) ** 2
-    return dict(mse_50=err[:, :observed].mean().item(), mse_100=err.mean().item(), mse_extrap=err[:, observed:].mean().item())
+    out = dict(mse_50=err[:, :observed].mean().item(), mse_100=err.mean().item(), mse_extrap=err[:, observed:].mean().item())
+    if data is not None: out |= {f"public_{k}": v for k, v in span_errors(data.public_scale(pred), data.public_scale(x), observed).items()}
+    return out
 
 def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
     "Observe the first `recipe.test.observed` states of each trajectory of `data.<split>` and predict all: the span errors and a few predictions."
     d, k = getattr(data, split), recipe.test.observed
     pred, _ = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed)
-    return dict(span_errors(pred, d.x, k), pred=pred[:recipe.test.n_examples].tolist())
+    return dict(span_errors(pred, d.x, k, data), pred=pred[:recipe.test.n_examples].tolist())
 
 TRIVIAL = "last observed state held (trivial)"
 
 def against_trivial(summary: dict, envs: Sequence[str], methods: Sequence[str]) -> str:
-    "For each environment: which methods predict states 0-99 better than holding the last observed state (`summary`: `results.summarise`)."
+    "For each environment: which methods predict states 0-99 better than holding the last observed state (`summary`: `results.summarise` of `table4`)."
     parts = []
     for env in envs:
-        col = columns(env)["mse_100"]
+        col = columns(env)["public_mse_100"][1]
         if (TRIVIAL, col) not in summary: continue
         ref = summary[(TRIVIAL, col)][0]
         below = [m for m in methods if (m, col) in summary and summary[(m, col)][0] < ref]
@@ -61,7 +64,7 @@ def held_last(data, observed: int, split: str = "test") -> dict[str, float]:
     "The trivial predictor's span errors: the observed states copied, the last one held."
     x = getattr(data, split).x
     pred = torch.cat([x[:, :observed], x[:, observed - 1:observed].expand(-1, x.shape[1] - observed, -1)], 1)
-    return span_errors(pred, x, observed)
+    return span_errors(pred, x, observed, data)
 
 # %% ../../nbs/api/34_mujoco.ipynb #e890939b
 def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
