@@ -79,7 +79,7 @@ def _vae(r: Recipe) -> dict:
 
 register("ODE-LEBM", lambda r: ODELEBM(r.model), langevin=True)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), langevin=True)
-register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian", sigma_z=1.0)), langevin=True)   # the plain N(0, I) prior, whatever reference the EBM's recipe tilts
+register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), langevin=True)   # f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
 # Table 1: vector series
 register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
 register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
