@@ -10,7 +10,7 @@ import torch
 from torch import nn, Tensor
 from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
-from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse
+from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid
 from .emission import MLPEmission
 from .prior import EBMPrior
 from .langevin import langevin, frozen
@@ -259,7 +259,7 @@ class GRUD(Baseline):
 def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | None = None) -> Tensor:
     "Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`): `(N, Tq, *obs)`."
     t, x, mask = check_batch(t, x, mask)
-    tq = t if t_query is None else check_times(t_query, "t_query")
+    tq, at = (t, None) if t_query is None else query_grid(t_query)   # any order and repeats, like `predict`
     m = expand_mask(mask, x).flatten(2)   # (N, T, values)
     xs = x.flatten(2)
     out = xs.new_empty(len(x), len(tq), xs.shape[2])
@@ -272,7 +272,8 @@ def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | N
             if len(ts) == 1: out[i, :, j] = vs[0]; continue
             w = ((tq - ts[k - 1]) / (ts[k] - ts[k - 1])).clamp(0, 1)
             out[i, :, j] = torch.lerp(vs[k - 1], vs[k], w)
-    return out.reshape(len(x), len(tq), *x.shape[2:])
+    out = out.reshape(len(x), len(tq), *x.shape[2:])
+    return out if at is None else out.index_select(1, at)
 
 
 # %% ../nbs/api/20_baselines.ipynb #c942397d

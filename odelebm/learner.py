@@ -8,9 +8,8 @@ import time, warnings
 from dataclasses import dataclass, asdict, replace
 import torch
 from torch import Tensor
-from .sequences import SequenceData, check_batch, check_obs_shape, masked_mse
+from .sequences import SequenceData, check_batch, check_obs_shape, masked_mse, query_grid
 from .model import ODELEBM, ModelConfig, resolve_max_step
-from .dynamics import check_times
 from .langevin import LangevinDivergence
 from .training import FitConfig, History, Trainer, descend, draw_batch, make_optimizer
 from .chains import chain_schedule
@@ -131,8 +130,16 @@ class Prediction:
     z: Tensor
     std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
 
+def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
+    "A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far from 0 and 1), else ''."
+    if x.ndim != 3: return ""
+    mean, std = SequenceData(t, x, mask).channel_stats()
+    if not bool((std > 3).any() | (mean.abs() > 3).any()): return ""
+    return (f"; the observed values have channel means {[round(v, 3) for v in mean.tolist()]} and stds {[round(v, 3) for v in std.tolist()]}: "
+            f"a model trained on standardized data needs new series standardized alike, new.standardize(like=train)")
+
 def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
-            t_query: Tensor | None = None,   # times to decode at (default: `t`)
+            t_query: Tensor | None = None,   # times to decode at (default: `t`), in any order, repeats allowed
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None) -> Prediction:
     "Algorithm 2: infer latents from the observed points of `x` by posterior Langevin, decode at `t_query`."
@@ -145,8 +152,18 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
     if len(x) == 0: raise ValueError(f"x holds no sequences (shape {tuple(x.shape)}): nothing to predict")
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
-    tq = t if t_query is None else check_times(t_query, "t_query")
+    tq, at = (t, None) if t_query is None else query_grid(t_query)
     if seed is not None: torch.manual_seed(seed)
+    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size)
+    except LangevinDivergence as e:
+        if not (hint := _scale_hint(t, x, mask)): raise
+        raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
+    if at is None: return Prediction(tq, means, zs, stds)
+    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at))   # back to the order asked for
+
+def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
+                      n_samples: int, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    "Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the latents."
     dev = model.device
     means, stds, zs = [], [], []
     for i in range(0, len(x), batch_size):
@@ -171,4 +188,4 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
             mean = (pred * w).sum(1) / w.sum(1)
             means.append(mean.cpu()); stds.append((((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt().cpu())
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
-    return Prediction(tq, torch.cat(means), torch.cat(zs), torch.cat(stds))
+    return torch.cat(means), torch.cat(stds), torch.cat(zs)

@@ -12,7 +12,7 @@ from torch import Tensor
 from .dynamics import check_times, union_grid
 
 # %% auto #0
-__all__ = ['expand_mask', 'check_batch', 'SequenceData', 'check_obs_shape', 'subsample_mask', 'masked_mse']
+__all__ = ['expand_mask', 'check_batch', 'query_grid', 'SequenceData', 'check_obs_shape', 'subsample_mask', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -52,6 +52,13 @@ def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tenso
     if len(empty): raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or observe at least one point")
     return t, x, mask
 
+def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
+    "The increasing grid (torch's default dtype) to predict at, and each query time's index on it: query times may come in any order, repeat, or be float64 stamps that the cast makes equal."
+    raw = torch.as_tensor(t_query)
+    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"t_query must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
+    return torch.unique(raw.to(torch.get_default_dtype()), sorted=True, return_inverse=True)
+
 @dataclass
 class SequenceData:
     "A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional `labels (N,)`."
@@ -75,6 +82,9 @@ class SequenceData:
         if self.x_mean is not None: raise ValueError("the data are standardized already")
         if like is not None:
             if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
+            if self.obs_shape != like.obs_shape:
+                raise ValueError(f"these data have observations of shape {self.obs_shape}, `like` {like.obs_shape}: standardize(like=...) "
+                                 f"needs the same channels as the data whose statistics it applies")
             mean, std = like.x_mean, like.x_std
         else:
             mean, std = self.channel_stats()
@@ -89,7 +99,11 @@ class SequenceData:
         return mean, (v - mean).square().nanmean(0).sqrt()
     def unstandardize(self, values: Tensor) -> Tensor:
         "Values (e.g. `predict(...).mean`) in the data's original units."
-        return values if self.x_mean is None else values * self.x_std.to(values) + self.x_mean.to(values)
+        if self.x_mean is None: return values
+        if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
+            raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape {tuple(self.x_mean.shape)}: "
+                             f"unstandardize maps predictions of a model of these data, (N, T, *obs_shape)")
+        return values * self.x_std.to(values) + self.x_mean.to(values)
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
     def fingerprint(self) -> dict[str, Any]:
