@@ -44,6 +44,7 @@ class Learner(Trainer):
         if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
         check_obs_shape(data, model.config.obs_shape)
         self.model = model.to(c.device)
+        model.frame = data.frame   # where its numbers live: `predict` on a SequenceData refuses series in another frame
         _settle_data(model, data)
         ebm = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
         opts = dict(opt_ebm=make_optimizer(c, [{"params": ebm, "lr": c.lr_ebm}]) if ebm else None,
@@ -155,11 +156,16 @@ def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
     return (f"; the observed values have channel means {[round(v, 3) for v in mean.tolist()]} and stds {[round(v, 3) for v in std.tolist()]}: "
             f"a model trained on standardized data needs new series standardized alike, new.standardize(like=train)")
 
-def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
+def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
             t_query: Tensor | None = None,   # times to decode at (default: `t`), in any order, repeats allowed
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None) -> Prediction:
-    "Algorithm 2: infer latents from the observed points of `x` by posterior Langevin, decode at `t_query`."
+    "Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."
+    if isinstance(x, SequenceData):
+        if t is not None or mask is not None: raise ValueError("pass a SequenceData alone: its times and mask come with it")
+        if getattr(model, "frame", None) is not None: model.frame.check(x)
+        x, t, mask = x.x, x.t, x.mask
+    elif t is None: raise ValueError("predict needs the times t of x (or a SequenceData, which carries them)")
     for name, v in (("batch_size", batch_size), ("n_samples", n_samples)):
         if not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     if not (isinstance(n_steps, int) and n_steps >= 0): raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")

@@ -12,7 +12,7 @@ from torch import Tensor
 from .dynamics import check_times, union_grid
 
 # %% auto #0
-__all__ = ['expand_mask', 'check_batch', 'query_grid', 'SequenceData', 'check_obs_shape', 'subsample_mask', 'masked_mse']
+__all__ = ['expand_mask', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape', 'subsample_mask', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -106,6 +106,10 @@ class SequenceData:
         return values * self.x_std.to(values) + self.x_mean.to(values)
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
+    @property
+    def frame(self) -> Frame:
+        "The frame these numbers live in: their time origin and standardization statistics."
+        return Frame(self.t_offset, self.x_mean, self.x_std)
     def fingerprint(self) -> dict[str, Any]:
         "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
         h = hashlib.sha256()
@@ -130,6 +134,24 @@ class SequenceData:
             if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
             x[i, ji], mask[i, ji] = xi, True
         return cls(grid, x, mask, t_offset=offset)
+
+@dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`
+class Frame:
+    "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
+    t_offset: float = 0.0
+    x_mean: Tensor | None = None
+    x_std: Tensor | None = None
+
+    def check(self, data: SequenceData) -> None:
+        "Refuse `data` whose frame is not this one, saying how to build it in this one."
+        if abs(data.t_offset - self.t_offset) > 1e-9 * max(1.0, abs(self.t_offset)):
+            raise ValueError(f"these series' time 0 is the absolute time {data.t_offset:.12g}, the model's training data's "
+                             f"{self.t_offset:.12g}: build new series with SequenceData.from_series(new, t_offset=train.t_offset)")
+        if (self.x_mean is None) != (data.x_mean is None):
+            raise ValueError("the model was fitted to standardized data: standardize new series with new.standardize(like=train)"
+                             if self.x_mean is not None else "these series are standardized, the model's training data were not")
+        if self.x_mean is not None and not (torch.equal(self.x_mean.cpu(), data.x_mean.cpu()) and torch.equal(self.x_std.cpu(), data.x_std.cpu())):
+            raise ValueError("these series are standardized by other statistics than the model's training data: use new.standardize(like=train)")
 
 def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
     "Refuse data whose observations do not have the shape a model expects."
