@@ -9,8 +9,8 @@ from typing import Sequence
 import torch
 from torch import nn, Tensor
 from torch._C._functorch import peek_interpreter_stack
-from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
-from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid
+from .dynamics import ODEFunc, mlp, solve
+from .sequences import SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse, query_grid, union_grid
 from .emission import MLPEmission
 from .prior import EBMPrior
 from .langevin import langevin, frozen

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 import torch
 from torch import Tensor
-from .dynamics import check_times, union_grid
 
 # %% auto #0
-__all__ = ['expand_mask', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape', 'subsample_mask', 'masked_mse']
+__all__ = ['expand_mask', 'check_times', 'union_grid', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape',
+           'subsample_mask', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -21,6 +21,33 @@ def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
         raise ValueError(f"mask shape {tuple(mask.shape)} does not match the leading dims of the data {tuple(x.shape)}")
     return mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)
 
+
+# %% ../nbs/api/03a_sequences.ipynb #c7d597ce
+def _first_not_increasing(t: Tensor) -> int | None:
+    bad = (t[1:] <= t[:-1]).nonzero()
+    return bad[0].item() + 1 if len(bad) else None
+
+def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) -> Tensor:
+    "Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype` (default: torch's); return it in `dtype`."
+    raw = torch.as_tensor(t)
+    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    exact = raw if raw.is_floating_point() else raw.double()   # integer stamps (e.g. epoch seconds) compared exactly
+    if not torch.isfinite(exact).all(): raise ValueError(f"{name} contains NaN/inf time points")
+    if (i := _first_not_increasing(exact)) is not None:
+        raise ValueError(f"time points in {name} must be strictly increasing: {name}[{i-1}]={exact[i-1].item():.12g} "
+                         f">= {name}[{i}]={exact[i].item():.12g}. Sort each series by time and merge duplicate stamps.")
+    t = raw.to(dtype or torch.get_default_dtype())
+    if (i := _first_not_increasing(t)) is not None:   # distinct stamps that the cast made equal
+        raise ValueError(f"time points {name}[{i-1}]={exact[i-1].item():.12g} and {name}[{i}]={exact[i].item():.12g} are distinct "
+                         f"but equal in {t.dtype} (precision lost at magnitude {exact.abs().max().item():.3g}): shift the times "
+                         f"to start at 0 before building the data (SequenceData.from_series does this in float64), or rescale them")
+    return t
+
+def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    "The sorted union (float64) of several increasing time vectors, and for each the indices of its points on it."
+    times = [check_times(t, f"times[{i}]", torch.float64) for i, t in enumerate(times)]  # float64: a cast could merge stamps
+    grid = torch.unique(torch.cat(times))  # sorted
+    return grid, [torch.searchsorted(grid, t) for t in times]
 
 # %% ../nbs/api/03a_sequences.ipynb #31c5e8f4
 def _as_mask(mask) -> Tensor:
