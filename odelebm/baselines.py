@@ -13,7 +13,7 @@ from .dynamics import ODEFunc, mlp, solve
 from .sequences import SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse, query_grid, union_grid
 from .emission import MLPEmission
 from .prior import EBMPrior
-from .langevin import langevin, frozen
+from .langevin import LangevinDivergence, langevin, frozen
 from torch.func import functional_call
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
 
@@ -339,10 +339,12 @@ def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll:
     "The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."
     prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
-    with frozen(prior): z_neg = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size)
-    f_neg, f_pos = prior.f(z_neg).mean(), prior.f(z.detach()).mean()
+    # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)
+    with frozen(prior): z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop")
+    if not alive.any(): raise LangevinDivergence(prior_steps, None, "every prior chain of the batch ran away", list(range(len(alive))))
+    f_neg, f_pos = prior.f(z_neg[alive]).mean(), prior.f(z.detach()).mean()
     return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),
-                f_pos=f_pos.detach(), f_neg=f_neg.detach())
+                f_pos=f_pos.detach(), f_neg=f_neg.detach(), dropped_prior=(~alive).sum().float())
 
 def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
     "`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every statistic as a float."
