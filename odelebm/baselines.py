@@ -9,11 +9,11 @@ from typing import Sequence
 import torch
 from torch import nn, Tensor
 from torch._C._functorch import peek_interpreter_stack
-from .dynamics import ODEFunc, mlp, solve, check_times, union_grid
-from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse
+from .dynamics import ODEFunc, mlp, solve
+from .sequences import SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse, query_grid, union_grid
 from .emission import MLPEmission
 from .prior import EBMPrior
-from .langevin import langevin, frozen
+from .langevin import LangevinDivergence, langevin, frozen
 from torch.func import functional_call
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
 
@@ -259,7 +259,7 @@ class GRUD(Baseline):
 def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | None = None) -> Tensor:
     "Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`): `(N, Tq, *obs)`."
     t, x, mask = check_batch(t, x, mask)
-    tq = t if t_query is None else check_times(t_query, "t_query")
+    tq, at = (t, None) if t_query is None else query_grid(t_query)   # any order and repeats, like `predict`
     m = expand_mask(mask, x).flatten(2)   # (N, T, values)
     xs = x.flatten(2)
     out = xs.new_empty(len(x), len(tq), xs.shape[2])
@@ -272,7 +272,8 @@ def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | N
             if len(ts) == 1: out[i, :, j] = vs[0]; continue
             w = ((tq - ts[k - 1]) / (ts[k] - ts[k - 1])).clamp(0, 1)
             out[i, :, j] = torch.lerp(vs[k - 1], vs[k], w)
-    return out.reshape(len(x), len(tq), *x.shape[2:])
+    out = out.reshape(len(x), len(tq), *x.shape[2:])
+    return out if at is None else out.index_select(1, at)
 
 
 # %% ../nbs/api/20_baselines.ipynb #c942397d
@@ -338,10 +339,12 @@ def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll:
     "The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."
     prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
-    with frozen(prior): z_neg = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size)
-    f_neg, f_pos = prior.f(z_neg).mean(), prior.f(z.detach()).mean()
+    # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)
+    with frozen(prior): z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop")
+    if not alive.any(): raise LangevinDivergence(prior_steps, None, "every prior chain of the batch ran away", list(range(len(alive))))
+    f_neg, f_pos = prior.f(z_neg[alive]).mean(), prior.f(z.detach()).mean()
     return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),
-                f_pos=f_pos.detach(), f_neg=f_neg.detach())
+                f_pos=f_pos.detach(), f_neg=f_neg.detach(), dropped_prior=(~alive).sum().float())
 
 def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
     "`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every statistic as a float."

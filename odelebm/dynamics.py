@@ -14,8 +14,8 @@ from torch._C._functorch import peek_interpreter_stack
 from .kernels import KERNEL_METHODS, MAX_HIDDEN, triton_available, triton_grid_solve
 
 # %% auto #0
-__all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'BACKENDS', 'mlp', 'ODEFunc', 'check_times', 'union_grid', 'field_unit',
-           'fold_field', 'solver_backend', 'fused_solve', 'solve', 'check_kernel']
+__all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'BACKENDS', 'mlp', 'ODEFunc', 'field_unit', 'fold_field', 'solver_backend',
+           'fused_solve', 'solve', 'check_kernel']
 
 # %% ../nbs/api/02_dynamics.ipynb #f17e112d
 _ACTS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU}
@@ -41,33 +41,6 @@ class ODEFunc(nn.Module):
         dz = self.net(state)
         if self.dynamic_dim == 0: return dz
         return torch.cat([dz, torch.zeros_like(state[..., self.latent_dim:])], -1)
-
-# %% ../nbs/api/02_dynamics.ipynb #c7d597ce
-def _first_not_increasing(t: Tensor) -> int | None:
-    bad = (t[1:] <= t[:-1]).nonzero()
-    return bad[0].item() + 1 if len(bad) else None
-
-def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) -> Tensor:
-    "Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype` (default: torch's); return it in `dtype`."
-    raw = torch.as_tensor(t)
-    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
-    exact = raw if raw.is_floating_point() else raw.double()   # integer stamps (e.g. epoch seconds) compared exactly
-    if not torch.isfinite(exact).all(): raise ValueError(f"{name} contains NaN/inf time points")
-    if (i := _first_not_increasing(exact)) is not None:
-        raise ValueError(f"time points in {name} must be strictly increasing: {name}[{i-1}]={exact[i-1].item():.12g} "
-                         f">= {name}[{i}]={exact[i].item():.12g}. Sort each series by time and merge duplicate stamps.")
-    t = raw.to(dtype or torch.get_default_dtype())
-    if (i := _first_not_increasing(t)) is not None:   # distinct stamps that the cast made equal
-        raise ValueError(f"time points {name}[{i-1}]={exact[i-1].item():.12g} and {name}[{i}]={exact[i].item():.12g} are distinct "
-                         f"but equal in {t.dtype} (precision lost at magnitude {exact.abs().max().item():.3g}): shift the times "
-                         f"to start at 0 before building the data (SequenceData.from_series does this in float64), or rescale them")
-    return t
-
-def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
-    "The sorted union (float64) of several increasing time vectors, and for each the indices of its points on it."
-    times = [check_times(t, f"times[{i}]", torch.float64) for i, t in enumerate(times)]  # float64: a cast could merge stamps
-    grid = torch.unique(torch.cat(times))  # sorted
-    return grid, [torch.searchsorted(grid, t) for t in times]
 
 # %% ../nbs/api/02_dynamics.ipynb #2a47404a
 GRID_SOLVERS = {  # explicit Runge-Kutta tableaus: (stage coefficients a_ij for stages 2.., weights b_i)

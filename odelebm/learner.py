@@ -4,19 +4,18 @@
 
 # %% ../nbs/api/05_learner.ipynb #a2473c3e
 from __future__ import annotations
-import time, warnings
-from dataclasses import dataclass, asdict, replace
+import math, time, warnings
+from dataclasses import dataclass, asdict, field, replace
 import torch
 from torch import Tensor
-from .sequences import SequenceData, check_batch, check_obs_shape, masked_mse
+from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid, subsample_mask
 from .model import ODELEBM, ModelConfig, resolve_max_step
-from .dynamics import check_times
 from .langevin import LangevinDivergence
 from .training import FitConfig, History, Trainer, descend, draw_batch, make_optimizer
 from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict']
+__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'Validation']
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
@@ -45,6 +44,7 @@ class Learner(Trainer):
         if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
         check_obs_shape(data, model.config.obs_shape)
         self.model = model.to(c.device)
+        model.frame = data.frame   # where its numbers live: `predict` on a SequenceData refuses series in another frame
         _settle_data(model, data)
         ebm = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
         opts = dict(opt_ebm=make_optimizer(c, [{"params": ebm, "lr": c.lr_ebm}]) if ebm else None,
@@ -115,10 +115,17 @@ class Learner(Trainer):
         super().load_state_dict(s)
         self.chains.load_state_dict(s)
 
-def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs) -> Learner:
-    "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls)."
+def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, validation: float | Validation | None = None,
+        **kwargs) -> Learner:
+    "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls). With `validation` (a fraction of the series to set aside, or a `Validation`), the held-out points are scored as it trains, it stops after `patience` scores without a better one, and `model` ends with the best-scoring weights (`learner.validation` keeps the record)."
+    if validation is not None and not isinstance(validation, Validation):
+        if isinstance(validation, bool) or not isinstance(validation, (int, float)):
+            raise TypeError(f"validation must be a fraction of the series or a Validation, got {validation!r}")
+        data, validation = Validation.split(data, float(validation))
     learner = Learner(model, data, config, **kwargs)
-    learner.fit()
+    learner.validation = validation
+    learner.fit(callback=validation)
+    if validation is not None: validation.restore(model)
     return learner
 
 
@@ -130,12 +137,35 @@ class Prediction:
     mean: Tensor
     z: Tensor
     std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
+    noise: float | None = None  # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
 
-def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
-            t_query: Tensor | None = None,   # times to decode at (default: `t`)
+    def interval(self, level: float = 0.95, like: SequenceData | None = None) -> tuple[Tensor, Tensor]:
+        "The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`): the spread over posterior samples and the observation noise; with `like` (standardized data), in its original units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."
+        if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level!r}")
+        if self.noise is None: raise ValueError("an interval needs the model's observation noise: a Gaussian likelihood")
+        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
+        half = q * (self.std.square() + self.noise ** 2).sqrt()
+        lo, hi = self.mean - half, self.mean + half
+        return (lo, hi) if like is None else (like.unstandardize(lo), like.unstandardize(hi))
+
+def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
+    "A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far from 0 and 1), else ''."
+    if x.ndim != 3: return ""
+    mean, std = SequenceData(t, x, mask).channel_stats()
+    if not bool((std > 3).any() | (mean.abs() > 3).any()): return ""
+    return (f"; the observed values have channel means {[round(v, 3) for v in mean.tolist()]} and stds {[round(v, 3) for v in std.tolist()]}: "
+            f"a model trained on standardized data needs new series standardized alike, new.standardize(like=train)")
+
+def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
+            t_query: Tensor | None = None,   # times to decode at (default: `t`), in any order, repeats allowed
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None) -> Prediction:
-    "Algorithm 2: infer latents from the observed points of `x` by posterior Langevin, decode at `t_query`."
+    "Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."
+    if isinstance(x, SequenceData):
+        if t is not None or mask is not None: raise ValueError("pass a SequenceData alone: its times and mask come with it")
+        if getattr(model, "frame", None) is not None: model.frame.check(x)
+        x, t, mask = x.x, x.t, x.mask
+    elif t is None: raise ValueError("predict needs the times t of x (or a SequenceData, which carries them)")
     for name, v in (("batch_size", batch_size), ("n_samples", n_samples)):
         if not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     if not (isinstance(n_steps, int) and n_steps >= 0): raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
@@ -145,8 +175,19 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
     if len(x) == 0: raise ValueError(f"x holds no sequences (shape {tuple(x.shape)}): nothing to predict")
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
-    tq = t if t_query is None else check_times(t_query, "t_query")
+    tq, at = (t, None) if t_query is None else query_grid(t_query)
     if seed is not None: torch.manual_seed(seed)
+    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size)
+    except LangevinDivergence as e:
+        if not (hint := _scale_hint(t, x, mask)): raise
+        raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
+    noise = model.config.sigma if model.config.likelihood == "gaussian" else None
+    if at is None: return Prediction(tq, means, zs, stds, noise)
+    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise)   # in the order asked for
+
+def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
+                      n_samples: int, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    "Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the latents."
     dev = model.device
     means, stds, zs = [], [], []
     for i in range(0, len(x), batch_size):
@@ -171,4 +212,78 @@ def predict(model: ODELEBM, x: Tensor, t: Tensor, mask: Tensor | None = None,
             mean = (pred * w).sum(1) / w.sum(1)
             means.append(mean.cpu()); stds.append((((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt().cpu())
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
-    return Prediction(tq, torch.cat(means), torch.cat(zs), torch.cat(stds))
+    return torch.cat(means), torch.cat(stds), torch.cat(zs)
+
+# %% ../nbs/api/05_learner.ipynb #d41e7a02
+def _time_mask(mask: Tensor) -> Tensor:
+    "`(N, T)`: which time points of each series a mask observes (any entry, for masks shaped like the data)."
+    return mask if mask.ndim == 2 else mask.flatten(2).any(-1)
+
+@dataclass
+class Validation:
+    "Series scored while `fit` trains: posterior Langevin on their shown points, the MSE at their held-out points; the best iterate's weights are kept."
+    data: SequenceData                 # the validation series (observed points: shown and held out)
+    held: Tensor                       # (N, T): True at the observed points hidden from the posterior and scored
+    every: int = 100                   # iterations between scores (and one at the last iteration)
+    patience: int | None = None        # stop after this many scores in a row without a better one (None: to the end)
+    n_steps: int = 50                  # posterior Langevin steps of the one chain per series
+    iterations: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    best: int | None = None            # the iteration of the lowest score so far
+    state: dict | None = field(default=None, repr=False)   # the model's weights there
+
+    def __post_init__(self):
+        if not (isinstance(self.every, int) and self.every >= 1): raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
+        if self.patience is not None and not (isinstance(self.patience, int) and self.patience >= 1):
+            raise ValueError(f"patience must be None or an integer >= 1, got {self.patience!r}")
+        if not (isinstance(self.n_steps, int) and self.n_steps >= 1): raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
+        observed = _time_mask(self.data.mask)
+        if self.held.shape != observed.shape: raise ValueError(f"held has shape {tuple(self.held.shape)}, the data's time points {tuple(observed.shape)}")
+        if (self.held & ~observed).any(): raise ValueError("held marks points the data do not observe")
+        if not self.held.any(): raise ValueError("no point is held out: nothing to score")
+        if (self.held.any(1) & ~_time_mask(self.shown).any(1)).any():
+            raise ValueError("a series with held-out points has no shown point to infer its latent from")
+
+    @property
+    def shown(self) -> Tensor:
+        "The observation mask the posterior sees: the data's, without the held-out points."
+        return self.data.mask & ~(self.held if self.data.mask.ndim == 2 else expand_mask(self.held, self.data.mask))
+
+    @classmethod
+    def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, **kwargs) -> tuple[SequenceData, Validation]:
+        "The training series and a `Validation` of a random `fraction` of them (at least one) with a random `held` share of each one's observed points hidden (at least one shown)."
+        if not 0 < fraction < 1: raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+        if not 0 < held < 1: raise ValueError(f"held must be in (0, 1), got {held!r}")
+        n, g = len(data), torch.Generator().manual_seed(seed)
+        k = max(1, round(fraction * n))
+        if k >= n: raise ValueError(f"{n} series: setting aside {fraction:.0%} leaves none to train on")
+        perm = torch.randperm(n, generator=g)
+        val = data[perm[:k].sort().values]
+        observed = _time_mask(val.mask)
+        return data[perm[k:].sort().values], cls(val, observed & ~subsample_mask(observed, 1 - held, g), **kwargs)
+
+    def score(self, model: ODELEBM, step_size: float | str = "auto") -> float:
+        "The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a chain ran away)."
+        try: p = predict(model, self.data.x, self.data.t, self.shown, n_steps=self.n_steps, step_size=step_size, seed=0)
+        except LangevinDivergence: return math.inf
+        rows = self.held.any(1)
+        v = masked_mse(p.mean[rows], self.data.x[rows], self.held[rows]).item()
+        return v if math.isfinite(v) else math.inf
+
+    def __call__(self, trainer: Learner) -> tuple[dict[str, str], bool]:
+        "After each training iteration: score when due (torch's random stream left as it was), and whether to stop."
+        if trainer.iteration % self.every == 0 or trainer.iteration >= trainer.cfg.iterations:
+            cpu, cuda = torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+            v = self.score(trainer.model, trainer.cfg.posterior_step_size)
+            torch.set_rng_state(cpu)
+            if cuda is not None: torch.cuda.set_rng_state_all(cuda)
+            self.iterations.append(trainer.iteration); self.scores.append(v)
+            if v < min(self.scores[:-1], default=math.inf):
+                self.best, self.state = trainer.iteration, {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}
+        if not self.scores: return {}, False
+        since = len(self.scores) - 1 - self.scores.index(min(self.scores))
+        return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience
+
+    def restore(self, model: ODELEBM) -> None:
+        "Load the best-scoring weights into `model` (kept as it is when no score was finite)."
+        if self.state is not None: model.load_state_dict(self.state)

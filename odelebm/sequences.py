@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 import torch
 from torch import Tensor
-from .dynamics import check_times, union_grid
 
 # %% auto #0
-__all__ = ['expand_mask', 'check_batch', 'SequenceData', 'check_obs_shape', 'subsample_mask', 'masked_mse']
+__all__ = ['expand_mask', 'check_times', 'union_grid', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape',
+           'subsample_mask', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -21,6 +21,33 @@ def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
         raise ValueError(f"mask shape {tuple(mask.shape)} does not match the leading dims of the data {tuple(x.shape)}")
     return mask.reshape(*mask.shape, *([1] * (x.ndim - mask.ndim))).expand_as(x)
 
+
+# %% ../nbs/api/03a_sequences.ipynb #c7d597ce
+def _first_not_increasing(t: Tensor) -> int | None:
+    bad = (t[1:] <= t[:-1]).nonzero()
+    return bad[0].item() + 1 if len(bad) else None
+
+def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) -> Tensor:
+    "Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype` (default: torch's); return it in `dtype`."
+    raw = torch.as_tensor(t)
+    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    exact = raw if raw.is_floating_point() else raw.double()   # integer stamps (e.g. epoch seconds) compared exactly
+    if not torch.isfinite(exact).all(): raise ValueError(f"{name} contains NaN/inf time points")
+    if (i := _first_not_increasing(exact)) is not None:
+        raise ValueError(f"time points in {name} must be strictly increasing: {name}[{i-1}]={exact[i-1].item():.12g} "
+                         f">= {name}[{i}]={exact[i].item():.12g}. Sort each series by time and merge duplicate stamps.")
+    t = raw.to(dtype or torch.get_default_dtype())
+    if (i := _first_not_increasing(t)) is not None:   # distinct stamps that the cast made equal
+        raise ValueError(f"time points {name}[{i-1}]={exact[i-1].item():.12g} and {name}[{i}]={exact[i].item():.12g} are distinct "
+                         f"but equal in {t.dtype} (precision lost at magnitude {exact.abs().max().item():.3g}): shift the times "
+                         f"to start at 0 before building the data (SequenceData.from_series does this in float64), or rescale them")
+    return t
+
+def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    "The sorted union (float64) of several increasing time vectors, and for each the indices of its points on it."
+    times = [check_times(t, f"times[{i}]", torch.float64) for i, t in enumerate(times)]  # float64: a cast could merge stamps
+    grid = torch.unique(torch.cat(times))  # sorted
+    return grid, [torch.searchsorted(grid, t) for t in times]
 
 # %% ../nbs/api/03a_sequences.ipynb #31c5e8f4
 def _as_mask(mask) -> Tensor:
@@ -52,6 +79,13 @@ def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tenso
     if len(empty): raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or observe at least one point")
     return t, x, mask
 
+def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
+    "The increasing grid (torch's default dtype) to predict at, and each query time's index on it: query times may come in any order, repeat, or be float64 stamps that the cast makes equal."
+    raw = torch.as_tensor(t_query)
+    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"t_query must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
+    return torch.unique(raw.to(torch.get_default_dtype()), sorted=True, return_inverse=True)
+
 @dataclass
 class SequenceData:
     "A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional `labels (N,)`."
@@ -75,6 +109,9 @@ class SequenceData:
         if self.x_mean is not None: raise ValueError("the data are standardized already")
         if like is not None:
             if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
+            if self.obs_shape != like.obs_shape:
+                raise ValueError(f"these data have observations of shape {self.obs_shape}, `like` {like.obs_shape}: standardize(like=...) "
+                                 f"needs the same channels as the data whose statistics it applies")
             mean, std = like.x_mean, like.x_std
         else:
             mean, std = self.channel_stats()
@@ -89,9 +126,17 @@ class SequenceData:
         return mean, (v - mean).square().nanmean(0).sqrt()
     def unstandardize(self, values: Tensor) -> Tensor:
         "Values (e.g. `predict(...).mean`) in the data's original units."
-        return values if self.x_mean is None else values * self.x_std.to(values) + self.x_mean.to(values)
+        if self.x_mean is None: return values
+        if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
+            raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape {tuple(self.x_mean.shape)}: "
+                             f"unstandardize maps predictions of a model of these data, (N, T, *obs_shape)")
+        return values * self.x_std.to(values) + self.x_mean.to(values)
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
+    @property
+    def frame(self) -> Frame:
+        "The frame these numbers live in: their time origin and standardization statistics."
+        return Frame(self.t_offset, self.x_mean, self.x_std)
     def fingerprint(self) -> dict[str, Any]:
         "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
         h = hashlib.sha256()
@@ -116,6 +161,24 @@ class SequenceData:
             if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
             x[i, ji], mask[i, ji] = xi, True
         return cls(grid, x, mask, t_offset=offset)
+
+@dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`
+class Frame:
+    "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
+    t_offset: float = 0.0
+    x_mean: Tensor | None = None
+    x_std: Tensor | None = None
+
+    def check(self, data: SequenceData) -> None:
+        "Refuse `data` whose frame is not this one, saying how to build it in this one."
+        if abs(data.t_offset - self.t_offset) > 1e-9 * max(1.0, abs(self.t_offset)):
+            raise ValueError(f"these series' time 0 is the absolute time {data.t_offset:.12g}, the model's training data's "
+                             f"{self.t_offset:.12g}: build new series with SequenceData.from_series(new, t_offset=train.t_offset)")
+        if (self.x_mean is None) != (data.x_mean is None):
+            raise ValueError("the model was fitted to standardized data: standardize new series with new.standardize(like=train)"
+                             if self.x_mean is not None else "these series are standardized, the model's training data were not")
+        if self.x_mean is not None and not (torch.equal(self.x_mean.cpu(), data.x_mean.cpu()) and torch.equal(self.x_std.cpu(), data.x_std.cpu())):
+            raise ValueError("these series are standardized by other statistics than the model's training data: use new.standardize(like=train)")
 
 def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
     "Refuse data whose observations do not have the shape a model expects."

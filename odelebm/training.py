@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, importlib.util, io, pickle, sys, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 from tqdm.std import tqdm
@@ -239,14 +239,18 @@ class Trainer:
         "What the progress bar shows after an iteration."
         return {k: f"{v:.3g}" for k, v in out.items() if k in ("loss", "nll", "mse", "loss_ebm") and isinstance(v, float)}
 
-    def fit(self, iterations: int | None = None) -> History | Histories:
-        "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured."
+    def fit(self, iterations: int | None = None,
+            callback: Callable[[Trainer], tuple[dict[str, str], bool]] | None = None) -> History | Histories:
+        "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured; after each, `callback(self)` (e.g. a `learner.Validation`) returns what the progress bar adds and whether to stop."
         c = self.cfg
         n = iterations if iterations is not None else max(c.iterations - self.iteration, 0)
         bar = progress_bar(range(n), desc=self.label, disable=not c.progress, leave=False)
         for _ in bar:
-            bar.set_postfix(self.postfix(self.step()), refresh=False)
+            shown = self.postfix(self.step())
             if c.checkpoint_every and self.iteration % c.checkpoint_every == 0: self.save(c.checkpoint_path)
+            extra, stop = callback(self) if callback is not None else ({}, False)
+            bar.set_postfix({**shown, **extra}, refresh=False)
+            if stop: break
         return self.history
 
     def state_dict(self) -> dict:

@@ -45,3 +45,23 @@ def test_odernn_posterior_ignores_unobserved_values():
         assert torch.equal(mean, m2) and torch.equal(log_std, s2)
     x[~mask] = float("nan")
     assert torch.isfinite(model.predict(x, t, mask)).all()
+
+
+def test_a_runaway_prior_chain_of_the_ebm_prior_vae_sits_out_the_ebm_term():
+    "EBM prior without MCMC: one prior chain running away is dropped from the EBM term and counted, not a dead training run (it ended Table 11's seed 2)."
+    from odelebm.baselines import ebm_vae_terms
+    from odelebm.langevin import LangevinDivergence
+    from odelebm.prior import EBMPrior
+    torch.manual_seed(0)
+    prior, B, D = EBMPrior(4, hidden=8), 6, 4
+    mean, log_std, z, ll = torch.zeros(B, D), torch.zeros(B, D), torch.randn(B, D), torch.zeros(B)
+    plain = ebm_vae_terms(prior, mean, log_std, z, ll, 1.0, 10, 0.1)
+    assert plain["dropped_prior"] == 0
+    base = prior.log_density
+    push = lambda first: (lambda zz: base(zz) + 1e4 * zz[:, 0] * (torch.arange(len(zz)) < first))   # chains < first are driven away
+    prior.log_density = push(1)
+    t = ebm_vae_terms(prior, mean, log_std, z, ll, 1.0, 10, 0.1)
+    assert t["dropped_prior"] == 1 and torch.isfinite(t["ebm"])
+    prior.log_density = push(B)
+    with pytest.raises(LangevinDivergence, match="every prior chain"):
+        ebm_vae_terms(prior, mean, log_std, z, ll, 1.0, 10, 0.1)

@@ -207,8 +207,9 @@ def test_nan_where_unobserved_is_allowed():
 
 def test_predict_rejects_bad_query_and_model_rejects_wrong_obs_shape():
     m = ODELEBM(z0_dim=3, ode_hidden=8)
-    with pytest.raises(ValueError, match="t_query"):
-        predict(m, torch.zeros(1, 3, 1), torch.tensor([0., 1., 2.]), t_query=torch.tensor([3., 2.]))
+    for bad in (torch.tensor([3., float("nan")]), torch.zeros(2, 2)):   # any order and repeats are fine (query_grid); NaN or 2-D are not
+        with pytest.raises(ValueError, match="t_query"):
+            predict(m, torch.zeros(1, 3, 1), torch.tensor([0., 1., 2.]), t_query=bad)
     with pytest.raises(ValueError, match="model expects"):
         Learner(m, SequenceData(torch.arange(3.), torch.zeros(2, 3, 2)), progress=False)
     with pytest.raises(ValueError, match="unknown solver"):

@@ -236,11 +236,12 @@ def test_only_with_no_name_is_an_error_not_the_whole_profile(scratch, capsys):
 
 def test_ctrl_c_ends_the_command_with_a_line_not_a_traceback(scratch):
     nbs, runs = scratch
-    _write_nb(nbs, "c_slow", extra=SLOW)
+    started = nbs.parent / "c_slow.started"                   # written by the notebook's own cell: its kernel is running
+    _write_nb(nbs, "c_slow", extra=f"open({str(started)!r}, 'w').close()\n" + SLOW)
     p = _start(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--only", "c_slow"])
-    deadline = time.time() + 60
-    while not list(runs.glob(".c_slow.*.running.ipynb")) and time.time() < deadline: time.sleep(0.1)
-    time.sleep(1.0)                                           # the notebook is running
+    deadline = time.time() + 120                              # a loaded machine starts kernels slowly
+    while not started.exists() and time.time() < deadline: time.sleep(0.1)
+    assert started.exists(), "the notebook never started"
     p.send_signal(signal.SIGINT)
     out, _ = p.communicate(timeout=60)
     assert p.returncode == 130 and "interrupted" in out and "Traceback" not in out, out
