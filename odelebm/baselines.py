@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/20_baselines.ipynb #88933d1b
 from __future__ import annotations
-import copy, time
+import copy, math, time
 from typing import Sequence
 import torch
 from torch import nn, Tensor
@@ -13,13 +13,13 @@ from .dynamics import ODEFunc, mlp, solve
 from .sequences import SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse, query_grid, union_grid
 from .emission import MLPEmission
 from .prior import EBMPrior
-from .langevin import LangevinDivergence, langevin, frozen
+from .langevin import LangevinDivergence, langevin, frozen, runaway_bound
 from torch.func import functional_call
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
 
 # %% auto #0
-__all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_standard_normal', 'VariationalBaseline',
-           'LatentODE', 'RNNVAE', 'GRUD', 'linear_interpolation', 'kl_annealing', 'baseline_config', 'BaselineLearner',
+__all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_normal', 'VariationalBaseline', 'LatentODE',
+           'RNNVAE', 'GRUD', 'linear_interpolation', 'kl_annealing', 'baseline_config', 'BaselineLearner',
            'fit_baseline', 'ebm_vae_terms', 'ebm_vae_loss', 'EBMLatentODE', 'BaselineEnsembleLearner', 'fit_baselines']
 
 # %% ../nbs/api/20_baselines.ipynb #03b37fc8
@@ -115,9 +115,9 @@ class Z0Encoder(nn.Module):
         return mean, log_std
 
 # %% ../nbs/api/20_baselines.ipynb #b21ca175
-def kl_standard_normal(mean: Tensor, log_std: Tensor) -> Tensor:
-    "KL(N(mean, exp(log_std)^2) || N(0, I)) per row `(B,)`, summed over the latent dimensions."
-    return 0.5 * (mean ** 2 + torch.exp(2 * log_std) - 1 - 2 * log_std).sum(-1)
+def kl_normal(mean: Tensor, log_std: Tensor, sigma: float = 1.0) -> Tensor:
+    "KL(N(mean, exp(log_std)^2) || N(0, sigma^2 I)) per row `(B,)`, summed over the latent dimensions."
+    return 0.5 * ((mean ** 2 + torch.exp(2 * log_std)) / sigma ** 2 - 1 - 2 * log_std + 2 * math.log(sigma)).sum(-1)
 
 # %% ../nbs/api/20_baselines.ipynb #32861105
 def _from_t0(t0: Tensor, tq: Tensor) -> tuple[Tensor, int]:
@@ -163,7 +163,7 @@ class VariationalBaseline(Baseline):
         z0 = (mean + log_std.exp() * noise).reshape(S * B, L)
         a = self.decode(z0, t[0], t)
         ll = self.emission.log_likelihood(x.repeat(S, 1, 1), a, m.repeat(S, 1, 1)).reshape(S, B).mean(0)
-        kl = kl_standard_normal(mean, log_std)
+        kl = kl_normal(mean, log_std)
         loss = (kl_weight * kl - ll).mean()
         mse = masked_mse(a.detach().reshape(S, B, *x.shape[1:]).mean(0), x, m)
         return dict(loss=loss, nll=-ll.mean().detach(), kl=kl.mean().detach(), mse=mse)
@@ -337,10 +337,11 @@ def _f_frozen(prior: EBMPrior, z: Tensor) -> Tensor:
 def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll: Tensor, kl_weight: float,
                   prior_steps: int, prior_step_size: float) -> dict[str, Tensor]:
     "The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."
-    prior_kl = kl_standard_normal(mean, log_std) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
+    prior_kl = kl_normal(mean, log_std, prior.sigma_z) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
     # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)
-    with frozen(prior): z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop")
+    with frozen(prior): z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop",
+                                                bound=runaway_bound(prior.dim, prior.sigma_z))
     if not alive.any(): raise LangevinDivergence(prior_steps, None, "every prior chain of the batch ran away", list(range(len(alive))))
     f_neg, f_pos = prior.f(z_neg[alive]).mean(), prior.f(z.detach()).mean()
     return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),

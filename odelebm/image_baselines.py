@@ -12,7 +12,7 @@ from .dynamics import ODEFunc, mlp, solve
 from .emission import ConvEmission
 from .prior import EBMPrior
 from .sequences import SequenceData, check_batch, masked_mse
-from .baselines import Baseline, _from_t0, kl_standard_normal, ebm_vae_terms, ebm_vae_loss
+from .baselines import Baseline, _from_t0, kl_normal, ebm_vae_terms, ebm_vae_loss
 
 # %% auto #0
 __all__ = ['FRAME', 'FRAME_ENCODERS', 'bounded_log_std', 'ConvEncoder', 'embed_observed', 'ImageBaseline', 'FrameGRUEncoder',
@@ -180,7 +180,7 @@ class ImageLatentODE(ImageBaseline):
         z0 = (mean + log_std.exp() * torch.randn(S, B, L, device=mean.device)).reshape(S * B, L)
         a = self.decode(z0, None if z_s is None else z_s.repeat(S, 1), t[0], t, None if z_d is None else z_d.repeat(S, 1))
         ll = self.emission.log_likelihood(x.repeat(S, 1, 1, 1, 1), a, m.repeat(S, 1)).reshape(S, B).mean(0)
-        kl = kl_standard_normal(mean, log_std)
+        kl = kl_normal(mean, log_std)
         loss = (kl_weight * kl - ll).mean()
         mse = masked_mse(self.emission.mean(a.detach()).reshape(S, *x.shape).mean(0), x, m)
         return loss, dict(loss=loss.item(), nll=-ll.mean().item(), kl=kl.mean().item(), mse=mse.item())

@@ -12,11 +12,15 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'LangevinDivergence', 'LangevinTrace', 'langevin', 'stable_step', 'frozen',
-           'GraphedChains', 'graph_cache', 'weights_key', 'run_chains']
+__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'runaway_bound', 'LangevinDivergence', 'LangevinTrace', 'langevin',
+           'stable_step', 'frozen', 'GraphedChains', 'graph_cache', 'weights_key', 'run_chains']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
 MAX_NORM_PER_DIM = 10.0   # |z| beyond this x sqrt(D) is a runaway chain: 10 prior standard deviations per coordinate
+
+def runaway_bound(dim: int, scale: float = 1.0) -> float:
+    "The |z| beyond which a chain over `dim` latents is a runaway: `MAX_NORM_PER_DIM` reference standard deviations `scale` per coordinate."
+    return MAX_NORM_PER_DIM * scale * math.sqrt(dim)
 
 class LangevinDivergence(FloatingPointError):
     "A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing `chains`."
@@ -79,7 +83,7 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
         s = step_size.to(z)[:, None]   # per-chain steps broadcast over the latent coordinates
     else: s = float(step_size)        # a number stays a Python float: fixed-step chains are bit-identical to earlier releases
     if not bool(torch.as_tensor(s > 0).all()): raise ValueError(f"step_size must be positive, got {step_size}")
-    bound = MAX_NORM_PER_DIM * math.sqrt(z.shape[-1]) if bound is None else bound
+    bound = runaway_bound(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)
     with torch.enable_grad():
@@ -148,7 +152,7 @@ class GraphedChains:
         self.constants = [c.detach().clone() for c in constants]
         self.z, self.alive = init.detach().clone(), torch.ones(len(init), dtype=torch.bool, device=init.device)
         self.step = step_size.detach().to(init)[:, None].clone() if isinstance(step_size, Tensor) else float(step_size)
-        bound = MAX_NORM_PER_DIM * math.sqrt(init.shape[-1]) if bound is None else bound
+        bound = runaway_bound(init.shape[-1]) if bound is None else bound
         log_prob = make_log_prob(*self.inputs, *self.constants)
         def body():
             with torch.enable_grad(): new, _, _, bad = _step(log_prob, self.z, self.step, noise, bound)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, MAX_NORM_PER_DIM
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -79,8 +79,8 @@ class ODELEBM(nn.Module):
 
     @property
     def chain_bound(self) -> float:
-        "The |z| beyond which a Langevin chain is a runaway: `MAX_NORM_PER_DIM` reference standard deviations `sigma_z` per coordinate."
-        return MAX_NORM_PER_DIM * self.config.sigma_z * math.sqrt(self.latent_dim)
+        "The |z| beyond which a Langevin chain is a runaway (`runaway_bound` at the reference standard deviation `sigma_z`)."
+        return runaway_bound(self.latent_dim, self.config.sigma_z)
     @property
     def device(self) -> torch.device: return next(self.parameters()).device
 

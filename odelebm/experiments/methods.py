@@ -5,7 +5,7 @@
 # %% ../../nbs/api/51_methods.ipynb #aa766151
 from __future__ import annotations
 import copy, math, time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 import torch
@@ -35,10 +35,11 @@ class Method:
     build: Callable[[Recipe], nn.Module]
     langevin: bool = False   # True: Algorithm 1 with `recipe.fit`, posterior Langevin at test time; False: amortised, `recipe.baseline`
     ensemble: bool = True    # several members can train as one ensemble (`07_ensemble`, `fit_baselines`)
+    fit: dict = field(default_factory=dict)   # this method's own departures from the recipe's training config (`FitConfig` fields)
 
     def config(self, recipe: Recipe) -> FitConfig:
-        "The recipe's training config for this method."
-        return recipe.fit if self.langevin else recipe.baseline
+        "The recipe's training config for this method (`recipe.fit` or `recipe.baseline`), with the method's own `fit` fields."
+        return replace(recipe.fit if self.langevin else recipe.baseline, **self.fit)
 
     def trainer(self, members: int) -> type[Trainer]:
         "The trainer for `members` models trained together."
@@ -55,9 +56,12 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
-def register(name: str, build: Callable[[Recipe], nn.Module], langevin: bool = False, ensemble: bool = True) -> Method:
-    "Add (or replace) a method of the experiments."
-    METHODS[name] = Method(name, build, langevin, ensemble)
+def register(name: str, build: Callable[[Recipe], nn.Module], langevin: bool = False, ensemble: bool = True,
+             fit: dict | None = None) -> Method:
+    "Add (or replace) a method of the experiments; `fit`: `FitConfig` fields in which it departs from the recipe's training config."
+    unknown = set(fit or {}) - {f.name for f in fields(FitConfig)}
+    if unknown: raise ValueError(f"{name}: unknown FitConfig fields {sorted(unknown)}")
+    METHODS[name] = Method(name, build, langevin, ensemble, dict(fit or {}))
     return METHODS[name]
 
 def method(name: str) -> Method:
@@ -92,7 +96,10 @@ register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], 
 # (the Latent ODE gets ODE-LEBM's whole latent size, z0 + z_d, as MoNODE's bouncing-ball baseline: 12 = 8 + 4)
 register("Latent ODE", lambda r: ImageLatentODE(**_image(r, r.model.z0_dim + r.model.dynamic_dim)), ensemble=False)
 register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, dynamic_dim=r.model.dynamic_dim, **_image(r)), ensemble=False)
-register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden, **_image(r)), ensemble=False)
+# the prior chain of the baseline fit on the reference N(0, I); its EBM at 1e-5: at the baselines' 1e-4 f ran away (31_rotmnist)
+register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden,
+                                                     prior_steps=r.baseline.prior_steps, prior_step_size=r.baseline.prior_step_size,
+                                                     **_image(r)), ensemble=False, fit=dict(lr_ebm=1e-5))
 
 # %% ../../nbs/api/51_methods.ipynb #e7fa6819
 CHECKPOINT_EVERY = 100   # iterations between checkpoints of an experiment's training run
