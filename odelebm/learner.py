@@ -139,12 +139,13 @@ class Prediction:
     std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
     noise: float | None = None  # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
 
-    def interval(self, level: float = 0.95, like: SequenceData | None = None) -> tuple[Tensor, Tensor]:
+    def interval(self, level: float = 0.95, like: SequenceData | None = None, noise: float | None = None) -> tuple[Tensor, Tensor]:
         "The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`): the spread over posterior samples and the observation noise; with `like` (standardized data), in its original units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."
         if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level!r}")
-        if self.noise is None: raise ValueError("an interval needs the model's observation noise: a Gaussian likelihood")
+        noise = self.noise if noise is None else noise   # `noise`: a scale chosen on held-out points (`Validation.noise_scale`)
+        if noise is None: raise ValueError("an interval needs the model's observation noise (a Gaussian likelihood) or a `noise` scale")
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
-        half = q * (self.std.square() + self.noise ** 2).sqrt()
+        half = q * (self.std.square() + noise ** 2).sqrt()
         lo, hi = self.mean - half, self.mean + half
         return (lo, hi) if like is None else (like.unstandardize(lo), like.unstandardize(hi))
 
@@ -287,3 +288,13 @@ class Validation:
     def restore(self, model: ODELEBM) -> None:
         "Load the best-scoring weights into `model` (kept as it is when no score was finite)."
         if self.state is not None: model.load_state_dict(self.state)
+
+    def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = None, step_size: float | str = "auto",
+                    seed: int = 0) -> float:
+        "The observation noise for `Prediction.interval(noise=)` chosen on these series: sigma with s^2 + sigma^2 equal, on average over the held-out points, to the squared error of the `n_samples`-chain mean (s its spread over the chains); in the data's (standardized) units."
+        p = predict(model, self.data.x, self.data.t, self.shown, n_steps=n_steps or self.n_steps, step_size=step_size,
+                    n_samples=n_samples, seed=seed)
+        rows = self.held.any(1)
+        err = masked_mse(p.mean[rows], self.data.x[rows], self.held[rows])
+        spread = masked_mse(p.std[rows], torch.zeros_like(p.std[rows]), self.held[rows])   # the mean of s^2 at the same points
+        return math.sqrt(max(err.item() - spread.item(), 0.0))

@@ -18,9 +18,9 @@ from .baselines import linear_interpolation
 Series = list[tuple[Tensor, Tensor]]   # [(t_i (T_i,) float64, x_i (T_i, D)), ...]
 
 # %% auto #0
-__all__ = ['Series', 'CO2_FILE', 'Ruler', 'LEVELS', 'damped_oscillators', 'sinusoids', 'co2_weekly', 'co2_windows', 'hide',
-           'harmonic_ruler', 'linear_ruler', 'at_held', 'held_mse', 'coverage', 'FitRecipe', 'fit_own', 'FamilyResult',
-           'evaluate_family']
+__all__ = ['Series', 'CO2_FILE', 'Ruler', 'LEVELS', 'damped_oscillators', 'sinusoids', 'co2_weekly', 'co2_windows',
+           'co2_interleaved', 'hide', 'harmonic_ruler', 'linear_ruler', 'at_held', 'held_mse', 'coverage', 'FitRecipe',
+           'fit_own', 'FamilyResult', 'evaluate_family']
 
 # %% ../nbs/api/35_own_series.ipynb #c0a6
 def damped_oscillators(n: int, t_max: float = 6.0, points: tuple[int, int] = (20, 60), noise: float = 0.05,
@@ -63,15 +63,26 @@ def co2_weekly() -> tuple[Tensor, Tensor]:
         return y + (sum((31, 29 if y % 4 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[:m - 1]) + day - 1) / (366 if y % 4 == 0 else 365)
     return torch.tensor([year(d) for d, _ in rows], dtype=torch.float64), torch.tensor([[float(v)] for _, v in rows])
 
+def _starts(start: float, end: float, years: float, stride: float) -> list[float]:
+    "Window starts every `stride` years from `start` with the window inside [start, end]."
+    return [start + k * stride for k in range(int((end - start - years) / stride + 1e-9) + 1)]
+
+def _window(t: Tensor, x: Tensor, s: float, years: float) -> tuple[Tensor, Tensor]:
+    "The record's points in [s, s + years), on a clock from 0."
+    keep = (t >= s) & (t < s + years)
+    return t[keep] - s, x[keep]
+
 def co2_windows(start: float, end: float, years: float = 2.0, stride: float = 0.25) -> Series:
-    "Windows of `years` of the weekly CO2 record starting every `stride` years in [start, end - years], each on its own clock from 0."
+    "Windows of `years` of the weekly CO2 record starting every `stride` years in [start, end], each on its own clock from 0."
     t, x = co2_weekly()
-    out, s = [], start
-    while s + years <= end + 1e-9:
-        keep = (t >= s) & (t < s + years)
-        if keep.sum() >= 10: out.append((t[keep] - s, x[keep]))
-        s += stride
-    return out
+    return [w for s in _starts(start, end, years, stride) if len((w := _window(t, x, s, years))[0]) >= 10]
+
+def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, start: float = 1958.25, end: float = 2002.0) -> tuple[Series, Series]:
+    "Training and test windows from the same decades: every `every`-th block of `years` from `start` is a test window, and the training windows (every `stride` years) overlap none of them."
+    t, x = co2_weekly()
+    tests = _starts(start, end, years, years)[every - 1::every]
+    apart = lambda s: all(s + years <= b + 1e-9 or s >= b + years - 1e-9 for b in tests)
+    return [_window(t, x, s, years) for s in _starts(start, end, years, stride) if apart(s)], [_window(t, x, b, years) for b in tests]
 
 # %% ../nbs/api/35_own_series.ipynb #c0b2
 def hide(series: Series, n_held: int | float, seed: int = 0, after: float | None = None) -> tuple[Series, Series]:
@@ -115,11 +126,11 @@ def held_mse(values: Tensor, t_query: Tensor, held: Series) -> float:
     "MSE at the held-out points, each series weighted equally."
     return torch.stack([((v - x) ** 2).mean() for v, (_, x) in zip(at_held(values, t_query, held), held)]).mean().item()
 
-def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEVELS) -> dict[float, float]:
-    "The share of held-out values inside `pred.interval(level, like)` at each level (every held value counts once)."
+def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEVELS, noise: float | None = None) -> dict[float, float]:
+    "The share of held-out values inside `pred.interval(level, like, noise)` at each level (every held value counts once)."
     out = {}
     for level in levels:
-        lo, hi = pred.interval(level, like=like)
+        lo, hi = pred.interval(level, like=like, noise=noise)
         inside = [((a <= x) & (x <= b)).float() for a, b, (_, x) in zip(at_held(lo, t_query, held), at_held(hi, t_query, held), held)]
         out[level] = torch.cat([v.flatten() for v in inside]).mean().item()
     return out
@@ -158,7 +169,9 @@ class FamilyResult:
     family: str
     task: str
     mse: dict[str, float]           # by predictor: "ODE-LEBM" and each ruler
-    coverage: dict[float, float]    # nominal level -> share of held-out values inside
+    coverage: dict[float, float]    # nominal level -> share of held-out values inside, noise: the model's sigma
+    noise: float                    # the noise chosen on the validation series (`Validation.noise_scale`), standardized units
+    coverage_chosen: dict[float, float]   # the same with that noise
     seconds: float                  # training wall time
     iterations: int                 # iterations trained (validation may stop it early)
     best: int | None                # the iteration kept (lowest validation score)
@@ -174,6 +187,7 @@ def evaluate_family(family: str, task: str, train: Series, shown: Series, held: 
     pred = predict(model, obs, t_query=t_query, n_steps=r.n_steps, n_samples=r.n_samples, seed=seed)
     mse = {"ODE-LEBM": held_mse(data.unstandardize(pred.mean), t_query, held)}
     mse |= {name: held_mse(ruler(shown, t_query), t_query, held) for name, ruler in rulers.items()}
-    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, data), round(seconds, 1), val.iterations[-1] if val.iterations else 0,
-                       val.best, len(train), len(shown))
+    noise = val.noise_scale(model, n_samples=r.n_samples, n_steps=r.n_steps, seed=seed)
+    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, data), noise, coverage(pred, t_query, held, data, noise=noise),
+                       round(seconds, 1), val.iterations[-1] if val.iterations else 0, val.best, len(train), len(shown))
     return res, pred, data
