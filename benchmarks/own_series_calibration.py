@@ -65,6 +65,14 @@ def table(results: list[dict]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def readme_text(record: dict) -> str:
+    "The README block of a study record: its table and where it was measured."
+    m = record["machine"]
+    return (table(record["results"]) + f"\nMeasured by `benchmarks/own_series_calibration.py` at commit `{record['commit']}` on "
+            f"{m.get('cpu') or m.get('machine')}, seed {record['seed']} (one run per task); MSE in the data's units at the held-out "
+            "points, the lower of ODE-LEBM and the best ruler in bold. Figure: `benchmarks/results/own_series_calibration.png`.\n")
+
+
 def short(r: dict) -> str:
     "A figure label: the family and the first words of its task."
     task = r["task"].split(",")[0] if "CO2" not in r["family"] else ("interleaved years" if "interleaved" in r["task"] else "later years")
@@ -103,7 +111,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-readme", action="store_true", help="do not update the README block")
     args = ap.parse_args()
-    recipe, results = FitRecipe(), []
+    recipe, results, commit = FitRecipe(), [], git_commit()   # the code that measures, even if the tree moves on meanwhile
     for family, task, train, shown, held, rulers in tasks(args.seed):
         res, _, _ = evaluate_family(family, task, train, shown, held, rulers, recipe, seed=args.seed)
         results.append({**dataclasses.asdict(res), "coverage": {str(k): v for k, v in res.coverage.items()},
@@ -111,17 +119,11 @@ def main() -> None:
         print(f"{family} / {task}: {res.mse} coverage 50% {res.coverage[0.5]:.2f} 95% {res.coverage[0.95]:.2f}; "
               f"noise chosen {res.noise:.3g}: 50% {res.coverage_chosen[0.5]:.2f} 95% {res.coverage_chosen[0.95]:.2f} "
               f"({res.seconds:.0f} s, best {res.best} of {res.iterations})", flush=True)
-    record = dict(commit=git_commit(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    record = dict(commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   machine=machine_info(), seed=args.seed, recipe=dataclasses.asdict(recipe), levels=list(LEVELS), results=results)
     write_json(OUT / "own_series_calibration.json", record)
     plot(results, OUT / "own_series_calibration.png")
-    if not args.no_readme:
-        m = record["machine"]
-        text = (table(results) + f"\nMeasured by `benchmarks/own_series_calibration.py` at commit `{record['commit']}` on {m.get('cpu') or m.get('arch')}, "
-                f"seed {args.seed} (one run per task); MSE in the data's units at the held-out points, the lower of ODE-LEBM and the best ruler in bold. Figure: "
-                "`benchmarks/results/own_series_calibration.png`.\n")
-        update_readme(ROOT / "README.md", text, BEGIN, END)
-
+    if not args.no_readme: update_readme(ROOT / "README.md", readme_text(record), BEGIN, END)
 
 if __name__ == "__main__":
     main()

@@ -239,3 +239,15 @@ def test_staged_and_persistent_chains_on_per_sequence_stamps_resume_exactly(chai
     resumed = Learner.load(tmp_path / "c.pt", data); resumed.fit()
     assert straight.history.nll == resumed.history.nll
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()): assert torch.equal(a, b)
+
+
+def test_the_readme_states_the_own_series_study_its_record_holds():
+    "The README's table of families is the one benchmarks/own_series_calibration.py measured at a clean commit, with its figure."
+    spec = importlib.util.spec_from_file_location("own_series_calibration", ROOT / "benchmarks" / "own_series_calibration.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    from odelebm.files import read_json
+    from odelebm.reproduce import readme_block
+    rec = read_json(mod.OUT / "own_series_calibration.json")
+    assert rec is not None, "benchmarks/results/own_series_calibration.json is missing or fails its checksum: run the study"
+    assert "+dirty" not in rec["commit"] and (mod.OUT / "own_series_calibration.png").exists()
+    assert readme_block((ROOT / "README.md").read_text(), mod.BEGIN, mod.END) == mod.readme_text(rec)
