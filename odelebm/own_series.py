@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/35_own_series.ipynb #c0a2
 from __future__ import annotations
-import csv, math, time
+import calendar, csv, datetime, math, time
 from dataclasses import dataclass, field
 from typing import Callable
 from importlib import resources
@@ -58,9 +58,9 @@ def co2_weekly() -> tuple[Tensor, Tensor]:
     "The Mauna Loa weekly CO2 record: times in years (float64, e.g. 1958.24) and values in ppmv `(T, 1)`, weeks without a value left out."
     with resources.files("odelebm.data").joinpath(CO2_FILE).open() as f:
         rows = [(r["date"], r["co2"]) for r in csv.DictReader(f) if r["co2"]]
-    def year(d: str) -> float:
-        y, m, day = int(d[:4]), int(d[4:6]), int(d[6:])
-        return y + (sum((31, 29 if y % 4 == 0 else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[:m - 1]) + day - 1) / (366 if y % 4 == 0 else 365)
+    def year(d: str) -> float:   # the fraction of its year elapsed at the start of that day
+        day = datetime.date(int(d[:4]), int(d[4:6]), int(d[6:]))
+        return day.year + (day.timetuple().tm_yday - 1) / (366 if calendar.isleap(day.year) else 365)
     return torch.tensor([year(d) for d, _ in rows], dtype=torch.float64), torch.tensor([[float(v)] for _, v in rows])
 
 def _starts(start: float, end: float, years: float, stride: float) -> list[float]:
@@ -85,7 +85,7 @@ def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, st
     return [_window(t, x, s, years) for s in _starts(start, end, years, stride) if apart(s)], [_window(t, x, b, years) for b in tests]
 
 # %% ../nbs/api/35_own_series.ipynb #c0b2
-def hide(series: Series, n_held: int | float, seed: int = 0, after: float | None = None) -> tuple[Series, Series]:
+def hide(series: Series, n_held: int | float | None, seed: int = 0, after: float | None = None) -> tuple[Series, Series]:
     "Split each series into the points shown and those held out: `n_held` random points (an int) or that share (a float); with `after`, the points past that time instead."
     g, shown, held = torch.Generator().manual_seed(seed), [], []
     for t, x in series:
