@@ -27,7 +27,7 @@ END = "<!-- own-series:end -->"
 
 
 def tasks(seed: int) -> list[tuple]:
-    "(family, task, training series, shown test series, held test series, rulers) of the study."
+    "(family, task, training series, shown test series, held test series, rulers, validation past the window) of the study."
     harmonic = lambda s, tq: harmonic_ruler(s, tq, period=1.0)   # the yearly cycle of the CO2 record
     sin_shown, sin_held = hide(sinusoids(100, points=(25, 60), seed=seed + 1), 20, seed=seed)
     osc_shown, osc_held = hide(damped_oscillators(100, seed=seed + 1), 0.3, seed=seed)
@@ -38,15 +38,15 @@ def tasks(seed: int) -> list[tuple]:
     co2_rulers = {"linear interpolation": linear_ruler, "line + 2 harmonics": harmonic}
     return [
         ("sinusoids (README)", "interpolation, 20 stamps held out", sinusoids(200, seed=seed), sin_shown, sin_held,
-         {"linear interpolation": linear_ruler}),
+         {"linear interpolation": linear_ruler}, False),
         ("damped oscillators, 2-D", "interpolation, 30% held out", damped_oscillators(200, seed=seed), osc_shown, osc_held,
-         {"linear interpolation": linear_ruler}),
+         {"linear interpolation": linear_ruler}, False),
         ("damped oscillators, 2-D", "extrapolation, (4.5, 6] from [0, 4.5]", damped_oscillators(200, t_max=4.5, seed=seed),
-         ext_shown, ext_held, {"hold last value": linear_ruler}),
+         ext_shown, ext_held, {"hold last value": linear_ruler}, True),
         ("Mauna Loa CO2, weekly", "interpolation, half the weeks held out; test years interleaved with training years",
-         co2_train, mix_shown, mix_held, co2_rulers),
+         co2_train, mix_shown, mix_held, co2_rulers, False),
         ("Mauna Loa CO2, weekly", "interpolation, half the weeks held out; test 1990-2001, trained on 1958-1989 (higher levels)",
-         co2_windows(1958, 1990), co2_shown, co2_held, co2_rulers),
+         co2_windows(1958, 1990), co2_shown, co2_held, co2_rulers, False),
     ]
 
 
@@ -110,20 +110,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-readme", action="store_true", help="do not update the README block")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="a candidate recipe: FitRecipe fields changed from the defaults (written to own_series_calibration_candidate.*, "
+                         "no README update); how the defaults were chosen, on the validation scores")
     args = ap.parse_args()
-    recipe, results, commit = FitRecipe(), [], git_commit()   # the code that measures, even if the tree moves on meanwhile
-    for family, task, train, shown, held, rulers in tasks(args.seed):
-        res, _, _ = evaluate_family(family, task, train, shown, held, rulers, recipe, seed=args.seed)
-        results.append({**dataclasses.asdict(res), "coverage": {str(k): v for k, v in res.coverage.items()},
+    fields = {f.name: f.type for f in dataclasses.fields(FitRecipe)}
+    parse = lambda k, v: None if v == "None" else (v if "str" in fields[k] else (int(v) if "int" in fields[k] and v.isdigit() else float(v)))
+    changes = {k: parse(k, v) for k, v in (a.split("=", 1) for a in args.set)}
+    recipe, results, commit = dataclasses.replace(FitRecipe(), **changes), [], git_commit()   # the commit that measures
+    name = "own_series_calibration" + ("_candidate" if changes else "")
+    for family, task, train, shown, held, rulers, forecast in tasks(args.seed):
+        res, _, _ = evaluate_family(family, task, train, shown, held, rulers, dataclasses.replace(recipe, forecast=forecast), seed=args.seed)
+        results.append({**dataclasses.asdict(res), "forecast": forecast, "coverage": {str(k): v for k, v in res.coverage.items()},
                         "coverage_chosen": {str(k): v for k, v in res.coverage_chosen.items()}})
         print(f"{family} / {task}: {res.mse} coverage 50% {res.coverage[0.5]:.2f} 95% {res.coverage[0.95]:.2f}; "
               f"noise chosen {res.noise:.3g}: 50% {res.coverage_chosen[0.5]:.2f} 95% {res.coverage_chosen[0.95]:.2f} "
               f"({res.seconds:.0f} s, best {res.best} of {res.iterations})", flush=True)
     record = dict(commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   machine=machine_info(), seed=args.seed, recipe=dataclasses.asdict(recipe), levels=list(LEVELS), results=results)
-    write_json(OUT / "own_series_calibration.json", record)
-    plot(results, OUT / "own_series_calibration.png")
-    if not args.no_readme: update_readme(ROOT / "README.md", readme_text(record), BEGIN, END)
+    write_json(OUT / f"{name}.json", record)
+    plot(results, OUT / f"{name}.png")
+    if not (args.no_readme or changes): update_readme(ROOT / "README.md", readme_text(record), BEGIN, END)
 
 if __name__ == "__main__":
     main()

@@ -251,8 +251,9 @@ class Validation:
         return self.data.mask & ~(self.held if self.data.mask.ndim == 2 else expand_mask(self.held, self.data.mask))
 
     @classmethod
-    def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, **kwargs) -> tuple[SequenceData, Validation]:
-        "The training series and a `Validation` of a random `fraction` of them (at least one) with a random `held` share of each one's observed points hidden (at least one shown)."
+    def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, from_end: bool = False,
+              **kwargs) -> tuple[SequenceData, Validation]:
+        "The training series and a `Validation` of a random `fraction` of them (at least one) with a `held` share of each one's observed points hidden (at least one shown): random points, or with `from_end` the last ones (validation for forecasting past the observed window)."
         if not 0 < fraction < 1: raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
         if not 0 < held < 1: raise ValueError(f"held must be in (0, 1), got {held!r}")
         n, g = len(data), torch.Generator().manual_seed(seed)
@@ -261,7 +262,12 @@ class Validation:
         perm = torch.randperm(n, generator=g)
         val = data[perm[:k].sort().values]
         observed = _time_mask(val.mask)
-        return data[perm[k:].sort().values], cls(val, observed & ~subsample_mask(observed, 1 - held, g), **kwargs)
+        if from_end:
+            count = observed.sum(1, keepdim=True)
+            last = torch.minimum((held * count).round().clamp(min=1), count - 1)    # how many of the last points to hide
+            hidden = observed & (observed.flip(1).cumsum(1).flip(1) <= last)         # observed points at or after this one
+        else: hidden = observed & ~subsample_mask(observed, 1 - held, g)
+        return data[perm[k:].sort().values], cls(val, hidden, **kwargs)
 
     def score(self, model: ODELEBM, step_size: float | str = "auto") -> float:
         "The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a chain ran away)."

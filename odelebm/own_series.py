@@ -151,11 +151,13 @@ class FitRecipe:
     patience: int | None = 4
     n_steps: int = 100            # posterior Langevin steps at prediction
     n_samples: int = 8            # chains per series at prediction
+    center: str = "auto"          # `SequenceData.standardize(center=)`: each series' own level off first where levels dominate
+    forecast: bool = False        # validate on the last points of each validation series (the task: past the window)
 
 def fit_own(train: Series, r: FitRecipe = FitRecipe(), seed: int = 0) -> tuple[ODELEBM, SequenceData, Validation, float]:
     "Standardize `train` and fit the recipe's ODE-LEBM, scoring held-out points of a validation share as it trains and keeping its best iterate; the model, the (standardized) training data, the validation record and the training seconds."
-    data = SequenceData.from_series(train, t_offset=0.0).standardize()
-    rest, val = Validation.split(data, r.validation, seed=seed, every=r.every, patience=r.patience)
+    data = SequenceData.from_series(train, t_offset=0.0).standardize(center=r.center)
+    rest, val = Validation.split(data, r.validation, seed=seed, from_end=r.forecast, every=r.every, patience=r.patience)
     torch.manual_seed(seed)
     model = ODELEBM(obs_shape=(data.x.shape[-1],), z0_dim=r.z0_dim, ode_hidden=r.ode_hidden, sigma=r.sigma, solver="euler_grid")
     start = time.time()
@@ -175,19 +177,21 @@ class FamilyResult:
     seconds: float                  # training wall time
     iterations: int                 # iterations trained (validation may stop it early)
     best: int | None                # the iteration kept (lowest validation score)
+    validation: float               # its validation score: MSE at the validation series' held-out points, standardized units
     n_train: int
     n_test: int
 
 def evaluate_family(family: str, task: str, train: Series, shown: Series, held: Series, rulers: dict[str, Ruler],
                     r: FitRecipe = FitRecipe(), seed: int = 0) -> tuple[FamilyResult, Prediction, SequenceData]:
-    "Fit ODE-LEBM on `train` (`fit_own`), predict the `held` stamps of the test series from their `shown` points, score it and the `rulers`; the result, the prediction and the training data (its units)."
+    "Fit ODE-LEBM on `train` (`fit_own`), predict the `held` stamps of the test series from their `shown` points, score it and the `rulers`; the result, the prediction and the test series as the model saw them (`obs.unstandardize(pred.mean)`: in data units)."
     model, data, val, seconds = fit_own(train, r, seed)
     t_query = torch.cat([t for t, _ in held]).unique()
     obs = SequenceData.from_series(shown, t_offset=data.t_offset).standardize(like=data)
     pred = predict(model, obs, t_query=t_query, n_steps=r.n_steps, n_samples=r.n_samples, seed=seed)
-    mse = {"ODE-LEBM": held_mse(data.unstandardize(pred.mean), t_query, held)}
+    mse = {"ODE-LEBM": held_mse(obs.unstandardize(pred.mean), t_query, held)}   # obs: its own levels where centered per series
     mse |= {name: held_mse(ruler(shown, t_query), t_query, held) for name, ruler in rulers.items()}
     noise = val.noise_scale(model, n_samples=r.n_samples, n_steps=r.n_steps, seed=seed)
-    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, data), noise, coverage(pred, t_query, held, data, noise=noise),
-                       round(seconds, 1), val.iterations[-1] if val.iterations else 0, val.best, len(train), len(shown))
-    return res, pred, data
+    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, obs), noise, coverage(pred, t_query, held, obs, noise=noise),
+                       round(seconds, 1), val.iterations[-1] if val.iterations else 0, val.best, min(val.scores, default=math.inf),
+                       len(train), len(shown))
+    return res, pred, obs

@@ -94,8 +94,9 @@ class SequenceData:
     mask: Tensor | None = None
     labels: Tensor | None = None
     t_offset: float = 0.0   # the absolute time of t = 0 (from_series shifts the stamps to start at 0)
-    x_mean: Tensor | None = None   # set by `standardize`: x holds (values - x_mean) / x_std, per observed channel
+    x_mean: Tensor | None = None   # set by `standardize`: x holds (values - x_level - x_mean) / x_std, per observed channel
     x_std: Tensor | None = None
+    x_level: Tensor | None = None  # (N, *obs): each series' own level, taken off first by standardize(center="series")
     def __post_init__(self):
         self.t, self.x, self.mask = check_batch(self.t, self.x, self.mask)
         if self.labels is not None and len(self.labels) != len(self.x):
@@ -103,21 +104,36 @@ class SequenceData:
     def __len__(self): return len(self.x)
     def __getitem__(self, idx) -> SequenceData:
         "A subset of the sequences (same grid)."
-        return replace(self, x=self.x[idx], mask=self.mask[idx], labels=None if self.labels is None else self.labels[idx])
-    def standardize(self, like: SequenceData | None = None) -> SequenceData:
-        "The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s statistics)."
+        pick = lambda v: None if v is None else v[idx]
+        return replace(self, x=self.x[idx], mask=self.mask[idx], labels=pick(self.labels), x_level=pick(self.x_level))
+    def standardize(self, like: SequenceData | None = None, center: str = "channel") -> SequenceData:
+        "The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s statistics). `center='series'` first takes off each series' own mean (its level: for series that differ mainly in level, such as windows of one long record), `'auto'` does so when the levels vary more than the values around them (`levels_dominate`); new series standardized `like` such data take off their own levels."
         if self.x_mean is not None: raise ValueError("the data are standardized already")
+        if center not in ("channel", "series", "auto"): raise ValueError(f"center must be 'channel', 'series' or 'auto', got {center!r}")
         if like is not None:
             if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
             if self.obs_shape != like.obs_shape:
                 raise ValueError(f"these data have observations of shape {self.obs_shape}, `like` {like.obs_shape}: standardize(like=...) "
                                  f"needs the same channels as the data whose statistics it applies")
+            level = None if like.x_level is None else self.series_levels()
             mean, std = like.x_mean, like.x_std
         else:
-            mean, std = self.channel_stats()
+            level = self.series_levels() if center == "series" or (center == "auto" and self.levels_dominate()) else None
+            mean, std = (self if level is None else replace(self, x=self.x - level[:, None])).channel_stats()
             std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))   # a constant channel stays as is
             mean = torch.nan_to_num(mean)
-        return replace(self, x=(self.x - mean) / std, x_mean=mean, x_std=std)
+        x = self.x if level is None else self.x - level[:, None]
+        return replace(self, x=(x - mean) / std, x_mean=mean, x_std=std, x_level=level)
+    def series_levels(self) -> Tensor:
+        "Each series' mean over its observed values, per channel `(N, *obs)` (a channel a series never observes: the mean of the others' levels)."
+        m = expand_mask(self.mask, self.x)
+        level = torch.where(m, self.x, torch.nan).nanmean(1)
+        return torch.where(torch.isnan(level), torch.nan_to_num(level.nanmean(0)), level)
+    def levels_dominate(self) -> bool:
+        "Whether the series' levels vary more than the values vary around their own series' level (summed over channels): then `center='auto'` centers each series."
+        level = self.series_levels()
+        within = replace(self, x=self.x - level[:, None]).channel_stats()[1].square()
+        return bool(level.var(0, correction=0).nansum() > within.nansum())
     def channel_stats(self) -> tuple[Tensor, Tensor]:
         "Mean and std (shape `obs_shape`) of each channel over the observed values (NaN for a channel never observed)."
         m = expand_mask(self.mask, self.x)
@@ -125,18 +141,24 @@ class SequenceData:
         mean = v.nanmean(0)
         return mean, (v - mean).square().nanmean(0).sqrt()
     def unstandardize(self, values: Tensor) -> Tensor:
-        "Values (e.g. `predict(...).mean`) in the data's original units."
+        "Values (e.g. `predict(...).mean`) in the data's original units; data centered per series add back each series' level, so pass the predictions of these very series (`obs.unstandardize(predict(model, obs).mean)`)."
         if self.x_mean is None: return values
         if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
             raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape {tuple(self.x_mean.shape)}: "
                              f"unstandardize maps predictions of a model of these data, (N, T, *obs_shape)")
-        return values * self.x_std.to(values) + self.x_mean.to(values)
+        out = values * self.x_std.to(values) + self.x_mean.to(values)
+        if self.x_level is None: return out
+        if values.ndim != self.x.ndim or len(values) != len(self):
+            raise ValueError(f"these data are centered per series ({len(self)} series): unstandardize adds back their levels, so it maps "
+                             f"values (N, T, *obs) of these very series, got shape {tuple(values.shape)}; use the data the prediction "
+                             f"was made from (obs.unstandardize(pred.mean))")
+        return out + self.x_level.to(values)[:, None]
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
     @property
     def frame(self) -> Frame:
         "The frame these numbers live in: their time origin and standardization statistics."
-        return Frame(self.t_offset, self.x_mean, self.x_std)
+        return Frame(self.t_offset, self.x_mean, self.x_std, self.x_level is not None)
     def fingerprint(self) -> dict[str, Any]:
         "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
         h = hashlib.sha256()
@@ -164,10 +186,11 @@ class SequenceData:
 
 @dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`
 class Frame:
-    "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
+    "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values; `per_series`: each series' own level taken off first). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
     t_offset: float = 0.0
     x_mean: Tensor | None = None
     x_std: Tensor | None = None
+    per_series: bool = False
 
     def check(self, data: SequenceData) -> None:
         "Refuse `data` whose frame is not this one, saying how to build it in this one."
@@ -179,6 +202,9 @@ class Frame:
                              if self.x_mean is not None else "these series are standardized, the model's training data were not")
         if self.x_mean is not None and not (torch.equal(self.x_mean.cpu(), data.x_mean.cpu()) and torch.equal(self.x_std.cpu(), data.x_std.cpu())):
             raise ValueError("these series are standardized by other statistics than the model's training data: use new.standardize(like=train)")
+        if self.per_series != (data.x_level is not None):
+            raise ValueError(f"the model's training data were centered {'per series' if self.per_series else 'by one mean per channel'}, these "
+                             f"series {'per series' if data.x_level is not None else 'by one mean per channel'}: use new.standardize(like=train)")
 
 def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
     "Refuse data whose observations do not have the shape a model expects."
