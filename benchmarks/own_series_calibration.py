@@ -7,7 +7,7 @@ Writes `benchmarks/results/own_series_calibration.json` (the numbers, the recipe
 `benchmarks/results/own_series_calibration.png`, and the README block between the `own-series` markers. The families, the rulers
 and the scores are `odelebm.own_series` (nbs/api/35_own_series).
 """
-import argparse, dataclasses, datetime, sys
+import argparse, dataclasses, datetime, json, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,19 +106,37 @@ def plot(results: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def write_candidates() -> None:
+    "own_series_candidates.md: every stored candidate recipe's validation score per task (what chose FitRecipe's defaults), test MSE beside it."
+    records = [json.loads(p.read_text()) for p in sorted(OUT.glob("own_series_calibration_candidate_*.json"))]
+    tasks_ = [f"{r['family'].split(',')[0]}: {r['task'].split(';')[-1].split(',')[0].strip()}" for r in records[0]["results"]]
+    lines = ["# Own-series recipes: the candidates behind `FitRecipe`'s defaults", "",
+             "Validation MSE (standardized units, the iterate kept; the choice is made on these) / held-out test MSE (data units), "
+             "one run per task, seed of the record. Written by `python benchmarks/own_series_calibration.py --candidates` from the "
+             "records of `--set` runs.", "", "| recipe (the settings in which the candidates differ) | commit | " + " | ".join(tasks_) + " |",
+             "|---|---|" + "---|" * len(tasks_)]
+    varying = [k for k in records[0]["recipe"] if len({json.dumps(r["recipe"].get(k)) for r in records}) > 1]
+    for r in records:
+        changed = ", ".join(f"{k}={r['recipe'].get(k)}" for k in varying)
+        lines.append(f"| {changed} | `{r['commit']}` | " + " | ".join(f"{x['validation']:.4f} / {x['mse']['ODE-LEBM']:.4g}" for x in r["results"]) + " |")
+    atomic_write(OUT / "own_series_candidates.md", "\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-readme", action="store_true", help="do not update the README block")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                    help="a candidate recipe: FitRecipe fields changed from the defaults (written to own_series_calibration_candidate.*, "
-                         "no README update); how the defaults were chosen, on the validation scores")
+                    help="a candidate recipe: FitRecipe fields changed from the defaults (written to own_series_calibration_candidate_<changes>.*, "
+                         "no README update): how the defaults were chosen, on the validation scores")
+    ap.add_argument("--candidates", action="store_true", help="only render own_series_candidates.md from the stored candidate records")
     args = ap.parse_args()
+    if args.candidates: return write_candidates()
     fields = {f.name: f.type for f in dataclasses.fields(FitRecipe)}
     parse = lambda k, v: None if v == "None" else (v if "str" in fields[k] else (int(v) if "int" in fields[k] and v.isdigit() else float(v)))
     changes = {k: parse(k, v) for k, v in (a.split("=", 1) for a in args.set)}
     recipe, results, commit = dataclasses.replace(FitRecipe(), **changes), [], git_commit()   # the commit that measures
-    name = "own_series_calibration" + ("_candidate" if changes else "")
+    name = "own_series_calibration" + ("_candidate_" + "_".join(sorted(args.set)).replace("=", "-") if changes else "")
     for family, task, train, shown, held, rulers, forecast in tasks(args.seed):
         res, _, _ = evaluate_family(family, task, train, shown, held, rulers, dataclasses.replace(recipe, forecast=forecast), seed=args.seed)
         results.append({**dataclasses.asdict(res), "forecast": forecast, "coverage": {str(k): v for k, v in res.coverage.items()},
@@ -129,7 +147,7 @@ def main() -> None:
     record = dict(commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   machine=machine_info(), seed=args.seed, recipe=dataclasses.asdict(recipe), levels=list(LEVELS), results=results)
     write_json(OUT / f"{name}.json", record)
-    plot(results, OUT / f"{name}.png")
+    if not changes: plot(results, OUT / f"{name}.png")   # a candidate is judged by its validation scores (--candidates)
     if not (args.no_readme or changes): update_readme(ROOT / "README.md", readme_text(record), BEGIN, END)
 
 if __name__ == "__main__":

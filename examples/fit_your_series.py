@@ -32,11 +32,13 @@ def make_series(n, n_query=0, seed=0):
     return out
 
 def main(iterations=300):
-    train = SequenceData.from_series(make_series(200), t_offset=0.0).standardize()   # union grid + mask; mean 0, std 1
+    train = SequenceData.from_series(make_series(200), t_offset=0.0).standardize(center="auto")   # union grid + mask; mean 0, std 1
     model = ODELEBM(obs_shape=(1,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
     start = time.time()
-    learner = fit(model, train, iterations=iterations, batch_size=50, lr_gen=1e-2, lr_ebm=1e-3)   # steps: "auto"
-    print(f"trained {iterations} iterations in {time.time() - start:.0f} s; ODE step {model.config.max_step:.3g}")
+    learner = fit(model, train, validation=0.2, iterations=iterations, batch_size=50, lr_gen=1e-2, lr_ebm=1e-3)   # steps: "auto"
+    val = learner.validation   # a fifth of the series, scored as it trains; the model ends at its best-scoring iterate
+    print(f"trained {learner.iteration} iterations in {time.time() - start:.0f} s, kept iteration {val.best} "
+          f"(validation MSE {min(val.scores):.4f}); ODE step {model.config.max_step:.3g}")
 
     # new series: observe some points of each, predict 20 held-out stamps, in the training data's frame and units
     new = make_series(100, n_query=20, seed=1)
@@ -46,29 +48,31 @@ def main(iterations=300):
     obs = SequenceData.from_series(seen, t_offset=train.t_offset).standardize(like=train)
     t_query = torch.cat([t for t, _ in held]).unique()   # float64 stamps, any order: fine
     pred = predict(model, obs, t_query=t_query, n_steps=100, n_samples=8, seed=0)   # obs checked against train's frame
-    mean = train.unstandardize(pred.mean)
-    ruler = linear_interpolation(obs.t, train.unstandardize(obs.x), obs.mask, t_query)
+    mean = obs.unstandardize(pred.mean)                                     # back to the data's units
+    ruler = linear_interpolation(obs.t, obs.unstandardize(obs.x), obs.mask, t_query)
+    lo, hi = pred.interval(0.95, like=obs, noise=val.noise_scale(model))    # noise chosen on the validation series
     at = [torch.searchsorted(t_query, t) for t, _ in held]
     mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
+    inside = torch.cat([((lo[i, j] <= x) & (x <= hi[i, j])).flatten() for i, (j, (_, x)) in enumerate(zip(at, held))])
     print(f"held-out MSE of 100 new series at 20 unseen stamps each: ODE-LEBM {mse(mean):.4f}, "
-          f"linear interpolation {mse(ruler):.4f}")
-    return model, train, obs, held, pred, mean
+          f"linear interpolation {mse(ruler):.4f}; the 95% intervals hold {inside.float().mean():.0%} of them")
+    return model, train, obs, held, pred, mean, (lo, hi)
 # --- the README example ends here ---
 
-def plot(obs, held, pred, mean, train, path):
-    "Six new series: observed points, held-out truth, the prediction and +-2 std over posterior samples."
+def plot(obs, held, pred, mean, interval, path):
+    "Six new series: observed points, held-out truth, the prediction and its 95% interval."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    tq, std = pred.t, pred.std * train.x_std
+    tq, (lo, hi) = pred.t, interval
     order = obs.mask.sum(1).argsort()[torch.linspace(0, len(obs) - 1, 6).long()]   # from the sparsest to the densest
     fig, axes = plt.subplots(2, 3, figsize=(11, 5), sharex=True, sharey=True)
     for ax, i in zip(axes.flat, order.tolist()):
         m = obs.mask[i]
-        ax.fill_between(tq, mean[i, :, 0] - 2 * std[i, :, 0], mean[i, :, 0] + 2 * std[i, :, 0], color="C0", alpha=0.2,
-                        label="±2 std over 8 posterior samples")
+        ax.fill_between(tq, lo[i, :, 0], hi[i, :, 0], color="C0", alpha=0.2,
+                        label="95% interval (8 posterior samples, noise chosen on validation)")
         ax.plot(tq, mean[i, :, 0], color="C0", label="ODE-LEBM prediction")
         ax.scatter(held[i][0], held[i][1][:, 0], s=14, marker="x", color="C3", label="held-out truth")
-        ax.scatter(obs.t[m], train.unstandardize(obs.x)[i, m, 0], s=18, color="k", label="observed")
+        ax.scatter(obs.t[m], obs.unstandardize(obs.x)[i, m, 0], s=18, color="k", label="observed")
         ax.set_title(f"{int(m.sum())} observed points", fontsize=10)
     for ax in axes[1]: ax.set_xlabel("t")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=9, frameon=False)
@@ -114,8 +118,8 @@ if __name__ == "__main__":
     out, start = io.StringIO(), time.time()
     with contextlib.redirect_stdout(out) if a.record else contextlib.nullcontext():
         torch.manual_seed(0)
-        model, train, obs, held, pred, mean = main(a.iterations)
-        plot(obs, held, pred, mean, train, figure)
+        model, train, obs, held, pred, mean, interval = main(a.iterations)
+        plot(obs, held, pred, mean, interval, figure)
     if a.record:
         sys.stdout.write(out.getvalue())
         print(f"recorded {RECORD}: {record_run(time.time() - start, out.getvalue(), commit)['seconds']} s")

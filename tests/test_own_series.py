@@ -130,9 +130,10 @@ def test_the_readme_example_is_the_script_and_its_figure_is_drawn(trained, tmp_p
     ns = {}
     exec(compile(code, "README.md", "exec"), ns)          # the block runs on its own, imports included
     assert ns["main"](2)[0].config.max_step == pytest.approx(0.05, abs=1e-3)
-    model, train, obs, held, pred, mean = trained
+    model, train, obs, held, pred, mean, (lo, hi) = trained
     assert pred.std.shape == pred.mean.shape and (pred.std > 0).any()        # spread over 8 posterior samples
-    _example().plot(obs, held, pred, mean, train, tmp_path / "f.png")
+    assert (lo < mean).all() and (mean < hi).all() and lo.shape == mean.shape
+    _example().plot(obs, held, pred, mean, (lo, hi), tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
 
 
