@@ -50,7 +50,8 @@ def main(iterations=300):
     pred = predict(model, obs, t_query=t_query, n_steps=100, n_samples=8, seed=0)   # obs checked against train's frame
     mean = obs.unstandardize(pred.mean)                                     # back to the data's units
     ruler = linear_interpolation(obs.t, obs.unstandardize(obs.x), obs.mask, t_query)
-    lo, hi = pred.interval(0.95, like=obs, noise=val.noise_scale(model))    # noise chosen on the validation series
+    noise = val.noise_scale(model, n_steps=100, n_samples=8)                # chosen on the validation series, chains as above
+    lo, hi = pred.interval(0.95, like=obs, noise=noise)
     at = [torch.searchsorted(t_query, t) for t, _ in held]
     mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
     inside = torch.cat([((lo[i, j] <= x) & (x <= hi[i, j])).flatten() for i, (j, (_, x)) in enumerate(zip(at, held))])
