@@ -15,7 +15,7 @@ from .training import FitConfig, History, Trainer, descend, draw_batch, make_opt
 from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'Validation']
+__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'Validation', 'calibrating_noise']
 
 # %% ../nbs/api/05_learner.ipynb #dbfcf09d
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
@@ -297,10 +297,17 @@ class Validation:
 
     def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = None, step_size: float | str = "auto",
                     seed: int = 0) -> float:
-        "The observation noise for `Prediction.interval(noise=)` chosen on these series: sigma with s^2 + sigma^2 equal, on average over the held-out points, to the squared error of the `n_samples`-chain mean (s its spread over the chains); in the data's (standardized) units."
+        "The observation noise for `Prediction.interval(noise=)` chosen on these series: the sigma with which the errors of the `n_samples`-chain mean at the held-out points, each divided by its predictive std sqrt(s^2 + sigma^2) (s the spread over the chains there), have mean square 1; 0 where the spread alone already brings it to 1 or below. In the data's (standardized) units; predict with the same `n_steps` and `n_samples`."
         p = predict(model, self.data.x, self.data.t, self.shown, n_steps=n_steps or self.n_steps, step_size=step_size,
                     n_samples=n_samples, seed=seed)
-        rows = self.held.any(1)
-        err = masked_mse(p.mean[rows], self.data.x[rows], self.held[rows])
-        spread = masked_mse(p.std[rows], torch.zeros_like(p.std[rows]), self.held[rows])   # the mean of s^2 at the same points
-        return math.sqrt(max(err.item() - spread.item(), 0.0))
+        at = expand_mask(self.held, self.data.x) & expand_mask(self.data.mask, self.data.x)
+        return calibrating_noise((p.mean - torch.nan_to_num(self.data.x))[at].square(), p.std[at].square())
+
+def calibrating_noise(err2: Tensor, spread2: Tensor) -> float:
+    "The noise c with which squared errors `err2`, each over its predictive variance `spread2 + c^2`, average 1 (a Gaussian predictive's calibration, point by point); 0 where the spreads alone bring the average to 1 or below."
+    e2, s2 = err2.double().flatten(), spread2.double().flatten()
+    z2 = lambda c: (e2 / (s2 + c * c)).mean().item()   # mean squared standardized error under noise c (decreasing in c)
+    if (s2 > 0).all() and z2(0.0) <= 1: return 0.0
+    lo, hi = 0.0, math.sqrt(e2.mean().item())            # z2(hi) <= 1: each term is at most e2 / hi^2
+    for _ in range(60): lo, hi = (lo, (lo + hi) / 2) if z2((lo + hi) / 2) <= 1 else ((lo + hi) / 2, hi)
+    return hi
