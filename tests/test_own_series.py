@@ -35,7 +35,7 @@ def test_continuous_stamps_of_very_different_lengths_train_with_a_bounded_grid()
     assert len(data.t) > 3000                                         # the union grid of all stamps
     torch.manual_seed(0)
     model = ODELEBM(obs_shape=(1,), z0_dim=4, ode_hidden=16, sigma=0.1, solver="euler_grid")
-    L = Learner(model, data, iterations=40, batch_size=16, lr_gen=1e-2, lr_ebm=1e-3, progress=False)
+    L = Learner(model, data, iterations=80, batch_size=16, lr_gen=1e-2, lr_ebm=1e-3, progress=False)
     h = model.config.max_step
     assert h == resolve_max_step(data.t, data.mask) and 0.05 < h <= 20 / 100   # 'auto' on scattered stamps, stored in the config
     _, t, x, mask = L.sample_batch()
@@ -45,11 +45,15 @@ def test_continuous_stamps_of_very_different_lengths_train_with_a_bounded_grid()
     L.fit()
     mse = L.history.mse
     assert all(torch.isfinite(torch.tensor(mse))) and max(mse) < 10          # no explosion (issue 13: 1.4e21 at iteration 1)
-    assert sum(mse[-10:]) / 10 < sum(mse[:10]) / 10                          # and it learns
+    # and it learns. Over PyTorch's default / AVX2 / AVX-512 kernels on 1 and 2 threads the mean of the last 20 batch
+    # MSEs was 0.212-0.253 against 0.294 for the first 10; after 40 iterations the last 10 were still above the first
+    # 10 under AVX2 on 2 threads (0.336), so the run is 80 iterations and the comparison takes the last 20
+    assert sum(mse[-20:]) / 20 < sum(mse[:10]) / 10
     # a chain beyond 10 sqrt(D) is absurd though finite: reported and left out of the update (issue 16; the bound was
-    # 100 sqrt(D), under which these chains trained the model); under the 'auto' step they are few, and fewer as it trains
+    # 100 sqrt(D), under which these chains trained the model); under the 'auto' step they are few, and fewer as it
+    # trains (the same six configurations: 59-91 in all, 3-27 in the second half against 56-64 in the first)
     dropped = L.history.dropped
-    assert sum(dropped) < 0.15 * 40 * 16 and sum(dropped[20:]) < sum(dropped[:20])
+    assert sum(dropped) < 0.15 * 80 * 16 and sum(dropped[40:]) < sum(dropped[:40])
 
 
 def test_sparse_off_grid_predictions_match_dense_grid_predictions():
