@@ -71,7 +71,7 @@ def candidate(label, overrides, ratios, seeds, iterations, profile, run_dir):
     for (s, ra), model, h in zip(members, trainer.members(), hists):
         mask = observation_mask(len(d.val), r.data.n_points, ra, VAL_MASK_SEED + s)
         try:
-            pred, _ = infer(m, model, d.val.x, d.val.t, r, mask, seed=s)
+            pred = infer(m, model, d.val.x, d.val.t, r, mask, seed=s).mean
             val = masked_mse(pred, d.val.x, torch.ones_like(mask)).item()
         except FloatingPointError as e: val = f"diverged: {str(e)[:120]}"
         rows.append(dict(seed=s, ratio=ra, val_mse=val, batch_mse=windows(h.columns["mse"]), dropped=int(sum(h.columns["dropped"])),

@@ -132,12 +132,14 @@ def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, val
 # %% ../nbs/api/05_learner.ipynb #42f4999c
 @dataclass
 class Prediction:
-    "Output of `predict`: query times, predicted means `(N, Tq, *obs)`, their std over the posterior samples, and the latents `(N, n_samples, D)`."
+    "What a trained model predicts: query times, predicted means `(N, Tq, *obs)`, their std over the posterior samples, the latents `(N, n_samples, D)` and their named parts."
     t: Tensor
     mean: Tensor
     z: Tensor
     std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
     noise: float | None = None  # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
+    latents: dict[str, Tensor] = field(default_factory=dict)   # the first sample's parts `(N, dim)` by name, those it has of
+                                                               # "z0", "z_d" (read by the ODE), "z_s" (read by the emission)
 
     def interval(self, level: float = 0.95, like: SequenceData | None = None, noise: float | None = None) -> tuple[Tensor, Tensor]:
         "The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`): the spread over posterior samples and the observation noise; with `like` (standardized data), in its original units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."
@@ -183,8 +185,9 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
         if not (hint := _scale_hint(t, x, mask)): raise
         raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
     noise = model.config.sigma if model.config.likelihood == "gaussian" else None
-    if at is None: return Prediction(tq, means, zs, stds, noise)
-    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise)   # in the order asked for
+    parts = {k: v for k, v in zip(("z0", "z_d", "z_s"), model.split(zs[:, 0])) if v.shape[-1]}
+    if at is None: return Prediction(tq, means, zs, stds, noise, parts)
+    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)   # in the order asked for
 
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
                       n_samples: int, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -36,7 +36,7 @@ d = r.data.load()
 for name in ("ODE-LEBM", "GRU-D (4 units)"):
     m = method(name)
     [model] = train(m, r, d.train, [(0, None)]).members()
-    pred, _ = infer(m, model, d.test.x, d.test.t, r)
+    pred = infer(m, model, d.test.x, d.test.t, r).mean
     res.add("toy", name, "MSE", masked_mse(pred, d.test.x, d.test.mask))
 res.save()'''
 

@@ -5,7 +5,7 @@ from odelebm.model import ODELEBM
 from odelebm.learner import Learner
 from odelebm.data_sinusoids import make_sinusoids
 from odelebm.experiments.recipes import recipe, override
-from odelebm.experiments.methods import method
+from odelebm.experiments.methods import method, LANGEVIN
 from odelebm.experiments.rotmnist import batch_mse, nmi, METHODS
 from odelebm.experiments.recipes import REQUIRES
 from odelebm.reproduce import experiment_notebooks
@@ -45,7 +45,7 @@ def test_every_method_builds_with_the_right_latents():
     for m in METHODS: assert isinstance(method(m).build(s), torch.nn.Module)
     assert method("ODE-LEBM").build(s).latent_dim == 32 and method("ODE-LEBM without z_s").build(s).latent_dim == 16
     assert not list(method("MCMC without EBM").build(s).prior.parameters())
-    assert [m for m in METHODS if method(m).langevin] == ["ODE-LEBM", "ODE-LEBM without z_s", "MCMC without EBM"]
+    assert [m for m in METHODS if method(m).kind is LANGEVIN] == ["ODE-LEBM", "ODE-LEBM without z_s", "MCMC without EBM"]
 
 
 def test_batch_mse_and_nmi():

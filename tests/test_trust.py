@@ -220,16 +220,16 @@ def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tm
 
 def test_damaged_rotating_mnist_cache_and_model_record(tmp_path):
     from odelebm.data_mnist import make_rotating_mnist
-    from odelebm.experiments.rotmnist import train
+    from odelebm.experiments.rotmnist import train_model
     small = dict(n_train=4, n_val=2, n_test=2, t_train=3, t_test=4, cache_dir=tmp_path / "cache")
     a = make_rotating_mnist(**small)
     [f] = (tmp_path / "cache").glob("*.pt"); f.write_bytes(f.read_bytes()[:100])
     with pytest.warns(UserWarning, match="unreadable rotating-MNIST cache"): b = make_rotating_mnist(**small)
     assert torch.equal(a.train.x, b.train.x)
     s = _tiny_rotmnist()
-    info = (tmp_path / train("Latent ODE", 0, s, tmp_path)["file"]).with_suffix(".json"); info.write_text("{")
+    info = (tmp_path / train_model("Latent ODE", 0, s, tmp_path)["file"]).with_suffix(".json"); info.write_text("{")
     with pytest.warns(UserWarning, match="unreadable training record"):
-        assert train("Latent ODE", 0, s, tmp_path, resume=True)["cached"] is False   # a miss: trained again
+        assert train_model("Latent ODE", 0, s, tmp_path, resume=True)["cached"] is False   # a miss: trained again
 
 
 def test_staged_checkpoint_from_before_runaway_tracking_resumes(tmp_path):

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 import torch
+from ..learner import Prediction
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid
+from .methods import infer, run_jobs, run_grid
 from .executors import LOCAL
 
 # %% auto #0
@@ -31,11 +32,9 @@ def friction_scores(latent: np.ndarray, friction: np.ndarray, folds: int = 5) ->
     r2 = cross_val_score(LinearRegression(), latent, friction, cv=KFold(folds, shuffle=True, random_state=0), scoring="r2")
     return dict(corr=r, abs_corr=abs(r), R2=float(r2.mean()), pc1=pc1.tolist())
 
-def invariant_latent(name: str, model, z: torch.Tensor | None, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    "The time-invariant latent Table 3 asks about: ODE-LEBM's `z_d` (from its posterior sample `z`), MoNODE's modulator, the Latent ODE's `z0`."
-    if method(name).langevin: return model.split(z)[1]
-    code = model.encode(x, t)
-    return code.get("z_d", code["z0"])
+def invariant_latent(p: Prediction) -> torch.Tensor:
+    "The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's, from its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."
+    return p.latents.get("z_d", p.latents["z0"])
 
 def examples(friction: torch.Tensor) -> list[int]:
     "Figure 8's test balls: the slowest-, a medium- and the fastest-decaying (lowest, median and highest friction)."
@@ -51,10 +50,10 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     x, t, friction = d.test.x, d.test.t, d.friction["test"]
     pick = examples(friction)
     def score(m, model, member: dict) -> dict:
-        pred, z = infer(m, model, x[:, :k], t[:k], recipe, t_query=t, seed=member["seed"])
+        p = infer(m, model, x[:, :k], t[:k], recipe, t_query=t, seed=member["seed"], latents=True)
+        pred, latent = p.mean, invariant_latent(p)
         err = ((pred - x) ** 2).flatten(2).mean(-1)                       # (N, T): per frame
         mse = {col: err[:, :min(n, T)].mean().item() for col, n in SPANS.items()}
-        with torch.no_grad(): latent = invariant_latent(m.name, model, z, x[:, :k], t[:k])
         return dict(mse=mse, **friction_scores(latent.numpy(), friction.numpy()), pick=pick, frames=list(range(0, T, 4)),
                     pred=pred[pick][:, ::4, 0].tolist())
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)

@@ -23,8 +23,8 @@ EXPERIMENT = "table1"   # the recipe (`experiments.recipes`) and the run folder'
 METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")
 VAL_MASK_SEED = 5000   # validation masks are drawn with seed VAL_MASK_SEED + the job's seed: never a test mask's
 # a Langevin method's test series also scored with other test-time chains, where they differ from the recipe's `test`:
-# label -> (posterior steps, chains per series); None keeps the recipe's (20 steps: the paper's; one chain: Algorithm 2 as stated)
-SCORED_BESIDE = {"20 test-time steps": (20, None), "100 test-time steps": (100, None), "one chain": (None, 1)}
+# label -> the `TestConfig` fields changed (20 steps: the paper's; one chain: Algorithm 2 as stated)
+SCORED_BESIDE = {"20 test-time steps": dict(steps=20), "100 test-time steps": dict(steps=100), "one chain": dict(samples=1)}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
@@ -32,20 +32,19 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
                device: str = "cpu") -> list[dict]:
     "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
     d = recipe.data.load()
-    def interpolation(m, model, split, member: dict, mask_seed: int, steps: int | None = None, samples: int | None = None) -> tuple[float, Tensor, Tensor]:
-        "MSE over the full series of `split` from a fixed mask of the member's ratio (`steps`, `samples`: test-time Langevin steps and chains per series, default the recipe's), the predictions and the mask."
+    def interpolation(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Tensor, Tensor]:
+        "MSE over the full series of `split` from a fixed mask of the member's ratio (`test`: `TestConfig` fields changed, e.g. `samples=1`), the predictions and the mask."
         mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
-        pred, _ = infer(m, model, split.x, split.t, recipe, mask, n_steps=steps, seed=member["seed"], n_samples=samples)
+        pred = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"], **test).mean
         return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
     def score(m, model, member: dict) -> dict:
         "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the validation series, when held out); a few predictions for Figure 2."
         mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
         val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
-        if val and m.langevin and recipe.test.samples != 1:   # the recipe's chains per series against one, on validation (the choice)
+        if val and m.test_variants(recipe, {"one chain": dict(samples=1)}):   # the recipe's chains per series against one, on validation (the choice)
             val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
-        beside = {label: interpolation(m, model, d.test, member, member["seed"], steps, samples)[0]   # the same model, other test-time chains
-                  for label, (steps, samples) in (SCORED_BESIDE.items() if m.langevin else ())
-                  if (steps or recipe.test.steps, samples or recipe.test.samples) != (recipe.test.steps, recipe.test.samples)}
+        beside = {label: interpolation(m, model, d.test, member, member["seed"], **test)[0]   # the same model, other test-time chains
+                  for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
         if beside: val["beside"] = beside
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),

@@ -7,13 +7,13 @@ from __future__ import annotations
 import copy, math, time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 import torch
 from torch import nn, Tensor
 from ..sequences import SequenceData
 from ..model import ODELEBM
 from ..training import FitConfig, Trainer, History, save_checkpoint, load_checkpoint
-from ..learner import Learner, predict
+from ..learner import Learner, Prediction, predict
 from ..ensemble import EnsembleLearner
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
@@ -24,27 +24,108 @@ from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['METHODS', 'CHECKPOINT_EVERY', 'Method', 'register', 'method', 'member_configs', 'trainer_for', 'train', 'infer',
-           'select_iterate', 'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
+__all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'AmortisedPredictor',
+           'Kind', 'Method', 'register', 'method', 'member_configs', 'trainer_for', 'train', 'infer', 'select_iterate',
+           'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
+class Predictor(Protocol):
+    "What every trained model of the experiments answers at test time, whatever its kind."
+    def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
+                latents: bool = False) -> Prediction:
+        "Predictions at `t_query` (default `t`) from the observed points of `x` (`latents`: also the named latents, where they cost extra)."
+        ...
+
+@dataclass
+class PosteriorPredictor:
+    "Algorithm 2 with a recipe's test settings: `steps` posterior Langevin steps of size `step_size`, `samples` chains per series."
+    model: ODELEBM
+    steps: int
+    step_size: float | str
+    samples: int = 1
+    batch_size: int = 500
+
+    @classmethod
+    def of(cls, model: ODELEBM, recipe: Recipe, batch_size: int = 500, **test) -> PosteriorPredictor:
+        "The predictor of `recipe.test` (its step: `recipe.test_step_size`), with `test` fields overridden (e.g. `steps=100`)."
+        r = replace(recipe, test=replace(recipe.test, **test))
+        return cls(model, r.test.steps, r.test_step_size, r.test.samples, batch_size)
+
+    def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
+                latents: bool = False) -> Prediction:
+        "`learner.predict` (its latents come with the chains, asked for or not)."
+        return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size, n_samples=self.samples,
+                       batch_size=self.batch_size, seed=seed)
+
+@dataclass
+class AmortisedPredictor:
+    "An amortised baseline: the decoded mean of its encoder's posterior (`model.predict`), and its encoder's latents when asked."
+    model: nn.Module
+
+    @classmethod
+    def of(cls, model: nn.Module, recipe: Recipe, batch_size: int = 500, **test) -> AmortisedPredictor:
+        "The predictor of `model` (the test settings of posterior chains do not apply: it has none)."
+        return cls(model)
+
+    def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
+                latents: bool = False) -> Prediction:
+        model = self.model.cpu()
+        torch.manual_seed(seed)
+        with torch.no_grad(): mean = model.predict(x, t, mask, t_query)
+        parts = self.latents(x, t, mask) if latents else {}
+        z = torch.cat(list(parts.values()), -1) if parts else torch.zeros(len(x), 0)
+        return Prediction(t if t_query is None else torch.as_tensor(t_query), mean, z[:, None], latents=parts)
+
+    def latents(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
+        "The encoder's latents by name (none for a model without one), drawn under a fork of torch's generator: asking moves no later draw."
+        encode = getattr(self.model, "encode", None)
+        if encode is None: return {}
+        with torch.random.fork_rng(devices=[]), torch.no_grad(): code = encode(x, t, mask)
+        if isinstance(code, tuple): return {"z0": code[0]}   # a vector encoder's (mean, log-std) of q(z0 | x)
+        return {k: code[k] for k in ("z0", "z_d", "z_s") if code.get(k) is not None}
+
+@dataclass(frozen=True)
+class Kind:
+    "What the methods of one family share: the recipe parts they train with and depend on, their trainers, how they predict."
+    name: str
+    fit: str                                   # the recipe's training config they take: "fit" (Algorithm 1) or "baseline"
+    parts: tuple[str, ...]                     # the recipe parts a trained model depends on (job keys, manifests)
+    lone: type[Trainer]                        # the trainer of one model
+    together: type[Trainer]                    # the trainer of several members as one ensemble
+    predictor: Callable[..., Predictor]        # `(model, recipe, batch_size, **test overrides)`
+    test_fields: tuple[str, ...]               # the `TestConfig` fields its predictions depend on, besides `observed`
+    first: bool                                # sent out first in a grid of jobs: the long trainings
+
+LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner, EnsembleLearner,
+                PosteriorPredictor.of, ("steps", "step_size", "samples"), True)
+AMORTISED = Kind("an amortised baseline: trained with its encoder, predicting through it", "baseline",
+                 ("data", "model", "fit", "amortised"), BaselineLearner, BaselineEnsembleLearner, AmortisedPredictor.of, (), False)
+
 @dataclass(frozen=True)
 class Method:
-    "A method of the experiments: its name, how to build it from a recipe, and how it trains and predicts."
+    "A method of the experiments: its name, how to build it from a recipe, its kind (how it trains and predicts)."
     name: str
     build: Callable[[Recipe], nn.Module]
-    langevin: bool = False   # True: Algorithm 1 with `recipe.fit`, posterior Langevin at test time; False: amortised, `recipe.baseline`
+    kind: Kind = AMORTISED
     ensemble: bool = True    # several members can train as one ensemble (`07_ensemble`, `fit_baselines`)
     fit: dict = field(default_factory=dict)   # this method's own departures from the recipe's training config (`FitConfig` fields)
 
     def config(self, recipe: Recipe) -> FitConfig:
-        "The recipe's training config for this method (`recipe.fit` or `recipe.baseline`), with the method's own `fit` fields."
-        return replace(recipe.fit if self.langevin else recipe.baseline, **self.fit)
+        "The recipe's training config for this method (`recipe.fit` or `recipe.baseline`, by its kind), with the method's own `fit` fields."
+        return replace(getattr(recipe, self.kind.fit), **self.fit)
 
     def trainer(self, members: int) -> type[Trainer]:
         "The trainer for `members` models trained together."
-        if self.langevin: return Learner if members == 1 else EnsembleLearner
-        return BaselineLearner if members == 1 else BaselineEnsembleLearner
+        return self.kind.lone if members == 1 else self.kind.together
+
+    def predictor(self, model: nn.Module, recipe: Recipe, batch_size: int = 500, **test) -> Predictor:
+        "How trained `model` predicts under the recipe's test settings (`test`: `TestConfig` fields overridden)."
+        return self.kind.predictor(model, recipe, batch_size, **test)
+
+    def test_variants(self, recipe: Recipe, variants: dict[str, dict]) -> dict[str, dict]:
+        "Of `variants` (label -> `TestConfig` fields), those that change this method's predictions from the recipe's test settings."
+        return {label: v for label, v in variants.items()
+                if any(k in self.kind.test_fields and getattr(recipe.test, k) != x for k, x in v.items())}
 
     def key(self, recipe: Recipe, test: bool = False, **member) -> str:
         "The job key of this method trained with `recipe` (and scored with its test settings, when `test`)."
@@ -52,16 +133,16 @@ class Method:
 
     def configs(self, recipe: Recipe) -> dict:
         "What this method's trained models depend on (recorded in manifests)."
-        return dict(data=recipe.data, model=recipe.model, fit=self.config(recipe)) | ({} if self.langevin else dict(amortised=recipe.amortised))
+        return {p: self.config(recipe) if p == "fit" else getattr(recipe, p) for p in self.kind.parts}
 
 METHODS: dict[str, Method] = {}
 
-def register(name: str, build: Callable[[Recipe], nn.Module], langevin: bool = False, ensemble: bool = True,
+def register(name: str, build: Callable[[Recipe], nn.Module], kind: Kind = AMORTISED, ensemble: bool = True,
              fit: dict | None = None) -> Method:
     "Add (or replace) a method of the experiments; `fit`: `FitConfig` fields in which it departs from the recipe's training config."
     unknown = set(fit or {}) - {f.name for f in fields(FitConfig)}
     if unknown: raise ValueError(f"{name}: unknown FitConfig fields {sorted(unknown)}")
-    METHODS[name] = Method(name, build, langevin, ensemble, dict(fit or {}))
+    METHODS[name] = Method(name, build, kind, ensemble, dict(fit or {}))
     return METHODS[name]
 
 def method(name: str) -> Method:
@@ -81,9 +162,9 @@ def _vae(r: Recipe) -> dict:
     m, a = r.model, r.amortised
     return dict(latent_dim=m.z0_dim, rec_hidden=a.rec_hidden, ode_hidden=m.ode_hidden, ode_layers=m.ode_layers, sigma=a.sigma, solver=m.solver)
 
-register("ODE-LEBM", lambda r: ODELEBM(r.model), langevin=True)
-register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), langevin=True)
-register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), langevin=True)   # f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
+register("ODE-LEBM", lambda r: ODELEBM(r.model), kind=LANGEVIN)
+register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), kind=LANGEVIN)
+register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), kind=LANGEVIN)   # f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
 # Table 1: vector series
 register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
 register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
@@ -117,7 +198,7 @@ def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tup
     def fresh() -> list[nn.Module]:
         return [(torch.manual_seed(k.seed), m.build(recipe))[1] for k in configs]
     cls = m.trainer(len(configs))
-    trainer = cls.resume(checkpoint, data, None if m.langevin else fresh(), device=device) if resume else None
+    trainer = cls.resume(checkpoint, data, fresh(), device=device) if resume else None   # (a trainer whose checkpoint rebuilds its models ignores them)
     return trainer if trainer is not None else cls.new(fresh(), data, configs)
 
 def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
@@ -129,16 +210,10 @@ def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int
     return trainer
 
 def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mask: Tensor | None = None,
-          t_query: Tensor | None = None, n_steps: int | None = None, seed: int = 0, batch_size: int = 500,
-          n_samples: int | None = None) -> tuple[Tensor, Tensor | None]:
-    "Predictions at `t_query` (default `t`) from the observed points of `x`, and (Langevin methods) the inferred latents `(N, D)` (the first chain's); a Langevin method averages the decoded means of `n_samples` chains per series (default the recipe's `test.samples`)."
-    model = model.cpu()
-    if m.langevin:
-        p = predict(model, x, t, mask, t_query, n_steps=n_steps or recipe.test.steps, step_size=recipe.fit.posterior_step_size,
-                    n_samples=n_samples or recipe.test.samples, batch_size=batch_size, seed=seed)
-        return p.mean, p.z[:, 0]
-    torch.manual_seed(seed)
-    with torch.no_grad(): return model.predict(x, t, mask, t_query), None
+          t_query: Tensor | None = None, seed: int = 0, batch_size: int = 500, latents: bool = False, **test) -> Prediction:
+    "What trained `model` of method `m` predicts at `t_query` (default `t`) from the observed points of `x`, under the recipe's test settings with `test` fields overridden (e.g. `steps=100`, `samples=1`: they apply to the methods whose predictions depend on them)."
+    return m.predictor(model, recipe, batch_size, **test).predict(x, t, mask, t_query, seed, latents)
+
 
 # %% ../../nbs/api/51_methods.ipynb #17a5dd17
 def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float], every: int, path: Path | None = None,
@@ -240,6 +315,6 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
 def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
              resume: bool = False, device: str = "cpu", executor: str = LOCAL, desc: str = "jobs") -> list[dict]:
     "`run_method(name, group, recipe, run_dir, resume, device)` for every method and group of members, the Langevin-trained methods first (the long ones), over `workers` processes or on a Dask cluster (`executor`, `53_executors`); their outputs in one list."
-    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).langevin)
+    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).kind.first)
     return [o for out in parallel_map(run_method, jobs, workers, desc=desc, executor=executor) for o in out]
 

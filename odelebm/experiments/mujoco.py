@@ -44,7 +44,7 @@ def span_errors(pred: torch.Tensor, x: torch.Tensor, observed: int, data=None) -
 def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
     "Observe the first `recipe.test.observed` states of each trajectory of `data.<split>` and predict all: the span errors and a few predictions."
     d, k = getattr(data, split), recipe.test.observed
-    pred, _ = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed)
+    pred = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed).mean
     return dict(span_errors(pred, d.x, k, data), pred=pred[:recipe.test.n_examples].tolist())
 
 TRIVIAL = "last observed state held (trivial)"

@@ -100,7 +100,8 @@ class AmortisedConfig:
 @dataclass(frozen=True)
 class TestConfig:
     "How a trained model is scored."
-    steps: int = 20        # posterior Langevin steps at test time (Algorithm 2), from N(0, I), step fit.posterior_step_size
+    steps: int = 20        # posterior Langevin steps at test time (Algorithm 2), from N(0, I)
+    step_size: float | str | None = None   # their step s (a number or "auto"); None: the training step, fit.posterior_step_size
     observed: int = 16     # frames observed at test time (rotating MNIST: the training length)
     n_examples: int = 3    # test series whose predictions are kept for a figure
     samples: int = 1       # posterior chains per series at test time, their decoded means averaged (the posterior predictive
@@ -122,6 +123,11 @@ class Recipe:
     def describe(self) -> dict[str, dict]:
         "Every part as plain values (what results files record)."
         return {p: asdict(getattr(self, p)) for p in PARTS}
+
+    @property
+    def test_step_size(self) -> float | str:
+        "The posterior step of Algorithm 2 at test time: `test.step_size`, or the training step when that is None."
+        return self.fit.posterior_step_size if self.test.step_size is None else self.test.step_size
 
     def budget(self) -> dict[str, int]:
         "The training budget in the words of the results tables (`80_results`): iterations, batch size, training sequences."

@@ -16,13 +16,13 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit, Claim, Sample, compare, combine, verdict
 from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
-from .methods import method, train_selected, infer as infer_method
+from .methods import method, train_selected, infer
 from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'EXTRAPOLATION_START', 'OUTLIER',
-           'PAPER_FIGURE4', 'load_data', 'train', 'train_all', 'load_model', 'infer', 'validation_mse',
+           'PAPER_FIGURE4', 'load_data', 'train_model', 'train_all', 'load_model', 'predict_frames', 'validation_mse',
            'training_curves', 'batch_mse', 'nmi', 'scores', 'mean_frame_prediction', 'evaluate', 'ood_energies',
            'plot_figure3', 'rotation_probe', 'robust_pca2', 'start_norm', 'plot_figure4', 'plot_figure5',
            'plot_figure6', 'energy_gap', 'plot_prior_energies', 'circular_correlation', 'rotation_metrics',
@@ -48,7 +48,7 @@ def load_data(r: Recipe, data_dir: str | None = None) -> RotatingMNIST:
 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #08070eb5
-def train(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
+def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
           data_dir: str | None = None) -> dict:
     "Train method `name` with `seed` and save it; with `resume`, reuse a saved model or continue from a checkpoint. Returns its record."
     m, run = method(name), RunDir(run_dir)
@@ -80,8 +80,8 @@ def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool 
     data_dir = str(resolve_data_dir(data_dir))   # this process's choice, not each worker's own ODELEBM_DATA
     load_data(r, data_dir)  # build the cached sequences once, before the workers read them
     jobs = sorted([(m, sd, r, str(run_dir), resume, device, data_dir) for sd in range(seeds) for m in methods],
-                  key=lambda j: not method(j[0]).langevin)
-    infos = parallel_map(train, jobs, workers, desc="rotating-MNIST training", executor=executor)
+                  key=lambda j: not method(j[0]).kind.first)
+    infos = parallel_map(train_model, jobs, workers, desc="rotating-MNIST training", executor=executor)
     write_manifest(RunDir(run_dir), EXPERIMENT, {model_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
     return infos
 
@@ -95,24 +95,19 @@ def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[to
 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #875d2feb
-def infer(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: int | None = None,
-          seed: int = 0) -> dict[str, Tensor]:
-    "Predicted frames at all times `t` from the first `r.test.observed` frames of `x`; the latents `z0` and `z_s` (None if absent)."
-    m, k = method(name), r.test.observed
-    xo, to = x[:, :k], t[:k]
-    pred, z = infer_method(m, model, xo, to, r, t_query=t, n_steps=n_steps, seed=seed, batch_size=r.fit.batch_size)
-    if m.langevin:
-        z0, _, zs = model.split(z)
-        return dict(pred=pred, z=z, z0=z0, z_s=zs if zs.shape[-1] else None)
-    with torch.no_grad(): lat = model.encode(xo, to)   # an amortised model's latents: its encoder's
-    return dict(pred=pred, z=torch.cat([lat["z0"]] + ([lat["z_s"]] if lat.get("z_s") is not None else []), -1),
-                z0=lat["z0"], z_s=lat.get("z_s"))
+def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: int | None = None,
+                   seed: int = 0) -> dict[str, Tensor]:
+    "Predicted frames at all times `t` from the first `r.test.observed` frames of `x` (`n_steps`: test-time posterior steps instead of the recipe's); the latents: all of them (`z`, the first chain's for ODE-LEBM, the encoder's for a baseline), `z0` and `z_s` (None if absent)."
+    k = r.test.observed
+    p = infer(method(name), model, x[:, :k], t[:k], r, t_query=t, seed=seed, batch_size=r.fit.batch_size, latents=True,
+              **({} if n_steps is None else dict(steps=n_steps)))
+    return dict(pred=p.mean, z=p.z[:, 0], z0=p.latents["z0"], z_s=p.latents.get("z_s"))
 
 EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
 
 def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0) -> float:
     "What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted from their first `test.observed` frames."
-    pred = infer(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]   # eval: batch norm from its running statistics
+    pred = predict_frames(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]   # eval: batch norm from its running statistics
     return batch_mse(pred, val.x, val.x.shape[1], start=min(EXTRAPOLATION_START, val.x.shape[1] - 1))[0]
 
 def training_curves(h, points: int = 200) -> dict[str, list[float]]:
@@ -149,7 +144,7 @@ def mean_frame_prediction(x: Tensor, observed: int) -> Tensor:
 
 def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
     "Table-2 scores of a trained model on `data`: `scores` (MSE at T = 15 and T = 45, mean and std over batches), NMI of z_s, latents."
-    out = infer(model, name, data.x, data.t, r, n_steps, seed)
+    out = predict_frames(model, name, data.x, data.t, r, n_steps, seed)
     if not torch.isfinite(out["pred"]).all(): raise FloatingPointError(f"{name}: non-finite predictions")
     score = None if out["z_s"] is None or len(data) < 10 else nmi(out["z_s"], data.labels, seed)
     return dict(method=name, **scores(out["pred"], data.x, r.fit.batch_size), nmi=score, **out)
@@ -163,7 +158,7 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
     shuffled = shuffle_frames(x, torch.Generator().manual_seed(seed))
     e, tilt, joint, t = {}, {}, {}, data.t[:r.test.observed]
     for name, xx in (("real", x), ("shuffled", shuffled)):
-        z = infer(model, "ODE-LEBM", xx, t, r, n_steps, seed)["z"]
+        z = predict_frames(model, "ODE-LEBM", xx, t, r, n_steps, seed)["z"]
         with torch.no_grad():
             e[name] = model.energy(z)
             tilt[name] = -model.prior.f(z)
@@ -211,7 +206,7 @@ def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | 
     orig = long[None].expand(n, -1, -1, -1, -1).contiguous()                 # sequence k is seen at t_k .. t_{k+15}
     mask = torch.zeros(n, len(t), dtype=torch.bool)
     for k in range(n): mask[k, k:k + k_in] = True
-    steps, size = n_steps or r.test.steps, r.fit.posterior_step_size
+    steps, size = n_steps or r.test.steps, r.test_step_size
     za = predict(model, reset, t[:k_in], n_steps=steps, step_size=size, seed=seed).z[:, 0]
     zb = predict(model, orig, t, mask, n_steps=steps, step_size=size, seed=seed).z[:, 0]
     return dict(reset=model.split(za), original=model.split(zb), z=dict(reset=za, original=zb), start=torch.arange(n))

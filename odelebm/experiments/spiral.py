@@ -26,7 +26,7 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     k, n_ex = recipe.test.observed, recipe.test.n_examples
     def score(m, model, member: dict) -> dict:
         "MSE over the observed first `k` points and over the whole window, from the first `k`; a few predictions for the figure."
-        pred, _ = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"])
+        pred = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"]).mean
         err = (pred - d.test.x) ** 2
         return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=pred[:n_ex].tolist())
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
