@@ -299,6 +299,9 @@ class BaselineLearner(Trainer):
         model.prepare(data)
         super().__init__(data, [c], dict(opt=make_optimizer(c, model.param_groups(c))),
                          History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[]))
+        # a lone baseline draws inside its own loss (encoders' samples, an EBM prior's chain) from torch's generator,
+        # seeded here with the run's seed (its state is saved in checkpoints)
+        torch.manual_seed(c.seed)
         self.label = f"{type(model).__name__} fit"
 
     def step(self) -> dict[str, float]:
@@ -396,7 +399,6 @@ class BaselineEnsembleLearner(Trainer):
         groups = [{"params": list(self.params.values()), "lr": c.lr_gen}]
         super().__init__(data, configs, dict(opt=make_optimizer(c, groups)),
                          Histories(History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[]) for _ in models))
-        self.noise_gens = [torch.Generator(device=c.device).manual_seed(k.seed) for k in configs]   # as each lone learner seeds torch's generator
         self.label = f"{type(models[0]).__name__} x {len(models)} fit"
 
     def step(self) -> list[dict[str, float]]:
@@ -423,8 +425,7 @@ class BaselineEnsembleLearner(Trainer):
         return self.models
 
     def state_dict(self) -> dict:
-        return dict(super().state_dict(), params={k: v.detach() for k, v in self.params.items()}, buffers=dict(self.buffers),
-                    noise_gens=[g.get_state() for g in self.noise_gens])
+        return dict(super().state_dict(), params={k: v.detach() for k, v in self.params.items()}, buffers=dict(self.buffers))
 
     @classmethod
     def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineEnsembleLearner: return cls(models, data, configs)
@@ -438,10 +439,6 @@ class BaselineEnsembleLearner(Trainer):
             for k, v in s["params"].items(): self.params[k].copy_(v)
             for k, v in s["buffers"].items(): self.buffers[k].copy_(v)
         return self
-
-    def load_state_dict(self, s: dict) -> None:
-        super().load_state_dict(s)
-        for g, st in zip(self.noise_gens, s["noise_gens"]): g.set_state(st)
 
 def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[History]:
     "Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in place); one history per member."

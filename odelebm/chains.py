@@ -41,7 +41,8 @@ class FreshChains:
     def draw(self, learner) -> PosteriorBatch:
         c = learner.cfg
         idx, t, x, mask = learner.sample_batch()
-        return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size, runaway="drop"))
+        return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size,
+                                                                               runaway="drop", generator=learner.noise_gen))
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, s: dict) -> None: pass
 
@@ -59,7 +60,8 @@ class PersistentChains(FreshChains):
         for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.z[idx[old.cpu()]])):
             if sel.any():
                 init = None if init is None else init.to(x.device)
-                z[sel], ok[sel] = m.sample_posterior(x[sel], rows(t, sel), mask[sel], steps, c.posterior_step_size, init=init, runaway="drop")
+                z[sel], ok[sel] = m.sample_posterior(x[sel], rows(t, sel), mask[sel], steps, c.posterior_step_size, init=init, runaway="drop",
+                                                     generator=learner.noise_gen)
         self.z[idx], self.visited[idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
         return PosteriorBatch(idx, t, x, mask, z, ok)
 
@@ -82,12 +84,13 @@ class StagedChains(FreshChains):
         free = torch.randperm(n, generator=learner.batch_gen)
         if busy is not None: free = free[~torch.isin(free, busy)]
         idx = free[:min(c.batch_size, n)]
-        mask, z = batch_mask(learner.data, idx, c, learner.batch_gen), torch.randn(len(idx), m.latent_dim)
+        g = learner.noise_gen
+        mask, z = batch_mask(learner.data, idx, c, learner.batch_gen), torch.randn(len(idx), m.latent_dim, generator=g, device=g.device).cpu()
         ok = torch.ones(len(idx), dtype=torch.bool)
         if depth:
             _, t, x, msk = learner.batch(idx, mask)
             z, ok = m.sample_posterior(x, t, msk, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                       init=z.to(x.device), runaway="drop")
+                                       init=z.to(x.device), runaway="drop", generator=g)
             z, ok = z.cpu(), ok.cpu()
         return dict(idx=idx, mask=mask, z=z, ok=ok, age=torch.full((len(idx),), depth, dtype=torch.long))
 
@@ -100,7 +103,7 @@ class StagedChains(FreshChains):
             s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
         idx, t, x, mask = learner.batch(s["idx"], s["mask"])
         z, ok = learner.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                               init=s["z"].to(x.device), runaway="drop")
+                                               init=s["z"].to(x.device), runaway="drop", generator=learner.noise_gen)
         s["z"], s["ok"], s["age"] = z.cpu(), s["ok"] & ok.cpu(), s["age"] + 1   # a chain that ran away at any stage stays out
         done = s["age"] == c.chain_stages
         self.stages = {k: v[~done] for k, v in s.items()}

@@ -11,7 +11,7 @@ import torch
 from torch import nn, Tensor
 from .dynamics import GRID_SOLVERS, field_unit, fold_field, fused_solve
 from .emission import masked_log_likelihood, ConvEmission
-from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key
+from .langevin import frozen, LangevinDivergence, run_chains, graph_cache, weights_key, normal_draws
 from .sequences import SequenceData, check_obs_shape, masked_mse
 from .model import ODELEBM, ModelConfig
 from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
@@ -128,22 +128,16 @@ class Ensemble(nn.Module):
 
     def _draw(self, shape: tuple[int, ...], generators: Sequence[torch.Generator] | None) -> Tensor:
         "Standard normal draws `(E, *shape)`: member e's from `generators[e]` (or all from torch's global generator)."
-        if generators is None: return torch.randn(self.n_members, *shape, device=self.device)
-        return torch.stack([torch.randn(*shape, generator=g, device=self.device) for g in generators])
-
-    def _noise(self, generators: Sequence[torch.Generator] | None):
-        "Langevin noise for the flattened `(E * B, D)` chains, each member's from its own generator."
-        if generators is None: return True
-        return lambda z: self._draw((len(z) // self.n_members, z.shape[-1]), generators).flatten(0, 1)
+        return normal_draws(generators)(torch.empty(self.n_members * shape[0], *shape[1:], device=self.device)).view(self.n_members, *shape)
 
     def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, generators: Sequence[torch.Generator] | None = None,
                      graph: bool | None = None) -> Tensor:
-        "`n` short-run samples of each member's prior, `(E, n, D)` (`graph`: see `run_chains`; graphs draw from torch's generator)."
+        "`n` short-run samples of each member's prior, `(E, n, D)`, member e's drawn from `generators[e]` (`graph`: see `run_chains`)."
         E, D = self.n_members, self.latent_dim
         make = lambda: (lambda z: -self.energy(z.view(E, n, D)).flatten())
         with frozen(self):
-            z = run_chains(make, [], [], self._draw((n, D), generators).flatten(0, 1), n_steps, step_size, self._noise(generators),
-                           graph=graph, cache=graph_cache(self), key=("prior", n, weights_key(self)), bound=self.template.chain_bound)
+            z = run_chains(make, [], [], self._draw((n, D), generators).flatten(0, 1), n_steps, step_size, graph=graph, cache=graph_cache(self),
+                           key=("prior", n, weights_key(self)), bound=self.template.chain_bound, generator=generators)
         return z.view(E, n, D)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
@@ -154,8 +148,8 @@ class Ensemble(nn.Module):
         make = lambda xs, ms, ts: (lambda z: (self.log_likelihood(xs, self(z.view(E, B, D), ts), ms) - self.energy(z.view(E, B, D))).flatten())
         init = self._draw((B, D), generators).flatten(0, 1)
         with frozen(self):
-            out = self.template.run_posterior(make, [x, mask], [t], init, n_steps, step_size, mask.flatten(0, 1), self._noise(generators),
-                                              runaway, graph, graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
+            out = self.template.run_posterior(make, [x, mask], [t], init, n_steps, step_size, mask.flatten(0, 1), True, runaway, graph,
+                                              graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generators)
         z, ok = out if runaway == "drop" else (out, torch.ones(E * B, dtype=torch.bool, device=x.device))
         return z.view(E, B, D), ok.view(E, B)
 
@@ -174,10 +168,7 @@ class EnsembleLearner(Trainer):
         gen = [p for k, p in ensemble.stacked.items() if not k.startswith("prior__")]
         opts = dict(opt_ebm=make_optimizer(c, [{"params": prior, "lr": c.lr_ebm}]) if prior else None,
                     opt_gen=make_optimizer(c, [{"params": gen, "lr": c.lr_gen}]))
-        super().__init__(data, configs, opts, Histories(History() for _ in configs))
-        # each member's Langevin noise, seeded as a lone Learner seeds torch's generator; on a GPU the chains run as CUDA
-        # graphs, which draw their noise from torch's generator (seeded with the first member's seed)
-        self.noise_gens = None if torch.device(c.device).type == "cuda" else [torch.Generator().manual_seed(k.seed) for k in configs]
+        super().__init__(data, configs, opts, Histories(History() for _ in configs))   # each member's own noise generator, as alone
         self.label = f"ODE-LEBM ensemble of {ensemble.n_members}"
 
     opt_ebm = property(lambda self: self.optimizers["opt_ebm"])
@@ -226,8 +217,7 @@ class EnsembleLearner(Trainer):
         return dict(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}")
 
     def state_dict(self) -> dict:
-        return dict(super().state_dict(), model=self.ensemble.state_dict(), model_config=asdict(self.ensemble.config),
-                    noise_gens=[g.get_state() for g in self.noise_gens or []])
+        return dict(super().state_dict(), model=self.ensemble.state_dict(), model_config=asdict(self.ensemble.config))
 
     def members(self) -> list[ODELEBM]: return self.ensemble.members()
 
@@ -239,8 +229,4 @@ class EnsembleLearner(Trainer):
         ens = Ensemble([ODELEBM(ModelConfig(**s["model_config"])) for _ in configs])
         ens.load_state_dict(s["model"])
         return cls(ens, data, configs)
-
-    def load_state_dict(self, s: dict) -> None:
-        super().load_state_dict(s)
-        for g, st in zip(self.noise_gens or [], s["noise_gens"]): g.set_state(st)
 

@@ -12,8 +12,9 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['MAX_NORM_PER_DIM', 'GRAPH_CACHE_SIZE', 'runaway_bound', 'LangevinDivergence', 'LangevinTrace', 'langevin',
-           'stable_step', 'frozen', 'GraphedChains', 'graph_cache', 'weights_key', 'run_chains']
+__all__ = ['MAX_NORM_PER_DIM', 'Generators', 'GRAPH_CACHE_SIZE', 'runaway_bound', 'LangevinDivergence', 'LangevinTrace',
+           'normal_draws', 'langevin', 'stable_step', 'frozen', 'GraphedChains', 'graph_cache', 'weights_key',
+           'run_chains']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
 MAX_NORM_PER_DIM = 10.0   # |z| beyond this x sqrt(D) is a runaway chain: 10 prior standard deviations per coordinate
@@ -49,14 +50,30 @@ def _finite_mean(energy: Tensor | None) -> float | None:
     e = e[torch.isfinite(e)]
     return e.mean().item() if len(e) else float("inf")
 
-def _step(log_prob, z: Tensor, s: float | Tensor, noise, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    "One Langevin step from `z`: the new positions, `log pi(z)`, its gradient, and which chains failed (non-finite or beyond `bound`)."
+Generators = torch.Generator | Sequence[torch.Generator] | None   # where a chain's random numbers come from
+
+def normal_draws(generator: Generators) -> Callable[[Tensor], Tensor]:
+    "A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream); None: torch's global generator."
+    if generator is None: return torch.randn_like
+    gens = [generator] if isinstance(generator, torch.Generator) else list(generator)
+    def draw(z: Tensor) -> Tensor:
+        if len(z) % len(gens): raise ValueError(f"{len(z)} chains do not split into {len(gens)} equal blocks, one per generator")
+        shape = (len(z) // len(gens), *z.shape[1:])
+        return torch.cat([torch.randn(shape, generator=g, device=z.device, dtype=z.dtype) for g in gens])
+    return draw
+
+def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    "One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none): the new positions, `log pi(z)`, its gradient, and which chains failed (non-finite or beyond `bound`)."
     z = z.detach().requires_grad_(True)
     lp = log_prob(z)
     grad, = torch.autograd.grad(lp.sum(), z)
     new = z.detach() + 0.5 * s ** 2 * grad
-    if noise: new = new + s * (noise(new) if callable(noise) else torch.randn_like(new))
+    if noise is not None: new = new + s * noise(new)
     return new, lp, grad, ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
+
+def _noise(noise: bool | Callable[[Tensor], Tensor], generator: Generators) -> Callable[[Tensor], Tensor] | None:
+    "What `_step` adds: a given function, draws from `generator`, or nothing."
+    return noise if callable(noise) else normal_draws(generator) if noise else None
 
 def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
     "What went wrong, for the error message."
@@ -69,15 +86,17 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              n_steps: int = 20,                     # K, the number of Langevin steps
              step_size: float | Tensor = 0.1,       # s: one step for all chains, or one per chain `(B,)`
              noise: bool | Callable[[Tensor], Tensor] = True, # add `s * e`; False: gradient ascent on log pi; a function of
-                                                    # the chains giving e (an ensemble draws each member's from its own generator)
+                                                    # the chains giving e
              trace: bool = False,                   # also return a `LangevinTrace`
              runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
              bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
+             generator: Generators = None,          # where the start (for a shape `init`) and e are drawn from (`normal_draws`)
              ) -> Tensor | tuple:
     "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`, `trace`)."
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
-    z = torch.randn(*init) if not isinstance(init, Tensor) else init.detach().clone()
+    z = normal_draws(generator)(torch.empty(*init)) if not isinstance(init, Tensor) else init.detach().clone()
+    noise = _noise(noise, generator)
     if isinstance(step_size, Tensor):
         if step_size.shape != (len(z),): raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape {tuple(step_size.shape)}")
         s = step_size.to(z)[:, None]   # per-chain steps broadcast over the latent coordinates
@@ -147,15 +166,17 @@ class GraphedChains:
     def __init__(self, make_log_prob: Callable[..., Callable[[Tensor], Tensor]], # builds `log pi` from the static `inputs` and `constants`
                  inputs: Sequence[Tensor],    # read at every replay: copied into static buffers by `run` (a batch, its masks)
                  constants: Sequence[Tensor], # baked into the capture (a time grid): a change of value needs a new capture
-                 init: Tensor, step_size: float | Tensor, noise: bool = True, bound: float | None = None, warmup: int = 2):
+                 init: Tensor, step_size: float | Tensor, noise: bool = True, bound: float | None = None, warmup: int = 2,
+                 generator: Generators = None):  # where the noise comes from (`normal_draws`): registered with the capture
         self.inputs = [x.detach().clone() for x in inputs]
         self.constants = [c.detach().clone() for c in constants]
         self.z, self.alive = init.detach().clone(), torch.ones(len(init), dtype=torch.bool, device=init.device)
         self.step = step_size.detach().to(init)[:, None].clone() if isinstance(step_size, Tensor) else float(step_size)
         bound = runaway_bound(init.shape[-1]) if bound is None else bound
         log_prob = make_log_prob(*self.inputs, *self.constants)
+        self.generator, draw = generator, _noise(noise, generator)
         def body():
-            with torch.enable_grad(): new, _, _, bad = _step(log_prob, self.z, self.step, noise, bound)
+            with torch.enable_grad(): new, _, _, bad = _step(log_prob, self.z, self.step, draw, bound)
             self.alive &= ~bad   # as runaway="drop": a failing chain keeps its last sane position
             self.z.copy_(torch.where(self.alive[:, None], new, self.z))
         self.body, self.graph = body, None
@@ -165,12 +186,21 @@ class GraphedChains:
                 for _ in range(warmup): body()
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
+            if generator is not None and noise:   # each replay must advance the chains' own generators, not torch's default one
+                gens = [generator] if isinstance(generator, torch.Generator) else list(generator)
+                if not hasattr(self.graph, "register_generator_state"):
+                    raise RuntimeError("this torch cannot capture draws from a given generator in a CUDA graph")
+                for g in gens: self.graph.register_generator_state(g)
             with torch.cuda.graph(self.graph): body()
 
-    def fits(self, inputs: Sequence[Tensor], constants: Sequence[Tensor], init: Tensor, step_size: float | Tensor) -> bool:
-        "Whether this capture serves these arguments: same shapes and step kind, same constant values (one device sync)."
+    def fits(self, inputs: Sequence[Tensor], constants: Sequence[Tensor], init: Tensor, step_size: float | Tensor,
+             generator: Generators = None) -> bool:
+        "Whether this capture serves these arguments: same shapes and step kind, same generators, same constant values (one device sync)."
         same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
-        return (same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
+        same_gens = (generator is None) == (self.generator is None) and (generator is None or (
+            [generator] if isinstance(generator, torch.Generator) else list(generator)) == (
+            [self.generator] if isinstance(self.generator, torch.Generator) else list(self.generator)))
+        return (same_gens and same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
                 and isinstance(step_size, Tensor) == isinstance(self.step, Tensor)
                 and (isinstance(step_size, Tensor) or float(step_size) == self.step)
                 and all(same(a, b) and torch.equal(a, b) for a, b in zip(self.constants, constants)))
@@ -195,22 +225,25 @@ def weights_key(module: nn.Module) -> tuple[int, ...]:
 
 def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor], constants: Sequence[Tensor],
                init: Tensor, n_steps: int, step_size: float | Tensor, noise: bool | Callable = True, runaway: str = "raise",
-               graph: bool | None = None, cache: dict | None = None, key: tuple = (), bound: float | None = None) -> Tensor | tuple[Tensor, Tensor]:
+               graph: bool | None = None, cache: dict | None = None, key: tuple = (), bound: float | None = None,
+               generator: Generators = None) -> Tensor | tuple[Tensor, Tensor]:
     """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays of a
-    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`: see `langevin`)."""
+    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`, `generator`: see `langevin`)."""
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
+    eager = lambda: langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound,
+                             generator=generator)
     use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None
-    if not use: return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
+    if not use: return eager()
     chains = cache.get(key)
-    if chains == "eager": return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
-    if chains is None or not chains.fits(inputs, constants, init, step_size):
+    if chains == "eager": return eager()
+    if chains is None or not chains.fits(inputs, constants, init, step_size, generator):
         if len(cache) >= GRAPH_CACHE_SIZE: cache.pop(next(iter(cache)))
-        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise), bound)
+        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise), bound, generator=generator)
         except RuntimeError as e:   # something in the step cannot be captured (e.g. an adaptive solver's host syncs)
             warnings.warn(f"a Langevin step could not be captured as a CUDA graph ({str(e).splitlines()[0][:200]}); "
                           f"these chains run step by step")
             cache[key] = "eager"
-            return langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound)
+            return eager()
     z, alive = chains.run(inputs, init, step_size, n_steps)
     if runaway == "drop": return z, alive
     if not bool(alive.all()):

@@ -55,6 +55,7 @@ class Learner(Trainer):
     opt_ebm = property(lambda self: self.optimizers["opt_ebm"])
     opt_gen = property(lambda self: self.optimizers["opt_gen"])
     batch_gen = property(lambda self: self.batch_gens[0])
+    noise_gen = property(lambda self: self.noise_gens[0])   # the chains' starts and noise
 
     def batch(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         "Sequences `idx` on the device, on the times they observed (when the model has its own solver grid)."
@@ -77,7 +78,7 @@ class Learner(Trainer):
         if n_drop: b = b.sane()      # the stated rule for runaway chains: their sequences sit out this update
         loss_ebm, energies = torch.zeros(()), {}
         if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
-            z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size)
+            z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size, generator=self.noise_gen)
             f_minus, f_plus = m.prior.f(z_minus), m.prior.f(b.z)
             loss_ebm = descend(self.opt_ebm, f_minus.mean() - f_plus.mean())
             # the energies E = -f + |z|^2 / 2 sigma_z^2 of both sample sets before this update: does the prior learn?
@@ -162,7 +163,9 @@ def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
 def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
             t_query: Tensor | None = None,   # times to decode at (default: `t`), in any order, repeats allowed
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
-            batch_size: int = 500, seed: int | None = None) -> Prediction:
+            batch_size: int = 500, seed: int | None = None,
+            generator: torch.Generator | None = None,   # where the chains draw from (default: a new one seeded with `seed`;
+            ) -> Prediction:                            # with neither, torch's global generator)
     "Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."
     if isinstance(x, SequenceData):
         if t is not None or mask is not None: raise ValueError("pass a SequenceData alone: its times and mask come with it")
@@ -179,8 +182,8 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
     tq, at = (t, None) if t_query is None else query_grid(t_query)
-    if seed is not None: torch.manual_seed(seed)
-    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size)
+    if generator is None and seed is not None: generator = torch.Generator(device=model.device).manual_seed(seed)
+    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator)
     except LangevinDivergence as e:
         if not (hint := _scale_hint(t, x, mask)): raise
         raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
@@ -190,7 +193,7 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)   # in the order asked for
 
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
-                      n_samples: int, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+                      n_samples: int, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     "Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the latents."
     dev = model.device
     means, stds, zs = [], [], []
@@ -199,9 +202,9 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
         xb, mb = torch.nan_to_num(xb).to(dev), mb.to(dev)
         xr, mr = xb.repeat_interleave(n_samples, 0), mb.repeat_interleave(n_samples, 0)
         tr = tb.repeat_interleave(n_samples, 0) if tb.ndim == 2 else tb   # per-sequence times (see `batch_grid`) follow their rows
-        if n_samples == 1: z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size), None
+        if n_samples == 1: z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, generator=generator), None
         else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
-            z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, runaway="drop")
+            z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, runaway="drop", generator=generator)
             ok = ok.reshape(len(xb), n_samples)
             if not bool(ok.any(1).all()):
                 bad = (~ok.any(1)).nonzero().flatten()
@@ -281,12 +284,9 @@ class Validation:
         return v if math.isfinite(v) else math.inf
 
     def __call__(self, trainer: Learner) -> tuple[dict[str, str], bool]:
-        "After each training iteration: score when due (torch's random stream left as it was), and whether to stop."
+        "After each training iteration: score when due (with chains of its own generator: the run's draws do not move), and whether to stop."
         if trainer.iteration % self.every == 0 or trainer.iteration >= trainer.cfg.iterations:
-            cpu, cuda = torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
             v = self.score(trainer.model, trainer.cfg.posterior_step_size)
-            torch.set_rng_state(cpu)
-            if cuda is not None: torch.cuda.set_rng_state_all(cuda)
             self.iterations.append(trainer.iteration); self.scores.append(v)
             if v < min(self.scores[:-1], default=math.inf):
                 self.best, self.state = trainer.iteration, {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}

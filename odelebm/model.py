@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound, Generators
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -215,38 +215,40 @@ class ODELEBM(nn.Module):
         return self.energy(z) - self.log_likelihood(x, z, t, mask)
 
     def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
-                     trace: bool = False, graph: bool | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
-        "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`); `graph`: see `run_chains` (None: on a GPU)."
-        init = torch.randn(n, self.latent_dim, device=self.device) if init is None else init
+                     trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
+        "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's); `graph`: see `run_chains` (None: on a GPU)."
+        init = torch.randn(n, self.latent_dim, device=self.device, generator=generator) if init is None else init
         with frozen(self):
-            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound)
+            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
             return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
-                              key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound)
+                              key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound, generator=generator)
 
     def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                          init: Tensor | None = None, noise: bool = True, trace: bool = False,
-                         runaway: str = "raise", graph: bool | None = None) -> Tensor | tuple:
-        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence (`runaway`: see `langevin`; `graph`: see `run_chains`)."
-        init = torch.randn(len(x), self.latent_dim, device=self.device) if init is None else init
+                         runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
+        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator` (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."
+        init = torch.randn(len(x), self.latent_dim, device=self.device, generator=generator) if init is None else init
         with frozen(self):  # the chains need grad_z only: no weight gradients are formed
             if trace:
                 step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound)
+                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound,
+                                generator)
             log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
             return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
-                                      graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)))
+                                      graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator)
 
     STABILITY_EVERY = 20   # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
 
     def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
-                      noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = ()):
+                      noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
+                      generator: Generators = None):
         "`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."
         legs = ([n_steps] if self.config.step_stability is None else
                 [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
         log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
         for n in legs:
             out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
-                             graph, cache, key, self.chain_bound)
+                             graph, cache, key, self.chain_bound, generator)
             if runaway == "raise": z = out; continue
             new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
             z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)

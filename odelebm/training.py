@@ -220,8 +220,9 @@ class Trainer:
         self.optimizers, self.history, self.iteration = optimizers, history, 0
         for opt in self.optimizers.values():
             for g in (opt.param_groups if opt else []): g.setdefault("initial_lr", g["lr"])   # what `decay_lr` scales
-        torch.manual_seed(self.cfg.seed)   # noise drawn from torch's generator (saved in checkpoints) follows the run's seed
         self.batch_gens = [torch.Generator().manual_seed(k.seed) for k in self.configs]   # each member's batches and masks
+        # each member's other random numbers (its chains' starts and noise, a baseline's reparameterisation noise), on the device
+        self.noise_gens = [torch.Generator(device=self.cfg.device).manual_seed(k.seed) for k in self.configs]
 
     def step(self) -> dict:
         "One iteration; ends with `return self.record(start, **statistics)`."
@@ -257,6 +258,7 @@ class Trainer:
         "Everything a resumed run needs; subclasses add their model and chains."
         return dict(iteration=self.iteration, history=self.history.state_dict(), data=self.data.fingerprint(),
                     fit_configs=[asdict(k) for k in self.configs], batch_gens=[g.get_state() for g in self.batch_gens],
+                    noise_gens=[g.get_state() for g in self.noise_gens],
                     **{k: o.state_dict() if o else None for k, o in self.optimizers.items()}, **_rng_states())
 
     def save(self, path: str | Path) -> Path:
@@ -271,6 +273,9 @@ class Trainer:
         hist = s["history"]
         self.history = Histories(History(**h) for h in hist) if isinstance(hist, list) else History(**hist)
         for g, st in zip(self.batch_gens, s["batch_gens"]): g.set_state(st)
+        # a checkpoint from before the noise generators: its noise came from torch's generator, whose CPU state is of the same kind
+        noise = s.get("noise_gens") or ([s["rng_torch"]] if len(self.noise_gens) == 1 and self.noise_gens[0].device.type == "cpu" else [])
+        for g, st in zip(self.noise_gens, noise): g.set_state(st)
         torch.set_rng_state(s["rng_torch"])
         if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
 

@@ -25,8 +25,8 @@ from .executors import LOCAL, parallel_map
 
 # %% auto #0
 __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'AmortisedPredictor',
-           'Kind', 'Method', 'register', 'method', 'member_configs', 'trainer_for', 'train', 'infer', 'select_iterate',
-           'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
+           'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs', 'trainer_for', 'train', 'infer',
+           'select_iterate', 'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #12b99bd3
 class Predictor(Protocol):
@@ -70,9 +70,10 @@ class AmortisedPredictor:
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
         model = self.model.cpu()
-        torch.manual_seed(seed)
-        with torch.no_grad(): mean = model.predict(x, t, mask, t_query)
-        parts = self.latents(x, t, mask) if latents else {}
+        with torch.random.fork_rng(devices=[]):   # its encoder draws from torch's generator: seeded here, in a fork that moves nothing outside
+            torch.manual_seed(seed)
+            with torch.no_grad(): mean = model.predict(x, t, mask, t_query)
+            parts = self.latents(x, t, mask) if latents else {}
         z = torch.cat(list(parts.values()), -1) if parts else torch.zeros(len(x), 0)
         return Prediction(t if t_query is None else torch.as_tensor(t_query), mean, z[:, None], latents=parts)
 
@@ -185,6 +186,12 @@ register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_d
 # %% ../../nbs/api/51_methods.ipynb #e7fa6819
 CHECKPOINT_EVERY = 100   # iterations between checkpoints of an experiment's training run
 
+def build_seeded(m: Method, recipe: Recipe, seed: int) -> nn.Module:
+    "Method `m`'s model for `recipe`, its weights initialised by torch's generator seeded with `seed`, in a fork: the caller's random state does not move."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return m.build(recipe)
+
 def member_configs(m: Method, recipe: Recipe, members: list[tuple[int, float | None]], device: str = "cpu",
                    checkpoint: Path | None = None) -> list[FitConfig]:
     "The training config of each member `(seed, obs_ratio)`."
@@ -195,8 +202,7 @@ def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tup
                 checkpoint: Path | None = None, resume: bool = False) -> Trainer:
     "The (untrained, or with `resume` checkpointed) trainer of method `m` with one model per member `(seed, obs_ratio)` (several: one ensemble)."
     configs = member_configs(m, recipe, members, device, checkpoint)
-    def fresh() -> list[nn.Module]:
-        return [(torch.manual_seed(k.seed), m.build(recipe))[1] for k in configs]
+    fresh = lambda: [build_seeded(m, recipe, k.seed) for k in configs]
     cls = m.trainer(len(configs))
     trainer = cls.resume(checkpoint, data, fresh(), device=device) if resume else None   # (a trainer whose checkpoint rebuilds its models ignores them)
     return trainer if trainer is not None else cls.new(fresh(), data, configs)
@@ -218,13 +224,12 @@ def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mas
 # %% ../../nbs/api/51_methods.ipynb #17a5dd17
 def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float], every: int, path: Path | None = None,
                    resume: bool = False) -> list[dict]:
-    "Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e, model)` (lower is better); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."
+    "Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e, model)` (lower is better; it draws from generators of its own, as `infer` does, so that the run's draws do not move); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."
     if not (isinstance(every, int) and every >= 1): raise ValueError(f"every must be an integer >= 1, got {every!r}")
     n, total = len(trainer.configs), trainer.cfg.iterations
     saved = load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0 else None
     sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
-    def score_all() -> None:   # under its own random numbers: the run continues as if it had not been scored
-        rng = torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    def score_all() -> None:
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
             model = copy.deepcopy(model)   # a lone trainer's member is its live model: scoring (on the CPU) must not move it
             try: v = float(validate(e, model))
@@ -233,8 +238,6 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
             s["iterations"].append(trainer.iteration); s["scores"].append(v)
             if v < min(s["scores"][:-1], default=math.inf):
                 s.update(selected=trainer.iteration, state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
-        torch.set_rng_state(rng[0])
-        if rng[1] is not None: torch.cuda.set_rng_state_all(rng[1])
         if path is not None: save_checkpoint(dict(members=sel), path)
     while True:
         due = trainer.iteration > 0 and (trainer.iteration % every == 0 or trainer.iteration >= total)

@@ -163,7 +163,7 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
             e[name] = model.energy(z)
             tilt[name] = -model.prior.f(z)
             joint[name] = model.posterior_energy(z, xx, t, torch.ones(xx.shape[:2], dtype=torch.bool))
-    with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x)))  # where the prior's short-run chains go
+    with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x), generator=torch.Generator().manual_seed(seed)))  # where the prior's short-run chains go
     y = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).numpy()
     auc = lambda d: float(roc_auc_score(y, torch.cat([d["real"], d["shuffled"]]).numpy()))
     return dict(real=e["real"], shuffled=e["shuffled"], prior=e_prior, auroc=auc(e), tilt_real=tilt["real"],
