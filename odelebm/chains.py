@@ -12,7 +12,7 @@ from .training import batch_mask
 # %% auto #0
 __all__ = ['rows', 'PosteriorBatch', 'FreshChains', 'PersistentChains', 'StagedChains', 'chain_schedule']
 
-# %% ../nbs/api/04c_chains.ipynb #7b535586
+# %% ../nbs/api/04c_chains.ipynb #b354ac33
 def rows(t: Tensor, sel: Tensor) -> Tensor:
     "The times of the selected sequences: a shared grid `(T,)` as it is, per-sequence times `(B, L)` row by row."
     return t[sel] if t.ndim == 2 else t
@@ -35,6 +35,7 @@ class PosteriorBatch:
         ok = self.ok
         return PosteriorBatch(self.idx[ok.to(self.idx.device)], rows(self.t, ok), self.x[ok], self.mask[ok], self.z[ok], ok[ok])
 
+# %% ../nbs/api/04c_chains.ipynb #35fcfb52
 class FreshChains:
     "Algorithm 1: every batch's posterior chains run `posterior_steps` steps from N(0, I)."
     def __init__(self, learner): pass
@@ -46,6 +47,7 @@ class FreshChains:
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, s: dict) -> None: pass
 
+# %% ../nbs/api/04c_chains.ipynb #c24f2c06
 class PersistentChains(FreshChains):
     "One chain per training sequence: a first visit runs `posterior_steps` from noise, a revisit `persistent_steps` from the last sample."
     def __init__(self, learner):
@@ -69,6 +71,7 @@ class PersistentChains(FreshChains):
     def load_state_dict(self, s: dict) -> None:
         if s.get("chains") is not None: self.z, self.visited = s["chains"], s["visited"]
 
+# %% ../nbs/api/04c_chains.ipynb #9ce8e03d
 class StagedChains(FreshChains):
     "`chain_stages` cohorts in flight, 0, K/S, ..., (S-1)K/S steps deep: each iteration admits one from noise and completes one."
     def __init__(self, learner):
@@ -116,6 +119,7 @@ class StagedChains(FreshChains):
         if self.stages is not None and "ok" not in self.stages:   # saved before runaway chains were tracked
             self.stages["ok"] = torch.ones(len(self.stages["idx"]), dtype=torch.bool)
 
+# %% ../nbs/api/04c_chains.ipynb #2bb44178
 def chain_schedule(learner) -> FreshChains:
     "The schedule `learner.cfg` asks for."
     c = learner.cfg

@@ -26,9 +26,10 @@ from .executors import LOCAL, parallel_map
 # %% auto #0
 __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'AmortisedPredictor',
            'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs', 'trainer_for', 'train', 'infer',
-           'select_iterate', 'use_selected', 'train_selected', 'training_summary', 'run_jobs', 'run_grid']
+           'select_iterate', 'use_selected', 'train_selected', 'training_curves', 'training_summary', 'job_record',
+           'provenance', 'provenance_params', 'job_table', 'run_jobs', 'run_grid']
 
-# %% ../../nbs/api/51_methods.ipynb #12b99bd3
+# %% ../../nbs/api/51_methods.ipynb #803d0028
 class Predictor(Protocol):
     "What every trained model of the experiments answers at test time, whatever its kind."
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
@@ -85,6 +86,7 @@ class AmortisedPredictor:
         if isinstance(code, tuple): return {"z0": code[0]}   # a vector encoder's (mean, log-std) of q(z0 | x)
         return {k: code[k] for k in ("z0", "z_d", "z_s") if code.get(k) is not None}
 
+# %% ../../nbs/api/51_methods.ipynb #60676f9b
 @dataclass(frozen=True)
 class Kind:
     "What the methods of one family share: the recipe parts they train with and depend on, their trainers, how they predict."
@@ -263,15 +265,54 @@ def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[
     return trainer, (trainer.members() if sel is None else use_selected(trainer.members(), sel)), sel
 
 
-# %% ../../nbs/api/51_methods.ipynb #65d2b60b
-def training_summary(h: History) -> dict:
-    "How a run trained, for its job record: iterations, the batch MSE at the end (mean of the last 50) and at its worst, runaway posterior chains dropped, the largest generator gradient norm before clipping (where recorded)."
+# %% ../../nbs/api/51_methods.ipynb #f1b89aa5
+def training_curves(h: History, points: int = 200) -> dict[str, list[float]]:
+    "The history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample energies where recorded)."
+    cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior") and len(v) == len(h)}
+    w = max(1, -(-len(h) // points))
+    return {k: [sum(v[i:i + w]) / len(v[i:i + w]) for i in range(0, len(v), w)] for k, v in cols.items()}
+
+def training_summary(h: History, selection: dict | None = None, curves: bool = False) -> dict:
+    "How a run trained: iterations, seconds per iteration, the batch MSE at the end (mean of the last 50) and at its worst, runaway posterior chains dropped, the largest generator gradient norm before clipping (where recorded); with a `selection` (`select_iterate`'s, of this member) its validation curve and chosen iteration; with `curves`, `training_curves`."
     c, out = h.columns, dict(iterations=len(h))
+    if c.get("seconds"): out["seconds_per_iteration"] = round(sum(c["seconds"]) / len(c["seconds"]), 4)
     if c.get("mse"): out.update(final_batch_mse=sum(c["mse"][-50:]) / len(c["mse"][-50:]), max_batch_mse=max(c["mse"]))
     if "dropped" in c: out["dropped_chains"] = int(sum(c["dropped"]))
     if c.get("grad_norm"): out["max_grad_norm"] = max(c["grad_norm"])
+    if selection is not None:   # lists, as JSON reads them back
+        out.update(selected_iteration=selection["selected"], val_curve=[[it, v] for it, v in zip(selection["iterations"], selection["scores"])])
+    if curves: out["curves"] = training_curves(h)
     return out
 
+def job_record(method: str, member: dict, commit: str, train_seconds: float, h: History, selection: dict | None = None,
+               curves: bool = False, **extra) -> dict:
+    "The record of one trained member, the same for every experiment: the method, the member's fields (`seed`, `ratio`), the commit it was computed at, whether it came from a cache (`cached`), its share of the training time, how it trained (`training_summary`), and what the experiment adds (`extra`: its scores, files)."
+    return dict(method=method, **member, commit=commit, cached=False, train_seconds=round(train_seconds, 1),
+                training=training_summary(h, selection, curves), **extra)
+
+def provenance(records: Sequence[dict], what: str = "jobs") -> str:
+    "The sentence that ends every table's note, from its job records: the commits they were computed at, how many a `--resume` reused, and the training time of all (and the scoring time besides, where recorded)."
+    commits = sorted({r.get("commit", "unknown") for r in records})
+    reused, train = sum(bool(r.get("cached")) for r in records), sum(r["train_seconds"] for r in records)
+    scored = [r["total_seconds"] - r["train_seconds"] for r in records if "total_seconds" in r]
+    return (f"{what[0].upper() + what[1:]} computed at commit(s) {commits}; {reused} of {len(records)} reused (--resume); training "
+            f"time of all {what} {train / 60:.1f} min" + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
+
+def provenance_params(records: Sequence[dict]) -> dict:
+    "What `provenance` says, as results-file parameters."
+    return dict(job_commits=sorted({r.get("commit", "unknown") for r in records}), cached_jobs=sum(bool(r.get("cached")) for r in records),
+                train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
+
+def job_table(records: Sequence[dict]):
+    "The job records as a table to look at: method, member, training time and seconds per iteration, the final batch MSE, reused or not, commit."
+    import pandas as pd
+    cols = [k for k in ("method", "seed", "ratio") if any(k in r for r in records)]
+    return pd.DataFrame([{**{k: r.get(k) for k in cols}, "train_seconds": r["train_seconds"],
+                          "seconds_per_iteration": r.get("training", {}).get("seconds_per_iteration"),
+                          "final_batch_mse": r.get("training", {}).get("final_batch_mse"), "cached": r.get("cached"),
+                          "commit": r.get("commit")} for r in records])
+
+# %% ../../nbs/api/51_methods.ipynb #3c5994b4
 def _finite(out: dict, what: str) -> dict:
     "`out`, after checking that its numbers are finite (a diverged run is reported, never tabled)."
     bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -306,13 +347,10 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
             if i in outs: continue   # scored before a kill
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
-            summary = training_summary(h) | ({} if sel is None else dict(selected_iteration=sel[e]["selected"],
-                                                                           val_curve=[[it, v] for it, v in zip(sel[e]["iterations"], sel[e]["scores"])]))   # lists, as JSON reads them back
-            outs[i] = dict(method=name, **members[i], **out, train_seconds=round(train_s, 1), total_seconds=round(train_s + time.time() - s0, 1),
-                           commit=commit, cached=False, training=summary, **extra)
+            outs[i] = job_record(name, members[i], commit, train_s, h, None if sel is None else sel[e], **out,
+                                 total_seconds=round(train_s + time.time() - s0, 1), **extra)
             if cache[i] is not None: write_json(cache[i], outs[i])
     return [outs[i] for i in range(len(members))]
-
 
 # %% ../../nbs/api/51_methods.ipynb #dbb7d84c
 def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1, run_dir: str | None = None,

@@ -16,17 +16,16 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit, Claim, Sample, compare, combine, verdict
 from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
-from .methods import method, train_selected, infer
+from .methods import method, train_selected, infer, job_record
 from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
 __all__ = ['EXPERIMENT', 'METHODS', 'TRAINED_BY', 'TABLE10_ROWS', 'TABLE11_ROWS', 'EXTRAPOLATION_START', 'OUTLIER',
            'PAPER_FIGURE4', 'load_data', 'train_model', 'train_all', 'load_model', 'predict_frames', 'validation_mse',
-           'training_curves', 'batch_mse', 'nmi', 'scores', 'mean_frame_prediction', 'evaluate', 'ood_energies',
-           'plot_figure3', 'rotation_probe', 'robust_pca2', 'start_norm', 'plot_figure4', 'plot_figure5',
-           'plot_figure6', 'energy_gap', 'plot_prior_energies', 'circular_correlation', 'rotation_metrics',
-           'figure4_claim']
+           'batch_mse', 'nmi', 'scores', 'mean_frame_prediction', 'evaluate', 'ood_energies', 'plot_figure3',
+           'rotation_probe', 'robust_pca2', 'start_norm', 'plot_figure4', 'plot_figure5', 'plot_figure6', 'energy_gap',
+           'plot_prior_energies', 'circular_correlation', 'rotation_metrics', 'figure4_claim']
 
 # %% ../../nbs/api/31_rotmnist.ipynb #31a64b7e
 EXPERIMENT = "rotmnist"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -63,12 +62,9 @@ def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bo
     ckpt = run.checkpoints(EXPERIMENT) / path.name
     trainer, (model,), sel = train_selected(m, r, data.train, [(seed, None)], device, ckpt, resume,
                                             lambda e, model: validation_mse(model, name, data.val, r, seed), r.test.select_every)
-    h = trainer.history
-    info = dict(method=name, seed=seed, producer=TRAINED_BY.get(name), key=key, file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()},
-                commit=commit, train_seconds=round(time.time() - start, 1), seconds_per_iteration=round(float(np.mean(h.seconds)), 4),
-                final_train_mse=float(np.mean(h.mse[-50:])), cached=False, curves=training_curves(h),
-                **({} if sel is None else dict(selected_iteration=sel[0]["selected"],
-                                               val_curve=[[it, v] for it, v in zip(sel[0]["iterations"], sel[0]["scores"])])))
+    info = job_record(name, dict(seed=seed), commit, time.time() - start, trainer.history, None if sel is None else sel[0], curves=True,
+                      producer=TRAINED_BY.get(name), key=key, file=str(path.relative_to(run.root)),
+                      configs={k: plain(v) for k, v in m.configs(r).items()})
     save_checkpoint(dict(method=name, seed=seed, state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
     write_json(info_path, info)                         # written last: its presence means the model is complete
@@ -109,12 +105,6 @@ def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0
     "What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted from their first `test.observed` frames."
     pred = predict_frames(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]   # eval: batch norm from its running statistics
     return batch_mse(pred, val.x, val.x.shape[1], start=min(EXTRAPOLATION_START, val.x.shape[1] - 1))[0]
-
-def training_curves(h, points: int = 200) -> dict[str, list[float]]:
-    "The training history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample energies where recorded), for the training record."
-    cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior") and len(v) == len(h)}
-    w = max(1, -(-len(h) // points))
-    return {k: [float(np.mean(v[i:i + w])) for i in range(0, len(v), w)] for k, v in cols.items()}
 
 def batch_mse(pred: Tensor, x: Tensor, n_frames: int, batch_size: int = 25, start: int = 0) -> tuple[float, float]:
     "MSE per pixel over frames `start` to `n_frames - 1`: mean and std over test batches of `batch_size` sequences."
