@@ -20,7 +20,7 @@ from nbformat import NotebookNode
 from pygments.formatters import HtmlFormatter
 from .files import atomic_write
 from .results import check_figure_file
-from .experiments.store import repo_root
+from .experiments.store import RunDir, repo_root
 
 # %% auto #0
 __all__ = ['CSS', 'NAV', 'SMOKE_NOTE', 'markdown', 'LINK_TAGS', 'REPORT_MARKER', 'stylesheet', 'profile_banner', 'page',
@@ -132,8 +132,9 @@ def executed_notebooks(run_dir: str | Path) -> list[Path]:
 
 def run_status(nb: Path) -> str:
     "How the run of an executed notebook ended: `ok` (stamped), `failed` (a log), or `unfinished` (neither)."
-    if nb.with_suffix(".stamp.json").is_file(): return "ok"
-    return "failed" if nb.with_suffix(".log").is_file() else "unfinished"
+    run = RunDir(nb.parent)
+    if run.stamp(nb.stem).is_file(): return "ok"
+    return "failed" if run.log(nb.stem).is_file() else "unfinished"
 
 def results_meta(fig_dir: str | Path) -> dict[str, dict]:
     "The `meta` of each results file in `fig_dir/results`, by notebook name; damaged files are skipped."
@@ -332,7 +333,7 @@ def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int, profile: st
     notebooks = executed_notebooks(run_dir)
     errors = render_notebooks(notebooks, root / "notebooks", banner=banner)
     logs = {nb.stem for nb in notebooks if run_status(nb) == "failed"}
-    for name in logs: atomic_write(root / "notebooks" / f"{name}.log", (run_dir / f"{name}.log").read_bytes())
+    for name in logs: atomic_write(root / "notebooks" / f"{name}.log", RunDir(run_dir).log(name).read_bytes())
     meta = results_meta(fig_dir)
     figures = f"{n_figures} figure(s)" if n_figures else "no figures in this run"
     body = "\n".join([
@@ -378,7 +379,7 @@ def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path |
     profile = profile or run_dir.resolve().name
     mark = profile_banner(profile)
     nbs_dir = Path(nbs_dir) if nbs_dir else repo_root() / "nbs" / "api"
-    out = Path(out) if out else run_dir / "report"
+    out = Path(out) if out else RunDir(run_dir).report
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")

@@ -16,16 +16,16 @@ from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_write, read_json, write_json, sha256_file, remove_partial_writes, RUN_LOCK_ENV
 from .results import load_results, coverage_markdown, profile_label, git_commit, table_markdown, claim_outcome, PAPER, COVERAGE
-from .experiments.recipes import PROFILES, REQUIRES, BUDGETS, get_profile, check_type, recipe
+from .experiments.recipes import check_type, recipe
+from .experiments.profiles import PROFILES, REQUIRES, get_profile
 from .experiments.store import RunDir, repo_root, run_paths, claim_run_dir, damaged_models
 from .experiments.executors import LOCAL, executor_for, library_digest
 
 # %% auto #0
-__all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'TIMES_BEGIN', 'TIMES_END', 'TIMES_FILE', 'LOCK',
-           'REPRODUCE_NEEDS', 'Job', 'declared_parameters', 'experiment_notebooks', 'plan', 'stamp', 'is_current',
-           'failing_cell', 'Outcome', 'run_job', 'notebook_minutes', 'times_markdown', 'read_times', 'render',
-           'readme_block', 'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'report', 'describe',
-           'main']
+__all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'TIMES_BEGIN', 'TIMES_END', 'TIMES_FILE', 'REPRODUCE_NEEDS',
+           'Job', 'declared_parameters', 'experiment_notebooks', 'plan', 'stamp', 'is_current', 'failing_cell',
+           'Outcome', 'run_job', 'notebook_minutes', 'times_markdown', 'read_times', 'render', 'readme_block',
+           'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'report', 'describe', 'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
 COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume", "executor")   # set by odelebm-reproduce, for the notebooks that declare them
@@ -86,15 +86,16 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
         missing = sorted(set(only) - set(names))
         if missing: raise ValueError(f"unknown notebook(s) {missing}; available: {names}")
         nbs = [p for p in nbs if p.stem in only]
-    unknown_nb = sorted(set(prof["notebooks"]) - set(names))
+    unknown_nb = sorted(set(prof.notebooks) - set(names))
     if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
     settings = {k: v for k, v in (overrides or {}).items() if "." not in k}
     fields = {k: v for k, v in (overrides or {}).items() if "." in k}
-    common = dict(profile=profile, seeds=seeds or prof["seeds"], device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
+    common = dict(profile=profile, device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
     jobs = []
     for nb in nbs:
         declared = declared_parameters(nb)
-        params = {**{k: v for k, v in common.items() if k in declared}, **prof["notebooks"].get(nb.stem, {}), **settings}  # --set wins
+        given = {**common, **prof.parameters(nb.stem)}   # the profile's seeds, or the notebook's own
+        params = {**{k: v for k, v in given.items() if k in declared or k in prof.notebooks.get(nb.stem, {})}, **settings}  # --set wins
         if seeds and "seeds" in declared: params["seeds"] = seeds   # and --seeds over a profile's per-notebook seeds
         bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
@@ -102,7 +103,7 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
             try: check_type(f"parameter {k}", v, declared[k])
             except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
         if rec := _recipe_overrides(nb, declared, profile, fields): params["overrides"] = rec
-        jobs.append(Job(nb.stem, nb, rd / f"{nb.stem}.ipynb", params))
+        jobs.append(Job(nb.stem, nb, RunDir(rd).notebook(nb.stem), params))
     if fields and not any("overrides" in j.params for j in jobs):
         raise ValueError(f"--set {', '.join(fields)}: recipe fields, but none of the notebooks to run ({', '.join(j.name for j in jobs)}) runs a recipe")
     return jobs
@@ -120,7 +121,7 @@ def stamp(job: Job) -> dict[str, Any]:
     return dict(params=p, notebook=_sha([job.source]), library=library_digest(), version=odelebm.__version__,
                 commit=git_commit().replace("+dirty", ""))
 
-def _stamp_path(job: Job) -> Path: return job.output.with_suffix(".stamp.json")
+def _stamp_path(job: Job) -> Path: return RunDir(job.output.parent).stamp(job.name)
 def _results_path(job: Job) -> Path: return RunDir(job.output.parent).result(job.name)
 
 def _outputs(job: Job) -> dict[str, str | None]:
@@ -194,7 +195,7 @@ def run_job(job: Job, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
     dt = time.time() - t0
     if tmp.exists(): os.replace(tmp, job.output)
     if p.returncode != 0:
-        atomic_write(job.output.with_suffix(".log"), log)
+        atomic_write(RunDir(job.output.parent).log(job.name), log)
         return Outcome(job.name, "failed", dt, failing_cell(job.output))
     if not _results_path(job).is_file():
         return Outcome(job.name, "failed", dt, f"the notebook wrote no results file {_results_path(job)}")
@@ -305,7 +306,7 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
     written = [atomic_write(fd / name, text) for name, text in files.items()]
     for res in results:
         written.append(atomic_write(fd / "results" / f"{res['meta']['name']}.json", json.dumps(res, indent=1)))
-    if get_profile(profile)["refresh_figures"] and fd.resolve() == (repo_root() / "figures").resolve():
+    if get_profile(profile).refresh_figures and fd.resolve() == (repo_root() / "figures").resolve():
         update_readme(repo_root() / "README.md", files["coverage.md"])
         update_readme(repo_root() / "README.md", times_markdown(results, read_times()), TIMES_BEGIN, TIMES_END)
         written.append(repo_root() / "README.md")
@@ -315,7 +316,6 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
 class RunLocked(RuntimeError):
     "Another `odelebm-reproduce` holds the run folder."
 
-LOCK = ".lock"   # in the run folder: held by the odelebm-reproduce that runs there, and holding its PID
 
 def _open_lock(path: Path) -> int:
     "The lock file `path`, opened (made when missing) without following a link; it must be a regular file of this user's with no other name."
@@ -333,7 +333,7 @@ def _open_lock(path: Path) -> int:
 @contextmanager
 def run_lock(run_dir: str | Path) -> Iterator[Path]:
     "Claim `run_dir` as a run folder (`claim_run_dir`) and hold an exclusive lock on it (its `.lock` file records the holder's PID); a second holder fails at once. Yields the lock file."
-    path = claim_run_dir(run_dir) / LOCK
+    path = RunDir(claim_run_dir(run_dir)).lock
     fd = _open_lock(path)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -399,13 +399,13 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
         p = get_profile(name)
         rd, fd = run_paths(name)
         rel = lambda x: x.relative_to(repo_root()) if x.is_relative_to(repo_root()) else x
-        lines.append(f"profile {name}: {p['description']} (seeds {p['seeds']} unless a notebook's seeds= below says otherwise; "
+        lines.append(f"profile {name}: {p.description} (seeds {p.seeds} unless a notebook's seeds= below says otherwise; "
                      f"results -> {rel(rd)}, figures -> {rel(fd)})")
         measured = _measured_minutes(name, fd)
         for nb in experiment_notebooks(nbs_dir):
-            extra = {"seeds": p["seeds"]} | p["notebooks"].get(nb.stem, {})
+            extra = p.parameters(nb.stem)
             exp = declared_parameters(nb).get("experiment") if nbformat else None
-            budget = BUDGETS.get(exp, {}).get(name) if isinstance(exp, str) else None
+            budget = p.budgets.get(exp) if isinstance(exp, str) else None
             recipe_part = f"; recipe {exp}: " + (", ".join(f"{k}={v}" for k, v in budget.items()) or "its cpu budget") if budget is not None else ""
             lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items())}{recipe_part}; {measured.get(nb.stem, 'not measured')}")
     return "\n".join(lines)

@@ -8,12 +8,13 @@ from odelebm.reproduce import main
 TOY = '''"A toy experiment for the tests: Table 1's sinusoids, ODE-LEBM against a small GRU-D registered here."
 from dataclasses import replace
 from odelebm.baselines import GRUD
-from odelebm.experiments.recipes import RECIPES, BUDGETS
+from odelebm.experiments.recipes import RECIPES
+from odelebm.experiments.profiles import SMOKE
 from odelebm.experiments.methods import register
 
 RECIPES["toy"] = replace(RECIPES["table1"], name="toy")                                  # the recipe ...
-BUDGETS["toy"] = {"smoke": {"data.n_series": 30, "data.n_points": 12, "data.n_val": 4, "fit.iterations": 2, "baseline.iterations": 2,
-                            "test.steps": 2}}                                             # ... and its budget
+SMOKE.budgets["toy"] = {"data.n_series": 30, "data.n_points": 12, "data.n_val": 4, "fit.iterations": 2, "baseline.iterations": 2,
+                        "test.steps": 2}                                                  # ... and the smoke profile's budget of it
 register("GRU-D (4 units)", lambda r: GRUD(r.model.obs_shape[0], hidden=4))              # a new method
 '''
 
@@ -55,9 +56,10 @@ def toy(tmp_path, monkeypatch):
     nb.metadata["kernelspec"] = dict(name="python3", display_name="Python 3", language="python")
     nbformat.write(nb, nbs / "toy.ipynb")
     yield nbs, tmp_path / "runs"
-    from odelebm.experiments.recipes import RECIPES, BUDGETS
+    from odelebm.experiments.recipes import RECIPES
+    from odelebm.experiments.profiles import SMOKE
     from odelebm.experiments.methods import METHODS
-    RECIPES.pop("toy"); BUDGETS.pop("toy"); METHODS.pop("GRU-D (4 units)")
+    RECIPES.pop("toy"); SMOKE.budgets.pop("toy"); METHODS.pop("GRU-D (4 units)")
 
 
 def test_a_new_experiment_is_a_recipe_a_method_and_a_thin_notebook(toy, capsys):

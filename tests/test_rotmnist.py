@@ -7,7 +7,7 @@ from odelebm.data_sinusoids import make_sinusoids
 from odelebm.experiments.recipes import recipe, override
 from odelebm.experiments.methods import method, LANGEVIN
 from odelebm.experiments.rotmnist import batch_mse, nmi, METHODS
-from odelebm.experiments.recipes import REQUIRES
+from odelebm.experiments.profiles import REQUIRES
 from odelebm.reproduce import experiment_notebooks
 
 

@@ -11,14 +11,17 @@ from typing import Any
 from ..files import atomic_write, read_json, write_json, sha256_file
 from ..results import RESULTS_DIR
 from ..training import FitConfig, PER_RUN
-from .recipes import get_profile
+from .profiles import get_profile
 
 # %% auto #0
-__all__ = ['RUN_MARKER', 'ENTRY_FIELDS', 'RunDir', 'repo_root', 'run_paths', 'NotARunFolder', 'claim_run_dir', 'plain', 'digest',
-           'slug', 'job_key', 'model_entry', 'intact', 'read_manifest', 'write_manifest', 'manifest_entry',
+__all__ = ['RUN_MARKER', 'LOCK', 'ENTRY_FIELDS', 'RunDir', 'repo_root', 'run_paths', 'NotARunFolder', 'claim_run_dir', 'plain',
+           'digest', 'slug', 'job_key', 'model_entry', 'intact', 'read_manifest', 'write_manifest', 'manifest_entry',
            'damaged_models']
 
 # %% ../../nbs/api/52_store.ipynb #bd0c9ca0
+RUN_MARKER = ".odelebm-run"   # makes a folder a run folder: the only kind of folder odelebm-reproduce writes into
+LOCK = ".lock"                # held by the odelebm-reproduce that runs in the folder, and holding its PID
+
 class RunDir:
     "The layout of a run folder (see the table above)."
     def __init__(self, root: str | Path): self.root = Path(root)
@@ -32,6 +35,15 @@ class RunDir:
     @property
     def manifests(self) -> Path: return self.root / "manifests"
     def manifest(self, experiment: str) -> Path: return self.manifests / f"{experiment}.json"
+    def notebook(self, name: str) -> Path: return self.root / f"{name}.ipynb"       # the executed notebook
+    def stamp(self, name: str) -> Path: return self.root / f"{name}.stamp.json"     # what makes its outputs current
+    def log(self, name: str) -> Path: return self.root / f"{name}.log"              # its output, where it failed
+    @property
+    def report(self) -> Path: return self.root / "report"
+    @property
+    def lock(self) -> Path: return self.root / LOCK
+    @property
+    def marker(self) -> Path: return self.root / RUN_MARKER
 
 def repo_root(start: str | Path | None = None) -> Path:
     "The nearest folder above `start` (default: cwd) holding a pyproject.toml with `[tool.nbdev]`."
@@ -46,11 +58,10 @@ def run_paths(profile: str, run_dir: str | None = None, fig_dir: str | None = No
     "Where a profile writes: `runs/<profile>` and `figures/` (cpu, paper) or `runs/<profile>/figures` (smoke)."
     p, root = get_profile(profile), repo_root()
     rd = Path(run_dir) if run_dir else root / "runs" / profile
-    fd = Path(fig_dir) if fig_dir else (root / "figures" if p["refresh_figures"] else rd / "figures")
+    fd = Path(fig_dir) if fig_dir else (root / "figures" if p.refresh_figures else rd / "figures")
     return rd, fd
 
 # %% ../../nbs/api/52_store.ipynb #b327eb90
-RUN_MARKER = ".odelebm-run"   # makes a folder a run folder: the only kind of folder odelebm-reproduce writes into
 _MARKER_TEXT = ("This folder is a run folder of odelebm-reproduce, which replaces and deletes files in it; it writes into no folder "
                 "without this file.\n")
 
@@ -60,7 +71,7 @@ class NotARunFolder(ValueError):
 def claim_run_dir(root: str | Path) -> Path:
     "Make `root` a run folder (the marker `RUN_MARKER`) when it is new, empty or under the checkout's `runs/`, or check that it is one; else raise `NotARunFolder`, naming it and what to do."
     root = Path(root)
-    marker = root / RUN_MARKER
+    marker = RunDir(root).marker
     if marker.is_file() and not marker.is_symlink(): return root
     if root.exists() and not root.is_dir():
         raise NotARunFolder(f"{root} is a file, not a run folder: give --run-dir a new or empty folder")
