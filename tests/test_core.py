@@ -248,15 +248,15 @@ def test_persistent_chains_return_to_the_same_state_after_resume(tmp_path):
 
 def test_persistence_off_is_exactly_the_from_noise_sampler():
     d, L = _persistent_learner(persistent=False)
-    gen, state = L.batch_gen.get_state(), torch.get_rng_state()
+    gen, noise = L.batch_gen.get_state(), L.noise_gen.get_state()
     b = L.chains.draw(L)
-    L.batch_gen.set_state(gen); torch.set_rng_state(state)
+    L.batch_gen.set_state(gen); L.noise_gen.set_state(noise)
     idx, t, x, mask = L.sample_batch()
-    ref = L.model.sample_posterior(x, t, mask, L.cfg.posterior_steps, L.cfg.posterior_step_size)
+    ref = L.model.sample_posterior(x, t, mask, L.cfg.posterior_steps, L.cfg.posterior_step_size, generator=L.noise_gen)
     assert torch.equal(b.z, ref) and torch.equal(b.idx, idx) and type(L.chains) is FreshChains and b.ok.all()
     # and a persistent learner's first visit is that same from-noise chain
-    _, P = _persistent_learner(persistent=True); P.step()   # (learners share torch's global generator:
-    _, Q = _persistent_learner(persistent=False); Q.step()  #  each one is seeded at construction)
+    _, P = _persistent_learner(persistent=True); P.step()   # (each learner draws from generators of its own,
+    _, Q = _persistent_learner(persistent=False); Q.step()  #  seeded from its config)
     assert P.history.nll == Q.history.nll
     # on a revisit the stored chain is resumed: with 0 revisit steps it comes back unchanged
     _, R = _persistent_learner(persistent=True, persistent_steps=0)
