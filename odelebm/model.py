@@ -6,6 +6,7 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
+from typing import Callable
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
@@ -14,9 +15,9 @@ from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
 # %% auto #0
-__all__ = ['ModelConfig', 'ODELEBM', 'resolve_max_step']
+__all__ = ['ModelConfig', 'patch_to', 'ODELEBM', 'resolve_max_step']
 
-# %% ../nbs/api/04_model.ipynb #b184cb3c
+# %% ../nbs/api/04_model.ipynb #1955af8d
 @dataclass
 class ModelConfig:
     "Architecture of an ODE-LEBM; defaults are the irregular-sinusoid setup (Rubanova et al. decoder, paper Table 8-9)."
@@ -56,6 +57,14 @@ class ModelConfig:
         if self.step_stability is not None and not self.step_stability > 0:
             raise ValueError(f"step_stability must be a positive number or None, got {self.step_stability!r}")
 
+# %% ../nbs/api/04_model.ipynb #1ba92fca
+def patch_to(cls: type) -> Callable:
+    "Add the decorated function (or `property`) to `cls` under its name: how this notebook writes the model one section at a time, each method under the equations it implements."
+    def add(f):
+        setattr(cls, (f.fget if isinstance(f, property) else f).__name__, f)
+        return f
+    return add
+
 class ODELEBM(nn.Module):
     "Latent space energy-based neural ODE: EBM prior over `[z0, z_d, z_s]`, neural ODE, emission."
     def __init__(self, config: ModelConfig | None = None, **kwargs):
@@ -89,111 +98,6 @@ class ODELEBM(nn.Module):
         c = self.config
         return torch.split(z, [c.z0_dim, c.dynamic_dim, c.static_dim], -1)
 
-    @property
-    def dense(self) -> bool:
-        "Whether the ODE is solved on its own grid of `max_step` steps (True) or along each given time grid."
-        return not (self.config.max_step is None or self.config.max_step == "auto")
-
-    def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
-        "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0` (on the solver grid when `dense`, else along `t`)."
-        c = self.config
-        z0, zd, _ = self.split(z)
-        t = t.to(z)
-        if self.dense: return self._dense_trajectory(torch.cat([z0, zd], -1), t)[..., :c.z0_dim]
-        if t.ndim != 1: raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
-        grid, n_lead = self._grid(t)
-        traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
-        return traj[:, n_lead:]
-
-    MAX_LEAD_STEPS = 1000   # a longer gap between t0 and the first time is almost surely unshifted absolute time
-
-    def _grid(self, t: Tensor) -> tuple[Tensor, int]:
-        "The grid the ODE steps along for times `t` (from `t0`: the lead points, then `t`) and the number of lead points."
-        memo = getattr(self, "_grid_memo", None)   # a chain's steps share `t`: read it on the host (a GPU sync) once
-        if memo is not None and memo[0] is t and memo[1] == (t._version, self.config.t0): return memo[2]
-        lead = self._lead(t)
-        out = (torch.cat([lead, t]) if len(lead) else t), len(lead)
-        self._grid_memo = (t, (t._version, self.config.t0), out)
-        return out
-
-    def _lead(self, t: Tensor) -> Tensor:
-        "Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest step of `t`."
-        t0, first = self.config.t0, t[0].item()
-        if first < t0: raise ValueError(f"times start at {first:.6g}, before the model's t0 = {t0}")
-        if first == t0: return t[:0]
-        gap = first - t0
-        longest = (t[1:] - t[:-1]).max().item() if len(t) > 1 else gap
-        n = math.ceil(gap / longest - 1e-9)
-        if n > self.MAX_LEAD_STEPS:
-            raise ValueError(f"times start at {first:.6g}, {gap:.4g} after the model's t0 = {t0} ({n} grid steps of {longest:.3g}): "
-                             f"are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does, keeping "
-                             f"t_offset), or set ModelConfig(t0=...)")
-        return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
-
-    MAX_SOLVER_STEPS = 100_000   # a longer solver grid is almost surely unshifted absolute time or a max_step far too small
-
-    def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a chain's steps share it)."
-        if getattr(self, "_plan", None) is not None and self._plan[0] is t and self._plan[1] == (t._version, self.config.max_step):
-            return self._plan[2]
-        c, h = self.config, float(self.config.max_step)
-        tt = t.detach().cpu().double()
-        if tt.min() < c.t0: raise ValueError(f"times start at {tt.min().item():.6g}, before the model's t0 = {c.t0}")
-        n = max(1, math.ceil((tt.max().item() - c.t0) / h - 1e-6))
-        if n > self.MAX_SOLVER_STEPS:
-            first, last = tt.min().item(), tt.max().item()
-            why = ("Are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step"
-                   if first - c.t0 > last - first else   # far from t0 for their span: unshifted; else a dense grid
-                   f"They start at {first:.6g}, so the grid is dense, not shifted: raise max_step (a number in ModelConfig), or thin the stamps")
-            raise ValueError(f"times reach {last:.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0} (at most "
-                             f"{self.MAX_SOLVER_STEPS}). {why}")
-        pos = (tt - c.t0) / h
-        r = pos.round()
-        pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly
-        k = pos.floor().clamp(0, n - 1)
-        plan = ((c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t), k.long().to(t.device), (pos - k).to(t)[..., None])
-        self._plan = (t, (t._version, c.max_step), plan)
-        return plan
-
-    def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
-        "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
-        c = self.config
-        grid, k, w = self._readout(t)
-        states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
-        if t.ndim == 1: return torch.lerp(states[:, k], states[:, k + 1], w)
-        at = lambda j: states.gather(1, j[..., None].expand(-1, -1, states.shape[-1]))   # row b reads sequence b's states
-        return torch.lerp(at(k), at(k + 1), w)
-
-    def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "A batch on the times its sequences observed (`dense` models: the values there do not change); see the text."
-        if not self.dense: return t, x, mask   # along-the-grid stepping: dropping a time would change every step after it
-        obs = mask.flatten(2).any(-1) if mask.ndim > 2 else mask
-        keep = obs.any(0)
-        if not bool(keep.all()): t, x, mask, obs = t[keep.to(t.device)], x[:, keep], mask[:, keep], obs[:, keep]
-        longest = int(obs.sum(1).max())
-        if mask.ndim > 2 or 2 * longest > len(t): return t, x, mask
-        # sparse series: each row its own observed times, in order, padded (and masked) up to the longest
-        order = (~obs).to(torch.int8).argsort(dim=1, stable=True)[:, :longest]
-        rows = torch.arange(len(x))[:, None]
-        return t.to(order.device)[order], x[rows, order], obs[rows, order]
-
-    AUTO_STEP_SCALE = 2.5   # chosen on four families, held-out error and seeds that learn (see "The posterior step" below)
-
-    def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
-        "Per-sequence posterior step `scale * sigma / sqrt(n)` (default scale `AUTO_STEP_SCALE`), n the sequence's observed values."
-        c, scale = self.config, self.AUTO_STEP_SCALE if scale is None else scale
-        n = mask.flatten(1).sum(1) * (math.prod(c.obs_shape) if mask.ndim == 2 else 1)
-        sigma = c.sigma if c.likelihood == "gaussian" else 2.0   # Bernoulli: curvature of each value at most 1/4 = 1/2^2
-        return scale * sigma / n.clamp(min=1).to(torch.get_default_dtype()).sqrt()
-
-    def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None, init: Tensor | None = None) -> float | Tensor:
-        "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."
-        if isinstance(step_size, str):
-            if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
-            step_size = self.auto_step_size(mask).to(self.device)
-        if self.config.step_stability is None or log_prob is None: return step_size
-        return stable_step(log_prob, init, step_size, self.config.step_stability)
-
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         "Emission parameters at times `t` for latents `z` (`(B, T, *obs_shape)`)."
         return self.emission(self.trajectory(z, t), self.split(z)[2])
@@ -214,45 +118,102 @@ class ODELEBM(nn.Module):
         "`-log p_theta(x, z)` per sequence, up to a constant."
         return self.energy(z) - self.log_likelihood(x, z, t, mask)
 
-    def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
-                     trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
-        "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's); `graph`: see `run_chains` (None: on a GPU)."
-        init = torch.randn(n, self.latent_dim, device=self.device, generator=generator) if init is None else init
-        with frozen(self):
-            if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
-            return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
-                              key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound, generator=generator)
+# %% ../nbs/api/04_model.ipynb #840bfdad
+@patch_to(ODELEBM)
+@property
+def dense(self) -> bool:
+    "Whether the ODE is solved on its own grid of `max_step` steps (True) or along each given time grid."
+    return not (self.config.max_step is None or self.config.max_step == "auto")
 
-    def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
-                         init: Tensor | None = None, noise: bool = True, trace: bool = False,
-                         runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
-        "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator` (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."
-        init = torch.randn(len(x), self.latent_dim, device=self.device, generator=generator) if init is None else init
-        with frozen(self):  # the chains need grad_z only: no weight gradients are formed
-            if trace:
-                step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-                return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound,
-                                generator)
-            log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
-            return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
-                                      graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator)
+@patch_to(ODELEBM)
+def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
+    "Latent states `(B, T, z0_dim)` at times `t`, solved from `t0` (on the solver grid when `dense`, else along `t`)."
+    c = self.config
+    z0, zd, _ = self.split(z)
+    t = t.to(z)
+    if self.dense: return self._dense_trajectory(torch.cat([z0, zd], -1), t)[..., :c.z0_dim]
+    if t.ndim != 1: raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
+    grid, n_lead = self._grid(t)
+    traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
+    return traj[:, n_lead:]
 
-    STABILITY_EVERY = 20   # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
+ODELEBM.MAX_LEAD_STEPS = 1000   # a longer gap between t0 and the first time is almost surely unshifted absolute time
 
-    def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
-                      noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
-                      generator: Generators = None):
-        "`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."
-        legs = ([n_steps] if self.config.step_stability is None else
-                [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
-        log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
-        for n in legs:
-            out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
-                             graph, cache, key, self.chain_bound, generator)
-            if runaway == "raise": z = out; continue
-            new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
-            z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)
-        return z if runaway == "raise" else (z, alive)
+@patch_to(ODELEBM)
+def _grid(self, t: Tensor) -> tuple[Tensor, int]:
+    "The grid the ODE steps along for times `t` (from `t0`: the lead points, then `t`) and the number of lead points."
+    memo = getattr(self, "_grid_memo", None)   # a chain's steps share `t`: read it on the host (a GPU sync) once
+    if memo is not None and memo[0] is t and memo[1] == (t._version, self.config.t0): return memo[2]
+    lead = self._lead(t)
+    out = (torch.cat([lead, t]) if len(lead) else t), len(lead)
+    self._grid_memo = (t, (t._version, self.config.t0), out)
+    return out
+
+@patch_to(ODELEBM)
+def _lead(self, t: Tensor) -> Tensor:
+    "Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest step of `t`."
+    t0, first = self.config.t0, t[0].item()
+    if first < t0: raise ValueError(f"times start at {first:.6g}, before the model's t0 = {t0}")
+    if first == t0: return t[:0]
+    gap = first - t0
+    longest = (t[1:] - t[:-1]).max().item() if len(t) > 1 else gap
+    n = math.ceil(gap / longest - 1e-9)
+    if n > self.MAX_LEAD_STEPS:
+        raise ValueError(f"times start at {first:.6g}, {gap:.4g} after the model's t0 = {t0} ({n} grid steps of {longest:.3g}): "
+                         f"are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does, keeping "
+                         f"t_offset), or set ModelConfig(t0=...)")
+    return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
+
+# %% ../nbs/api/04_model.ipynb #7cd9c890
+ODELEBM.MAX_SOLVER_STEPS = 100_000   # a longer solver grid is almost surely unshifted absolute time or a max_step far too small
+
+@patch_to(ODELEBM)
+def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a chain's steps share it)."
+    if getattr(self, "_plan", None) is not None and self._plan[0] is t and self._plan[1] == (t._version, self.config.max_step):
+        return self._plan[2]
+    c, h = self.config, float(self.config.max_step)
+    tt = t.detach().cpu().double()
+    if tt.min() < c.t0: raise ValueError(f"times start at {tt.min().item():.6g}, before the model's t0 = {c.t0}")
+    n = max(1, math.ceil((tt.max().item() - c.t0) / h - 1e-6))
+    if n > self.MAX_SOLVER_STEPS:
+        first, last = tt.min().item(), tt.max().item()
+        why = ("Are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step"
+               if first - c.t0 > last - first else   # far from t0 for their span: unshifted; else a dense grid
+               f"They start at {first:.6g}, so the grid is dense, not shifted: raise max_step (a number in ModelConfig), or thin the stamps")
+        raise ValueError(f"times reach {last:.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0} (at most "
+                         f"{self.MAX_SOLVER_STEPS}). {why}")
+    pos = (tt - c.t0) / h
+    r = pos.round()
+    pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly
+    k = pos.floor().clamp(0, n - 1)
+    plan = ((c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t), k.long().to(t.device), (pos - k).to(t)[..., None])
+    self._plan = (t, (t._version, c.max_step), plan)
+    return plan
+
+@patch_to(ODELEBM)
+def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
+    "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
+    c = self.config
+    grid, k, w = self._readout(t)
+    states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
+    if t.ndim == 1: return torch.lerp(states[:, k], states[:, k + 1], w)
+    at = lambda j: states.gather(1, j[..., None].expand(-1, -1, states.shape[-1]))   # row b reads sequence b's states
+    return torch.lerp(at(k), at(k + 1), w)
+
+@patch_to(ODELEBM)
+def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "A batch on the times its sequences observed (`dense` models: the values there do not change); see the text."
+    if not self.dense: return t, x, mask   # along-the-grid stepping: dropping a time would change every step after it
+    obs = mask.flatten(2).any(-1) if mask.ndim > 2 else mask
+    keep = obs.any(0)
+    if not bool(keep.all()): t, x, mask, obs = t[keep.to(t.device)], x[:, keep], mask[:, keep], obs[:, keep]
+    longest = int(obs.sum(1).max())
+    if mask.ndim > 2 or 2 * longest > len(t): return t, x, mask
+    # sparse series: each row its own observed times, in order, padded (and masked) up to the longest
+    order = (~obs).to(torch.int8).argsort(dim=1, stable=True)[:, :longest]
+    rows = torch.arange(len(x))[:, None]
+    return t.to(order.device)[order], x[rows, order], obs[rows, order]
 
 # %% ../nbs/api/04_model.ipynb #9235aa3e
 def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
@@ -267,3 +228,67 @@ def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
     typical = torch.stack(per_series).median().item() if per_series else float("inf")
     return min((t[-1].item() - t0) / 100, typical)
 
+
+# %% ../nbs/api/04_model.ipynb #0eb2bc52
+@patch_to(ODELEBM)
+def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
+                 trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
+    "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's); `graph`: see `run_chains` (None: on a GPU)."
+    init = torch.randn(n, self.latent_dim, device=self.device, generator=generator) if init is None else init
+    with frozen(self):
+        if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
+        return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
+                          key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound, generator=generator)
+
+@patch_to(ODELEBM)
+def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
+                     init: Tensor | None = None, noise: bool = True, trace: bool = False,
+                     runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
+    "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator` (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."
+    init = torch.randn(len(x), self.latent_dim, device=self.device, generator=generator) if init is None else init
+    with frozen(self):  # the chains need grad_z only: no weight gradients are formed
+        if trace:
+            step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
+            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound,
+                            generator)
+        log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
+        return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
+                                  graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator)
+
+ODELEBM.STABILITY_EVERY = 20   # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
+
+@patch_to(ODELEBM)
+def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
+                  noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
+                  generator: Generators = None):
+    "`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."
+    legs = ([n_steps] if self.config.step_stability is None else
+            [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
+    log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
+    for n in legs:
+        out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
+                         graph, cache, key, self.chain_bound, generator)
+        if runaway == "raise": z = out; continue
+        new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
+        z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)
+    return z if runaway == "raise" else (z, alive)
+
+# %% ../nbs/api/04_model.ipynb #7dbe1371
+ODELEBM.AUTO_STEP_SCALE = 2.5   # chosen on four families, held-out error and seeds that learn (see "The posterior step" below)
+
+@patch_to(ODELEBM)
+def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
+    "Per-sequence posterior step `scale * sigma / sqrt(n)` (default scale `AUTO_STEP_SCALE`), n the sequence's observed values."
+    c, scale = self.config, self.AUTO_STEP_SCALE if scale is None else scale
+    n = mask.flatten(1).sum(1) * (math.prod(c.obs_shape) if mask.ndim == 2 else 1)
+    sigma = c.sigma if c.likelihood == "gaussian" else 2.0   # Bernoulli: curvature of each value at most 1/4 = 1/2^2
+    return scale * sigma / n.clamp(min=1).to(torch.get_default_dtype()).sqrt()
+
+@patch_to(ODELEBM)
+def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None, init: Tensor | None = None) -> float | Tensor:
+    "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."
+    if isinstance(step_size, str):
+        if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
+        step_size = self.auto_step_size(mask).to(self.device)
+    if self.config.step_stability is None or log_prob is None: return step_size
+    return stable_step(log_prob, init, step_size, self.config.step_stability)

@@ -27,7 +27,7 @@ from .executors import LOCAL, parallel_map
 __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'AmortisedPredictor',
            'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs', 'trainer_for', 'train', 'infer',
            'select_iterate', 'use_selected', 'train_selected', 'training_curves', 'training_summary', 'job_record',
-           'provenance', 'provenance_params', 'job_table', 'run_jobs', 'run_grid']
+           'provenance', 'provenance_params', 'job_rows', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #803d0028
 class Predictor(Protocol):
@@ -303,14 +303,13 @@ def provenance_params(records: Sequence[dict]) -> dict:
     return dict(job_commits=sorted({r.get("commit", "unknown") for r in records}), cached_jobs=sum(bool(r.get("cached")) for r in records),
                 train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
 
-def job_table(records: Sequence[dict]):
-    "The job records as a table to look at: method, member, training time and seconds per iteration, the final batch MSE, reused or not, commit."
-    import pandas as pd
+def job_rows(records: Sequence[dict]) -> list[dict]:
+    "The job records as rows to look at (`pd.DataFrame(job_rows(...))`): method, member, training time and seconds per iteration, the final batch MSE, reused or not, commit."
     cols = [k for k in ("method", "seed", "ratio") if any(k in r for r in records)]
-    return pd.DataFrame([{**{k: r.get(k) for k in cols}, "train_seconds": r["train_seconds"],
-                          "seconds_per_iteration": r.get("training", {}).get("seconds_per_iteration"),
-                          "final_batch_mse": r.get("training", {}).get("final_batch_mse"), "cached": r.get("cached"),
-                          "commit": r.get("commit")} for r in records])
+    return [{**{k: r.get(k) for k in cols}, "train_seconds": r["train_seconds"],
+             "seconds_per_iteration": r.get("training", {}).get("seconds_per_iteration"),
+             "final_batch_mse": r.get("training", {}).get("final_batch_mse"), "cached": r.get("cached"),
+             "commit": r.get("commit")} for r in records]
 
 # %% ../../nbs/api/51_methods.ipynb #3c5994b4
 def _finite(out: dict, what: str) -> dict:
