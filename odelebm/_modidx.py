@@ -794,6 +794,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'odelebm.langevin.LangevinTrace': ('api/langevin.html#langevintrace', 'odelebm/langevin.py'),
                                   'odelebm.langevin._failure': ('api/langevin.html#_failure', 'odelebm/langevin.py'),
                                   'odelebm.langevin._finite_mean': ('api/langevin.html#_finite_mean', 'odelebm/langevin.py'),
+                                  'odelebm.langevin._gens': ('api/langevin.html#_gens', 'odelebm/langevin.py'),
                                   'odelebm.langevin._noise': ('api/langevin.html#_noise', 'odelebm/langevin.py'),
                                   'odelebm.langevin._step': ('api/langevin.html#_step', 'odelebm/langevin.py'),
                                   'odelebm.langevin.frozen': ('api/langevin.html#frozen', 'odelebm/langevin.py'),

@@ -52,10 +52,14 @@ def _finite_mean(energy: Tensor | None) -> float | None:
 
 Generators = torch.Generator | Sequence[torch.Generator] | None   # where a chain's random numbers come from
 
+def _gens(generator: Generators) -> list[torch.Generator]:
+    "The generators of `generator`, as a list (none for None)."
+    return [] if generator is None else [generator] if isinstance(generator, torch.Generator) else list(generator)
+
 def normal_draws(generator: Generators) -> Callable[[Tensor], Tensor]:
     "A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream); None: torch's global generator."
     if generator is None: return torch.randn_like
-    gens = [generator] if isinstance(generator, torch.Generator) else list(generator)
+    gens = _gens(generator)
     def draw(z: Tensor) -> Tensor:
         if len(z) % len(gens): raise ValueError(f"{len(z)} chains do not split into {len(gens)} equal blocks, one per generator")
         shape = (len(z) // len(gens), *z.shape[1:])
@@ -95,7 +99,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`, `trace`)."
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
-    z = normal_draws(generator)(torch.empty(*init)) if not isinstance(init, Tensor) else init.detach().clone()
+    if isinstance(init, Tensor): z = init.detach().clone()
+    else: z = normal_draws(generator)(torch.empty(*init, device=_gens(generator)[0].device if generator is not None else None))
     noise = _noise(noise, generator)
     if isinstance(step_size, Tensor):
         if step_size.shape != (len(z),): raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape {tuple(step_size.shape)}")
@@ -187,20 +192,16 @@ class GraphedChains:
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
             if generator is not None and noise:   # each replay must advance the chains' own generators, not torch's default one
-                gens = [generator] if isinstance(generator, torch.Generator) else list(generator)
                 if not hasattr(self.graph, "register_generator_state"):
                     raise RuntimeError("this torch cannot capture draws from a given generator in a CUDA graph")
-                for g in gens: self.graph.register_generator_state(g)
+                for g in _gens(generator): self.graph.register_generator_state(g)
             with torch.cuda.graph(self.graph): body()
 
     def fits(self, inputs: Sequence[Tensor], constants: Sequence[Tensor], init: Tensor, step_size: float | Tensor,
              generator: Generators = None) -> bool:
         "Whether this capture serves these arguments: same shapes and step kind, same generators, same constant values (one device sync)."
         same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
-        same_gens = (generator is None) == (self.generator is None) and (generator is None or (
-            [generator] if isinstance(generator, torch.Generator) else list(generator)) == (
-            [self.generator] if isinstance(self.generator, torch.Generator) else list(self.generator)))
-        return (same_gens and same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
+        return (_gens(generator) == _gens(self.generator) and same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
                 and isinstance(step_size, Tensor) == isinstance(self.step, Tensor)
                 and (isinstance(step_size, Tensor) or float(step_size) == self.step)
                 and all(same(a, b) and torch.equal(a, b) for a, b in zip(self.constants, constants)))
