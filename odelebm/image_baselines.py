@@ -78,7 +78,7 @@ class ImageBaseline(Baseline):
         if not m.any(1).all(): raise ValueError(f"some sequences have no observed frame among the first t_in={self.t_in}")
         return m
 
-# %% ../nbs/api/21_image_baselines.ipynb #3ff4b7b6
+# %% ../nbs/api/21_image_baselines.ipynb #ad23280a
 class FrameGRUEncoder(nn.Module):
     "q(z0 | frames): a GRU run backwards over the embeddings of the observed frames (unobserved ones skipped)."
     def __init__(self, out_dim: int, embed_dim: int = 64, hidden: int = 64, channels: int = 16):
@@ -116,6 +116,7 @@ class StackedFrameEncoder(nn.Module):
         if x.shape[1] < self.t_in: raise ValueError(f"the stacked encoder reads the first t_in={self.t_in} frames; the sequences have {x.shape[1]}")
         return self.net(x[:, :self.t_in, 0])
 
+# %% ../nbs/api/21_image_baselines.ipynb #b263997c
 FRAME_ENCODERS = ("gru", "stack")   # FrameGRUEncoder over every observed frame of the window; StackedFrameEncoder (MoNODE's)
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class FrameSizes:
         if self.latent_dim < 1: raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {self.n_z_samples}")
 
+# %% ../nbs/api/21_image_baselines.ipynb #75403a4b
 class ImageLatentODE(ImageBaseline):
     "Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE, `ConvEmission`; `sizes`: `FrameSizes` fields."
     def __init__(self, *, _static_dim: int = 0, _dynamic_dim: int = 0, **sizes):   # sizes of the decoder's static input and the ODE's constant input, set by subclasses

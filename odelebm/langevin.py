@@ -42,7 +42,7 @@ class LangevinTrace:
     energy: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
 
-# %% ../nbs/api/01_langevin.ipynb #f051d26d
+# %% ../nbs/api/01_langevin.ipynb #86977c94
 def _finite_mean(energy: Tensor | None) -> float | None:
     "Mean over the finite entries, in float64 (so that a few huge values do not overflow it); None before the first step."
     if energy is None: return None
@@ -85,6 +85,7 @@ def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
     if not torch.isfinite(grad).all(): return "non-finite gradient"
     return f"runaway latent (|z| = {z.norm(dim=-1).max().item():.3g} > bound {bound:.3g})"
 
+# %% ../nbs/api/01_langevin.ipynb #71765e5d
 def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
              n_steps: int = 20,                     # K, the number of Langevin steps
@@ -165,7 +166,7 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     finally:
         for p, f in zip(params, flags): p.requires_grad_(f)
 
-# %% ../nbs/api/01_langevin.ipynb #ff0e783a
+# %% ../nbs/api/01_langevin.ipynb #0dad4d0e
 class GraphedChains:
     "Langevin chains whose step is captured once as a CUDA graph and replayed (on the CPU, for tests, run eagerly on the same buffers)."
     def __init__(self, make_log_prob: Callable[..., Callable[[Tensor], Tensor]], # builds `log pi` from the static `inputs` and `constants`
@@ -214,6 +215,7 @@ class GraphedChains:
         for _ in range(n_steps): self.graph.replay() if self.graph is not None else self.body()
         return self.z.clone(), self.alive.clone()
 
+# %% ../nbs/api/01_langevin.ipynb #2478d59d
 GRAPH_CACHE_SIZE = 8   # captures kept per model (one per batch shape: training, prediction, prior chains)
 
 def graph_cache(module: nn.Module) -> dict:
@@ -251,4 +253,3 @@ def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs:
         raise LangevinDivergence(n_steps, None, "non-finite or runaway chain (checked at the end of a graphed chain)",
                                  (~alive).nonzero().flatten().tolist())
     return z
-

@@ -17,7 +17,7 @@ from .chains import chain_schedule
 # %% auto #0
 __all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'Validation', 'calibrating_noise']
 
-# %% ../nbs/api/05_learner.ipynb #dbfcf09d
+# %% ../nbs/api/05_learner.ipynb #03e086ea
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
 
 def _settle_data(model: ODELEBM, data: SequenceData) -> None:
@@ -35,6 +35,7 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
                       f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
 
+# %% ../nbs/api/05_learner.ipynb #916a40ff
 class Learner(Trainer):
     "Algorithm 1 in the library's training loop (`04b_training`): the model, its two optimisers, the posterior chain schedule."
     label = "ODE-LEBM fit"
@@ -116,6 +117,7 @@ class Learner(Trainer):
         super().load_state_dict(s)
         self.chains.load_state_dict(s)
 
+# %% ../nbs/api/05_learner.ipynb #a2653d31
 def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, validation: float | Validation | None = None,
         **kwargs) -> Learner:
     "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls). With `validation` (a fraction of the series to set aside, or a `Validation`), the held-out points are scored as it trains, it stops after `patience` scores without a better one, and `model` ends with the best-scoring weights (`learner.validation` keeps the record)."
@@ -129,8 +131,7 @@ def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, val
     if validation is not None: validation.restore(model)
     return learner
 
-
-# %% ../nbs/api/05_learner.ipynb #42f4999c
+# %% ../nbs/api/05_learner.ipynb #9369b106
 @dataclass
 class Prediction:
     "What a trained model predicts: query times, predicted means `(N, Tq, *obs)`, their std over the posterior samples, the latents `(N, n_samples, D)` and their named parts."
@@ -152,6 +153,7 @@ class Prediction:
         lo, hi = self.mean - half, self.mean + half
         return (lo, hi) if like is None else (like.unstandardize(lo), like.unstandardize(hi))
 
+# %% ../nbs/api/05_learner.ipynb #06b84611
 def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
     "A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far from 0 and 1), else ''."
     if x.ndim != 3: return ""
@@ -221,7 +223,7 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
     return torch.cat(means), torch.cat(stds), torch.cat(zs)
 
-# %% ../nbs/api/05_learner.ipynb #d41e7a02
+# %% ../nbs/api/05_learner.ipynb #e644f097
 def _time_mask(mask: Tensor) -> Tensor:
     "`(N, T)`: which time points of each series a mask observes (any entry, for masks shaped like the data)."
     return mask if mask.ndim == 2 else mask.flatten(2).any(-1)
@@ -306,6 +308,7 @@ class Validation:
         at = expand_mask(self.held, self.data.x) & expand_mask(self.data.mask, self.data.x)
         return calibrating_noise((p.mean - torch.nan_to_num(self.data.x))[at].square(), p.std[at].square())
 
+# %% ../nbs/api/05_learner.ipynb #d959d16c
 def calibrating_noise(err2: Tensor, spread2: Tensor) -> float:
     "The noise c with which squared errors `err2`, each over its predictive variance `spread2 + c^2`, average 1 (a Gaussian predictive's calibration, point by point); 0 where the spreads alone bring the average to 1 or below."
     e2, s2 = err2.double().flatten(), spread2.double().flatten()

@@ -21,7 +21,7 @@ __all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ON
            'samples', 'compare', 'combine', 'Item', 'Claim', 'verdict', 'claim_outcome', 'findings', 'is_dirty',
            'coverage_rows', 'profile_label', 'coverage_markdown']
 
-# %% ../nbs/api/80_results.ipynb #48ae00eb
+# %% ../nbs/api/80_results.ipynb #1847af9b
 PAPER: dict[str, dict[str, Any]] = {
     "table1": dict(
         title="Table 1: test MSE on irregularly-sampled sinusoids, by observation ratio",
@@ -78,6 +78,8 @@ PAPER: dict[str, dict[str, Any]] = {
                     rows={"Latent ODE": [0.039, None], "MCMC without EBM": [0.025, None], "EBM without MCMC": [0.031, None], "MCMC + EBM": [0.024, None]}),
 }
 # The paper's training budget in epochs, by table (Table 1: Rubanova et al.'s 500; rotating MNIST: MoNODE's 400).
+
+# %% ../nbs/api/80_results.ipynb #7bbf5a53
 PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400, "figure4": 400, "figure6": 400,
                                   "table3": 200, "table4": 500, "table4_minmax": 500, "table6": 500}
 HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "AUROC learned term", "corr", "R2"}   # columns where larger values are better (others: errors)
@@ -116,7 +118,7 @@ def paper_value(table: str, method: str, column: str) -> float | None:
     if t is None or method not in t["rows"] or column not in t["columns"]: return None
     return t["rows"][method][t["columns"].index(column)]
 
-# %% ../nbs/api/80_results.ipynb #3a67938f
+# %% ../nbs/api/80_results.ipynb #496861b1
 RESULTS_DIR = "results"   # a run folder's results files: <run_dir>/results/<name>.json (see experiments.store.RunDir)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")   # what a figure file may be
 
@@ -145,6 +147,7 @@ def git_commit(root: str | Path | None = None) -> str:
         return c + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError): return "unknown"
 
+# %% ../nbs/api/80_results.ipynb #5c8e8882
 @dataclass
 class Results:
     "Records, figures and notes of one experiment run, saved with provenance as `<run_dir>/results/<name>.json`."
@@ -201,7 +204,7 @@ def load_results(run_dir: str | Path) -> list[dict]:
         out.append(res)
     return out
 
-# %% ../nbs/api/80_results.ipynb #8970a104
+# %% ../nbs/api/80_results.ipynb #3e638156
 def _fmt(v: float | None) -> str:
     if v is None: return "–"
     return f"{v:.2e}" if (v != 0 and abs(v) < 1e-3) else f"{v:.4f}"
@@ -239,6 +242,7 @@ def _train_size(params: dict) -> int:
     # Table 1 trains on the first 80% of its series (Rubanova et al.'s split); the image tables record n_train
     return params.get("n_train") or round(0.8 * params["n_series"])
 
+# %% ../nbs/api/80_results.ipynb #0581cc3a
 def training_budget(table: str, params: dict) -> str:
     "Iterations and epochs of the run that produced `table`, beside the paper's epochs; '' for runs that do not train."
     if "iterations" not in params or "batch_size" not in params: return ""
@@ -355,7 +359,7 @@ def combine(outcomes: Sequence[str]) -> str:
     if "not met" in decided: return "not met"
     return "tie" if len(decided) == len(outcomes) else "undecided"
 
-# %% ../nbs/api/80_results.ipynb #c51d39ad
+# %% ../nbs/api/80_results.ipynb #1217841f
 @dataclass(frozen=True)
 class Item:
     "One table or figure of the paper: where our version comes from, the number it is summarised by, and what a reader must know beside it."
@@ -395,6 +399,7 @@ COVERAGE: tuple[Item, ...] = (
 NOT_RESULTS = "Figure 1 (the model diagram) and Tables 8-9 (hyper-parameters, used in our recipes) hold no results."
 FAILED_SEED = 2.5   # a seed whose error exceeds this multiple of its method's median over seeds is named in the coverage note
 
+# %% ../nbs/api/80_results.ipynb #11c37853
 @dataclass(frozen=True)
 class Claim:
     "The outcome of one claim of the paper on our numbers: what it says, one of `OUTCOMES`, and the comparisons behind it."
@@ -467,6 +472,7 @@ def claim_outcome(table: str, kind: str, records: Iterable[dict]) -> Claim | Non
     return {"best": lambda: _claim_best(table, S), "order": lambda: _claim_order(table, S), "decreasing": lambda: _claim_decreasing(S),
             "increasing": lambda: _claim_increasing(table, S)}[kind]()
 
+# %% ../nbs/api/80_results.ipynb #f76b2e83
 def findings(table: str, records: list[dict]) -> list[str]:
     "What a reader of `table` must not miss: trivial predictors that beat every model (by `DECISION_RULE`), and seeds that failed (error above `FAILED_SEED` x their method's median)."
     S, out = samples(records, table), []
@@ -481,6 +487,7 @@ def findings(table: str, records: list[dict]) -> list[str]:
         out += [f"{m} seed {r['seed']} fails at {c} ({_fmt(r['value'])}, {r['value'] / med:.1f}x its seeds' median)" for r in bad]
     return out
 
+# %% ../nbs/api/80_results.ipynb #ebd01fe2
 def is_dirty(meta: dict) -> bool:
     "Whether a results file was computed from a tree with uncommitted changes (or from an unknown commit): nobody can check its code out."
     return str(meta.get("commit", "unknown")).endswith("+dirty") or meta.get("commit", "unknown") == "unknown"
@@ -539,6 +546,7 @@ def coverage_rows(results: list[dict]) -> list[dict]:
                          note="; ".join(notes) or "–"))
     return rows
 
+# %% ../nbs/api/80_results.ipynb #c2a7c811
 def profile_label(results: list[dict], profile: str) -> str:
     "Which profile produced `results` (`profile` when there are none): 'cpu profile', or, when some notebooks' latest run used another, 'cpu profile; `table1_irregular`: paper profile'."
     by: dict[str, list[str]] = {}

@@ -49,7 +49,7 @@ def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
     grid = torch.unique(torch.cat(times))  # sorted
     return grid, [torch.searchsorted(grid, t) for t in times]
 
-# %% ../nbs/api/03a_sequences.ipynb #31c5e8f4
+# %% ../nbs/api/03a_sequences.ipynb #44f2590b
 def _as_mask(mask) -> Tensor:
     "A boolean mask; numbers are accepted only as exact 0 / 1 (0.3, 2 or NaN would silently count as observed)."
     m = torch.as_tensor(mask)
@@ -86,6 +86,7 @@ def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
     if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
     return torch.unique(raw.to(torch.get_default_dtype()), sorted=True, return_inverse=True)
 
+# %% ../nbs/api/03a_sequences.ipynb #e519a3cb
 @dataclass
 class SequenceData:
     "A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional `labels (N,)`."
@@ -184,6 +185,7 @@ class SequenceData:
             x[i, ji], mask[i, ji] = xi, True
         return cls(grid, x, mask, t_offset=offset)
 
+# %% ../nbs/api/03a_sequences.ipynb #bd5b4457
 @dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`
 class Frame:
     "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values; `per_series`: each series' own level taken off first). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
@@ -210,7 +212,6 @@ def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
     "Refuse data whose observations do not have the shape a model expects."
     if tuple(data.obs_shape) != tuple(obs_shape):
         raise ValueError(f"data observations have shape {data.obs_shape}, the model expects {tuple(obs_shape)}")
-
 
 # %% ../nbs/api/03a_sequences.ipynb #de752b16
 def subsample_mask(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:

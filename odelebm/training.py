@@ -197,7 +197,7 @@ def progress_bar(*args, **kwargs) -> tqdm:
     "A progress bar (tqdm's arguments) of the class `progress_class` picks for this process."
     return progress_class()(*args, **kwargs)
 
-# %% ../nbs/api/04b_training.ipynb #c0619075
+# %% ../nbs/api/04b_training.ipynb #c0868d42
 def _rng_states() -> dict[str, Any]:
     return dict(rng_torch=torch.get_rng_state(), rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
@@ -208,6 +208,7 @@ def check_data_fingerprint(saved: dict | None, data: SequenceData, path: str | P
                      f"{saved['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 {got['sha256'][:12]}): "
                      f"resume with the data it was trained on, or start a new run")
 
+# %% ../nbs/api/04b_training.ipynb #a1a6559b
 class Trainer:
     "The loop every model trains in: subclasses build `optimizers` and write `step` (ending in `record`) and `from_state`."
     label = "fit"   # the progress bar's description
@@ -315,6 +316,7 @@ class Trainer:
         except ValueError as e:
             warnings.warn(f"{e}; training from the start instead"); return None
 
+# %% ../nbs/api/04b_training.ipynb #7ba964df
 def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | None = None) -> Tensor:
     "Scale each member's gradient over `params` to norm <= `max_norm` (`members`: the parameters are an ensemble's, stacked `(E, ...)`); returns the norms before, `(E,)` (one model: `(1,)`)."
     grads = [p.grad for p in params if p.grad is not None]

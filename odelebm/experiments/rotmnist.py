@@ -160,7 +160,7 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
                 tilt_shuffled=tilt["shuffled"], auroc_tilt=auc(tilt), joint_real=joint["real"], joint_shuffled=joint["shuffled"],
                 auroc_joint=auc(joint))
 
-# %% ../../nbs/api/31_rotmnist.ipynb #113c14be
+# %% ../../nbs/api/31_rotmnist.ipynb #ab643017
 def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: int, rows: int = 3, every: int = 3):
     "Figure 3: for `rows` test sequences, the truth and each method's prediction, every `every`-th frame of the sequence."
     import matplotlib.pyplot as plt
@@ -184,6 +184,7 @@ def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: 
     fig.text(0.5, 0.005, f"frame index; red border: extrapolated beyond the {t_in} observed frames", ha="center", fontsize=8)
     return fig
 
+# %% ../../nbs/api/31_rotmnist.ipynb #9a590a1a
 def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | None = None, seed: int = 0) -> dict:
     "Figure 4's 16 sequences of one digit, sequence k starting k rotation steps later: latents (split, and whole in `z`) with times reset to 0 and with the original times."
     step = 360 / 16
@@ -201,6 +202,7 @@ def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | 
     zb = predict(model, orig, t, mask, n_steps=steps, step_size=size, seed=seed).z[:, 0]
     return dict(reset=model.split(za), original=model.split(zb), z=dict(reset=za, original=zb), start=torch.arange(n))
 
+# %% ../../nbs/api/31_rotmnist.ipynb #0c20f368
 OUTLIER = 5.0   # a latent farther from the median than this many median distances is an outlier: the PCA is fitted without it
 
 def _pca2(z: Tensor) -> np.ndarray:
@@ -266,6 +268,7 @@ def plot_figure5(model, probe: dict, t: Tensor):
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/api/31_rotmnist.ipynb #45dad5a5
 def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, seed: int = 0):
     "Figure 6: t-SNE of z_s coloured by digit (NMI in the title); histogram of energies of real vs frame-shuffled sequences (`ood_energies`; its three AUROCs in the title)."
     import matplotlib.pyplot as plt, seaborn as sns
@@ -289,6 +292,7 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
     fig.tight_layout()
     return fig
 
+# %% ../../nbs/api/31_rotmnist.ipynb #29797537
 def energy_gap(curves: dict[str, list[float]]) -> list[float]:
     "The mean energy of the posterior samples minus that of the prior samples, per window of training iterations: 0 where the prior's samples look like the posterior's to the energy."
     if "energy_prior" not in curves: raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were recorded)")
