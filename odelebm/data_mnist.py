@@ -208,7 +208,7 @@ def rotate(images: Tensor, degrees: Tensor | float) -> Tensor:
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-# %% ../nbs/api/12_data_mnist.ipynb #9218e1b1
+# %% ../nbs/api/12_data_mnist.ipynb #d4078104
 @dataclass(frozen=True)
 class RotatingMNISTSettings:
     "Every setting that determines a rotating-MNIST data set (the cache key)."
@@ -242,7 +242,7 @@ class RotatingMNIST:
     index: dict[str, Tensor]     # split -> index of each sequence's digit in the MNIST source split
     settings: RotatingMNISTSettings
 
-# %% ../nbs/api/12_data_mnist.ipynb #5bdf2be5
+# %% ../nbs/api/12_data_mnist.ipynb #8c0a5c27
 SPLITS = ("train", "val", "test")
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -64,7 +64,7 @@ def _rk_step(f, t, z, h: float, tableau) -> tuple[Tensor, list]:
         if bi: z = z.add(k, alpha=h * bi)
     return z, caches
 
-# %% ../nbs/api/02_dynamics.ipynb #d2a73715
+# %% ../nbs/api/02_dynamics.ipynb #4f4d5c12
 # internal activations, each with its derivative written from its output (the sweep keeps no pre-activations)
 _UNITS = {"sigmoid": (torch.sigmoid, lambda y: torch.addcmul(y, y, y, value=-1)),
           "softplus": (nn.functional.softplus, lambda y: -torch.expm1(-y)),
@@ -168,7 +168,7 @@ class _FusedGridSolve(torch.autograd.Function):
         grads = [x for l in range(len(Wt)) for x in (dW[l], db[l].sum(-1))] if want_w else [None] * (2 * len(Wt))
         return (_T(g), None, None, None, None, *grads)
 
-# %% ../nbs/api/02_dynamics.ipynb #e0d95030
+# %% ../nbs/api/02_dynamics.ipynb #9f18839a
 _FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu"}
 
 def field_unit(net: nn.Sequential) -> str | None:

@@ -292,7 +292,7 @@ def md_file(path: Path, missing: str) -> str:
     "The markdown file `path` as HTML, or the HTML `missing` when there is none."
     return markdown(path.read_text()) if path.is_file() else missing
 
-# %% ../nbs/api/91_report.ipynb #3d36d00a
+# %% ../nbs/api/91_report.ipynb #e018f28f
 def _digest(files: list[Path], banner: str) -> str:
     h = hashlib.sha256(banner.encode())
     for f in files: h.update(f.name.encode()); h.update(f.read_bytes())
@@ -352,7 +352,7 @@ def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int, profile: st
         notebooks_table(notebooks, errors, meta, logs)])
     atomic_write(root / "index.html", page(f"Report: {profile}", body, banner=banner))
 
-# %% ../nbs/api/91_report.ipynb #62506611
+# %% ../nbs/api/91_report.ipynb #12cfc773
 REPORT_MARKER = ".odelebm-report"   # in every report folder: `write_report` replaces no folder without it
 
 def _check_replaceable(out: Path) -> None:

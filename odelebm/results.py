@@ -21,7 +21,7 @@ __all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ON
            'samples', 'compare', 'combine', 'Item', 'Claim', 'verdict', 'claim_outcome', 'findings', 'is_dirty',
            'coverage_rows', 'profile_label', 'coverage_markdown']
 
-# %% ../nbs/api/80_results.ipynb #1847af9b
+# %% ../nbs/api/80_results.ipynb #6be2be40
 PAPER: dict[str, dict[str, Any]] = {
     "table1": dict(
         title="Table 1: test MSE on irregularly-sampled sinusoids, by observation ratio",
@@ -79,7 +79,7 @@ PAPER: dict[str, dict[str, Any]] = {
 }
 # The paper's training budget in epochs, by table (Table 1: Rubanova et al.'s 500; rotating MNIST: MoNODE's 400).
 
-# %% ../nbs/api/80_results.ipynb #7bbf5a53
+# %% ../nbs/api/80_results.ipynb #fd6b12bb
 PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400, "figure4": 400, "figure6": 400,
                                   "table3": 200, "table4": 500, "table4_minmax": 500, "table6": 500}
 HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "AUROC learned term", "corr", "R2"}   # columns where larger values are better (others: errors)
@@ -118,7 +118,7 @@ def paper_value(table: str, method: str, column: str) -> float | None:
     if t is None or method not in t["rows"] or column not in t["columns"]: return None
     return t["rows"][method][t["columns"].index(column)]
 
-# %% ../nbs/api/80_results.ipynb #496861b1
+# %% ../nbs/api/80_results.ipynb #f58d32dd
 RESULTS_DIR = "results"   # a run folder's results files: <run_dir>/results/<name>.json (see experiments.store.RunDir)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")   # what a figure file may be
 
@@ -147,7 +147,7 @@ def git_commit(root: str | Path | None = None) -> str:
         return c + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError): return "unknown"
 
-# %% ../nbs/api/80_results.ipynb #5c8e8882
+# %% ../nbs/api/80_results.ipynb #363b1545
 @dataclass
 class Results:
     "Records, figures and notes of one experiment run, saved with provenance as `<run_dir>/results/<name>.json`."
@@ -204,7 +204,7 @@ def load_results(run_dir: str | Path) -> list[dict]:
         out.append(res)
     return out
 
-# %% ../nbs/api/80_results.ipynb #3e638156
+# %% ../nbs/api/80_results.ipynb #1f3cf7c1
 def _fmt(v: float | None) -> str:
     if v is None: return "–"
     return f"{v:.2e}" if (v != 0 and abs(v) < 1e-3) else f"{v:.4f}"
@@ -242,7 +242,7 @@ def _train_size(params: dict) -> int:
     # Table 1 trains on the first 80% of its series (Rubanova et al.'s split); the image tables record n_train
     return params.get("n_train") or round(0.8 * params["n_series"])
 
-# %% ../nbs/api/80_results.ipynb #0581cc3a
+# %% ../nbs/api/80_results.ipynb #41e6b179
 def training_budget(table: str, params: dict) -> str:
     "Iterations and epochs of the run that produced `table`, beside the paper's epochs; '' for runs that do not train."
     if "iterations" not in params or "batch_size" not in params: return ""

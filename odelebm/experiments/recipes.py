@@ -16,7 +16,7 @@ from .profiles import get_profile
 __all__ = ['PARTS', 'RECIPES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData', 'BallsData', 'MujocoData', 'AmortisedConfig',
            'TestConfig', 'Recipe', 'check_type', 'recipe_fields', 'override', 'recipe']
 
-# %% ../../nbs/api/50_recipes.ipynb #a3c2c5fb
+# %% ../../nbs/api/50_recipes.ipynb #a2f4fef4
 @dataclass(frozen=True)
 class SinusoidData:
     "Table 1's irregular sinusoids (`odelebm.data_sinusoids.make_sinusoids`): 80% train (the last `n_val` of it held out for validation), 20% test."
@@ -88,7 +88,7 @@ class MujocoData:
         rest = self.n_traj - self.n_traj // 5
         return rest - int(round(rest * self.val_frac))
 
-# %% ../../nbs/api/50_recipes.ipynb #4ea92ce5
+# %% ../../nbs/api/50_recipes.ipynb #59e7e033
 @dataclass(frozen=True)
 class AmortisedConfig:
     "What the amortised (encoder) baselines need beyond the shared `ModelConfig` sizes; the defaults are Rubanova et al.'s."

@@ -259,7 +259,7 @@ def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int 
         return statistics.median(time_calls(run, warmup, repeats, device)) / chain
 
 
-# %% ../../nbs/api/40_benchmark.ipynb #36183dd9
+# %% ../../nbs/api/40_benchmark.ipynb #2f3f2cf8
 def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
     "One row per method from several rounds: all timed calls pooled, peak memory the largest, per-round medians kept."
     out = {}
@@ -282,7 +282,7 @@ def _add_ratios(rows: list[dict]) -> None:
             pairs = [(x, y) for x, y in zip(r[f"{k}_rounds"], b[f"{k}_rounds"]) if x and y] if b else []
             r[f"{k}_ratio"] = statistics.median(x / y for x, y in pairs) if pairs else None
 
-# %% ../../nbs/api/40_benchmark.ipynb #9823ecb0
+# %% ../../nbs/api/40_benchmark.ipynb #6af768d4
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
                   log: Callable[[str], None] | None = print, fast_stages: int = 2, rounds: int = 1, ensemble: int = 0) -> dict:
@@ -327,7 +327,7 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
     return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats, rounds=rounds, ensemble=ensemble),
                 setups=[s.describe() for s in setups], rows=rows, langevin=rates, notes=notes)
 
-# %% ../../nbs/api/40_benchmark.ipynb #2b2dfc45
+# %% ../../nbs/api/40_benchmark.ipynb #4bee5d53
 def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None else fmt.format(v)
 
 def markdown(result: dict) -> str:
