@@ -844,6 +844,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'odelebm.learner._settle_data': ('api/learner.html#_settle_data', 'odelebm/learner.py'),
                                  'odelebm.learner._time_mask': ('api/learner.html#_time_mask', 'odelebm/learner.py'),
                                  'odelebm.learner.calibrating_noise': ('api/learner.html#calibrating_noise', 'odelebm/learner.py'),
+                                 'odelebm.learner.chain_batch': ('api/learner.html#chain_batch', 'odelebm/learner.py'),
                                  'odelebm.learner.fit': ('api/learner.html#fit', 'odelebm/learner.py'),
                                  'odelebm.learner.predict': ('api/learner.html#predict', 'odelebm/learner.py')},
             'odelebm.model': { 'odelebm.model.ModelConfig': ('api/model.html#modelconfig', 'odelebm/model.py'),

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from .sequences import SequenceData, check_batch, masked_mse
 from .model import ODELEBM
+from .learner import chain_batch
 
 # %% auto #0
 __all__ = ['PosteriorTrace', 'trace_posterior']
@@ -76,9 +77,7 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
     t, x, mask = check_batch(t, x, mask)
     c, dev = model.config, model.device
     floor = noise_floor if noise_floor is not None else (c.sigma ** 2 if c.likelihood == "gaussian" else None)
-    tb, xb, mb = model.batch_grid(t, x, mask)
-    xb, mb = torch.nan_to_num(xb).to(dev).repeat_interleave(n_chains, 0), mb.to(dev).repeat_interleave(n_chains, 0)
-    tb = (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev)
+    tb, xb, mb = chain_batch(model, t, x, mask, n_chains)   # the batch as `predict`'s chains see it
     g = torch.Generator(device=dev).manual_seed(seed)
     z = torch.randn(len(xb), model.latent_dim, device=dev, generator=g)
     alive = torch.ones(len(xb), dtype=torch.bool, device=dev)

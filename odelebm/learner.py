@@ -15,7 +15,7 @@ from .training import FitConfig, History, Trainer, descend, draw_batch, make_opt
 from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'Validation', 'calibrating_noise']
+__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'chain_batch', 'Validation', 'calibrating_noise']
 
 # %% ../nbs/api/05_learner.ipynb #03e086ea
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
@@ -194,19 +194,24 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     if at is None: return Prediction(tq, means, zs, stds, noise, parts)
     return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)   # in the order asked for
 
+def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+    "Series `x` as posterior chains see them, on the model's device: on the times they observed (`batch_grid`), NaN at unobserved points zeroed, each series repeated `n_chains` times (one row per chain); `t, x, mask`."
+    dev = model.device
+    tb, xb, mb = model.batch_grid(t, x, mask)
+    xr, mr = torch.nan_to_num(xb).to(dev).repeat_interleave(n_chains, 0), mb.to(dev).repeat_interleave(n_chains, 0)
+    return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr   # per-sequence times follow their rows
+
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
                       n_samples: int, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
     "Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the latents."
     dev = model.device
     means, stds, zs = [], [], []
     for i in range(0, len(x), batch_size):
-        tb, xb, mb = model.batch_grid(t, x[i:i + batch_size], mask[i:i + batch_size])
-        xb, mb = torch.nan_to_num(xb).to(dev), mb.to(dev)
-        xr, mr = xb.repeat_interleave(n_samples, 0), mb.repeat_interleave(n_samples, 0)
-        tr = tb.repeat_interleave(n_samples, 0) if tb.ndim == 2 else tb   # per-sequence times (see `batch_grid`) follow their rows
-        if n_samples == 1: z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, generator=generator), None
+        xb = x[i:i + batch_size]
+        tr, xr, mr = chain_batch(model, t, xb, mask[i:i + batch_size], n_samples)
+        if n_samples == 1: z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator), None
         else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
-            z, ok = model.sample_posterior(xr, tr.to(dev), mr, n_steps, step_size, runaway="drop", generator=generator)
+            z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator)
             ok = ok.reshape(len(xb), n_samples)
             if not bool(ok.any(1).all()):
                 bad = (~ok.any(1)).nonzero().flatten()

@@ -292,11 +292,10 @@ def job_record(method: str, member: dict, commit: str, train_seconds: float, h: 
 
 def provenance(records: Sequence[dict], what: str = "jobs") -> str:
     "The sentence that ends every table's note, from its job records: the commits they were computed at, how many a `--resume` reused, and the training time of all (and the scoring time besides, where recorded)."
-    commits = sorted({r.get("commit", "unknown") for r in records})
-    reused, train = sum(bool(r.get("cached")) for r in records), sum(r["train_seconds"] for r in records)
+    p, train = provenance_params(records), sum(r["train_seconds"] for r in records)
     scored = [r["total_seconds"] - r["train_seconds"] for r in records if "total_seconds" in r]
-    return (f"{what[0].upper() + what[1:]} computed at commit(s) {commits}; {reused} of {len(records)} reused (--resume); training "
-            f"time of all {what} {train / 60:.1f} min" + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
+    return (f"{what[0].upper() + what[1:]} computed at commit(s) {p['job_commits']}; {p['cached_jobs']} of {len(records)} reused "
+            f"(--resume); training time of all {what} {train / 60:.1f} min" + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
 
 def provenance_params(records: Sequence[dict]) -> dict:
     "What `provenance` says, as results-file parameters."
