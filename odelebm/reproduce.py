@@ -90,12 +90,11 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
     settings = {k: v for k, v in (overrides or {}).items() if "." not in k}
     fields = {k: v for k, v in (overrides or {}).items() if "." in k}
-    common = dict(profile=profile, device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
+    common = dict(profile=profile, seeds=seeds or prof.seeds, device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
     jobs = []
     for nb in nbs:
         declared = declared_parameters(nb)
-        given = {**common, **prof.parameters(nb.stem)}   # the profile's seeds, or the notebook's own
-        params = {**{k: v for k, v in given.items() if k in declared or k in prof.notebooks.get(nb.stem, {})}, **settings}  # --set wins
+        params = {**{k: v for k, v in common.items() if k in declared}, **prof.notebooks.get(nb.stem, {}), **settings}  # --set wins
         if seeds and "seeds" in declared: params["seeds"] = seeds   # and --seeds over a profile's per-notebook seeds
         bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
