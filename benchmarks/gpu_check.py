@@ -12,7 +12,8 @@ import torch
 from odelebm.dynamics import check_kernel
 from odelebm.kernels import triton_available
 from odelebm.model import ODELEBM
-from odelebm.ensemble import Ensemble, EnsembleLearner
+from odelebm.ensemble import Ensemble
+from odelebm.learner import Learner
 from odelebm.data_sinusoids import make_sinusoids
 from odelebm.experiments.recipes import recipe, override
 from odelebm.experiments.methods import method, member_configs
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     models = []
     for k in cfgs:
         torch.manual_seed(k.seed); models.append(ODELEBM(model.config))
-    learner = EnsembleLearner(Ensemble(models), data, cfgs)
+    learner = Learner(Ensemble(models), data, cfgs)
     start = time.perf_counter()
     learner.fit()
     sec = (time.perf_counter() - start) / a.iterations

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from .training import batch_mask
+from .langevin import normal_draws
 
 # %% auto #0
 __all__ = ['rows', 'PosteriorBatch', 'FreshChains', 'PersistentChains', 'StagedChains', 'chain_schedule']
@@ -27,13 +28,6 @@ class PosteriorBatch:
     z: Tensor
     ok: Tensor
 
-    @property
-    def dropped(self) -> int: return int((~self.ok).sum())
-
-    def sane(self) -> PosteriorBatch:
-        "The sequences whose chains did not run away (the others sit out the update)."
-        ok = self.ok
-        return PosteriorBatch(self.idx[ok.to(self.idx.device)], rows(self.t, ok), self.x[ok], self.mask[ok], self.z[ok], ok[ok])
 
 # %% ../nbs/api/04c_chains.ipynb #35fcfb52
 class FreshChains:
@@ -43,33 +37,39 @@ class FreshChains:
         c = learner.cfg
         idx, t, x, mask = learner.sample_batch()
         return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size,
-                                                                               runaway="drop", generator=learner.noise_gen))
+                                                                               runaway="drop", generator=learner.noise_gens))
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, s: dict) -> None: pass
 
 # %% ../nbs/api/04c_chains.ipynb #c24f2c06
 class PersistentChains(FreshChains):
-    "One chain per training sequence: a first visit runs `posterior_steps` from noise, a revisit `persistent_steps` from the last sample."
+    "One chain per member and training sequence: a first visit runs `posterior_steps` from noise, a revisit `persistent_steps` from the last sample."
     def __init__(self, learner):
-        self.z = torch.zeros(len(learner.data), learner.model.latent_dim)
-        self.visited = torch.zeros(len(learner.data), dtype=torch.bool)
+        self.z = torch.zeros(learner.n_members, len(learner.data), learner.model.latent_dim)
+        self.visited = torch.zeros(learner.n_members, len(learner.data), dtype=torch.bool)
 
     def draw(self, learner) -> PosteriorBatch:
         c, m = learner.cfg, learner.model
         idx, t, x, mask = learner.sample_batch()
-        z, old = torch.empty(len(idx), m.latent_dim, device=x.device), self.visited[idx].to(x.device)
-        ok = torch.ones(len(idx), dtype=torch.bool, device=x.device)
-        for sel, steps, init in ((~old, c.posterior_steps, None), (old, c.persistent_steps, self.z[idx[old.cpu()]])):
-            if sel.any():
-                init = None if init is None else init.to(x.device)
-                z[sel], ok[sel] = m.sample_posterior(x[sel], rows(t, sel), mask[sel], steps, c.posterior_step_size, init=init, runaway="drop",
-                                                     generator=learner.noise_gen)
-        self.z[idx], self.visited[idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
+        member = torch.arange(learner.n_members).repeat_interleave(len(idx) // learner.n_members)   # each row's member
+        old = self.visited[member, idx].to(x.device)
+        noise = normal_draws(learner.noise_gens)(torch.empty(len(idx), m.latent_dim, device=x.device))
+        z, ok = torch.where(old[:, None], self.z[member, idx].to(x.device), noise), torch.ones(len(idx), dtype=torch.bool, device=x.device)
+        step = m.posterior_step(c.posterior_step_size, mask)   # a number, or one per row
+        for leg, steps in ((~old, c.posterior_steps), (old, c.persistent_steps)):
+            active = leg.view(learner.n_members, -1).any(1).tolist()   # a member without rows in this leg draws nothing, as alone
+            if any(active):
+                s = step if all(active) and bool(leg.all()) else step * leg   # (a number stays a number: as fresh chains draw)
+                z, alive = m.sample_posterior(x, t, mask, steps, s, init=z, noise=normal_draws(learner.noise_gens, active),
+                                              runaway="drop", generator=learner.noise_gens)
+                ok &= alive
+        self.z[member, idx], self.visited[member, idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
         return PosteriorBatch(idx, t, x, mask, z, ok)
 
     def state_dict(self) -> dict: return dict(chains=self.z, visited=self.visited)
     def load_state_dict(self, s: dict) -> None:
-        if s.get("chains") is not None: self.z, self.visited = s["chains"], s["visited"]
+        if s.get("chains") is not None:   # (a lone model's chains were saved without the member axis)
+            self.z, self.visited = (s["chains"][None], s["visited"][None]) if s["visited"].ndim == 1 else (s["chains"], s["visited"])
 
 # %% ../nbs/api/04c_chains.ipynb #9ce8e03d
 class StagedChains(FreshChains):
@@ -79,23 +79,25 @@ class StagedChains(FreshChains):
         if c.chain_stages * min(c.batch_size, n) > n:
             raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} sequences in flight, "
                              f"more than the {n} training sequences: lower chain_stages or batch_size")
-        self.stages = None   # the cohorts in flight: sequence index, mask, chain state, sanity and age (in stages) of each
+        self.stages = None   # the cohorts in flight, `(E, n)` per member: sequence index, mask, chain state, sanity and age (in stages)
 
     def _admit(self, learner, busy: Tensor | None, depth: int) -> dict[str, Tensor]:
-        "A cohort of `batch_size` sequences not in `busy`, with chains run `depth` stages from noise."
+        "A cohort of `batch_size` sequences per member, not among its `busy` ones, with chains run `depth` stages from noise."
         c, n, m = learner.cfg, len(learner.data), learner.model
-        free = torch.randperm(n, generator=learner.batch_gen)
-        if busy is not None: free = free[~torch.isin(free, busy)]
-        idx = free[:min(c.batch_size, n)]
-        g = learner.noise_gen
-        mask, z = batch_mask(learner.data, idx, c, learner.batch_gen), torch.randn(len(idx), m.latent_dim, generator=g, device=g.device).cpu()
-        ok = torch.ones(len(idx), dtype=torch.bool)
+        idx, mask = [], []
+        for e, (k, g) in enumerate(zip(learner.configs, learner.batch_gens)):
+            free = torch.randperm(n, generator=g)
+            if busy is not None: free = free[~torch.isin(free, busy[e])]
+            idx.append(free[:min(c.batch_size, n)]); mask.append(batch_mask(learner.data, idx[-1], k, g))
+        idx, mask = torch.stack(idx), torch.stack(mask)
+        z = normal_draws(learner.noise_gens)(torch.empty(idx.numel(), m.latent_dim, device=c.device)).cpu()
+        ok = torch.ones(idx.numel(), dtype=torch.bool)
         if depth:
-            _, t, x, msk = learner.batch(idx, mask)
+            _, t, x, msk = learner.batch(idx.flatten(), mask.flatten(0, 1))
             z, ok = m.sample_posterior(x, t, msk, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                       init=z.to(x.device), runaway="drop", generator=g)
+                                       init=z.to(x.device), runaway="drop", generator=learner.noise_gens)
             z, ok = z.cpu(), ok.cpu()
-        return dict(idx=idx, mask=mask, z=z, ok=ok, age=torch.full((len(idx),), depth, dtype=torch.long))
+        return dict(idx=idx, mask=mask, z=z.view(*idx.shape, -1), ok=ok.view(idx.shape), age=torch.full(idx.shape, depth, dtype=torch.long))
 
     def draw(self, learner) -> PosteriorBatch:
         "Admit a fresh cohort, advance every cohort by K/S steps in one call, return the completed cohort."
@@ -103,21 +105,24 @@ class StagedChains(FreshChains):
         # fill the pipeline once (cohorts S-1, ..., 1 stages deep), then admit a fresh cohort every iteration
         for depth in (range(c.chain_stages - 1, -1, -1) if s is None else [0]):
             new = self._admit(learner, None if s is None else s["idx"], depth)
-            s = new if s is None else {k: torch.cat([s[k], new[k]]) for k in s}
-        idx, t, x, mask = learner.batch(s["idx"], s["mask"])
+            s = new if s is None else {k: torch.cat([s[k], new[k]], 1) for k in s}
+        idx, t, x, mask = learner.batch(s["idx"].flatten(), s["mask"].flatten(0, 1))
         z, ok = learner.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                               init=s["z"].to(x.device), runaway="drop", generator=learner.noise_gen)
-        s["z"], s["ok"], s["age"] = z.cpu(), s["ok"] & ok.cpu(), s["age"] + 1   # a chain that ran away at any stage stays out
-        done = s["age"] == c.chain_stages
-        self.stages = {k: v[~done] for k, v in s.items()}
-        d = done.to(x.device)
-        return PosteriorBatch(idx[done], rows(t, d), x[d], mask[d], z[d], s["ok"][done].to(x.device))
+                                               init=s["z"].flatten(0, 1).to(x.device), runaway="drop", generator=learner.noise_gens)
+        # a chain that ran away at any stage stays out
+        s["z"], s["ok"], s["age"] = z.cpu().view_as(s["z"]), s["ok"] & ok.cpu().view_as(s["ok"]), s["age"] + 1
+        done = s["age"] == c.chain_stages   # the same columns of every member: the cohorts move in step
+        self.stages = {k: v[:, ~done[0]] for k, v in s.items()}
+        d = done.flatten().to(x.device)
+        return PosteriorBatch(idx[done.flatten()], rows(t, d), x[d], mask[d], z[d], s["ok"][done].to(x.device))
 
     def state_dict(self) -> dict: return dict(stages=self.stages)
     def load_state_dict(self, s: dict) -> None:
         self.stages = s.get("stages")
+        if self.stages is not None and self.stages["idx"].ndim == 1:   # a lone model's, saved without the member axis
+            self.stages = {k: v[None] for k, v in self.stages.items()}
         if self.stages is not None and "ok" not in self.stages:   # saved before runaway chains were tracked
-            self.stages["ok"] = torch.ones(len(self.stages["idx"]), dtype=torch.bool)
+            self.stages["ok"] = torch.ones(self.stages["idx"].shape, dtype=torch.bool)
 
 # %% ../nbs/api/04c_chains.ipynb #2bb44178
 def chain_schedule(learner) -> FreshChains:

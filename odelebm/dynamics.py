@@ -228,6 +228,8 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E
     if backend == "triton" and not _triton_fits(method, unit, params, z0):
         raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
                          f"one hidden layer of at most {MAX_HIDDEN} units and float32 states")
+    if peek_interpreter_stack() is not None:   # inside `torch.func.vmap` over members: one stacked solve (`_MemberSolve`)
+        return _MemberSolve.apply(z0, t, unit, method, substeps, backend, *params)
     if backend == "triton" or (backend == "auto" and z0.is_cuda and _triton_fits(method, unit, params, z0)):
         return triton_grid_solve(z0, t[1:] - t[:-1], substeps, unit, list(params), method)
     return _FusedGridSolve.apply(z0, _host_steps(t, substeps), substeps, GRID_SOLVERS[method], unit, *params)
@@ -253,8 +255,7 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
           ) -> Tensor:
     "Latent trajectory `(B, T, D)` at the times `t`, starting from `z0` at `t[0]`."
     if method in GRID_SOLVERS:
-        # inside torch.func transforms (an ensemble of baselines) the autograd loop runs: the fused solver's Function has no batching rule
-        tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False and peek_interpreter_stack() is None else None)
+        tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
         if fused and spec is None:
             raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu units")
         if spec is not None: return fused_solve(z0, t, spec[0], spec[1], method, substeps, backend)
@@ -268,6 +269,25 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
     if method in ODEINT_SOLVERS:
         return odeint(func, z0, t, method=method, rtol=rtol, atol=atol).transpose(0, 1)
     raise ValueError(f"unknown solver {method!r}; choose one of {sorted(GRID_SOLVERS) + list(ODEINT_SOLVERS)}")
+
+# %% ../nbs/api/02_dynamics.ipynb #c2011b38
+class _MemberSolve(torch.autograd.Function):
+    "`fused_solve` inside `torch.func.vmap` over ensemble members: its batching rule runs one stacked solve (autograd sees that solve)."
+    generate_vmap_rule = False
+
+    @staticmethod
+    def forward(z0, t, unit, method, substeps, backend, *params):
+        raise RuntimeError("_MemberSolve is a batching rule: it runs inside torch.func.vmap only")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output): pass
+
+    @staticmethod
+    def vmap(info, in_dims, z0, t, unit, method, substeps, backend, *params):
+        if in_dims[1] is not None: raise ValueError("vmapped members share one time grid: pass the times unbatched")
+        front = lambda x, d: x.movedim(d, 0) if d is not None else x.expand(info.batch_size, *x.shape)
+        stacked = [front(p, d) for p, d in zip(params, in_dims[6:])]
+        return fused_solve(front(z0, in_dims[0]), t, unit, stacked, method, substeps, backend), 0
 
 # %% ../nbs/api/02_dynamics.ipynb #b9ef4185
 def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list[dict]:

@@ -56,14 +56,16 @@ def _gens(generator: Generators) -> list[torch.Generator]:
     "The generators of `generator`, as a list (none for None)."
     return [] if generator is None else [generator] if isinstance(generator, torch.Generator) else list(generator)
 
-def normal_draws(generator: Generators) -> Callable[[Tensor], Tensor]:
-    "A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream); None: torch's global generator."
+def normal_draws(generator: Generators, active: Sequence[bool] | None = None) -> Callable[[Tensor], Tensor]:
+    "A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream), zeros where `active[e]` is False (nothing drawn: that member's chains sit still); None: torch's global generator."
     if generator is None: return torch.randn_like
     gens = _gens(generator)
+    active = [True] * len(gens) if active is None else list(active)
     def draw(z: Tensor) -> Tensor:
         if len(z) % len(gens): raise ValueError(f"{len(z)} chains do not split into {len(gens)} equal blocks, one per generator")
         shape = (len(z) // len(gens), *z.shape[1:])
-        return torch.cat([torch.randn(shape, generator=g, device=z.device, dtype=z.dtype) for g in gens])
+        return torch.cat([torch.randn(shape, generator=g, device=z.device, dtype=z.dtype) if a else
+                          torch.zeros(shape, device=z.device, dtype=z.dtype) for g, a in zip(gens, active)])
     return draw
 
 def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -107,7 +109,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
         if step_size.shape != (len(z),): raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape {tuple(step_size.shape)}")
         s = step_size.to(z)[:, None]   # per-chain steps broadcast over the latent coordinates
     else: s = float(step_size)        # a number stays a Python float: fixed-step chains are bit-identical to earlier releases
-    if not bool(torch.as_tensor(s > 0).all()): raise ValueError(f"step_size must be positive, got {step_size}")
+    if not bool(torch.as_tensor(s >= 0).all() & torch.as_tensor(s > 0).any()):   # a chain with step 0 stays where it is
+        raise ValueError(f"step_size must be positive (a chain's step may be 0), got {step_size}")
     bound = runaway_bound(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)

@@ -6,12 +6,14 @@
 from __future__ import annotations
 import math, time, warnings
 from dataclasses import dataclass, asdict, field, replace
+from typing import Sequence
 import torch
 from torch import Tensor
-from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid, subsample_mask
-from .model import ODELEBM, ModelConfig, resolve_max_step
+from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid, sequence_mse, subsample_mask
+from .model import ODELEBM, ModelConfig, resolve_max_step, patch_to
+from .ensemble import Ensemble
 from .langevin import LangevinDivergence
-from .training import FitConfig, History, Trainer, descend, draw_batch, make_optimizer
+from .training import FitConfig, History, Histories, Trainer, check_member_configs, descend, draw_batch, make_optimizer
 from .chains import chain_schedule
 
 # %% auto #0
@@ -35,28 +37,41 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
                       f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
 
-# %% ../nbs/api/05_learner.ipynb #916a40ff
+# %% ../nbs/api/05_learner.ipynb #de62962e
+def _parameter_groups(model: ODELEBM | Ensemble) -> tuple[list[Tensor], list[Tensor]]:
+    "The EBM's parameters (the prior's) and the generator's (ODE and emission) of a model or an ensemble's stacked ones."
+    named = [(n.removeprefix("stacked.").replace("__", "."), p) for n, p in model.named_parameters()]
+    return [p for n, p in named if n.startswith("prior.")], [p for n, p in named if not n.startswith("prior.")]
+
 class Learner(Trainer):
-    "Algorithm 1 in the library's training loop (`04b_training`): the model, its two optimisers, the posterior chain schedule."
+    "Algorithm 1 in the library's training loop (`04b_training`) for one model, or an `Ensemble` of E with one `FitConfig` each (every member as it would train alone): the model, its two optimisers, the posterior chain schedule."
     label = "ODE-LEBM fit"
-    def __init__(self, model: ODELEBM, data: SequenceData, config: FitConfig | None = None, **kwargs):
+    def __init__(self, model: ODELEBM | Ensemble, data: SequenceData, config: FitConfig | Sequence[FitConfig] | None = None, **kwargs):
         if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
-        c = config or FitConfig(**kwargs)
+        configs = list(config) if isinstance(config, (list, tuple)) else [config or FitConfig(**kwargs)]
+        n = getattr(model, "n_members", 1)   # an Ensemble's E (duck-typed: any module of stacked members)
+        if len(configs) != n: raise ValueError(f"{len(configs)} FitConfigs for {n} members")
         if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
+        c = check_member_configs(configs)
         check_obs_shape(data, model.config.obs_shape)
         self.model = model.to(c.device)
         model.frame = data.frame   # where its numbers live: `predict` on a SequenceData refuses series in another frame
         _settle_data(model, data)
-        ebm = list(model.prior.parameters())  # none for a Gaussian prior: no EBM update, no prior chain
+        ebm, gen = _parameter_groups(model)   # no EBM parameters for a Gaussian prior: no EBM update, no prior chain
         opts = dict(opt_ebm=make_optimizer(c, [{"params": ebm, "lr": c.lr_ebm}]) if ebm else None,
-                    opt_gen=make_optimizer(c, [{"params": list(model.func.parameters()) + list(model.emission.parameters()), "lr": c.lr_gen}]))
-        super().__init__(data, [c], opts, History(iteration=[], loss_ebm=[], nll=[], mse=[], dropped=[], seconds=[]))
+                    opt_gen=make_optimizer(c, [{"params": gen, "lr": c.lr_gen}]))
+        history = (Histories(History() for _ in configs) if hasattr(model, "n_members") else
+                   History(iteration=[], loss_ebm=[], nll=[], mse=[], dropped=[], seconds=[]))
+        super().__init__(data, configs, opts, history)
+        if self.stacked: self.label = f"ODE-LEBM ensemble of {n}"
         self.chains = chain_schedule(self)
 
     opt_ebm = property(lambda self: self.optimizers["opt_ebm"])
     opt_gen = property(lambda self: self.optimizers["opt_gen"])
-    batch_gen = property(lambda self: self.batch_gens[0])
-    noise_gen = property(lambda self: self.noise_gens[0])   # the chains' starts and noise
+    n_members = property(lambda self: len(self.configs))
+    stacked = property(lambda self: hasattr(self.model, "n_members"))   # an ensemble's parameters: members first
+    batch_gen = property(lambda self: self.batch_gens[0])   # a lone model's generators
+    noise_gen = property(lambda self: self.noise_gens[0])
 
     def batch(self, idx: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         "Sequences `idx` on the device, on the times they observed (when the model has its own solver grid)."
@@ -65,33 +80,9 @@ class Learner(Trainer):
         return idx, t.to(dev), torch.nan_to_num(x).to(dev), mask.to(dev)
 
     def sample_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        "A random training batch (`batch_size` sequences, masks subsampled to `obs_ratio`), on the device: `idx, t, x, mask`."
-        return self.batch(*draw_batch(self.data, self.cfg, self.batch_gen))
-
-    def step(self) -> dict[str, float]:
-        "One iteration of Algorithm 1; returns its losses."
-        c, m, start = self.cfg, self.model, time.perf_counter()
-        b = self.chains.draw(self)   # a batch and its posterior samples z+
-        n_drop = b.dropped           # (one host sync per iteration)
-        if n_drop == len(b.ok):
-            raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of the batch ran away or went non-finite",
-                                     list(range(n_drop)))
-        if n_drop: b = b.sane()      # the stated rule for runaway chains: their sequences sit out this update
-        loss_ebm, energies = torch.zeros(()), {}
-        if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
-            z_minus = m.sample_prior(len(b.x), c.prior_steps, c.prior_step_size, generator=self.noise_gen)
-            f_minus, f_plus = m.prior.f(z_minus), m.prior.f(b.z)
-            loss_ebm = descend(self.opt_ebm, f_minus.mean() - f_plus.mean())
-            # the energies E = -f + |z|^2 / 2 sigma_z^2 of both sample sets before this update: does the prior learn?
-            quad = lambda z: z.detach().pow(2).sum(-1) / (2 * m.prior.sigma_z ** 2)
-            energies = dict(energy_prior=(quad(z_minus) - f_minus.detach()).mean().item(),
-                            energy_posterior=(quad(b.z) - f_plus.detach()).mean().item())
-        a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
-        nll = descend(self.opt_gen, -m.emission.log_likelihood(b.x, a, b.mask).mean(), c.clip_grad)
-        extra = {}
-        if c.clip_grad is not None: nll, extra = nll[0], dict(grad_norm=nll[1].item())   # the norm before clipping
-        mse = masked_mse(m.emission.mean(a.detach()), b.x, b.mask)
-        return self.record(start, loss_ebm=loss_ebm.item(), nll=nll.item(), mse=mse.item(), dropped=n_drop, **energies, **extra)
+        "Each member's random training batch (`batch_size` sequences, masks subsampled to its `obs_ratio`, drawn with its generator), as rows in member blocks on the device: `idx, t, x, mask`."
+        draws = [draw_batch(self.data, k, g) for k, g in zip(self.configs, self.batch_gens)]
+        return self.batch(torch.cat([i for i, _ in draws]), torch.cat([m for _, m in draws]))
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config), **self.chains.state_dict())
@@ -102,20 +93,65 @@ class Learner(Trainer):
         if "fit_config" in s: s = dict(s, fit_configs=[s["fit_config"]], batch_gens=[s["rng_batch"]])
         return s
 
-    def members(self) -> list[ODELEBM]: return [self.model]
+    def members(self) -> list[ODELEBM]: return self.model.members() if self.stacked else [self.model]
 
     @classmethod
-    def new(cls, models: list[ODELEBM], data: SequenceData, configs: list[FitConfig]) -> Learner: return cls(models[0], data, configs[0])
+    def new(cls, models: list[ODELEBM], data: SequenceData, configs: list[FitConfig]) -> Learner:
+        return cls(models[0], data, configs[0]) if len(models) == 1 else cls(Ensemble(models), data, configs)
 
     @classmethod
     def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models=None) -> Learner:
-        model = ODELEBM(ModelConfig(**s["model_config"]))   # the checkpoint holds the architecture: `models` is not needed
+        "The checkpoint holds the architecture (`models` is not needed): one model, or an ensemble's stacked weights."
+        config = ModelConfig(**s["model_config"])
+        stacked = any(k.startswith("stacked.") for k in s["model"])
+        model = Ensemble([ODELEBM(config) for _ in configs]) if stacked else ODELEBM(config)
         model.load_state_dict(s["model"])
-        return cls(model, data, configs[0])
+        return cls(model, data, configs if stacked else configs[0])
 
     def load_state_dict(self, s: dict) -> None:
         super().load_state_dict(s)
         self.chains.load_state_dict(s)
+
+# %% ../nbs/api/05_learner.ipynb #3a3b5f68
+@patch_to(Learner)
+def step(self) -> dict[str, float] | list[dict[str, float]]:
+    "One iteration of Algorithm 1; returns its losses (an ensemble: each member's)."
+    c, m, E, start = self.cfg, self.model, self.n_members, time.perf_counter()
+    b = self.chains.draw(self)   # a batch and its posterior samples z+
+    ok = b.ok.view(E, -1)
+    dropped = (~ok).sum(1).tolist()   # (one host sync per iteration)
+    if (e := next((e for e, d in enumerate(dropped) if d == ok.shape[1]), None)) is not None:
+        raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of " + (f"member {e}'s" if E > 1 else "the")
+                                 + " batch ran away or went non-finite", list(range(ok.shape[1])))
+    mean = (lambda v: v.view(E, -1).mean(1)) if not any(dropped) else (lambda v: torch.where(ok, v.view(E, -1), 0.0).sum(1) / ok.sum(1))
+    loss_ebm, energies = torch.zeros(E), []
+    if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
+        z_minus = m.sample_prior(len(b.z), c.prior_steps, c.prior_step_size, generator=self.noise_gens)
+        quad = lambda z: z.pow(2).sum(-1) / (2 * m.config.sigma_z ** 2)
+        e_minus, e_plus = m.energy(z_minus), m.energy(b.z)   # f = |z|^2 / 2 sigma_z^2 - E(z)
+        prior_mean = lambda v: v.view(E, -1).mean(1)   # every prior chain counts (they run away only by raising)
+        loss_ebm = prior_mean(quad(z_minus) - e_minus) - mean(quad(b.z) - e_plus)
+        descend(self.opt_ebm, loss_ebm.sum())
+        energies = [prior_mean(e_minus.detach()), mean(e_plus.detach())]   # both sample sets before this update: does the prior learn?
+    a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
+    nll = -mean(m.emission.log_likelihood(b.x, a, b.mask))
+    stepped = descend(self.opt_gen, nll.sum(), c.clip_grad, E if self.stacked else None)
+    with torch.no_grad(): mse = mean(sequence_mse(m.emission.mean(a), b.x, b.mask))
+    rows = [loss_ebm.detach(), nll.detach(), mse]
+    if c.clip_grad is not None: rows.append(stepped[1].reshape(E))
+    stats = torch.stack([r.to(mse) for r in rows + energies]).cpu().tolist()   # one host sync
+    names = ["loss_ebm", "nll", "mse"] + (["grad_norm"] if c.clip_grad is not None else []) + (["energy_prior", "energy_posterior"] if energies else [])
+    out = dict(zip(names, stats), dropped=dropped)
+    if self.stacked:
+        out = self.record(start, **out)
+        return [{k: v[e] if isinstance(v, list) else v for k, v in out.items()} for e in range(E)]
+    return self.record(start, **{k: v[0] for k, v in out.items()})
+
+@patch_to(Learner)
+def postfix(self, out: dict | list[dict]) -> dict[str, str]:
+    "The progress bar's losses (an ensemble: the members' mean MSE)."
+    if isinstance(out, dict): return Trainer.postfix(self, out)
+    return dict(mse=f"{sum(o['mse'] for o in out) / len(out):.3g}")
 
 # %% ../nbs/api/05_learner.ipynb #a2653d31
 def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, validation: float | Validation | None = None,

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch import nn, Tensor
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound, Generators
+from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound, Generators, normal_draws
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -233,11 +233,12 @@ def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
 @patch_to(ODELEBM)
 def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
                  trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
-    "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's); `graph`: see `run_chains` (None: on a GPU)."
-    init = torch.randn(n, self.latent_dim, device=self.device, generator=generator) if init is None else init
+    "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's; a sequence: see `normal_draws`); `graph`: see `run_chains` (None: on a GPU)."
+    init = normal_draws(generator)(torch.empty(n, self.latent_dim, device=self.device)) if init is None else init
+    log_density = lambda z: -self.energy(z)
     with frozen(self):
-        if trace: return langevin(self.prior.log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
-        return run_chains(lambda: self.prior.log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
+        if trace: return langevin(log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
+        return run_chains(lambda: log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
                           key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound, generator=generator)
 
 @patch_to(ODELEBM)
@@ -245,7 +246,7 @@ def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20
                      init: Tensor | None = None, noise: bool = True, trace: bool = False,
                      runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
     "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator` (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."
-    init = torch.randn(len(x), self.latent_dim, device=self.device, generator=generator) if init is None else init
+    init = normal_draws(generator)(torch.empty(len(x), self.latent_dim, device=self.device)) if init is None else init
     with frozen(self):  # the chains need grad_z only: no weight gradients are formed
         if trace:
             step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['expand_mask', 'check_times', 'union_grid', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape',
-           'subsample_mask', 'masked_mse']
+           'subsample_mask', 'sequence_mse', 'masked_mse']
 
 # %% ../nbs/api/03a_sequences.ipynb #b22e7c10
 def expand_mask(mask: Tensor, x: Tensor) -> Tensor:
@@ -224,8 +224,12 @@ def subsample_mask(mask: Tensor, ratio: float, generator: torch.Generator) -> Te
     keep = rank < k[:, None]
     return mask & (expand_mask(keep, mask) if mask.ndim > 2 else keep)
 
-def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
-    "Mean squared error over the observed entries of each sequence, averaged over sequences."
+def sequence_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+    "Each sequence's mean squared error over its observed entries, `(B,)`."
     m = expand_mask(mask, x)
     se = torch.where(m, (pred - torch.nan_to_num(x)) ** 2, torch.zeros_like(x)).flatten(1).sum(1)
-    return (se / m.flatten(1).sum(1)).mean()
+    return se / m.flatten(1).sum(1)
+
+def masked_mse(pred: Tensor, x: Tensor, mask: Tensor) -> Tensor:
+    "Mean squared error over the observed entries of each sequence, averaged over sequences."
+    return sequence_mse(pred, x, mask).mean()

@@ -14,7 +14,6 @@ from ..sequences import SequenceData
 from ..model import ODELEBM
 from ..training import FitConfig, Trainer, History, save_checkpoint, load_checkpoint
 from ..learner import Learner, Prediction, predict
-from ..ensemble import EnsembleLearner
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .recipes import Recipe
@@ -99,7 +98,7 @@ class Kind:
     test_fields: tuple[str, ...]               # the `TestConfig` fields its predictions depend on, besides `observed`
     first: bool                                # sent out first in a grid of jobs: the long trainings
 
-LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner, EnsembleLearner,
+LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner, Learner,
                 PosteriorPredictor.of, ("steps", "step_size", "samples"), True)
 AMORTISED = Kind("an amortised baseline: trained with its encoder, predicting through it", "baseline",
                  ("data", "model", "fit", "amortised"), BaselineLearner, BaselineEnsembleLearner, AmortisedPredictor.of, (), False)
@@ -110,7 +109,7 @@ class Method:
     name: str
     build: Callable[[Recipe], nn.Module]
     kind: Kind = AMORTISED
-    ensemble: bool = True    # several members can train as one ensemble (`07_ensemble`, `fit_baselines`)
+    ensemble: bool = True    # several members can train as one ensemble (`04d_ensemble`, `fit_baselines`)
     fit: dict = field(default_factory=dict)   # this method's own departures from the recipe's training config (`FitConfig` fields)
 
     def config(self, recipe: Recipe) -> FitConfig:

@@ -14,7 +14,7 @@ from ..sequences import SequenceData
 from ..model import ODELEBM, ModelConfig
 from ..training import FitConfig
 from ..learner import Learner, predict
-from ..ensemble import Ensemble, EnsembleLearner
+from ..ensemble import Ensemble
 from ..dynamics import solver_backend
 from ..langevin import LangevinDivergence
 from ..baselines import LatentODE, fit_baseline
@@ -227,16 +227,16 @@ def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: 
 
 # %% ../../nbs/api/40_benchmark.ipynb #a964452d
 def _members(setup: BenchSetup, n: int, steps: int, device: str, seed: int = 0):
-    "An `EnsembleLearner` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each configured as `time_odelebm`'s lone model."
+    "A `Learner` of an `Ensemble` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each configured as `time_odelebm`'s lone model."
     cfgs = [FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed + e, device=device, progress=False, **setup.fit)
             for e in range(n)]
     models = []
     for k in cfgs:
         torch.manual_seed(k.seed); models.append(ODELEBM(setup.model))
-    return EnsembleLearner(Ensemble(models), setup.train, cfgs)
+    return Learner(Ensemble(models), setup.train, cfgs)
 
 def time_ensemble(setup: BenchSetup, members: int, steps: int = 20, warmup: int = 1, repeats: int = 3, device: str = "cpu") -> dict:
-    "Ensemble row: seconds per `EnsembleLearner.step()` (all `members` at once) with `steps` posterior steps."
+    "Ensemble row: seconds per `Learner.step()` of an `Ensemble` (all `members` at once) with `steps` posterior steps."
     learner = _members(setup, members, steps, device)
     with PeakMemory(device) as m_train:
         train = time_calls(learner.step, warmup, repeats, device)
@@ -247,10 +247,10 @@ def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int 
     "Median seconds of one posterior Langevin step on the training batch (a `chain`-step chain timed, divided by `chain`), with the fused solver's `backend`, on a CUDA graph or not (`graph`, see `run_chains`)."
     with solver_backend(backend):
         if members > 1:
-            ens = _members(setup, members, chain, device).ensemble
-            x = torch.stack([setup.train.x] * members).to(device)
-            t, mask = setup.train.t.to(device), torch.stack([setup.train.mask] * members).to(device)
-            run = lambda: ens.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"], graph=graph)
+            ens = _members(setup, members, chain, device).model   # every member's chains on the whole training batch
+            x = torch.cat([setup.train.x] * members).nan_to_num().to(device)
+            t, mask = setup.train.t.to(device), torch.cat([setup.train.mask] * members).to(device)
+            run = lambda: ens.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"], runaway="drop", graph=graph)
         else:
             torch.manual_seed(0)
             model = ODELEBM(setup.model).to(device)
