@@ -270,7 +270,7 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
         return odeint(func, z0, t, method=method, rtol=rtol, atol=atol).transpose(0, 1)
     raise ValueError(f"unknown solver {method!r}; choose one of {sorted(GRID_SOLVERS) + list(ODEINT_SOLVERS)}")
 
-# %% ../nbs/api/02_dynamics.ipynb #c2011b38
+# %% ../nbs/api/02_dynamics.ipynb #d7c9e44b
 class _MemberSolve(torch.autograd.Function):
     "`fused_solve` inside `torch.func.vmap` over ensemble members: its batching rule runs one stacked solve (autograd sees that solve)."
     generate_vmap_rule = False

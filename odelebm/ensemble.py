@@ -71,7 +71,8 @@ class Ensemble(nn.Module):
         args = [a if d is None else a.unflatten(0, (self.n_members, -1)) for a, d in zip(args, dims)]
         slots, keys = self._part(part)   # (fewer weights through vmap: less overhead per call)
         call = lambda weights, *a: _with_weights(slots, weights, f, *a)
-        return vmap(call, in_dims=(0, *dims))([self.stacked[k] for k in keys], *args).flatten(0, 1)
+        out = vmap(call, in_dims=(0, *dims))([self.stacked[k] for k in keys], *args)
+        return out.flatten(0, 1) if isinstance(out, Tensor) else tuple(o.flatten(0, 1) for o in out)
 
     def energy(self, z: Tensor) -> Tensor:
         "Each member's prior energy `E_alpha(z)` of its rows of `z` `(E B, D)`: `(E B,)`."
@@ -82,8 +83,10 @@ class Ensemble(nn.Module):
         return self._members(self.template.forward, z, t, times=1, part=("func", "emission"))
 
     def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-        "`-log p_theta(x, z)` of each member on its rows, up to a constant (one call: a Langevin step's)."
-        return self._members(self.template.posterior_energy, z, x, t, mask, times=2)
+        "`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."
+        m = self.template
+        energy, a = self._members(lambda z, t: (m.energy(z), m(z, t)), z, t, times=1)
+        return energy - self.emission.log_likelihood(x, a, mask)
 
     def log_likelihood(self, x: Tensor, z: Tensor, t: Tensor, mask: Tensor) -> Tensor:
         "`log p_theta(x | z)` of each member on its rows, over observed points only."
