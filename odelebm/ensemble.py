@@ -10,7 +10,7 @@ import torch
 from torch import nn, Tensor
 from torch.func import vmap
 from .dynamics import GRID_SOLVERS
-from .model import ODELEBM, ModelConfig
+from .model import ODELEBM, ModelConfig, patch_to
 
 # %% auto #0
 __all__ = ['Ensemble']
@@ -74,43 +74,50 @@ class Ensemble(nn.Module):
         out = vmap(call, in_dims=(0, *dims))([self.stacked[k] for k in keys], *args)
         return out.flatten(0, 1) if isinstance(out, Tensor) else tuple(o.flatten(0, 1) for o in out)
 
-    def energy(self, z: Tensor) -> Tensor:
-        "Each member's prior energy `E_alpha(z)` of its rows of `z` `(E B, D)`: `(E B,)`."
-        return self._members(self.template.energy, z, part=("prior",))
+# %% ../nbs/api/04d_ensemble.ipynb #7beeb6e0
+@patch_to(Ensemble)
+def energy(self, z: Tensor) -> Tensor:
+    "Each member's prior energy `E_alpha(z)` of its rows of `z` `(E B, D)`: `(E B,)`."
+    return self._members(self.template.energy, z, part=("prior",))
 
-    def forward(self, z: Tensor, t: Tensor) -> Tensor:
-        "Emission parameters `(E B, T, *obs)` of each member's rows of `z` at the members' shared times `t` `(T,)`."
-        return self._members(self.template.forward, z, t, times=1, part=("func", "emission"))
+@patch_to(Ensemble)
+def forward(self, z: Tensor, t: Tensor) -> Tensor:
+    "Emission parameters `(E B, T, *obs)` of each member's rows of `z` at the members' shared times `t` `(T,)`."
+    return self._members(self.template.forward, z, t, times=1, part=("func", "emission"))
 
-    def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-        "`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."
-        m = self.template
-        energy, a = self._members(lambda z, t: (m.energy(z), m(z, t)), z, t, times=1)
-        return energy - self.emission.log_likelihood(x, a, mask)
+@patch_to(Ensemble)
+def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Tensor:
+    "`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."
+    m = self.template
+    energy, a = self._members(lambda z, t: (m.energy(z), m(z, t)), z, t, times=1)
+    return energy - self.emission.log_likelihood(x, a, mask)
 
-    def log_likelihood(self, x: Tensor, z: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-        "`log p_theta(x | z)` of each member on its rows, over observed points only."
-        return self._members(self.template.log_likelihood, x, z, t, mask, times=2, part=("func", "emission"))
+@patch_to(Ensemble)
+def log_likelihood(self, x: Tensor, z: Tensor, t: Tensor, mask: Tensor) -> Tensor:
+    "`log p_theta(x | z)` of each member on its rows, over observed points only."
+    return self._members(self.template.log_likelihood, x, z, t, mask, times=2, part=("func", "emission"))
 
-    def decode(self, z: Tensor, t: Tensor) -> Tensor:
-        "Expected observations `(E B, T, *obs)`."
-        return self.emission.mean(self(z, t))
+@patch_to(Ensemble)
+def decode(self, z: Tensor, t: Tensor) -> Tensor:
+    "Expected observations `(E B, T, *obs)`."
+    return self.emission.mean(self(z, t))
 
-    def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        "The members' batches on their shared grid `t`, as they are (per-sequence grids are a lone model's)."
-        return t, x, mask
+@patch_to(Ensemble)
+def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "The members' batches on their shared grid `t`, as they are (per-sequence grids are a lone model's)."
+    return t, x, mask
 
-    def members(self) -> list[ODELEBM]:
-        "The members as separate `ODELEBM`s (copies of the current weights, on the ensemble's device)."
-        out = []
-        for e in range(self.n_members):
-            m = ODELEBM(self.config).to(self.device)
-            m.load_state_dict({k.replace("__", "."): v[e].detach() for k, v in self.stacked.items()})
-            out.append(m)
-        return out
+@patch_to(Ensemble)
+def members(self) -> list[ODELEBM]:
+    "The members as separate `ODELEBM`s (copies of the current weights, on the ensemble's device)."
+    out = []
+    for e in range(self.n_members):
+        m = ODELEBM(self.config).to(self.device)
+        m.load_state_dict({k.replace("__", "."): v[e].detach() for k, v in self.stacked.items()})
+        out.append(m)
+    return out
 
 # what depends only on the configuration, and how the chains run, is the one model's code
 for _name in ("latent_dim", "chain_bound", "split", "sample_prior", "sample_posterior", "run_posterior", "auto_step_size",
               "posterior_step", "AUTO_STEP_SCALE", "STABILITY_EVERY"):
     setattr(Ensemble, _name, vars(ODELEBM)[_name])
-

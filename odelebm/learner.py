@@ -337,17 +337,20 @@ class Validation:
         since = len(self.scores) - 1 - self.scores.index(min(self.scores))
         return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience
 
-    def restore(self, model: ODELEBM) -> None:
-        "Load the best-scoring weights into `model` (kept as it is when no score was finite)."
-        if self.state is not None: model.load_state_dict(self.state)
+# %% ../nbs/api/05_learner.ipynb #b25e9018
+@patch_to(Validation)
+def restore(self, model: ODELEBM) -> None:
+    "Load the best-scoring weights into `model` (kept as it is when no score was finite)."
+    if self.state is not None: model.load_state_dict(self.state)
 
-    def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = None, step_size: float | str = "auto",
-                    seed: int = 0) -> float:
-        "The observation noise for `Prediction.interval(noise=)` chosen on these series: the sigma with which the errors of the `n_samples`-chain mean at the held-out points, each divided by its predictive std sqrt(s^2 + sigma^2) (s the spread over the chains there), have mean square 1; 0 where the spread alone already brings it to 1 or below. In the data's (standardized) units; predict with the same `n_steps` and `n_samples`."
-        p = predict(model, self.data.x, self.data.t, self.shown, n_steps=n_steps or self.n_steps, step_size=step_size,
-                    n_samples=n_samples, seed=seed)
-        at = expand_mask(self.held, self.data.x) & expand_mask(self.data.mask, self.data.x)
-        return calibrating_noise((p.mean - torch.nan_to_num(self.data.x))[at].square(), p.std[at].square())
+@patch_to(Validation)
+def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = None, step_size: float | str = "auto",
+                seed: int = 0) -> float:
+    "The observation noise for `Prediction.interval(noise=)` chosen on these series: the sigma with which the errors of the `n_samples`-chain mean at the held-out points, each divided by its predictive std sqrt(s^2 + sigma^2) (s the spread over the chains there), have mean square 1; 0 where the spread alone already brings it to 1 or below. In the data's (standardized) units; predict with the same `n_steps` and `n_samples`."
+    p = predict(model, self.data.x, self.data.t, self.shown, n_steps=n_steps or self.n_steps, step_size=step_size,
+                n_samples=n_samples, seed=seed)
+    at = expand_mask(self.held, self.data.x) & expand_mask(self.data.mask, self.data.x)
+    return calibrating_noise((p.mean - torch.nan_to_num(self.data.x))[at].square(), p.std[at].square())
 
 # %% ../nbs/api/05_learner.ipynb #d959d16c
 def calibrating_noise(err2: Tensor, spread2: Tensor) -> float:
