@@ -74,7 +74,7 @@ class Ensemble(nn.Module):
         out = vmap(call, in_dims=(0, *dims))([self.stacked[k] for k in keys], *args)
         return out.flatten(0, 1) if isinstance(out, Tensor) else tuple(o.flatten(0, 1) for o in out)
 
-# %% ../nbs/api/04d_ensemble.ipynb #7beeb6e0
+# %% ../nbs/api/04d_ensemble.ipynb #48064b46
 @patch_to(Ensemble)
 def energy(self, z: Tensor) -> Tensor:
     "Each member's prior energy `E_alpha(z)` of its rows of `z` `(E B, D)`: `(E B,)`."

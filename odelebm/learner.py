@@ -337,7 +337,7 @@ class Validation:
         since = len(self.scores) - 1 - self.scores.index(min(self.scores))
         return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience
 
-# %% ../nbs/api/05_learner.ipynb #b25e9018
+# %% ../nbs/api/05_learner.ipynb #9551b334
 @patch_to(Validation)
 def restore(self, model: ODELEBM) -> None:
     "Load the best-scoring weights into `model` (kept as it is when no score was finite)."
