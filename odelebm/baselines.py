@@ -42,14 +42,16 @@ class Baseline(nn.Module):
         "Hook called by `fit_baseline` before training (default: nothing to do)."
 
     def param_groups(self, config: FitConfig) -> list[dict]:
-        "Parameter groups of `fit_baseline`'s optimiser: everything at `config.lr_gen`, except an EBM prior (attribute `prior`), at `config.lr_ebm`."
+        """Parameter groups of `fit_baseline`'s optimiser: everything at `config.lr_gen`, except an EBM prior (attribute
+        `prior`), at `config.lr_ebm`."""
         prior = list(self.prior.parameters()) if isinstance(getattr(self, "prior", None), nn.Module) else []
         ids = {id(p) for p in prior}
         return [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": config.lr_gen}] + \
                ([{"params": prior, "lr": config.lr_ebm}] if prior else [])
 
     def inputs(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        "Validate a batch; return `t (T,)`, `x (B, T, D)` with zeros where unobserved, boolean `m (B, T, D)`, on the model's device."
+        """Validate a batch; return `t (T,)`, `x (B, T, D)` with zeros where unobserved, boolean `m (B, T, D)`, on the
+        model's device."""
         t, x, mask = check_batch(t, x, mask)
         if x.ndim != 3 or x.shape[2] != self.obs_dim:
             raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; this model expects ({self.obs_dim},) (built with obs_dim={self.obs_dim})")
@@ -64,11 +66,13 @@ class Baseline(nn.Module):
         return terms["loss"], {k: v.item() for k, v in terms.items()}
 
     def draw_noise(self, n: int, n_times: int, generator: torch.Generator | None = None) -> Tensor:
-        "The random numbers one training batch of `n` sequences needs (drawn here, so that an ensemble can draw each member's from its own generator)."
+        """The random numbers one training batch of `n` sequences needs (drawn here, so that an ensemble can draw each
+        member's from its own generator)."""
         raise NotImplementedError
 
     def loss_terms(self, x: Tensor, t: Tensor, m: Tensor, kl_weight: float, noise: Tensor) -> dict[str, Tensor]:
-        "The loss (key 'loss') and its statistics as tensors, from a validated batch (`inputs`) and `draw_noise`'s numbers; a pure function of its arguments (`torch.func.vmap` runs it per ensemble member)."
+        """The loss (key 'loss') and its statistics as tensors, from a validated batch (`inputs`) and `draw_noise`'s
+        numbers; a pure function of its arguments (`torch.func.vmap` runs it per ensemble member)."""
         raise NotImplementedError
 
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:
@@ -79,7 +83,8 @@ class Baseline(nn.Module):
 ENCODERS = ("rnn", "odernn")
 
 class GRUCell(nn.GRUCell):
-    "`nn.GRUCell`, written out in elementary operations inside `torch.func` transforms (torch's fused cell has no batching rule there)."
+    """`nn.GRUCell`, written out in elementary operations inside `torch.func` transforms (torch's fused cell has no
+    batching rule there)."""
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         if peek_interpreter_stack() is None: return super().forward(input, hx)
         gi = nn.functional.linear(input, self.weight_ih, self.bias_ih).chunk(3, -1)
@@ -89,7 +94,8 @@ class GRUCell(nn.GRUCell):
         return torch.lerp(n, hx, z)   # (1 - z) n + z h
 
 class Z0Encoder(nn.Module):
-    "q(z0 | x): a GRU run backwards in time over (x * mask, mask, gap); `kind='odernn'` evolves the hidden state by an ODE between points."
+    """q(z0 | x): a GRU run backwards in time over (x * mask, mask, gap); `kind='odernn'` evolves the hidden state by an
+    ODE between points."""
     def __init__(self, obs_dim: int, latent_dim: int, hidden: int = 20, kind: str = "rnn",
                  ode_hidden: int = 100, ode_layers: int = 1, solver: str = "rk4_grid"):
         super().__init__()
@@ -100,7 +106,8 @@ class Z0Encoder(nn.Module):
         self.head = mlp(hidden, 2 * latent_dim, 100, 1)
 
     def forward(self, x: Tensor, t: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
-        "Mean and log-std `(B, latent_dim)` of q(z0) at `t[0]`, from `x` (zeros where unobserved) and the boolean mask `m (B, T, D)`."
+        """Mean and log-std `(B, latent_dim)` of q(z0) at `t[0]`, from `x` (zeros where unobserved) and the boolean mask
+        `m (B, T, D)`."""
         B, T, _ = x.shape
         gaps = torch.cat([t[1:] - t[:-1], t.new_zeros(1)])
         u = torch.cat([x, m.to(x.dtype), gaps.expand(B, T)[..., None]], -1)
@@ -128,7 +135,8 @@ def _from_t0(t0: Tensor, tq: Tensor) -> tuple[Tensor, int]:
     return torch.cat([t0.reshape(1), tq]), 1
 
 class VariationalBaseline(Baseline):
-    "A VAE on sequences: `Z0Encoder` for q(z0 | x), a latent `trajectory` from z0 (subclasses), a linear Gaussian emission."
+    """A VAE on sequences: `Z0Encoder` for q(z0 | x), a latent `trajectory` from z0 (subclasses), a linear Gaussian
+    emission."""
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
                  ode_hidden: int = 100, ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid",
                  n_z_samples: int = 3):
@@ -203,7 +211,8 @@ class RNNVAE(VariationalBaseline):
 
 # %% ../nbs/api/20_baselines.ipynb #7aa237af
 class GRUD(Baseline):
-    "GRU-D (Che et al. 2018): input decay toward the empirical mean, hidden decay, a linear read-out at every grid time."
+    """GRU-D (Che et al. 2018): input decay toward the empirical mean, hidden decay, a linear read-out at every grid
+    time."""
     def __init__(self, obs_dim: int, hidden: int = 32, drop: float = 0.2):
         super().__init__(obs_dim)
         if not 0 <= drop < 1: raise ValueError(f"drop must be in [0, 1), got {drop}")
@@ -257,7 +266,8 @@ class GRUD(Baseline):
 
 # %% ../nbs/api/20_baselines.ipynb #daa7e142
 def linear_interpolation(t: Tensor, x: Tensor, mask: Tensor, t_query: Tensor | None = None) -> Tensor:
-    "Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`): `(N, Tq, *obs)`."
+    """Each sequence's observed values joined by straight lines (constant outside them), at `t_query` (default `t`):
+    `(N, Tq, *obs)`."""
     t, x, mask = check_batch(t, x, mask)
     tq, at = (t, None) if t_query is None else query_grid(t_query)   # any order and repeats, like `predict`
     m = expand_mask(mask, x).flatten(2)   # (N, T, values)
@@ -285,11 +295,13 @@ def kl_annealing(iteration: int, batch_size: int, n: int, wait: int = 10, rate: 
 BASELINE_FIT = dict(optimizer="adamax", betas=(0.9, 0.999), lr_decay=0.999, lr_floor=0.1)   # Rubanova et al.'s recipe
 
 def baseline_config(**kwargs) -> FitConfig:
-    "A `FitConfig` with the baselines' recipe (`BASELINE_FIT`: Adamax, lr x 0.999 per iteration down to 1/10) under `kwargs`."
+    """A `FitConfig` with the baselines' recipe (`BASELINE_FIT`: Adamax, lr x 0.999 per iteration down to 1/10) under
+    `kwargs`."""
     return FitConfig(**{**BASELINE_FIT, **kwargs})
 
 class BaselineLearner(Trainer):
-    "A baseline in the library's training loop (`04b_training`): its `loss` with KL annealing, one optimiser over `param_groups`."
+    """A baseline in the library's training loop (`04b_training`): its `loss` with KL annealing, one optimiser over
+    `param_groups`."""
     def __init__(self, model: Baseline, data: SequenceData, config: FitConfig | None = None, **kwargs):
         if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
         c = config or baseline_config(**kwargs)
@@ -321,7 +333,8 @@ class BaselineLearner(Trainer):
 
     @classmethod
     def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list[Baseline]) -> BaselineLearner:
-        "`models`: a freshly built baseline of the checkpoint's architecture (a baseline's checkpoint holds its weights, not its class)."
+        """`models`: a freshly built baseline of the checkpoint's architecture (a baseline's checkpoint holds its
+        weights, not its class)."""
         if not models: raise ValueError("resuming a baseline needs a freshly built model of its architecture: load(path, data, [model])")
         models[0].load_state_dict(s["model"])
         return cls(models[0], data, configs[0])
@@ -339,7 +352,8 @@ def _f_frozen(prior: EBMPrior, z: Tensor) -> Tensor:
 
 def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll: Tensor, kl_weight: float,
                   prior_steps: int, prior_step_size: float) -> dict[str, Tensor]:
-    "The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."
+    """The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior,
+    from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."""
     prior_kl = kl_normal(mean, log_std, prior.sigma_z) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
     # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)
@@ -351,13 +365,15 @@ def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll:
                 f_pos=f_pos.detach(), f_neg=f_neg.detach(), dropped_prior=(~alive).sum().float())
 
 def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-    "`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every statistic as a float."
+    """`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every
+    statistic as a float."""
     loss = terms["generator"] + terms["ebm"]
     stats = {k: v.item() for k, v in terms.items() if k not in ("generator", "ebm")}
     return loss, dict(loss=loss.item(), generator=terms["generator"].item(), ebm=terms["ebm"].item()) | stats
 
 class EBMLatentODE(LatentODE):
-    "EBM prior without posterior MCMC (paper Table 6) on vector series: the Latent ODE's amortised q(z0 | x) under an `EBMPrior` over z0."
+    """EBM prior without posterior MCMC (paper Table 6) on vector series: the Latent ODE's amortised q(z0 | x) under an
+    `EBMPrior` over z0."""
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20, ode_hidden: int = 100,
                  ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid", ebm_hidden: int = 20,
                  prior_steps: int = 20, prior_step_size: float = 0.4):
@@ -385,14 +401,16 @@ class _Terms(nn.Module):
     def forward(self, x, t, m, kl_weight, noise): return self.m.loss_terms(x, t, m, kl_weight, noise)
 
 class BaselineEnsembleLearner(Trainer):
-    "E baselines of one architecture trained at once (`torch.func.vmap`), member e as `BaselineLearner(models[e], data, configs[e])` would."
+    """E baselines of one architecture trained at once (`torch.func.vmap`), member e as `BaselineLearner(models[e],
+    data, configs[e])` would."""
     def __init__(self, models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]):
         c = check_member_configs(configs)
         if len({(type(m), str(m)) for m in models}) != 1: raise ValueError("an ensemble of baselines is of one architecture (same class and sizes)")
         if type(models[0]).loss_terms is Baseline.loss_terms: raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
         for m in models: check_obs_shape(data, m.obs_shape); m.to(c.device).train(); m.prepare(data)
         self.models = list(models)
-        self.params, self.buffers = torch.func.stack_module_state([_Terms(m) for m in models])   # (E, ...) copies; `members` writes them back
+        # (E, ...) copies; `members` writes them back
+        self.params, self.buffers = torch.func.stack_module_state([_Terms(m) for m in models])
         shell = copy.deepcopy(_Terms(models[0])).to("meta")
         self.terms = torch.func.vmap(lambda p, b, x, t, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e)),
                                      in_dims=(0, 0, 0, None, 0, None, 0))
@@ -441,7 +459,8 @@ class BaselineEnsembleLearner(Trainer):
         return self
 
 def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[History]:
-    "Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in place); one history per member."
+    """Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in
+    place); one history per member."""
     learner = BaselineEnsembleLearner(models, data, configs)
     learner.fit()
     learner.members()

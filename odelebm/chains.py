@@ -43,7 +43,8 @@ class FreshChains:
 
 # %% ../nbs/api/04c_chains.ipynb #c24f2c06
 class PersistentChains(FreshChains):
-    "One chain per member and training sequence: a first visit runs `posterior_steps` from noise, a revisit `persistent_steps` from the last sample."
+    """One chain per member and training sequence: a first visit runs `posterior_steps` from noise, a revisit
+    `persistent_steps` from the last sample."""
     def __init__(self, learner):
         self.z = torch.zeros(learner.n_members, len(learner.data), learner.model.latent_dim)
         self.visited = torch.zeros(learner.n_members, len(learner.data), dtype=torch.bool)
@@ -57,13 +58,16 @@ class PersistentChains(FreshChains):
         z, ok = torch.where(old[:, None], self.z[member, idx].to(x.device), noise), torch.ones(len(idx), dtype=torch.bool, device=x.device)
         step = m.posterior_step(c.posterior_step_size, mask)   # a number, or one per row
         for leg, steps in ((~old, c.posterior_steps), (old, c.persistent_steps)):
-            active = leg.view(learner.n_members, -1).any(1).tolist()   # a member without rows in this leg draws nothing, as alone
+            # a member without rows in this leg draws nothing, as alone
+            active = leg.view(learner.n_members, -1).any(1).tolist()
             if any(active):
-                s = step if all(active) and bool(leg.all()) else step * leg   # (a number stays a number: as fresh chains draw)
+                # (a number stays a number: as fresh chains draw)
+                s = step if all(active) and bool(leg.all()) else step * leg
                 z, alive = m.sample_posterior(x, t, mask, steps, s, init=z, noise=normal_draws(learner.noise_gens, active),
                                               runaway="drop", generator=learner.noise_gens)
                 ok &= alive
-        self.z[member, idx], self.visited[member, idx] = z.cpu(), ok.cpu()   # a chain that ran away starts afresh on its next visit
+        # a chain that ran away starts afresh on its next visit
+        self.z[member, idx], self.visited[member, idx] = z.cpu(), ok.cpu()
         return PosteriorBatch(idx, t, x, mask, z, ok)
 
     def state_dict(self) -> dict: return dict(chains=self.z, visited=self.visited)
@@ -73,16 +77,20 @@ class PersistentChains(FreshChains):
 
 # %% ../nbs/api/04c_chains.ipynb #9ce8e03d
 class StagedChains(FreshChains):
-    "`chain_stages` cohorts in flight, 0, K/S, ..., (S-1)K/S steps deep: each iteration admits one from noise and completes one."
+    """`chain_stages` cohorts in flight, 0, K/S, ..., (S-1)K/S steps deep: each iteration admits one from noise and
+    completes one."""
     def __init__(self, learner):
         c, n = learner.cfg, len(learner.data)
         if c.chain_stages * min(c.batch_size, n) > n:
             raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} sequences in flight, "
                              f"more than the {n} training sequences: lower chain_stages or batch_size")
-        self.stages = None   # the cohorts in flight, `(E, n)` per member: sequence index, mask, chain state, sanity and age (in stages)
+        # the cohorts in flight, `(E, n)` per member: sequence index, mask, chain state, sanity and age (in
+        # stages)
+        self.stages = None
 
     def _admit(self, learner, busy: Tensor | None, depth: int) -> dict[str, Tensor]:
-        "A cohort of `batch_size` sequences per member, not among its `busy` ones, with chains run `depth` stages from noise."
+        """A cohort of `batch_size` sequences per member, not among its `busy` ones, with chains run `depth` stages from
+        noise."""
         c, n, m = learner.cfg, len(learner.data), learner.model
         idx, mask = [], []
         for e, (k, g) in enumerate(zip(learner.configs, learner.batch_gens)):

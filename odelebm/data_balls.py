@@ -19,7 +19,8 @@ BOX, RADIUS, RES = 5.0, 1.0, 28   # half-width of the box, ball radius, frame si
 
 def simulate_balls(n: int, n_frames: int, friction: Tensor, g: torch.Generator, substeps: int = 10,
                    box: float = BOX, radius: float = RADIUS) -> tuple[Tensor, Tensor]:
-    "Positions and velocities `(n, n_frames, 2)` of one ball per sequence (frame 0: the start), each slowed by its `friction (n,)`."
+    """Positions and velocities `(n, n_frames, 2)` of one ball per sequence (frame 0: the start), each slowed by its
+    `friction (n,)`."""
     if n < 1 or n_frames < 1: raise ValueError(f"n and n_frames must be >= 1, got {n}, {n_frames}")
     if friction.shape != (n,) or (friction < 0).any(): raise ValueError(f"friction must be (n,) = ({n},) and >= 0, got {tuple(friction.shape)}")
     p = (torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1) * 3.0    # U[-3, 3]^2: clear of the walls
@@ -30,14 +31,16 @@ def simulate_balls(n: int, n_frames: int, friction: Tensor, g: torch.Generator, 
     for _ in range(n_frames - 1):
         for _ in range(substeps):
             p = p + eps * v
-            v = torch.where(p > lim, -v.abs(), torch.where(p < -lim, v.abs(), v))   # elastic walls: the component turns inwards
+            # elastic walls: the component turns inwards
+            v = torch.where(p > lim, -v.abs(), torch.where(p < -lim, v.abs(), v))
         speed = v.norm(dim=1, keepdim=True)
         v = torch.where(speed < fr, torch.zeros_like(v), v - fr * v / speed.clamp_min(1e-12))
         ps.append(p); vs.append(v)
     return torch.stack(ps, 1), torch.stack(vs, 1)
 
 def render_balls(positions: Tensor, res: int = RES, box: float = BOX, radius: float = RADIUS) -> Tensor:
-    "Frames `(..., 1, res, res)` in [0, 1] of balls at `positions (..., 2)` (box coordinates; x along columns, y along rows)."
+    """Frames `(..., 1, res, res)` in [0, 1] of balls at `positions (..., 2)` (box coordinates; x along columns, y along
+    rows)."""
     c = (torch.arange(res, dtype=torch.float64) + 0.5) * (2 * box / res)    # pixel centres in [0, 2 box]
     q = positions.double() + box
     d2 = (c[None, :] - q[..., 0, None, None]) ** 2 + (c[:, None] - q[..., 1, None, None]) ** 2
@@ -46,7 +49,8 @@ def render_balls(positions: Tensor, res: int = RES, box: float = BOX, radius: fl
 # %% ../nbs/api/13_data_balls.ipynb #5cbf778a
 @dataclass
 class BouncingBalls:
-    "Bouncing-ball splits (frames as `SequenceData`) with each sequence's true `friction`, `positions` and `velocities`."
+    """Bouncing-ball splits (frames as `SequenceData`) with each sequence's true `friction`, `positions` and
+    `velocities`."""
     train: SequenceData
     val: SequenceData
     test: SequenceData
@@ -57,7 +61,8 @@ class BouncingBalls:
 @lru_cache(maxsize=4)
 def make_bouncing_balls(n_train: int = 1000, n_val: int = 100, n_test: int = 100, t_train: int = 20, t_test: int = 40,
                         dt: float = 0.1, max_friction: float = 0.02, seed: int = 0) -> BouncingBalls:
-    "MoNODE's bouncing ball with friction: train/val sequences of `t_train` frames, test of `t_test`, friction ~ U[0, max_friction)."
+    """MoNODE's bouncing ball with friction: train/val sequences of `t_train` frames, test of `t_test`, friction ~ U[0,
+    max_friction)."""
     for k, val in dict(n_train=n_train, n_val=n_val, n_test=n_test, t_train=t_train, t_test=t_test).items():
         if val < 1: raise ValueError(f"{k} must be >= 1, got {val}")
     if dt <= 0 or max_friction < 0: raise ValueError(f"dt must be > 0 and max_friction >= 0, got {dt}, {max_friction}")

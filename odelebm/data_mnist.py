@@ -36,7 +36,8 @@ def _home() -> Path:
     return REPO / "data" if (REPO / "pyproject.toml").is_file() else Path("~/.cache/odelebm").expanduser()
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    "The data directory: `data_dir`, else env `ODELEBM_DATA`, else `<repo>/data` (`~/.cache/odelebm` outside a checkout)."
+    """The data directory: `data_dir`, else env `ODELEBM_DATA`, else `<repo>/data` (`~/.cache/odelebm` outside a
+    checkout)."""
     if data_dir is not None and str(data_dir) != "": return Path(data_dir).expanduser()
     if os.environ.get("ODELEBM_DATA"): return Path(os.environ["ODELEBM_DATA"]).expanduser()
     return _home()
@@ -55,7 +56,8 @@ def _files(split: str) -> tuple[str, str]:
 # %% ../nbs/api/12_data_mnist.ipynb #f19411e0
 @dataclass(frozen=True)
 class MNISTFile:
-    "Published facts about one canonical MNIST file: the archive's SHA-256 and size, the decompressed IDX's SHA-256 and size."
+    """Published facts about one canonical MNIST file: the archive's SHA-256 and size, the decompressed IDX's SHA-256
+    and size."""
     archive_sha256: str
     archive_bytes: int
     idx_sha256: str
@@ -82,7 +84,8 @@ def _idx_digest(path: Path, limit: int) -> tuple[str, int]:
     return h.hexdigest(), n
 
 def verify_mnist_file(path: str | os.PathLike, name: str | None = None) -> Path:
-    "Check the MNIST file `name` (default: the file's name) at `path` against its published digests; ValueError naming it if it fails."
+    """Check the MNIST file `name` (default: the file's name) at `path` against its published digests; ValueError naming
+    it if it fails."""
     path = Path(path)
     name = name or path.name
     spec = MNIST_DIGESTS.get(name)
@@ -150,7 +153,8 @@ def _clean_stale_parts(dest: Path, age: float = 60.0) -> None:
         except FileNotFoundError: pass
 
 def _fetch(src: str, target: Path, timeout: float, progress: bool) -> None:
-    "Stream `src` into `target` atomically, refusing more than twice the published size, and verify it before the rename."
+    """Stream `src` into `target` atomically, refusing more than twice the published size, and verify it before the
+    rename."""
     limit = 2 * MNIST_DIGESTS[target.name].archive_bytes
     with atomic_path(target) as tmp:
         with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp, "wb") as out:
@@ -195,7 +199,8 @@ def load_mnist(split: str = "test", data_dir: str | os.PathLike | None = None,
 
 # %% ../nbs/api/12_data_mnist.ipynb #45589066
 def rotate(images: Tensor, degrees: Tensor | float) -> Tensor:
-    "Rotate `images (N, C, H, W)` (float) counter-clockwise by `degrees` (scalar or `(N,)`) about the centre; bilinear, zeros outside."
+    """Rotate `images (N, C, H, W)` (float) counter-clockwise by `degrees` (scalar or `(N,)`) about the centre;
+    bilinear, zeros outside."""
     if images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} {images.dtype} (use x.float()[:, None] / 255)")
     deg = torch.as_tensor(degrees, dtype=images.dtype, device=images.device)
@@ -234,7 +239,8 @@ class RotatingMNISTSettings:
 
 @dataclass
 class RotatingMNIST:
-    "Rotating-MNIST splits (`SequenceData` with digit `labels`), their start angles and MNIST indices, and the settings."
+    """Rotating-MNIST splits (`SequenceData` with digit `labels`), their start angles and MNIST indices, and the
+    settings."""
     train: SequenceData
     val: SequenceData
     test: SequenceData
@@ -246,7 +252,8 @@ class RotatingMNIST:
 SPLITS = ("train", "val", "test")
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    "The cache directory: `cache_dir`, else env `ODELEBM_CACHE`, else `<repo>/data/cache` (`~/.cache/odelebm/cache` outside a checkout)."
+    """The cache directory: `cache_dir`, else env `ODELEBM_CACHE`, else `<repo>/data/cache` (`~/.cache/odelebm/cache`
+    outside a checkout)."""
     if cache_dir is not None: return Path(cache_dir).expanduser()
     if os.environ.get("ODELEBM_CACHE"): return Path(os.environ["ODELEBM_CACHE"]).expanduser()
     return _home() / "cache"
@@ -275,7 +282,8 @@ def _sequences(images: Tensor, angle0: Tensor, n_frames: int, step: float) -> Te
     return rotate(frames, deg).clamp_(0, 1).reshape(n, n_frames, 1, h, w)
 
 def _read_cache(cache: Path) -> dict | None:
-    "The cached sequences, or None when there are none or the file is damaged or unchecked (a warned miss: they are generated again)."
+    """The cached sequences, or None when there are none or the file is damaged or unchecked (a warned miss: they are
+    generated again)."""
     if not cache.is_file(): return None
     try: return load_checkpoint(cache, what="rotating-MNIST cache", remedy="generating the sequences again")
     except ValueError as e:   # damaged, truncated or foreign: never trusted, never fatal
@@ -285,7 +293,8 @@ def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100
                         t_test: int = 45, n_angles: int = 16, dt: float = 0.1, seed: int = 0,
                         data_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                         url: str | None = None, source: str = "mnist-test") -> RotatingMNIST:
-    "Rotating MNIST (MoNODE recipe, 360/`n_angles` degrees per frame, digits from the MNIST `source` split); cached by settings."
+    """Rotating MNIST (MoNODE recipe, 360/`n_angles` degrees per frame, digits from the MNIST `source` split); cached by
+    settings."""
     s = RotatingMNISTSettings(n_train, n_val, n_test, t_train, t_test, n_angles, float(dt), seed, source)
     _check_settings(s)
     cache = resolve_cache_dir(cache_dir) / f"rotmnist_{s.key()}.pt"
@@ -319,7 +328,8 @@ def shuffle_frames(x: Tensor, generator: torch.Generator | None = None) -> Tenso
 
 # %% ../nbs/api/12_data_mnist.ipynb #bef5fd33
 def _panel_index(labels: Tensor, free: Tensor, per_digit: int, seed: int) -> tuple[Tensor, Tensor]:
-    "Indices of `per_digit` images of each digit among the `free` ones (digits in order; seeded) and a start angle for each."
+    """Indices of `per_digit` images of each digit among the `free` ones (digits in order; seeded) and a start angle for
+    each."""
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(labels), generator=g)
     perm = perm[free[perm]]
@@ -331,7 +341,8 @@ def _panel_index(labels: Tensor, free: Tensor, per_digit: int, seed: int) -> tup
 
 def digit_panel(data: RotatingMNIST, per_digit: int = 20, seed: int = 0, data_dir: str | os.PathLike | None = None,
                 url: str | None = None) -> SequenceData:
-    "`per_digit` sequences of each digit 0-9 (labels in order), from MNIST images of `data`'s source that none of its splits uses, each turning from a random start angle over the test length."
+    """`per_digit` sequences of each digit 0-9 (labels in order), from MNIST images of `data`'s source that none of its
+    splits uses, each turning from a random start angle over the test length."""
     s = data.settings
     images, labels = load_mnist(SOURCES[s.source], data_dir, url)
     free = torch.ones(len(images), dtype=torch.bool)

@@ -22,7 +22,8 @@ __all__ = ['ENVIRONMENTS', 'BOUND', 'Environment', 'environment', 'load_physics'
            'cached_simulation', 'Mujoco', 'make_mujoco', 'state_names', 'body_segments', 'render_poses', 'draw_pose']
 
 # %% ../nbs/api/14_data_mujoco.ipynb #6c31f631
-os.environ.setdefault("MUJOCO_GL", "disable")   # physics only: no OpenGL context is ever created (set before dm_control is imported)
+# physics only: no OpenGL context is ever created (set before dm_control is imported)
+os.environ.setdefault("MUJOCO_GL", "disable")
 
 @dataclass(frozen=True)
 class Environment:
@@ -73,7 +74,8 @@ class Simulation:
     seconds: float
 
 def simulate(name: str, n: int, steps: int = 100, seed: int = 0, bound: float = BOUND, progress: bool = False) -> Simulation:
-    "`n` passive trajectories of `steps` states of environment `name`, from random initial states (rejected draws are redrawn)."
+    """`n` passive trajectories of `steps` states of environment `name`, from random initial states (rejected draws are
+    redrawn)."""
     if n < 1 or steps < 1: raise ValueError(f"n and steps must be >= 1, got {n}, {steps}")
     from dm_control.rl.control import PhysicsError
     env, physics = environment(name), load_physics(name)
@@ -116,7 +118,8 @@ class MujocoSettings:
         return f"mujoco_{self.env}_{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 def _read_cache(path: Path) -> dict | None:
-    "The cached simulation, or None when missing, unreadable or not matching its checksum (a warned miss: generated again)."
+    """The cached simulation, or None when missing, unreadable or not matching its checksum (a warned miss: generated
+    again)."""
     sums = path.with_suffix(".sha256")
     if not path.is_file(): return None
     if not sums.is_file() or sums.read_text().strip() != sha256_file(path):
@@ -126,7 +129,8 @@ def _read_cache(path: Path) -> dict | None:
         warnings.warn(f"{path}: unreadable MuJoCo cache ({type(e).__name__}); simulating the trajectories again"); return None
 
 def cached_simulation(s: MujocoSettings, cache_dir: str | os.PathLike | None = None, progress: bool = False) -> dict:
-    "`{'x': (n_traj, steps, D) float64 tensor, 'rejected': {...}, 'seconds': float}` for settings `s`, simulated once and cached."
+    """`{'x': (n_traj, steps, D) float64 tensor, 'rejected': {...}, 'seconds': float}` for settings `s`, simulated once
+    and cached."""
     path = resolve_cache_dir(cache_dir) / f"{s.key()}.pt"
     blob = _read_cache(path)
     if blob is None:
@@ -139,7 +143,8 @@ def cached_simulation(s: MujocoSettings, cache_dir: str | os.PathLike | None = N
 # %% ../nbs/api/14_data_mujoco.ipynb #0ac513fb
 @dataclass
 class Mujoco:
-    "MuJoCo splits (normalised `SequenceData`), the training split's per-feature `lo` and `scale`, and how the data were made."
+    """MuJoCo splits (normalised `SequenceData`), the training split's per-feature `lo` and `scale`, and how the data
+    were made."""
     train: SequenceData     # one window of `window` states per training trajectory
     val: SequenceData       # whole trajectories (observe the first `window`, predict all)
     test: SequenceData
@@ -155,13 +160,15 @@ class Mujoco:
         "Normalised states back in MuJoCo's units."
         return x * self.scale.to(x) + self.lo.to(x)
     def public_scale(self, x: Tensor) -> Tensor:
-        "Normalised states as the baselines' public code scales its data, `(x - min) / max`, the scale of the paper's Table 4."
+        """Normalised states as the baselines' public code scales its data, `(x - min) / max`, the scale of the paper's
+        Table 4."""
         return (self.denormalise(x) - self.public_lo.to(x)) / self.public_max.to(x)
 
 @lru_cache(maxsize=6)
 def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, window: int = 50, val_frac: float = 0.1, seed: int = 0,
                 cache_dir: str | None = None, progress: bool = False) -> Mujoco:
-    "Table 4's data for `env`: 80/20 train/test by index, `val_frac` of train held out, min-max normalised by the training split."
+    """Table 4's data for `env`: 80/20 train/test by index, `val_frac` of train held out, min-max normalised by the
+    training split."""
     if not 1 <= window <= steps: raise ValueError(f"window must be in [1, steps={steps}], got {window}")
     if not 0 <= val_frac < 1: raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
     s = MujocoSettings(env, n_traj, steps, seed)
@@ -196,11 +203,13 @@ def state_names(name: str) -> list[str]:
 
 @lru_cache(maxsize=None)
 def _physics_for_drawing(name: str):
-    "One Physics per environment for the pose drawings (loading takes ~0.15 s; a figure draws dozens of poses). Only its model is read."
+    """One Physics per environment for the pose drawings (loading takes ~0.15 s; a figure draws dozens of poses). Only
+    its model is read."""
     return load_physics(name)
 
 def body_segments(name: str, qpos: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    "The body's capsules at `qpos`: `(end_a, end_b, radius)` per capsule, in the environment's motion plane (world units)."
+    """The body's capsules at `qpos`: `(end_a, end_b, radius)` per capsule, in the environment's motion plane (world
+    units)."""
     import mujoco
     m = _physics_for_drawing(name).model.ptr
     d = mujoco.MjData(m)
@@ -209,7 +218,8 @@ def body_segments(name: str, qpos: np.ndarray) -> list[tuple[np.ndarray, np.ndar
     ax = list(environment(name).plane)
     out = []
     for g in range(m.ngeom):
-        if m.geom_type[g] != mujoco.mjtGeom.mjGEOM_CAPSULE or m.geom_rgba[g, 3] == 0: continue   # capsules only; no invisible ones
+        # capsules only; no invisible ones
+        if m.geom_type[g] != mujoco.mjtGeom.mjGEOM_CAPSULE or m.geom_rgba[g, 3] == 0: continue
         half = m.geom_size[g, 1] * d.geom_xmat[g].reshape(3, 3)[:, 2]     # the capsule's axis is its local z
         c = d.geom_xpos[g]
         out.append(((c - half)[ax], (c + half)[ax], float(m.geom_size[g, 0])))
@@ -229,7 +239,8 @@ np.save(dst, np.stack(frames))
 
 def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 240, camera: int = 0, backend: str = "egl",
                  timeout: float = 300) -> np.ndarray | None:
-    "MuJoCo's own offscreen images `(K, height, width, 3)` of environment `name` at each row of `qpos (K, nq)`, or None when no OpenGL context can be had (`backend`: MUJOCO_GL in a child process; this one stays GL-free)."
+    """MuJoCo's own offscreen images `(K, height, width, 3)` of environment `name` at each row of `qpos (K, nq)`, or
+    None when no OpenGL context can be had (`backend`: MUJOCO_GL in a child process; this one stays GL-free)."""
     import subprocess, sys, tempfile
     env = environment(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,7 +253,8 @@ def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 24
         return np.load(dst, allow_pickle=False) if r.returncode == 0 and dst.is_file() else None
 
 def draw_pose(ax, name: str, qpos: np.ndarray, color="k", alpha: float = 1.0, label: str | None = None, lw_scale: float = 250.0):
-    "Draw the body of environment `name` at `qpos` on a matplotlib axis (segments as thick lines, width from the capsule radius)."
+    """Draw the body of environment `name` at `qpos` on a matplotlib axis (segments as thick lines, width from the
+    capsule radius)."""
     for i, (a, b, r) in enumerate(body_segments(name, qpos)):
         ax.plot([a[0], b[0]], [a[1], b[1]], color=color, alpha=alpha, lw=max(1.0, r * lw_scale), solid_capstyle="round",
                 label=label if i == 0 else None)

@@ -17,7 +17,8 @@ __all__ = ['Sinusoids', 'make_sinusoids', 'observation_mask', 'make_sine_family'
 # %% ../nbs/api/10_data_sinusoids.ipynb #d7a4af9c
 @dataclass
 class Sinusoids:
-    "The sinusoid data set: train/test `SequenceData` (fully observed), the generating parameters, and a validation split (or None)."
+    """The sinusoid data set: train/test `SequenceData` (fully observed), the generating parameters, and a validation
+    split (or None)."""
     train: SequenceData
     test: SequenceData
     freq: Tensor
@@ -27,7 +28,8 @@ class Sinusoids:
 @lru_cache(maxsize=8)
 def make_sinusoids(n: int = 1000, n_points: int = 100, t_max: float = 5.0, seed: int = 0,
                    train_frac: float = 0.8, noise: float = 0.01, n_val: int = 0) -> Sinusoids:
-    "Rubanova et al.'s periodic family on one irregular grid, split first `train_frac` / rest; the last `n_val` of the training series are held out for validation."
+    """Rubanova et al.'s periodic family on one irregular grid, split first `train_frac` / rest; the last `n_val` of the
+    training series are held out for validation."""
     if n < 2 or n_points < 2: raise ValueError("need n >= 2 series and n_points >= 2")
     if not 0 <= n_val < int(n * train_frac): raise ValueError(f"n_val must be in [0, {int(n * train_frac)}) (the training series), got {n_val}")
     g = torch.Generator().manual_seed(seed)

@@ -45,7 +45,8 @@ def _windows(curves: Tensor, n: int, length: int, noise: float, g: torch.Generat
 def make_spirals(n_train: int = 1000, n_val: int = 1000, n_test: int = 200, train_len: int = 100, test_len: int = 500,
                  noise: float = 0.3, seed: int = 0, n_total: int = 1000, theta_max: float = 6 * math.pi,
                  a: float = 0.0, b: float = 0.3) -> Spirals:
-    "Spiral2D of Chen et al. (2018): train/val windows of `train_len`, test windows of `test_len`, Gaussian noise `noise`."
+    """Spiral2D of Chen et al. (2018): train/val windows of `train_len`, test windows of `test_len`, Gaussian noise
+    `noise`."""
     for k, v in dict(n_train=n_train, n_val=n_val, n_test=n_test).items():
         if v < 1: raise ValueError(f"{k} must be >= 1, got {v}")
     for k, v in dict(train_len=train_len, test_len=test_len).items():

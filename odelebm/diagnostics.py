@@ -17,7 +17,8 @@ __all__ = ['PosteriorTrace', 'trace_posterior']
 # %% ../nbs/api/05b_diagnostics.ipynb #eb8822c1
 @dataclass
 class PosteriorTrace:
-    "Posterior Langevin chains followed on a batch of series: at each recorded step, the mean log posterior, the MSE of the decoded means at the observed points, the mean |z| and the spread between a series' chains."
+    """Posterior Langevin chains followed on a batch of series: at each recorded step, the mean log posterior, the MSE
+    of the decoded means at the observed points, the mean |z| and the spread between a series' chains."""
     steps: list[int] = field(default_factory=list)
     log_posterior: list[float] = field(default_factory=list)
     mse: list[float] = field(default_factory=list)
@@ -30,7 +31,8 @@ class PosteriorTrace:
     n_chains: int = 1
 
     def converged_at(self, within: float = 0.1) -> int | None:
-        "The first recorded step from which the MSE stays within `within` (relative) of the noise floor; None when it never does (or there is no floor)."
+        """The first recorded step from which the MSE stays within `within` (relative) of the noise floor; None when it
+        never does (or there is no floor)."""
         if self.floor is None: return None
         ok = [m <= self.floor * (1 + within) for m in self.mse]
         for k in range(len(ok)):
@@ -38,7 +40,8 @@ class PosteriorTrace:
         return None
 
     def summary(self, within: float = 0.1) -> str:
-        "The chains' health in one line: the final MSE against the floor, the step from which it stayed within `within` of it, |z|, the spread between chains, runaways."
+        """The chains' health in one line: the final MSE against the floor, the step from which it stayed within
+        `within` of it, |z|, the spread between chains, runaways."""
         k, last = self.converged_at(within), self.mse[-1]
         fit = (f"MSE at the observed points {last:.4g}" + ("" if self.floor is None else f" = {last / self.floor:.2f}x the noise floor "
                f"{self.floor:.4g}, " + (f"within {within:.0%} of it from step {k}" if k is not None else f"not within {within:.0%} of it")))
@@ -53,7 +56,8 @@ class PosteriorTrace:
         panels = [("log posterior", self.log_posterior, "symlog"), ("MSE at the observed points", self.mse, "log"),
                   ("mean |z|", self.norm, "linear")] + ([("spread between chains", self.spread, "linear")] if self.spread else [])
         fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 2.8))
-        for ax, (name, v, scale) in zip(axes, panels):   # the log posterior climbs by orders of magnitude in the first steps
+        # the log posterior climbs by orders of magnitude in the first steps
+        for ax, (name, v, scale) in zip(axes, panels):
             ax.plot(self.steps, v, color="tab:blue")
             ax.set(xlabel="Langevin step", title=name, yscale="linear" if scale == "log" and min(v) <= 0 else scale)
         if self.floor is not None:
@@ -69,7 +73,8 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
                     n_steps: int = 100, step_size: float | str = "auto", n_chains: int = 1, every: int = 5, seed: int = 0,
                     noise_floor: float | None = None,   # the data's noise variance, where known (default: sigma^2 of a Gaussian model)
                     ) -> PosteriorTrace:
-    "Follow `n_chains` posterior Langevin chains per series of `x` (a `SequenceData`, or tensors `x, t, mask`) for `n_steps` steps, recording every `every` steps."
+    """Follow `n_chains` posterior Langevin chains per series of `x` (a `SequenceData`, or tensors `x, t, mask`) for
+    `n_steps` steps, recording every `every` steps."""
     if isinstance(x, SequenceData): x, t, mask = x.x, x.t, x.mask
     if t is None: raise ValueError("trace_posterior needs the times t of x (or a SequenceData, which carries them)")
     for name, v in (("n_steps", n_steps), ("n_chains", n_chains), ("every", every)):

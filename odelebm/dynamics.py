@@ -172,14 +172,16 @@ class _FusedGridSolve(torch.autograd.Function):
 _FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu"}
 
 def field_unit(net: nn.Sequential) -> str | None:
-    "The activation of an MLP field as the fused solver names it (tanh, softplus, relu), or None when it cannot be fused."
+    """The activation of an MLP field as the fused solver names it (tanh, softplus, relu), or None when it cannot be
+    fused."""
     units = {type(m) for m in net if not isinstance(m, nn.Linear)}
     unit = _FUSED_UNITS.get(next(iter(units)), None) if len(units) == 1 else ("tanh" if not units else None)
     if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20) for m in net): return None
     return unit
 
 def fold_field(unit: str, Ws: Sequence[Tensor], bs: Sequence[Tensor], dynamic_dim: int = 0) -> tuple[str, list[Tensor]]:
-    "The fused solver's `(unit, [W1, b1, ...])` for an MLP field with weights `Ws`, `bs` (one model's, or stacked `(E, ...)`)."
+    """The fused solver's `(unit, [W1, b1, ...])` for an MLP field with weights `Ws`, `bs` (one model's, or stacked `(E,
+    ...)`)."""
     params, L = [], len(Ws)
     for l, (W0, b0) in enumerate(zip(Ws, bs)):
         W, b = W0, b0
@@ -194,7 +196,8 @@ def fold_field(unit: str, Ws: Sequence[Tensor], bs: Sequence[Tensor], dynamic_di
     return ("sigmoid" if unit == "tanh" else unit), params
 
 def _fused_params(func: nn.Module) -> tuple[str, list[Tensor]] | None:
-    "The unit and weights `[W1, b1, ...]` of `func` for the fused solver, or None when `func` is not a supported MLP field."
+    """The unit and weights `[W1, b1, ...]` of `func` for the fused solver, or None when `func` is not a supported MLP
+    field."""
     if not isinstance(func, ODEFunc) or (unit := field_unit(func.net)) is None: return None
     lins = [m for m in func.net if isinstance(m, nn.Linear)]
     return fold_field(unit, [m.weight for m in lins], [m.bias for m in lins], func.dynamic_dim)
@@ -205,14 +208,16 @@ _DEFAULT_BACKEND = ["auto"]
 
 @contextmanager
 def solver_backend(backend: str):
-    "Within the block, fused solves asked for backend 'auto' (every model's) use `backend`: compare the kernel with the PyTorch solver."
+    """Within the block, fused solves asked for backend 'auto' (every model's) use `backend`: compare the kernel with
+    the PyTorch solver."""
     if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     _DEFAULT_BACKEND.append(backend)
     try: yield
     finally: _DEFAULT_BACKEND.pop()
 
 def _triton_fits(method: str, unit: str, params: Sequence[Tensor], z0: Tensor) -> bool:
-    "Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units, float32, a device it can run on."
+    """Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units,
+    float32, a device it can run on."""
     return (method in KERNEL_METHODS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN and z0.dtype == torch.float32
             and triton_available(z0.device))
 
@@ -228,7 +233,8 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E
     if backend == "triton" and not _triton_fits(method, unit, params, z0):
         raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
                          f"one hidden layer of at most {MAX_HIDDEN} units and float32 states")
-    if peek_interpreter_stack() is not None:   # inside `torch.func.vmap` over members: one stacked solve (`_MemberSolve`)
+    # inside `torch.func.vmap` over members: one stacked solve (`_MemberSolve`)
+    if peek_interpreter_stack() is not None:
         return _MemberSolve.apply(z0, t, unit, method, substeps, backend, *params)
     if backend == "triton" or (backend == "auto" and z0.is_cuda and _triton_fits(method, unit, params, z0)):
         return triton_grid_solve(z0, t[1:] - t[:-1], substeps, unit, list(params), method)
@@ -237,7 +243,8 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E
 _STEPS_MEMO: list = [None]
 
 def _host_steps(t: Tensor, substeps: int) -> list[float]:
-    "The grid's step sizes as Python floats; kept for the last grid (a chain's steps share it: one GPU sync, none in a CUDA graph)."
+    """The grid's step sizes as Python floats; kept for the last grid (a chain's steps share it: one GPU sync, none in a
+    CUDA graph)."""
     memo = _STEPS_MEMO[0]
     if memo is not None and memo[0] is t and memo[1] == (t._version, substeps): return memo[2]
     hs = [(b - a) / substeps for a, b in zip(t[:-1].tolist(), t[1:].tolist())]
@@ -272,7 +279,8 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
 
 # %% ../nbs/api/02_dynamics.ipynb #d7c9e44b
 class _MemberSolve(torch.autograd.Function):
-    "`fused_solve` inside `torch.func.vmap` over ensemble members: its batching rule runs one stacked solve (autograd sees that solve)."
+    """`fused_solve` inside `torch.func.vmap` over ensemble members: its batching rule runs one stacked solve (autograd
+    sees that solve)."""
     generate_vmap_rule = False
 
     @staticmethod
@@ -291,7 +299,8 @@ class _MemberSolve(torch.autograd.Function):
 
 # %% ../nbs/api/02_dynamics.ipynb #b9ef4185
 def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list[dict]:
-    "Compare the Triton kernel with the PyTorch fused solver on `device`: values, state and weight gradients, stacked members (raises beyond `tol`)."
+    """Compare the Triton kernel with the PyTorch fused solver on `device`: values, state and weight gradients, stacked
+    members (raises beyond `tol`)."""
     g = torch.Generator().manual_seed(seed)
     t = torch.cat([torch.zeros(1), torch.rand(20, generator=g).sort().values * 3]).to(device)
     out = []

@@ -61,7 +61,8 @@ class MLPEmission(Emission):
     def forward(self, z: Tensor, z_s: Tensor | None = None) -> Tensor:
         "Parameters `(B, T, obs_dim)` from latent states `(B, T, latent_dim)` and an optional static latent `(B, S)`."
         h = self._with_static(z, z_s)
-        return self.net(h.flatten(0, -2)).unflatten(0, h.shape[:-1])   # rows of one matrix: one product per layer, also under vmap
+        # rows of one matrix: one product per layer, also under vmap
+        return self.net(h.flatten(0, -2)).unflatten(0, h.shape[:-1])
 
 class ConvEmission(Emission):
     "28x28 frames: linear to `channels x 7 x 7`, then two stride-2 transposed convolutions (7 -> 14 -> 28)."

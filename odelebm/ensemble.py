@@ -17,7 +17,8 @@ __all__ = ['Ensemble']
 
 # %% ../nbs/api/04d_ensemble.ipynb #0e4eef7e
 def _with_weights(slots: list[tuple[nn.Module, str]], weights: Sequence[Tensor], f, *args):
-    "`f(*args)` with the parameters `slots` (module, name) of a model replaced by `weights` for the call (under `vmap`: one member's)."
+    """`f(*args)` with the parameters `slots` (module, name) of a model replaced by `weights` for the call (under
+    `vmap`: one member's)."""
     saved = [m._parameters[n] for m, n in slots]
     for (m, n), w in zip(slots, weights): m._parameters[n] = w
     try: return f(*args)
@@ -25,7 +26,8 @@ def _with_weights(slots: list[tuple[nn.Module, str]], weights: Sequence[Tensor],
         for (m, n), w in zip(slots, saved): m._parameters[n] = w
 
 class Ensemble(nn.Module):
-    "E ODE-LEBMs of one architecture as one module: their parameters stacked `(E, ...)`, every method of `ODELEBM` run for all members at once by `torch.func.vmap`, on rows in E equal blocks (block e is member e's)."
+    """E ODE-LEBMs of one architecture as one module: their parameters stacked `(E, ...)`, every method of `ODELEBM` run
+    for all members at once by `torch.func.vmap`, on rows in E equal blocks (block e is member e's)."""
     def __init__(self, models: Sequence[ODELEBM]):
         super().__init__()
         if not len(models): raise ValueError("an Ensemble needs at least one model")
@@ -37,7 +39,9 @@ class Ensemble(nn.Module):
         self._template = [models[0]]   # a list: the template's own weights are not the ensemble's; it lends the code
         names = [n for n, _ in models[0].named_parameters()]
         self._names = names
-        self._slots = {}   # per part of the model (e.g. 'prior'), its parameters: where they sit in the template, their stacked key
+        # per part of the model (e.g. 'prior'), its parameters: where they sit in the template, their stacked
+        # key
+        self._slots = {}
         self.stacked = nn.ParameterDict({n.replace(".", "__"): nn.Parameter(torch.stack([dict(m.named_parameters())[n].detach() for m in models]))
                                          for n in names})
 
@@ -50,13 +54,16 @@ class Ensemble(nn.Module):
     @property
     def device(self) -> torch.device: return next(self.parameters()).device
     @property
-    def emission(self) -> nn.Module: return self.template.emission   # its likelihood and mean have no weights: shared as they are
-    def _apply(self, fn, *args, **kwargs):   # `.to(device)` moves the template too: its time-grid helpers follow the members
+    # its likelihood and mean have no weights: shared as they are
+    def emission(self) -> nn.Module: return self.template.emission
+    # `.to(device)` moves the template too: its time-grid helpers follow the members
+    def _apply(self, fn, *args, **kwargs):
         self.template._apply(fn, *args, **kwargs)
         return super()._apply(fn, *args, **kwargs)
 
     def _part(self, part: tuple[str, ...]) -> tuple[list[tuple[nn.Module, str]], list[str]]:
-        "The parameters under the template's submodules `part` (all for `()`): their (module, name) slots and stacked keys."
+        """The parameters under the template's submodules `part` (all for `()`): their (module, name) slots and stacked
+        keys."""
         if part not in self._slots:
             names = [n for n in self._names if not part or n.split(".")[0] in part]
             self._slots[part] = ([(self.template.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names],
@@ -64,7 +71,8 @@ class Ensemble(nn.Module):
         return self._slots[part]
 
     def _members(self, f, *args: Tensor, times: int | None = None, part: tuple[str, ...] = ()) -> Tensor:
-        "The template's method `f` run by every member (its weights of the submodules `part` f reads, all by default) on its block of rows of each argument, but the members' shared `times` (an argument's position); rows again."
+        """The template's method `f` run by every member (its weights of the submodules `part` f reads, all by default)
+        on its block of rows of each argument, but the members' shared `times` (an argument's position); rows again."""
         if times is not None and args[times].ndim != 1:
             raise ValueError(f"an ensemble's members share one time grid (T,), got times of shape {tuple(args[times].shape)}")
         dims = [None if i == times else 0 for i in range(len(args))]
@@ -87,7 +95,8 @@ def forward(self, z: Tensor, t: Tensor) -> Tensor:
 
 @patch_to(Ensemble)
 def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-    "`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."
+    """`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the
+    prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."""
     m = self.template
     energy, a = self._members(lambda z, t: (m.energy(z), m(z, t)), z, t, times=1)
     return energy - self.emission.log_likelihood(x, a, mask)

@@ -14,13 +14,16 @@ __all__ = ['RUN_LOCK_ENV', 'CHECKSUM', 'RunEnded', 'check_run_alive', 'atomic_pa
            'read_json', 'remove_partial_writes']
 
 # %% ../nbs/api/06_files.ipynb #49cd8245
-RUN_LOCK_ENV = "ODELEBM_RUN_LOCK"   # set by odelebm-reproduce for the processes it starts: "<its PID>:<the lock file it holds>"
+# set by odelebm-reproduce for the processes it starts: "<its PID>:<the lock file it holds>"
+RUN_LOCK_ENV = "ODELEBM_RUN_LOCK"
 
 class RunEnded(RuntimeError):
-    "The odelebm-reproduce run that started this process no longer holds its run folder: this process may write nothing more."
+    """The odelebm-reproduce run that started this process no longer holds its run folder: this process may write
+    nothing more."""
 
 def check_run_alive(path: str | os.PathLike) -> None:
-    "In a process started by an odelebm-reproduce run (`RUN_LOCK_ENV` set), raise `RunEnded` (naming `path`, the file about to be written) unless that run still holds its lock."
+    """In a process started by an odelebm-reproduce run (`RUN_LOCK_ENV` set), raise `RunEnded` (naming `path`, the file
+    about to be written) unless that run still holds its lock."""
     held = os.environ.get(RUN_LOCK_ENV)
     if not held: return
     pid, lock = held.split(":", 1)
@@ -48,7 +51,8 @@ def _new_beside(path: Path) -> Path:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    "Yield a new file beside `path`; when the block succeeds it is fsynced and renamed onto `path` (keeping the mode of the file it replaces), else removed."
+    """Yield a new file beside `path`; when the block succeeds it is fsynced and renamed onto `path` (keeping the mode
+    of the file it replaces), else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_beside(path)
@@ -81,7 +85,8 @@ def _content_digest(content: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 def write_json(path: str | os.PathLike, content: dict) -> Path:
-    "Write the dict `content` as JSON, atomically, with the SHA-256 of the content under `checksum` (checked by `read_json`); returns the path."
+    """Write the dict `content` as JSON, atomically, with the SHA-256 of the content under `checksum` (checked by
+    `read_json`); returns the path."""
     content = json.loads(json.dumps(content, default=str))   # as a reader will see it: tuples as lists, keys as strings
     if CHECKSUM in content: raise ValueError(f"{path}: the key {CHECKSUM!r} is the file's own; rename that field")
     return atomic_write(path, json.dumps({**content, CHECKSUM: _content_digest(content)}, indent=1))
@@ -94,7 +99,8 @@ def _untrusted(content: Any) -> str | None:
     return None
 
 def read_json(path: str | os.PathLike, what: str = "file") -> dict | None:
-    "The content of a file `write_json` wrote, or None when it is missing, unreadable or not matching its checksum: a warned miss (naming the file), never a crash and never a changed value."
+    """The content of a file `write_json` wrote, or None when it is missing, unreadable or not matching its checksum: a
+    warned miss (naming the file), never a crash and never a changed value."""
     path = Path(path)
     if not path.exists(): return None
     try: content = json.loads(path.read_text())
@@ -106,7 +112,8 @@ def read_json(path: str | os.PathLike, what: str = "file") -> dict | None:
 
 # %% ../nbs/api/06_files.ipynb #8b3f0a64
 def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
-    "Delete the `.<name>.<random>.part` files of killed writers under `folder` (without following links); returns them. Only while no writer can be at work there."
+    """Delete the `.<name>.<random>.part` files of killed writers under `folder` (without following links); returns
+    them. Only while no writer can be at work there."""
     gone = []
     for dirpath, _, files in os.walk(folder):
         for name in files:

@@ -26,7 +26,8 @@ def bounded_log_std(raw: Tensor, max_log_std: float = 0.0) -> Tensor:
     return max_log_std - nn.functional.softplus(max_log_std - raw)
 
 class ConvEncoder(nn.Module):
-    "Per-frame CNN: `(..., 1, 28, 28) -> (..., embed_dim)` by conv 4x4/2 (`channels`) -> conv 4x4/2 (`2 channels`) -> linear."
+    """Per-frame CNN: `(..., 1, 28, 28) -> (..., embed_dim)` by conv 4x4/2 (`channels`) -> conv 4x4/2 (`2 channels`) ->
+    linear."""
     def __init__(self, embed_dim: int = 64, channels: int = 16):
         super().__init__()
         if embed_dim < 1 or channels < 1: raise ValueError(f"embed_dim and channels must be >= 1, got {embed_dim}, {channels}")
@@ -61,7 +62,8 @@ class ImageBaseline(Baseline):
     def obs_shape(self) -> tuple[int, ...]: return FRAME
 
     def inputs(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        "Validate a batch; return `t (T,)`, frames `x` with zeros where unobserved and the boolean `mask (B, T)`, on the model's device."
+        """Validate a batch; return `t (T,)`, frames `x` with zeros where unobserved and the boolean `mask (B, T)`, on
+        the model's device."""
         t, x, mask = check_batch(t, x, mask)
         if tuple(x.shape[2:]) != FRAME:
             raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; image baselines expect frames (N, T, 1, 28, 28)")
@@ -101,7 +103,8 @@ class FrameGRUEncoder(nn.Module):
         return self.head(torch.cat([h, (t_next - t[0])[:, None]], -1))
 
 class StackedFrameEncoder(nn.Module):
-    "q(z0 | frames) of MoNODE's rotating-MNIST position encoder: the first `t_in` grid frames as the channels of one image, three conv 5x5/2 layers (`channels`, 2x, 4x; batch norm, ReLU), a linear head."
+    """q(z0 | frames) of MoNODE's rotating-MNIST position encoder: the first `t_in` grid frames as the channels of one
+    image, three conv 5x5/2 layers (`channels`, 2x, 4x; batch norm, ReLU), a linear head."""
     def __init__(self, out_dim: int, t_in: int = 5, channels: int = 16):
         super().__init__()
         if t_in < 1 or channels < 1: raise ValueError(f"t_in and channels must be >= 1, got {t_in}, {channels}")
@@ -112,16 +115,19 @@ class StackedFrameEncoder(nn.Module):
                                  nn.Flatten(), nn.Linear(4 * channels * 16, out_dim))
 
     def forward(self, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
-        "Head output `(B, out_dim)` from the first `t_in` frames of `x (B, T, 1, 28, 28)` (zeros where unobserved: `ImageBaseline.inputs`); the frames sit on a regular grid from `t[0]`, so `t` and `m` are not read."
+        """Head output `(B, out_dim)` from the first `t_in` frames of `x (B, T, 1, 28, 28)` (zeros where unobserved:
+        `ImageBaseline.inputs`); the frames sit on a regular grid from `t[0]`, so `t` and `m` are not read."""
         if x.shape[1] < self.t_in: raise ValueError(f"the stacked encoder reads the first t_in={self.t_in} frames; the sequences have {x.shape[1]}")
         return self.net(x[:, :self.t_in, 0])
 
 # %% ../nbs/api/21_image_baselines.ipynb #b263997c
-FRAME_ENCODERS = ("gru", "stack")   # FrameGRUEncoder over every observed frame of the window; StackedFrameEncoder (MoNODE's)
+# FrameGRUEncoder over every observed frame of the window; StackedFrameEncoder (MoNODE's)
+FRAME_ENCODERS = ("gru", "stack")
 
 @dataclass(frozen=True)
 class FrameSizes:
-    "What every frame model shares (MoNODE's Latent ODE): encoder, ODE, decoder and likelihood sizes, the solver, the observed window."
+    """What every frame model shares (MoNODE's Latent ODE): encoder, ODE, decoder and likelihood sizes, the solver, the
+    observed window."""
     latent_dim: int = 16
     embed_dim: int = 64          # frame embedding of the CNN
     rec_hidden: int = 64         # recognition GRU
@@ -144,8 +150,10 @@ class FrameSizes:
 
 # %% ../nbs/api/21_image_baselines.ipynb #75403a4b
 class ImageLatentODE(ImageBaseline):
-    "Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE, `ConvEmission`; `sizes`: `FrameSizes` fields."
-    def __init__(self, *, _static_dim: int = 0, _dynamic_dim: int = 0, **sizes):   # sizes of the decoder's static input and the ODE's constant input, set by subclasses
+    """Latent ODE on frames (MoNODE's Latent ODE baseline): backward GRU over CNN embeddings, neural ODE,
+    `ConvEmission`; `sizes`: `FrameSizes` fields."""
+    # sizes of the decoder's static input and the ODE's constant input, set by subclasses
+    def __init__(self, *, _static_dim: int = 0, _dynamic_dim: int = 0, **sizes):
         s = self.sizes = FrameSizes(**sizes)
         super().__init__(s.t_in)
         self.latent_dim, self.static_dim, self.dynamic_dim = s.latent_dim, _static_dim, _dynamic_dim
@@ -161,7 +169,8 @@ class ImageLatentODE(ImageBaseline):
         return dict(mean=mean, log_std=bounded_log_std(raw), z_s=None, z_d=None)
 
     def decode(self, z0: Tensor, z_s: Tensor | None, t0: Tensor, t_query: Tensor, z_d: Tensor | None = None) -> Tensor:
-        "Emission parameters `(N, Tq, 1, 28, 28)` at `t_query` for `z0` at `t0`, the static code `z_s` (decoder) and the dynamic code `z_d` (ODE)."
+        """Emission parameters `(N, Tq, 1, 28, 28)` at `t_query` for `z0` at `t0`, the static code `z_s` (decoder) and
+        the dynamic code `z_d` (ODE)."""
         grid, skip = _from_t0(t0, t_query)
         state = z0 if z_d is None else torch.cat([z0, z_d], -1)   # z_d rides along the ODE state, constant (`ODEFunc`)
         return self.emission(solve(self.func, state, grid, self.solver)[:, skip:, :self.latent_dim], z_s)
@@ -189,7 +198,8 @@ class ImageLatentODE(ImageBaseline):
 
     @torch.no_grad()
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None) -> Tensor:
-        "Mean frames `(B, Tq, 1, 28, 28)` at `t_query` (default `t`) from the posterior means given the observed frames."
+        """Mean frames `(B, Tq, 1, 28, 28)` at `t_query` (default `t`) from the posterior means given the observed
+        frames."""
         t, x, m = self.inputs(x, t, mask)
         q = self.posterior(x, t, m)
         tq = t if t_query is None else torch.as_tensor(t_query, dtype=t.dtype, device=t.device)
@@ -216,7 +226,8 @@ def rotating_hands(n: int, n_frames: int = 16, dt: float = 0.1, seed: int = 0,
 
 # %% ../nbs/api/21_image_baselines.ipynb #7792ac2a
 class MoNODE(ImageLatentODE):
-    "Modulated Neural ODE (Auzina et al. 2024): Latent ODE + a content code `z_s` for the decoder and/or a dynamics modulator `z_d` for the ODE; `sizes`: `FrameSizes` fields."
+    """Modulated Neural ODE (Auzina et al. 2024): Latent ODE + a content code `z_s` for the decoder and/or a dynamics
+    modulator `z_d` for the ODE; `sizes`: `FrameSizes` fields."""
     def __init__(self, static_dim: int = 16, content_hidden: int = 64, dynamic_dim: int = 0, window: int = 5, **sizes):
         if min(static_dim, dynamic_dim) < 0 or static_dim + dynamic_dim < 1:
             raise ValueError(f"MoNODE needs static_dim >= 1 or dynamic_dim >= 1 (neither negative), got {static_dim}, {dynamic_dim}")
@@ -239,7 +250,8 @@ class MoNODE(ImageLatentODE):
         return self.content_head(e.sum(1) / m.sum(1, keepdim=True).to(e.dtype))
 
     def modulator(self, x: Tensor, m: Tensor) -> Tensor:
-        "`z_d (B, dynamic_dim)`: the MLP of every run of `window` consecutive observed frames (their embeddings side by side), averaged over the runs."
+        """`z_d (B, dynamic_dim)`: the MLP of every run of `window` consecutive observed frames (their embeddings side
+        by side), averaged over the runs."""
         w = self.window
         if m.shape[1] < w: raise ValueError(f"the dynamics modulator reads runs of window={w} frames; the sequences have {m.shape[1]}")
         e = embed_observed(self.modulator_conv, x, m)                  # (B, T, E)
@@ -249,7 +261,8 @@ class MoNODE(ImageLatentODE):
         return (self.modulator_head(runs) * whole[..., None]).sum(1) / whole.sum(1, keepdim=True).to(e.dtype)
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:
-        "q(z0) as in the Latent ODE, and the deterministic codes `z_s (B, static_dim)` and `z_d (B, dynamic_dim)` (None where the model has none)."
+        """q(z0) as in the Latent ODE, and the deterministic codes `z_s (B, static_dim)` and `z_d (B, dynamic_dim)`
+        (None where the model has none)."""
         m = self.encoder_mask(m)
         mean, raw = self.encoder(x, t, m).chunk(2, -1)
         return dict(mean=mean, log_std=bounded_log_std(raw), z_s=self.content(x, m) if self.static_dim else None,
@@ -258,7 +271,8 @@ class MoNODE(ImageLatentODE):
 
 # %% ../nbs/api/21_image_baselines.ipynb #75e0f2e9
 class EBMEncoderODE(MoNODE):
-    "EBM prior without MCMC (paper Table 11): amortised Gaussian q(z0, z_s | x), `EBMPrior` over `[z0, z_s]`, ODE, `ConvEmission`; `sizes`: `FrameSizes` fields (one z sample)."
+    """EBM prior without MCMC (paper Table 11): amortised Gaussian q(z0, z_s | x), `EBMPrior` over `[z0, z_s]`, ODE,
+    `ConvEmission`; `sizes`: `FrameSizes` fields (one z sample)."""
     def __init__(self, static_dim: int = 16, ebm_hidden: int = 20, sigma_z: float = 1.0, prior_steps: int = 20,
                  prior_step_size: float = 0.4, content_hidden: int = 64, **sizes):
         super().__init__(static_dim, content_hidden, **{**sizes, "n_z_samples": 1})

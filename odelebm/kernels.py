@@ -19,7 +19,8 @@ __all__ = ['MAX_HIDDEN', 'KERNEL_METHODS', 'triton_available', 'TritonGridSolve'
 
 # %% ../nbs/api/02b_kernels.ipynb #e0606f90
 def triton_available(device: torch.device | str) -> bool:
-    "Whether the Triton solver can run on `device`: Triton importable, and a CUDA device (or `TRITON_INTERPRET=1`, which runs kernels on the CPU)."
+    """Whether the Triton solver can run on `device`: Triton importable, and a CUDA device (or `TRITON_INTERPRET=1`,
+    which runs kernels on the CPU)."""
     if triton is None: return False
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -71,7 +72,8 @@ if triton is not None:
 
     @triton.jit
     def _program(W1, b1, W2, b2, B, D, H, BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
-        "This program's member e, block pb, its series `rows`, the index ranges, the member's weights and the in-bounds mask."
+        """This program's member e, block pb, its series `rows`, the index ranges, the member's weights and the
+        in-bounds mask."""
         e, pb = tl.program_id(0), tl.program_id(1)
         rows = pb * BLOCK_B + tl.arange(0, BLOCK_B)
         d, hh = tl.arange(0, D_P), tl.arange(0, H_P)
@@ -92,7 +94,8 @@ if triton is not None:
 
     @triton.jit
     def _stage_vjp(kbar, zi, a, W1n, W2n, aW1, ab1, aW2, ab2, UNIT: tl.constexpr, WANT_W: tl.constexpr):
-        "Cotangent of a stage's input from the cotangent `kbar` of its output (J^T kbar), accumulating weight gradients."
+        """Cotangent of a stage's input from the cotangent `kbar` of its output (J^T kbar), accumulating weight
+        gradients."""
         u = tl.dot(kbar, W2n, input_precision="ieee") * _dunit(a, UNIT)
         if WANT_W:
             aW2 += tl.dot(tl.trans(kbar), a, input_precision="ieee"); ab2 += tl.sum(kbar, 0)
@@ -143,15 +146,18 @@ if triton is not None:
 
 # %% ../nbs/api/02b_kernels.ipynb #1156d338
 MAX_HIDDEN = 256   # widest hidden layer the kernel holds in registers
-KERNEL_METHODS = {"euler_grid": 0, "midpoint_grid": 1, "rk4_grid": 2}   # the grid solvers of `odelebm.dynamics` the kernel runs
+# the grid solvers of `odelebm.dynamics` the kernel runs
+KERNEL_METHODS = {"euler_grid": 0, "midpoint_grid": 1, "rk4_grid": 2}
 _UNIT_CODE = {"sigmoid": 0, "softplus": 1, "relu": 2}
 
 def _p2(n: int, least: int = 16) -> int: return max(least, triton.next_power_of_2(n))
 
-def _blocks(B: int) -> int: return 16   # series per program: small tiles keep each step's dependent products short (measured on an H200)
+# series per program: small tiles keep each step's dependent products short (measured on an H200)
+def _blocks(B: int) -> int: return 16
 
 class TritonGridSolve(torch.autograd.Function):
-    "Grid solve of a one-hidden-layer MLP field in one Triton kernel per direction; states `(E, B, D)`, weights stacked `(E, ...)`."
+    """Grid solve of a one-hidden-layer MLP field in one Triton kernel per direction; states `(E, B, D)`, weights
+    stacked `(E, ...)`."""
     @staticmethod
     def forward(ctx, z0, hs, every, unit, method, W1, b1, W2, b2):
         E, B, D = z0.shape
@@ -183,7 +189,8 @@ class TritonGridSolve(torch.autograd.Function):
         return (gz0, None, None, None, None, *grads)
 
 def triton_grid_solve(z0: Tensor, hs: Tensor, substeps: int, unit: str, params: list[Tensor], method: str = "euler_grid") -> Tensor:
-    "States `([E,] B, T, D)` of the grid solve with steps `hs` `(T - 1,)` (a tensor: no host sync), for folded weights `params` (see `fold_field`)."
+    """States `([E,] B, T, D)` of the grid solve with steps `hs` `(T - 1,)` (a tensor: no host sync), for folded weights
+    `params` (see `fold_field`)."""
     W1, b1, W2, b2 = params
     one = z0.ndim == 2
     if one: z0, W1, b1, W2, b2 = z0[None], W1[None], b1[None], W2[None], b2[None]

@@ -20,11 +20,13 @@ __all__ = ['MAX_NORM_PER_DIM', 'Generators', 'GRAPH_CACHE_SIZE', 'runaway_bound'
 MAX_NORM_PER_DIM = 10.0   # |z| beyond this x sqrt(D) is a runaway chain: 10 prior standard deviations per coordinate
 
 def runaway_bound(dim: int, scale: float = 1.0) -> float:
-    "The |z| beyond which a chain over `dim` latents is a runaway: `MAX_NORM_PER_DIM` reference standard deviations `scale` per coordinate."
+    """The |z| beyond which a chain over `dim` latents is a runaway: `MAX_NORM_PER_DIM` reference standard deviations
+    `scale` per coordinate."""
     return MAX_NORM_PER_DIM * scale * math.sqrt(dim)
 
 class LangevinDivergence(FloatingPointError):
-    "A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing `chains`."
+    """A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing
+    `chains`."""
     def __init__(self, step: int, last_energy: float | None, what: str = "non-finite log-density", chains: list[int] | None = None):
         self.step, self.last_energy, self.chains = step, last_energy, chains
         last = ("none (it failed at the start)" if last_energy is None else f"{last_energy:.4g}" if math.isfinite(last_energy)
@@ -44,7 +46,8 @@ class LangevinTrace:
 
 # %% ../nbs/api/01_langevin.ipynb #86977c94
 def _finite_mean(energy: Tensor | None) -> float | None:
-    "Mean over the finite entries, in float64 (so that a few huge values do not overflow it); None before the first step."
+    """Mean over the finite entries, in float64 (so that a few huge values do not overflow it); None before the first
+    step."""
     if energy is None: return None
     e = energy.double()
     e = e[torch.isfinite(e)]
@@ -57,7 +60,9 @@ def _gens(generator: Generators) -> list[torch.Generator]:
     return [] if generator is None else [generator] if isinstance(generator, torch.Generator) else list(generator)
 
 def normal_draws(generator: Generators, active: Sequence[bool] | None = None) -> Callable[[Tensor], Tensor]:
-    "A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream), zeros where `active[e]` is False (nothing drawn: that member's chains sit still); None: torch's global generator."
+    """A function giving standard normal draws shaped like its argument, from `generator`; for a sequence of E
+    generators, the rows in E equal blocks, block e from generator e (an ensemble's members, each its own stream), zeros
+    where `active[e]` is False (nothing drawn: that member's chains sit still); None: torch's global generator."""
     if generator is None: return torch.randn_like
     gens = _gens(generator)
     active = [True] * len(gens) if active is None else list(active)
@@ -69,7 +74,8 @@ def normal_draws(generator: Generators, active: Sequence[bool] | None = None) ->
     return draw
 
 def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    "One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none): the new positions, `log pi(z)`, its gradient, and which chains failed (non-finite or beyond `bound`)."
+    """One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none): the new positions, `log pi(z)`, its
+    gradient, and which chains failed (non-finite or beyond `bound`)."""
     z = z.detach().requires_grad_(True)
     lp = log_prob(z)
     grad, = torch.autograd.grad(lp.sum(), z)
@@ -99,7 +105,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
              generator: Generators = None,          # where the start (for a shape `init`) and e are drawn from (`normal_draws`)
              ) -> Tensor | tuple:
-    "Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`, `trace`)."
+    """Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`,
+    `trace`)."""
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     if isinstance(init, Tensor): z = init.detach().clone()
@@ -139,7 +146,8 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
                 n_iter: int = 3,                      # power iterations
                 eps: float = 1e-2,                    # finite-difference length in latent units
                 ) -> Tensor:
-    "Per-chain steps `min(step_size, sqrt(2 * stability / lambda))`, `lambda` each chain's largest curvature of `-log pi` at `z`."
+    """Per-chain steps `min(step_size, sqrt(2 * stability / lambda))`, `lambda` each chain's largest curvature of `-log
+    pi` at `z`."""
     if not stability > 0: raise ValueError(f"stability must be > 0, got {stability}")
     z = z.detach()
     def grad(at: Tensor) -> Tensor:
@@ -148,13 +156,15 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
     unit = lambda v: v / v.norm(dim=-1, keepdim=True).clamp(min=1e-30)
     with torch.enable_grad():
         g = grad(z.clone())
-        v = unit(torch.where(g.norm(dim=-1, keepdim=True) > 0, g, torch.ones_like(g)))   # no random start: no generator is touched
+        # no random start: no generator is touched
+        v = unit(torch.where(g.norm(dim=-1, keepdim=True) > 0, g, torch.ones_like(g)))
         for _ in range(n_iter):
             hv = (g - grad(z + eps * v)) / eps   # H v, H the Hessian of -log pi
             lam, v = hv.norm(dim=-1), unit(hv)
     s = step_size.to(z) if isinstance(step_size, Tensor) else torch.full((len(z),), float(step_size), dtype=z.dtype, device=z.device)
     cap = (2 * stability / lam.clamp(min=1e-30)).sqrt()
-    return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)   # a non-finite start is the chain's own check to report
+    # a non-finite start is the chain's own check to report
+    return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)
 
 
 # %% ../nbs/api/01_langevin.ipynb #899319be
@@ -171,7 +181,8 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 
 # %% ../nbs/api/01_langevin.ipynb #0dad4d0e
 class GraphedChains:
-    "Langevin chains whose step is captured once as a CUDA graph and replayed (on the CPU, for tests, run eagerly on the same buffers)."
+    """Langevin chains whose step is captured once as a CUDA graph and replayed (on the CPU, for tests, run eagerly on
+    the same buffers)."""
     def __init__(self, make_log_prob: Callable[..., Callable[[Tensor], Tensor]], # builds `log pi` from the static `inputs` and `constants`
                  inputs: Sequence[Tensor],    # read at every replay: copied into static buffers by `run` (a batch, its masks)
                  constants: Sequence[Tensor], # baked into the capture (a time grid): a change of value needs a new capture
@@ -195,7 +206,8 @@ class GraphedChains:
                 for _ in range(warmup): body()
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
-            if generator is not None and noise:   # each replay must advance the chains' own generators, not torch's default one
+            # each replay must advance the chains' own generators, not torch's default one
+            if generator is not None and noise:
                 if not hasattr(self.graph, "register_generator_state"):
                     raise RuntimeError("this torch cannot capture draws from a given generator in a CUDA graph")
                 for g in _gens(generator): self.graph.register_generator_state(g)
@@ -203,7 +215,8 @@ class GraphedChains:
 
     def fits(self, inputs: Sequence[Tensor], constants: Sequence[Tensor], init: Tensor, step_size: float | Tensor,
              generator: Generators = None) -> bool:
-        "Whether this capture serves these arguments: same shapes and step kind, same generators, same constant values (one device sync)."
+        """Whether this capture serves these arguments: same shapes and step kind, same generators, same constant values
+        (one device sync)."""
         same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
         return (_gens(generator) == _gens(self.generator) and same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
                 and isinstance(step_size, Tensor) == isinstance(self.step, Tensor)

@@ -23,9 +23,11 @@ __all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'chain_batch
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
 
 def _settle_data(model: ODELEBM, data: SequenceData) -> None:
-    "Give `max_step='auto'` its value from the training data (into this model's config); warn about a large grid to step along, or badly scaled values."
+    """Give `max_step='auto'` its value from the training data (into this model's config); warn about a large grid to
+    step along, or badly scaled values."""
     c = model.config
-    if data.x_mean is None and data.x.ndim == 3 and c.likelihood == "gaussian":   # vector series (frames have their own scale)
+    # vector series (frames have their own scale)
+    if data.x_mean is None and data.x.ndim == 3 and c.likelihood == "gaussian":
         mean, std = data.channel_stats()
         if bool((std > 3).any() | (mean.abs() > 3 * std.clamp(min=1e-12)).any() | (std.max() > 3 * std.min())):
             warnings.warn(f"the observed values have per-channel means {[round(v, 3) for v in mean.tolist()]} and stds "
@@ -39,12 +41,15 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
 
 # %% ../nbs/api/05_learner.ipynb #de62962e
 def _parameter_groups(model: ODELEBM | Ensemble) -> tuple[list[Tensor], list[Tensor]]:
-    "The EBM's parameters (the prior's) and the generator's (ODE and emission) of a model or an ensemble's stacked ones."
+    """The EBM's parameters (the prior's) and the generator's (ODE and emission) of a model or an ensemble's stacked
+    ones."""
     named = [(n.removeprefix("stacked.").replace("__", "."), p) for n, p in model.named_parameters()]
     return [p for n, p in named if n.startswith("prior.")], [p for n, p in named if not n.startswith("prior.")]
 
 class Learner(Trainer):
-    "Algorithm 1 in the library's training loop (`04b_training`) for one model, or an `Ensemble` of E with one `FitConfig` each (every member as it would train alone): the model, its two optimisers, the posterior chain schedule."
+    """Algorithm 1 in the library's training loop (`04b_training`) for one model, or an `Ensemble` of E with one
+    `FitConfig` each (every member as it would train alone): the model, its two optimisers, the posterior chain
+    schedule."""
     label = "ODE-LEBM fit"
     def __init__(self, model: ODELEBM | Ensemble, data: SequenceData, config: FitConfig | Sequence[FitConfig] | None = None, **kwargs):
         if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
@@ -80,7 +85,8 @@ class Learner(Trainer):
         return idx, t.to(dev), torch.nan_to_num(x).to(dev), mask.to(dev)
 
     def sample_batch(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        "Each member's random training batch (`batch_size` sequences, masks subsampled to its `obs_ratio`, drawn with its generator), as rows in member blocks on the device: `idx, t, x, mask`."
+        """Each member's random training batch (`batch_size` sequences, masks subsampled to its `obs_ratio`, drawn with
+        its generator), as rows in member blocks on the device: `idx, t, x, mask`."""
         draws = [draw_batch(self.data, k, g) for k, g in zip(self.configs, self.batch_gens)]
         return self.batch(torch.cat([i for i, _ in draws]), torch.cat([m for _, m in draws]))
 
@@ -132,7 +138,8 @@ def step(self) -> dict[str, float] | list[dict[str, float]]:
         prior_mean = lambda v: v.view(E, -1).mean(1)   # every prior chain counts (they run away only by raising)
         loss_ebm = prior_mean(quad(z_minus) - e_minus) - mean(quad(b.z) - e_plus)
         descend(self.opt_ebm, loss_ebm.sum())
-        energies = [prior_mean(e_minus.detach()), mean(e_plus.detach())]   # both sample sets before this update: does the prior learn?
+        # both sample sets before this update: does the prior learn?
+        energies = [prior_mean(e_minus.detach()), mean(e_plus.detach())]
     a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
     nll = -mean(m.emission.log_likelihood(b.x, a, b.mask))
     stepped = descend(self.opt_gen, nll.sum(), c.clip_grad, E if self.stacked else None)
@@ -156,7 +163,10 @@ def postfix(self, out: dict | list[dict]) -> dict[str, str]:
 # %% ../nbs/api/05_learner.ipynb #a2653d31
 def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, validation: float | Validation | None = None,
         **kwargs) -> Learner:
-    "Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls). With `validation` (a fraction of the series to set aside, or a `Validation`), the held-out points are scored as it trains, it stops after `patience` scores without a better one, and `model` ends with the best-scoring weights (`learner.validation` keeps the record)."
+    """Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls).
+    With `validation` (a fraction of the series to set aside, or a `Validation`), the held-out points are scored as it
+    trains, it stops after `patience` scores without a better one, and `model` ends with the best-scoring weights
+    (`learner.validation` keeps the record)."""
     if validation is not None and not isinstance(validation, Validation):
         if isinstance(validation, bool) or not isinstance(validation, (int, float)):
             raise TypeError(f"validation must be a fraction of the series or a Validation, got {validation!r}")
@@ -170,19 +180,33 @@ def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, val
 # %% ../nbs/api/05_learner.ipynb #9369b106
 @dataclass
 class Prediction:
-    "What a trained model predicts: query times, predicted means `(N, Tq, *obs)`, their std over the posterior samples, the latents `(N, n_samples, D)` and their named parts."
+    """What a trained model predicts: query times, predicted means `(N, Tq, *obs)`, their std over the posterior
+    samples, the latents `(N, n_samples, D)` and their named parts."""
     t: Tensor
     mean: Tensor
     z: Tensor
     std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
     noise: float | None = None  # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
     latents: dict[str, Tensor] = field(default_factory=dict)   # the first sample's parts `(N, dim)` by name, those it has of
-                                                               # "z0", "z_d" (read by the ODE), "z_s" (read by the emission)
+                                                               # "z0",
+                                                               # "z_d"
+                                                               # (read
+                                                               # by
+                                                               # the
+                                                               # ODE),
+                                                               # "z_s"
+                                                               # (read
+                                                               # by
+                                                               # the
+                                                               # emission)
 
     def interval(self, level: float = 0.95, like: SequenceData | None = None, noise: float | None = None) -> tuple[Tensor, Tensor]:
-        "The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`): the spread over posterior samples and the observation noise; with `like` (standardized data), in its original units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."
+        """The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`):
+        the spread over posterior samples and the observation noise; with `like` (standardized data), in its original
+        units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."""
         if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level!r}")
-        noise = self.noise if noise is None else noise   # `noise`: a scale chosen on held-out points (`Validation.noise_scale`)
+        # `noise`: a scale chosen on held-out points (`Validation.noise_scale`)
+        noise = self.noise if noise is None else noise
         if noise is None: raise ValueError("an interval needs the model's observation noise (a Gaussian likelihood) or a `noise` scale")
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
         half = q * (self.std.square() + noise ** 2).sqrt()
@@ -191,7 +215,8 @@ class Prediction:
 
 # %% ../nbs/api/05_learner.ipynb #06b84611
 def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
-    "A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far from 0 and 1), else ''."
+    """A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far
+    from 0 and 1), else ''."""
     if x.ndim != 3: return ""
     mean, std = SequenceData(t, x, mask).channel_stats()
     if not bool((std > 3).any() | (mean.abs() > 3).any()): return ""
@@ -204,7 +229,8 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
             batch_size: int = 500, seed: int | None = None,
             generator: torch.Generator | None = None,   # where the chains draw from (default: a new one seeded with `seed`;
             ) -> Prediction:                            # with neither, torch's global generator)
-    "Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."
+    """Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the
+    model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."""
     if isinstance(x, SequenceData):
         if t is not None or mask is not None: raise ValueError("pass a SequenceData alone: its times and mask come with it")
         if getattr(model, "frame", None) is not None: model.frame.check(x)
@@ -228,18 +254,22 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     noise = model.config.sigma if model.config.likelihood == "gaussian" else None
     parts = {k: v for k, v in zip(("z0", "z_d", "z_s"), model.split(zs[:, 0])) if v.shape[-1]}
     if at is None: return Prediction(tq, means, zs, stds, noise, parts)
-    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)   # in the order asked for
+    # in the order asked for
+    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)
 
 def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: int = 1) -> tuple[Tensor, Tensor, Tensor]:
-    "Series `x` as posterior chains see them, on the model's device: on the times they observed (`batch_grid`), NaN at unobserved points zeroed, each series repeated `n_chains` times (one row per chain); `t, x, mask`."
+    """Series `x` as posterior chains see them, on the model's device: on the times they observed (`batch_grid`), NaN at
+    unobserved points zeroed, each series repeated `n_chains` times (one row per chain); `t, x, mask`."""
     dev = model.device
     tb, xb, mb = model.batch_grid(t, x, mask)
     xr, mr = torch.nan_to_num(xb).to(dev).repeat_interleave(n_chains, 0), mb.to(dev).repeat_interleave(n_chains, 0)
-    return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr   # per-sequence times follow their rows
+    # per-sequence times follow their rows
+    return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr
 
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
                       n_samples: int, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    "Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the latents."
+    """Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the
+    latents."""
     dev = model.device
     means, stds, zs = [], [], []
     for i in range(0, len(x), batch_size):
@@ -271,7 +301,8 @@ def _time_mask(mask: Tensor) -> Tensor:
 
 @dataclass
 class Validation:
-    "Series scored while `fit` trains: posterior Langevin on their shown points, the MSE at their held-out points; the best iterate's weights are kept."
+    """Series scored while `fit` trains: posterior Langevin on their shown points, the MSE at their held-out points; the
+    best iterate's weights are kept."""
     data: SequenceData                 # the validation series (observed points: shown and held out)
     held: Tensor                       # (N, T): True at the observed points hidden from the posterior and scored
     every: int = 100                   # iterations between scores (and one at the last iteration)
@@ -302,7 +333,9 @@ class Validation:
     @classmethod
     def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, from_end: bool = False,
               **kwargs) -> tuple[SequenceData, Validation]:
-        "The training series and a `Validation` of a random `fraction` of them (at least one) with a `held` share of each one's observed points hidden (at least one shown): random points, or with `from_end` the last ones (validation for forecasting past the observed window)."
+        """The training series and a `Validation` of a random `fraction` of them (at least one) with a `held` share of
+        each one's observed points hidden (at least one shown): random points, or with `from_end` the last ones
+        (validation for forecasting past the observed window)."""
         if not 0 < fraction < 1: raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
         if not 0 < held < 1: raise ValueError(f"held must be in (0, 1), got {held!r}")
         n, g = len(data), torch.Generator().manual_seed(seed)
@@ -313,13 +346,16 @@ class Validation:
         observed = _time_mask(val.mask)
         if from_end:
             count = observed.sum(1, keepdim=True)
-            last = torch.minimum((held * count).round().clamp(min=1), count - 1)    # how many of the last points to hide
-            hidden = observed & (observed.flip(1).cumsum(1).flip(1) <= last)         # observed points at or after this one
+            # how many of the last points to hide
+            last = torch.minimum((held * count).round().clamp(min=1), count - 1)
+            # observed points at or after this one
+            hidden = observed & (observed.flip(1).cumsum(1).flip(1) <= last)
         else: hidden = observed & ~subsample_mask(observed, 1 - held, g)
         return data[perm[k:].sort().values], cls(val, hidden, **kwargs)
 
     def score(self, model: ODELEBM, step_size: float | str = "auto") -> float:
-        "The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a chain ran away)."
+        """The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a
+        chain ran away)."""
         try: p = predict(model, self.data.x, self.data.t, self.shown, n_steps=self.n_steps, step_size=step_size, seed=0)
         except LangevinDivergence: return math.inf
         rows = self.held.any(1)
@@ -327,7 +363,8 @@ class Validation:
         return v if math.isfinite(v) else math.inf
 
     def __call__(self, trainer: Learner) -> tuple[dict[str, str], bool]:
-        "After each training iteration: score when due (with chains of its own generator: the run's draws do not move), and whether to stop."
+        """After each training iteration: score when due (with chains of its own generator: the run's draws do not
+        move), and whether to stop."""
         if trainer.iteration % self.every == 0 or trainer.iteration >= trainer.cfg.iterations:
             v = self.score(trainer.model, trainer.cfg.posterior_step_size)
             self.iterations.append(trainer.iteration); self.scores.append(v)
@@ -346,7 +383,10 @@ def restore(self, model: ODELEBM) -> None:
 @patch_to(Validation)
 def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = None, step_size: float | str = "auto",
                 seed: int = 0) -> float:
-    "The observation noise for `Prediction.interval(noise=)` chosen on these series: the sigma with which the errors of the `n_samples`-chain mean at the held-out points, each divided by its predictive std sqrt(s^2 + sigma^2) (s the spread over the chains there), have mean square 1; 0 where the spread alone already brings it to 1 or below. In the data's (standardized) units; predict with the same `n_steps` and `n_samples`."
+    """The observation noise for `Prediction.interval(noise=)` chosen on these series: the sigma with which the errors
+    of the `n_samples`-chain mean at the held-out points, each divided by its predictive std sqrt(s^2 + sigma^2) (s the
+    spread over the chains there), have mean square 1; 0 where the spread alone already brings it to 1 or below. In the
+    data's (standardized) units; predict with the same `n_steps` and `n_samples`."""
     p = predict(model, self.data.x, self.data.t, self.shown, n_steps=n_steps or self.n_steps, step_size=step_size,
                 n_samples=n_samples, seed=seed)
     at = expand_mask(self.held, self.data.x) & expand_mask(self.data.mask, self.data.x)
@@ -354,7 +394,8 @@ def noise_scale(self, model: ODELEBM, n_samples: int = 8, n_steps: int | None = 
 
 # %% ../nbs/api/05_learner.ipynb #d959d16c
 def calibrating_noise(err2: Tensor, spread2: Tensor) -> float:
-    "The noise c with which squared errors `err2`, each over its predictive variance `spread2 + c^2`, average 1 (a Gaussian predictive's calibration, point by point); 0 where the spreads alone bring the average to 1 or below."
+    """The noise c with which squared errors `err2`, each over its predictive variance `spread2 + c^2`, average 1 (a
+    Gaussian predictive's calibration, point by point); 0 where the spreads alone bring the average to 1 or below."""
     e2, s2 = err2.double().flatten(), spread2.double().flatten()
     z2 = lambda c: (e2 / (s2 + c * c)).mean().item()   # mean squared standardized error under noise c (decreasing in c)
     if (s2 > 0).all() and z2(0.0) <= 1: return 0.0

@@ -59,7 +59,8 @@ class ModelConfig:
 
 # %% ../nbs/api/04_model.ipynb #1ba92fca
 def patch_to(cls: type) -> Callable:
-    "Add the decorated function (or `property`) to `cls` under its name: how this notebook writes the model one section at a time, each method under the equations it implements."
+    """Add the decorated function (or `property`) to `cls` under its name: how this notebook writes the model one
+    section at a time, each method under the equations it implements."""
     def add(f):
         setattr(cls, (f.fget if isinstance(f, property) else f).__name__, f)
         return f
@@ -88,7 +89,8 @@ class ODELEBM(nn.Module):
 
     @property
     def chain_bound(self) -> float:
-        "The |z| beyond which a Langevin chain is a runaway (`runaway_bound` at the reference standard deviation `sigma_z`)."
+        """The |z| beyond which a Langevin chain is a runaway (`runaway_bound` at the reference standard deviation
+        `sigma_z`)."""
         return runaway_bound(self.latent_dim, self.config.sigma_z)
     @property
     def device(self) -> torch.device: return next(self.parameters()).device
@@ -151,7 +153,8 @@ def _grid(self, t: Tensor) -> tuple[Tensor, int]:
 
 @patch_to(ODELEBM)
 def _lead(self, t: Tensor) -> Tensor:
-    "Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest step of `t`."
+    """Grid points from `t0` up to (not including) `t[0]`: the gap is integrated in steps no longer than the longest
+    step of `t`."""
     t0, first = self.config.t0, t[0].item()
     if first < t0: raise ValueError(f"times start at {first:.6g}, before the model's t0 = {t0}")
     if first == t0: return t[:0]
@@ -165,11 +168,13 @@ def _lead(self, t: Tensor) -> Tensor:
     return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
 
 # %% ../nbs/api/04_model.ipynb #7cd9c890
-ODELEBM.MAX_SOLVER_STEPS = 100_000   # a longer solver grid is almost surely unshifted absolute time or a max_step far too small
+# a longer solver grid is almost surely unshifted absolute time or a max_step far too small
+ODELEBM.MAX_SOLVER_STEPS = 100_000
 
 @patch_to(ODELEBM)
 def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    "Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a chain's steps share it)."
+    """Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a
+    chain's steps share it)."""
     if getattr(self, "_plan", None) is not None and self._plan[0] is t and self._plan[1] == (t._version, self.config.max_step):
         return self._plan[2]
     c, h = self.config, float(self.config.max_step)
@@ -193,7 +198,8 @@ def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 @patch_to(ODELEBM)
 def _dense_trajectory(self, state: Tensor, t: Tensor) -> Tensor:
-    "The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per sequence) by linear interpolation."
+    """The ODE solved on `t0 + k * max_step` up to the last time, read out at `t` (`(T,)`, or `(B, T)`: a row per
+    sequence) by linear interpolation."""
     c = self.config
     grid, k, w = self._readout(t)
     states = solve(self.func, state, grid, c.solver, c.substeps, fused=c.fused_solver)   # (B, n + 1, D)
@@ -233,7 +239,8 @@ def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
 @patch_to(ODELEBM)
 def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
                  trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
-    "`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None: torch's; a sequence: see `normal_draws`); `graph`: see `run_chains` (None: on a GPU)."
+    """`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None:
+    torch's; a sequence: see `normal_draws`); `graph`: see `run_chains` (None: on a GPU)."""
     init = normal_draws(generator)(torch.empty(n, self.latent_dim, device=self.device)) if init is None else init
     log_density = lambda z: -self.energy(z)
     with frozen(self):
@@ -245,7 +252,8 @@ def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: 
 def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                      init: Tensor | None = None, noise: bool = True, trace: bool = False,
                      runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
-    "Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator` (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."
+    """Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator`
+    (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."""
     init = normal_draws(generator)(torch.empty(len(x), self.latent_dim, device=self.device)) if init is None else init
     with frozen(self):  # the chains need grad_z only: no weight gradients are formed
         if trace:
@@ -256,13 +264,15 @@ def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20
         return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
                                   graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator)
 
-ODELEBM.STABILITY_EVERY = 20   # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
+# with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
+ODELEBM.STABILITY_EVERY = 20
 
 @patch_to(ODELEBM)
 def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
                   noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
                   generator: Generators = None):
-    "`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."
+    """`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of
+    `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."""
     legs = ([n_steps] if self.config.step_stability is None else
             [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
     log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
@@ -275,11 +285,13 @@ def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tens
     return z if runaway == "raise" else (z, alive)
 
 # %% ../nbs/api/04_model.ipynb #7dbe1371
-ODELEBM.AUTO_STEP_SCALE = 2.5   # chosen on four families, held-out error and seeds that learn (see "The posterior step" below)
+# chosen on four families, held-out error and seeds that learn (see "The posterior step" below)
+ODELEBM.AUTO_STEP_SCALE = 2.5
 
 @patch_to(ODELEBM)
 def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
-    "Per-sequence posterior step `scale * sigma / sqrt(n)` (default scale `AUTO_STEP_SCALE`), n the sequence's observed values."
+    """Per-sequence posterior step `scale * sigma / sqrt(n)` (default scale `AUTO_STEP_SCALE`), n the sequence's
+    observed values."""
     c, scale = self.config, self.AUTO_STEP_SCALE if scale is None else scale
     n = mask.flatten(1).sum(1) * (math.prod(c.obs_shape) if mask.ndim == 2 else 1)
     sigma = c.sigma if c.likelihood == "gaussian" else 2.0   # Bernoulli: curvature of each value at most 1/4 = 1/2^2
@@ -287,7 +299,8 @@ def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
 
 @patch_to(ODELEBM)
 def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None, init: Tensor | None = None) -> float | Tensor:
-    "`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."
+    """`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with
+    `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."""
     if isinstance(step_size, str):
         if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
         step_size = self.auto_step_size(mask).to(self.device)

@@ -25,7 +25,8 @@ __all__ = ['Series', 'CO2_FILE', 'Ruler', 'LEVELS', 'damped_oscillators', 'sinus
 # %% ../nbs/api/35_own_series.ipynb #c0a6
 def damped_oscillators(n: int, t_max: float = 6.0, points: tuple[int, int] = (20, 60), noise: float = 0.05,
                        seed: int = 0) -> Series:
-    "`n` damped oscillators $x(t) = A e^{-\\zeta\\omega t}\\cos(\\omega_d t + \\phi)$ in two channels (position, velocity / omega), each at its own `points` random stamps in [0, t_max], with Gaussian noise."
+    """`n` damped oscillators $x(t) = A e^{-\\zeta\\omega t}\\cos(\\omega_d t + \\phi)$ in two channels (position,
+    velocity / omega), each at its own `points` random stamps in [0, t_max], with Gaussian noise."""
     g = torch.Generator().manual_seed(seed)
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(1, generator=g, dtype=torch.float64).item()
     out = []
@@ -52,10 +53,12 @@ def sinusoids(n: int, t_max: float = 5.0, points: tuple[int, int] = (5, 40), noi
     return out
 
 # %% ../nbs/api/35_own_series.ipynb #c0a8
-CO2_FILE = "co2_mauna_loa_weekly.csv"   # Keeling & Whorf (2004), Mauna Loa weekly CO2 1958-2001, public domain (as in statsmodels)
+# Keeling & Whorf (2004), Mauna Loa weekly CO2 1958-2001, public domain (as in statsmodels)
+CO2_FILE = "co2_mauna_loa_weekly.csv"
 
 def co2_weekly() -> tuple[Tensor, Tensor]:
-    "The Mauna Loa weekly CO2 record: times in years (float64, e.g. 1958.24) and values in ppmv `(T, 1)`, weeks without a value left out."
+    """The Mauna Loa weekly CO2 record: times in years (float64, e.g. 1958.24) and values in ppmv `(T, 1)`, weeks
+    without a value left out."""
     with resources.files("odelebm.data").joinpath(CO2_FILE).open() as f:
         rows = [(r["date"], r["co2"]) for r in csv.DictReader(f) if r["co2"]]
     def year(d: str) -> float:   # the fraction of its year elapsed at the start of that day
@@ -73,12 +76,14 @@ def _window(t: Tensor, x: Tensor, s: float, years: float) -> tuple[Tensor, Tenso
     return t[keep] - s, x[keep]
 
 def co2_windows(start: float, end: float, years: float = 2.0, stride: float = 0.25) -> Series:
-    "Windows of `years` of the weekly CO2 record starting every `stride` years in [start, end], each on its own clock from 0."
+    """Windows of `years` of the weekly CO2 record starting every `stride` years in [start, end], each on its own clock
+    from 0."""
     t, x = co2_weekly()
     return [w for s in _starts(start, end, years, stride) if len((w := _window(t, x, s, years))[0]) >= 10]
 
 def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, start: float = 1958.25, end: float = 2002.0) -> tuple[Series, Series]:
-    "Training and test windows from the same decades: every `every`-th block of `years` from `start` is a test window, and the training windows (every `stride` years) overlap none of them."
+    """Training and test windows from the same decades: every `every`-th block of `years` from `start` is a test window,
+    and the training windows (every `stride` years) overlap none of them."""
     t, x = co2_weekly()
     tests = _starts(start, end, years, years)[every - 1::every]
     apart = lambda s: all(s + years <= b + 1e-9 or s >= b + years - 1e-9 for b in tests)
@@ -86,7 +91,8 @@ def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, st
 
 # %% ../nbs/api/35_own_series.ipynb #c0b2
 def hide(series: Series, n_held: int | float | None, seed: int = 0, after: float | None = None) -> tuple[Series, Series]:
-    "Split each series into the points shown and those held out: `n_held` random points (an int) or that share (a float); with `after`, the points past that time instead."
+    """Split each series into the points shown and those held out: `n_held` random points (an int) or that share (a
+    float); with `after`, the points past that time instead."""
     g, shown, held = torch.Generator().manual_seed(seed), [], []
     for t, x in series:
         if after is not None: h = t > after
@@ -97,7 +103,8 @@ def hide(series: Series, n_held: int | float | None, seed: int = 0, after: float
     return shown, held
 
 def harmonic_ruler(series: Series, t_query: Tensor, period: float, harmonics: int = 2, ridge: float = 1e-3) -> Tensor:
-    "Per series, least squares (ridge `ridge`) on its shown points of a line plus `harmonics` harmonics of `period`, evaluated at `t_query`: `(N, Tq, D)`."
+    """Per series, least squares (ridge `ridge`) on its shown points of a line plus `harmonics` harmonics of `period`,
+    evaluated at `t_query`: `(N, Tq, D)`."""
     def design(t: Tensor) -> Tensor:
         w = 2 * math.pi * t[:, None] / period * torch.arange(1, harmonics + 1, dtype=t.dtype)
         return torch.cat([torch.ones_like(t)[:, None], t[:, None], torch.sin(w), torch.cos(w)], -1)
@@ -108,7 +115,8 @@ def harmonic_ruler(series: Series, t_query: Tensor, period: float, harmonics: in
         out.append((design(t_query.double()) @ coef).float())
     return torch.stack(out)
 
-Ruler = Callable[[Series, Tensor], Tensor]   # (shown series in data units, sorted query times) -> predictions (N, Tq, D)
+# (shown series in data units, sorted query times) -> predictions (N, Tq, D)
+Ruler = Callable[[Series, Tensor], Tensor]
 
 def linear_ruler(shown: Series, t_query: Tensor) -> Tensor:
     "Linear interpolation of each series' shown points (holding the last value past them: the hold-last ruler)."
@@ -127,7 +135,8 @@ def held_mse(values: Tensor, t_query: Tensor, held: Series) -> float:
     return torch.stack([((v - x) ** 2).mean() for v, (_, x) in zip(at_held(values, t_query, held), held)]).mean().item()
 
 def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEVELS, noise: float | None = None) -> dict[float, float]:
-    "The share of held-out values inside `pred.interval(level, like, noise)` at each level (every held value counts once)."
+    """The share of held-out values inside `pred.interval(level, like, noise)` at each level (every held value counts
+    once)."""
     out = {}
     for level in levels:
         lo, hi = pred.interval(level, like=like, noise=noise)
@@ -138,7 +147,8 @@ def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEV
 # %% ../nbs/api/35_own_series.ipynb #c0b8
 @dataclass(frozen=True)
 class FitRecipe:
-    "A user's settings for their own series, chosen on the validation scores of the oscillator and CO2 families (`benchmarks/results/own_series_candidates.md`); the best-scoring iterate is kept."
+    """A user's settings for their own series, chosen on the validation scores of the oscillator and CO2 families
+    (`benchmarks/results/own_series_candidates.md`); the best-scoring iterate is kept."""
     z0_dim: int = 8               # scored lower on validation than 4 (room for a trend and a cycle with its harmonic)
     ode_hidden: int = 32
     sigma: float = 0.1
@@ -155,7 +165,9 @@ class FitRecipe:
     forecast: bool = False        # validate on the last points of each validation series (the task: past the window)
 
 def fit_own(train: Series, r: FitRecipe = FitRecipe(), seed: int = 0) -> tuple[ODELEBM, SequenceData, Validation, float]:
-    "Standardize `train` and fit the recipe's ODE-LEBM, scoring held-out points of a validation share as it trains and keeping its best iterate; the model, the (standardized) training data, the validation record and the training seconds."
+    """Standardize `train` and fit the recipe's ODE-LEBM, scoring held-out points of a validation share as it trains and
+    keeping its best iterate; the model, the (standardized) training data, the validation record and the training
+    seconds."""
     data = SequenceData.from_series(train, t_offset=0.0).standardize(center=r.center)
     rest, val = Validation.split(data, r.validation, seed=seed, from_end=r.forecast, every=r.every, patience=r.patience)
     torch.manual_seed(seed)
@@ -183,12 +195,15 @@ class FamilyResult:
 
 def evaluate_family(family: str, task: str, train: Series, shown: Series, held: Series, rulers: dict[str, Ruler],
                     r: FitRecipe = FitRecipe(), seed: int = 0) -> tuple[FamilyResult, Prediction, SequenceData]:
-    "Fit ODE-LEBM on `train` (`fit_own`), predict the `held` stamps of the test series from their `shown` points, score it and the `rulers`; the result, the prediction and the test series as the model saw them (`obs.unstandardize(pred.mean)`: in data units)."
+    """Fit ODE-LEBM on `train` (`fit_own`), predict the `held` stamps of the test series from their `shown` points,
+    score it and the `rulers`; the result, the prediction and the test series as the model saw them
+    (`obs.unstandardize(pred.mean)`: in data units)."""
     model, data, val, seconds = fit_own(train, r, seed)
     t_query = torch.cat([t for t, _ in held]).unique()
     obs = SequenceData.from_series(shown, t_offset=data.t_offset).standardize(like=data)
     pred = predict(model, obs, t_query=t_query, n_steps=r.n_steps, n_samples=r.n_samples, seed=seed)
-    mse = {"ODE-LEBM": held_mse(obs.unstandardize(pred.mean), t_query, held)}   # obs: its own levels where centered per series
+    # obs: its own levels where centered per series
+    mse = {"ODE-LEBM": held_mse(obs.unstandardize(pred.mean), t_query, held)}
     mse |= {name: held_mse(ruler(shown, t_query), t_query, held) for name, ruler in rulers.items()}
     noise = val.noise_scale(model, n_samples=r.n_samples, n_steps=r.n_steps, seed=seed)
     res = FamilyResult(family, task, mse, coverage(pred, t_query, held, obs), noise, coverage(pred, t_query, held, obs, noise=noise),

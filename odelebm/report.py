@@ -62,14 +62,16 @@ def profile_banner(profile: str) -> str:
     return f'<p class="banner" role="note">{SMOKE_NOTE}</p>\n' if profile == "smoke" else ""
 
 def page(title: str, body: str, depth: int = 0, banner: str = "") -> str:
-    "A whole HTML page around `body` (under the navigation bar and `banner`), for a file `depth` folders below the report root."
+    """A whole HTML page around `body` (under the navigation bar and `banner`), for a file `depth` folders below the
+    report root."""
     up = "../" * depth
     nav = " · ".join(f'<a href="{up}{href}">{name}</a>' for href, name in NAV)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
             f'<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n<nav>{nav}</nav>\n{banner}<main>\n{body}\n</main>\n</body>\n</html>\n')
 
-markdown = mistune.create_markdown(plugins=["table"])   # escapes raw HTML in the input: a markdown file cannot inject a script
+# escapes raw HTML in the input: a markdown file cannot inject a script
+markdown = mistune.create_markdown(plugins=["table"])
 
 # %% ../nbs/api/91_report.ipynb #c4bf5e58
 LINK_TAGS = {"a", "link", "img", "script", "iframe", "source"}
@@ -112,7 +114,8 @@ _ATTR = re.compile(r"""(\s)(href|src)(\s*=\s*)(["'])(.*?)\4""", re.IGNORECASE | 
 _IPYNB = re.compile(r"\.ipynb(?=$|[#?])")
 
 def localise(text: str, page: Path, root: Path) -> str:
-    "The HTML `text` of `page` with notebook links pointed at their pages and the links that do not work offline demoted to `data-*`."
+    """The HTML `text` of `page` with notebook links pointed at their pages and the links that do not work offline
+    demoted to `data-*`."""
     def fix(m: re.Match) -> str:
         url = html.unescape(m[5])
         if works_offline(url, page, root): return m[0]
@@ -120,7 +123,8 @@ def localise(text: str, page: Path, root: Path) -> str:
         if alt != url and works_offline(alt, page, root): return f"{m[1]}{m[2]}{m[3]}{m[4]}{html.escape(alt)}{m[4]}"
         return f"{m[1]}data-{m[2]}{m[3]}{m[4]}{m[5]}{m[4]}"
     parts, last = [], 0
-    for at, tag, _ in _Links(text).tags:   # only inside real tags: code and text that show `href="..."` stay as they are
+    # only inside real tags: code and text that show `href="..."` stay as they are
+    for at, tag, _ in _Links(text).tags:
         parts += [text[last:at], _ATTR.sub(fix, tag)]
         last = at + len(tag)
     return "".join(parts) + text[last:]
@@ -158,7 +162,8 @@ def notebook_summary(nb: Path) -> tuple[str, str, str]:
 
 # %% ../nbs/api/91_report.ipynb #1f6fb1bb
 def mathml(latex: str, display: bool = False) -> str | None:
-    "The MathML of the formula `latex` (`display`: set apart, else inline), or None where latex2mathml cannot convert it."
+    """The MathML of the formula `latex` (`display`: set apart, else inline), or None where latex2mathml cannot convert
+    it."""
     try: out = latex_to_mathml(latex, display="block" if display else "inline")
     except Exception: return None   # latex2mathml raises many kinds on malformed input
     # a command it does not know comes out as text with its backslash: that is no rendering either
@@ -185,7 +190,8 @@ def directives(source: str) -> tuple[list[str], str]:
     return names, "\n".join(lines)
 
 def doc_cells(nb: NotebookNode) -> NotebookNode:
-    "A copy of the library notebook `nb` as its documentation shows it: code from the title on, without `#| hide` cells, directive-only cells and directive lines."
+    """A copy of the library notebook `nb` as its documentation shows it: code from the title on, without `#| hide`
+    cells, directive-only cells and directive lines."""
     nb = copy.deepcopy(nb)
     title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("# ")), 0)
     cells = []
@@ -205,7 +211,8 @@ class FinalStreams(CoalesceStreamsPreprocessor):
         return cell, resources
 
 class ReportExporter(HTMLExporter):
-    "nbconvert's HTML exporter for the report: the `basic` template (no scripts), streams as their final text, math as MathML."
+    """nbconvert's HTML exporter for the report: the `basic` template (no scripts), streams as their final text, math as
+    MathML."""
     def __init__(self, **kw):
         super().__init__(template_name="basic", **kw)
         self.register_preprocessor(FinalStreams, enabled=True)
@@ -299,11 +306,13 @@ def _digest(files: list[Path], banner: str) -> str:
     return h.hexdigest()
 
 def _api_pages(nbs_dir: Path, root: Path, previous: Path | None = None, banner: str = "") -> None:
-    "Write `api/<nb>.html` for each library notebook and `api/index.html` listing their modules and summaries; reuse `previous/api` if it was made from the same notebooks and banner."
+    """Write `api/<nb>.html` for each library notebook and `api/index.html` listing their modules and summaries; reuse
+    `previous/api` if it was made from the same notebooks and banner."""
     nbs = sorted(nbs_dir.glob("*.ipynb")) if nbs_dir.is_dir() else []
     digest = _digest(nbs, banner)
     if previous is not None and (previous / "api" / ".digest").is_file() and (previous / "api" / ".digest").read_text() == digest:
-        shutil.copytree(previous / "api", root / "api"); return   # rendering ~30 notebooks costs ~10 s; unchanged, they need not
+        # rendering ~30 notebooks costs ~10 s; unchanged, they need not
+        shutil.copytree(previous / "api", root / "api"); return
     errors = render_notebooks(nbs, root / "api", docs=True, banner=banner)
     rows = []
     for nb in nbs:
@@ -356,7 +365,8 @@ def _index(run_dir: Path, fig_dir: Path, root: Path, n_figures: int, profile: st
 REPORT_MARKER = ".odelebm-report"   # in every report folder: `write_report` replaces no folder without it
 
 def _check_replaceable(out: Path) -> None:
-    "Raise unless `out` is free or a report that `write_report` wrote (its marker, or the files of an earlier version's report)."
+    """Raise unless `out` is free or a report that `write_report` wrote (its marker, or the files of an earlier
+    version's report)."""
     if not (out.exists() or out.is_symlink()): return
     earlier = all((out / f).is_file() for f in ("index.html", "style.css", "api/.digest"))
     if out.is_dir() and not out.is_symlink() and ((out / REPORT_MARKER).is_file() or earlier): return
@@ -375,7 +385,8 @@ def _swap_in(new: Path, out: Path) -> None:
 
 def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path | None = None,
                  out: str | Path | None = None, profile: str | None = None) -> Path:
-    "Write the static HTML report of a run of `profile` (default: the run folder's name) into `out` (default `<run_dir>/report`), replacing an old report (never another folder); returns its index.html."
+    """Write the static HTML report of a run of `profile` (default: the run folder's name) into `out` (default
+    `<run_dir>/report`), replacing an old report (never another folder); returns its index.html."""
     run_dir, fig_dir = Path(run_dir), Path(fig_dir)
     profile = profile or run_dir.resolve().name
     mark = profile_banner(profile)

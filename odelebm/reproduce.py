@@ -28,7 +28,8 @@ __all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'TIMES_BEGIN'
            'update_readme', 'assemble', 'RunLocked', 'run_lock', 'reproduce', 'report', 'describe', 'main']
 
 # %% ../nbs/api/90_reproduce.ipynb #3a9b7282
-COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume", "executor")   # set by odelebm-reproduce, for the notebooks that declare them
+# set by odelebm-reproduce, for the notebooks that declare them
+COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume", "executor")
 
 
 # %% ../nbs/api/90_reproduce.ipynb #beec4f72
@@ -54,7 +55,8 @@ def declared_parameters(nb: Path) -> dict[str, Any]:
     return out
 
 def experiment_notebooks(nbs_dir: str | Path | None = None) -> list[Path]:
-    "Experiment notebooks in name order, each after the notebooks it requires (`REQUIRES`: it loads the models they train)."
+    """Experiment notebooks in name order, each after the notebooks it requires (`REQUIRES`: it loads the models they
+    train)."""
     d = Path(nbs_dir) if nbs_dir else repo_root() / "nbs" / "experiments"
     found = {p.stem: p for p in sorted(d.glob("*.ipynb")) if not p.name.startswith("_")}
     order: list[str] = []
@@ -66,7 +68,8 @@ def experiment_notebooks(nbs_dir: str | Path | None = None) -> list[Path]:
     return [found[n] for n in order]
 
 def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: dict[str, Any]) -> dict[str, Any]:
-    "The dotted recipe fields of `--set` for a notebook that runs a recipe (checked against it); {} for one that does not."
+    """The dotted recipe fields of `--set` for a notebook that runs a recipe (checked against it); {} for one that does
+    not."""
     if not fields or "overrides" not in declared: return {}
     if not isinstance(declared.get("experiment"), str): raise ValueError(f"{nb.name}: declares `overrides` but no `experiment` (the recipe's name)")
     try: recipe(declared["experiment"], profile, fields)   # fails on an unknown field or a bad value, naming the valid fields
@@ -76,7 +79,8 @@ def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: 
 def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
          resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
          run_dir: str | Path | None = None, executor: str = LOCAL) -> list[Job]:
-    "Resolve every notebook's parameters for `profile` (`overrides`: `--set`; dotted names are recipe fields); raise before running anything if a name is unknown."
+    """Resolve every notebook's parameters for `profile` (`overrides`: `--set`; dotted names are recipe fields); raise
+    before running anything if a name is unknown."""
     prof = get_profile(profile)
     rd, fd = run_paths(profile, run_dir and str(run_dir))
     nbs = experiment_notebooks(nbs_dir)
@@ -94,7 +98,8 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
     jobs = []
     for nb in nbs:
         declared = declared_parameters(nb)
-        params = {**{k: v for k, v in common.items() if k in declared}, **prof.notebooks.get(nb.stem, {}), **settings}  # --set wins
+        # --set wins
+        params = {**{k: v for k, v in common.items() if k in declared}, **prof.notebooks.get(nb.stem, {}), **settings}
         if seeds and "seeds" in declared: params["seeds"] = seeds   # and --seeds over a profile's per-notebook seeds
         bad = sorted(set(params) - set(declared))
         if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
@@ -116,7 +121,8 @@ def _sha(paths: Sequence[Path]) -> str:
 
 def stamp(job: Job) -> dict[str, Any]:
     "What makes a notebook's outputs current: its parameters, notebook source, library version, commit and source."
-    p = {k: v for k, v in job.params.items() if k not in ("resume", "executor")}   # where the jobs ran does not change the numbers
+    # where the jobs ran does not change the numbers
+    p = {k: v for k, v in job.params.items() if k not in ("resume", "executor")}
     return dict(params=p, notebook=_sha([job.source]), library=library_digest(), version=odelebm.__version__,
                 commit=git_commit().replace("+dirty", ""))
 
@@ -136,7 +142,8 @@ def _finished(output: Path) -> bool:
         not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
 
 def is_current(job: Job) -> bool:
-    "True if `job` ran successfully with the same stamp, its output notebook and results file are the ones stamped, and the models it trained are intact."
+    """True if `job` ran successfully with the same stamp, its output notebook and results file are the ones stamped,
+    and the models it trained are intact."""
     try: saved = json.loads(_stamp_path(job).read_text())
     except (OSError, ValueError): return False
     expected = json.loads(json.dumps(dict(stamp(job), outputs=_outputs(job)), default=str))
@@ -169,7 +176,8 @@ def _die_with_parent() -> None:
     try:
         import ctypes
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError): pass                                # not Linux: the finally below still ends the group
+    # not Linux: the finally below still ends the group
+    except (OSError, AttributeError): pass
 
 def _end_group(p: subprocess.Popen) -> None:
     "Terminate the child's whole process group (papermill and its kernel), then kill what is left."
@@ -180,11 +188,14 @@ def _end_group(p: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired: continue
 
 def run_job(job: Job, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
-    "Execute one notebook with papermill in its own process group (environment `env`, default this process's); the stamp is removed first and written last."
+    """Execute one notebook with papermill in its own process group (environment `env`, default this process's); the
+    stamp is removed first and written last."""
     job.output.parent.mkdir(parents=True, exist_ok=True)
     _stamp_path(job).unlink(missing_ok=True)           # a stamp never outlives the outputs it describes
-    for stale in job.output.parent.glob(f".{job.output.stem}.*.running.ipynb"): stale.unlink()  # left by a killed run (the lock
-    tmp = job.output.with_name(f".{job.output.stem}.{os.getpid()}.running.ipynb")                  # makes this run the only one)
+    # left by a killed run (the lock
+    for stale in job.output.parent.glob(f".{job.output.stem}.*.running.ipynb"): stale.unlink()
+    # makes this run the only one)
+    tmp = job.output.with_name(f".{job.output.stem}.{os.getpid()}.running.ipynb")
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(cwd), "--no-progress-bar",
            str(job.source), str(tmp), "-y", json.dumps(job.params)]
     t0 = time.time()
@@ -209,11 +220,14 @@ README_BEGIN = "<!-- coverage:begin (generated by odelebm-reproduce from figures
 README_END = "<!-- coverage:end -->"
 TIMES_BEGIN = "<!-- times:begin (generated by odelebm-reproduce and benchmarks/times.py from what they measured; do not edit by hand) -->"
 TIMES_END = "<!-- times:end -->"
-TIMES_FILE = Path("benchmarks") / "results" / "times.json"   # `make test` and the smoke profile on a fresh clone (benchmarks/times.py)
-_TRAINING = re.compile(r"training time(?: of all \w+)? ([0-9.]+) min")   # the sentence each training notebook ends its note with (`provenance`)
+# `make test` and the smoke profile on a fresh clone (benchmarks/times.py)
+TIMES_FILE = Path("benchmarks") / "results" / "times.json"
+# the sentence each training notebook ends its note with (`provenance`)
+_TRAINING = re.compile(r"training time(?: of all \w+)? ([0-9.]+) min")
 
 def notebook_minutes(res: dict) -> tuple[float, float | None]:
-    "The wall time of a notebook's run and the training time of its jobs (summed over jobs, reused ones included, as its note states; None for notebooks that train nothing), in minutes."
+    """The wall time of a notebook's run and the training time of its jobs (summed over jobs, reused ones included, as
+    its note states; None for notebooks that train nothing), in minutes."""
     found = [float(m[1]) for n in res.get("notes", {}).values() for m in [_TRAINING.search(n or "")] if m]
     return res["meta"]["wall_seconds"] / 60, (max(found) if found else None)
 
@@ -222,7 +236,8 @@ def _machine(meta: dict) -> str:
     return f"{meta['cpu']}, {meta.get('cores', '?')} cores, {meta.get('machine', '?')}"
 
 def times_markdown(results: list[dict], measured: dict | None) -> str:
-    "How long `make test` and `make reproduce` took where they were measured: `measured` (benchmarks/times.py) for `make test` and the smoke profile, the results files for each notebook of the other profiles."
+    """How long `make test` and `make reproduce` took where they were measured: `measured` (benchmarks/times.py) for
+    `make test` and the smoke profile, the results files for each notebook of the other profiles."""
     lines = []
     if measured:
         t, s = measured["make_test"], measured["smoke"]
@@ -247,7 +262,8 @@ def times_markdown(results: list[dict], measured: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 def read_times(root: str | Path | None = None) -> dict | None:
-    "The measured times of `make test` and the smoke profile (`TIMES_FILE`), or None where they were not measured (or where the file fails its checksum: warned)."
+    """The measured times of `make test` and the smoke profile (`TIMES_FILE`), or None where they were not measured (or
+    where the file fails its checksum: warned)."""
     path = Path(root or repo_root()) / TIMES_FILE
     return read_json(path) if path.is_file() else None
 
@@ -257,7 +273,8 @@ def _source(meta: dict) -> str:
             f"{meta['date']}, wall time {meta['wall_seconds'] / 60:.1f} min)")
 
 def render(results: list[dict], profile: str) -> dict[str, str]:
-    "Every assembled file, by name, from the results files alone: tables.md, one <table>.md per table, README.md, coverage.md (`profile`: the assembling run's; smoke adds its banner)."
+    """Every assembled file, by name, from the results files alone: tables.md, one <table>.md per table, README.md,
+    coverage.md (`profile`: the assembling run's; smoke adds its banner)."""
     records = [r for res in results for r in res["records"]]
     tables = [t for t in PAPER if any(r["table"] == t for r in records)]
     tables += sorted({r["table"] for r in records} - set(tables))
@@ -293,14 +310,18 @@ def readme_block(readme: str, begin: str = README_BEGIN, end: str = README_END) 
     return readme.split(begin, 1)[1].split(end, 1)[0].strip("\n") + "\n"
 
 def update_readme(path: str | Path, text: str, begin: str = README_BEGIN, end: str = README_END) -> None:
-    "Replace the generated block between `begin` and `end` (default: the coverage block) of the README at `path` with `text`."
+    """Replace the generated block between `begin` and `end` (default: the coverage block) of the README at `path` with
+    `text`."""
     readme = Path(path).read_text()
     readme_block(readme, begin, end)   # raises if the markers are missing
     head, rest = readme.split(begin, 1)
     atomic_write(path, head + begin + "\n" + text + end + rest.split(end, 1)[1])
 
 def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Path | None = None) -> list[Path]:
-    "Write the assembled files (and a copy of their results files) into the profile's figure folder; returns the files written. The folder keeps every notebook's latest run: the results of `run_dir`, and for the notebooks it has none of, those the folder already holds (a run `--only` some notebooks, or of another profile, leaves the others' tables in place)."
+    """Write the assembled files (and a copy of their results files) into the profile's figure folder; returns the files
+    written. The folder keeps every notebook's latest run: the results of `run_dir`, and for the notebooks it has none
+    of, those the folder already holds (a run `--only` some notebooks, or of another profile, leaves the others' tables
+    in place)."""
     rd, fd = run_paths(profile, run_dir and str(run_dir), fig_dir and str(fig_dir))
     latest = {res["meta"]["name"]: res for res in load_results(fd)} | {res["meta"]["name"]: res for res in load_results(rd)}
     results = [latest[k] for k in sorted(latest)]
@@ -320,7 +341,8 @@ class RunLocked(RuntimeError):
 
 
 def _open_lock(path: Path) -> int:
-    "The lock file `path`, opened (made when missing) without following a link; it must be a regular file of this user's with no other name."
+    """The lock file `path`, opened (made when missing) without following a link; it must be a regular file of this
+    user's with no other name."""
     try: fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     except OSError as e:
         if e.errno != errno.ELOOP: raise
@@ -334,7 +356,8 @@ def _open_lock(path: Path) -> int:
 
 @contextmanager
 def run_lock(run_dir: str | Path) -> Iterator[Path]:
-    "Claim `run_dir` as a run folder (`claim_run_dir`) and hold an exclusive lock on it (its `.lock` file records the holder's PID); a second holder fails at once. Yields the lock file."
+    """Claim `run_dir` as a run folder (`claim_run_dir`) and hold an exclusive lock on it (its `.lock` file records the
+    holder's PID); a second holder fails at once. Yields the lock file."""
     path = RunDir(claim_run_dir(run_dir)).lock
     fd = _open_lock(path)
     try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -350,14 +373,17 @@ def run_lock(run_dir: str | Path) -> Iterator[Path]:
 def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
               resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict | None = None,
               run_dir: str | Path | None = None, executor: str = LOCAL, scheduler: str | None = None) -> list[Outcome]:
-    "Run the experiment notebooks of `profile` and assemble the tables; returns one `Outcome` per notebook. `executor=\"dask\"`: their jobs run on the cluster at `scheduler` (default: a `LocalCluster` started here)."
+    """Run the experiment notebooks of `profile` and assemble the tables; returns one `Outcome` per notebook.
+    `executor=\"dask\"`: their jobs run on the cluster at `scheduler` (default: a `LocalCluster` started here)."""
     jobs = plan(profile, only, seeds, device, resume, nbs_dir, overrides, run_dir)  # fails fast on bad names and types
     cwd = Path(nbs_dir).parent if nbs_dir else repo_root() / "nbs"
     rd, outcomes = run_paths(profile, run_dir and str(run_dir))[0], []
-    env = dict(os.environ)   # the notebooks' environment: a LocalCluster's nannies change this process's (OMP_NUM_THREADS=1, ...)
+    # the notebooks' environment: a LocalCluster's nannies change this process's (OMP_NUM_THREADS=1, ...)
+    env = dict(os.environ)
     with run_lock(rd) as lock, executor_for(executor, scheduler, rd) as address:
         remove_partial_writes(rd)                          # left by a killed run's writers, none of which can write now
-        env[RUN_LOCK_ENV] = f"{os.getpid()}:{lock.resolve()}"   # each atomic write of the notebooks checks that this run holds it
+        # each atomic write of the notebooks checks that this run holds it
+        env[RUN_LOCK_ENV] = f"{os.getpid()}:{lock.resolve()}"
         if address != LOCAL:
             for job in jobs:
                 if "executor" in job.params: job.params["executor"] = address
@@ -385,7 +411,8 @@ def report(profile: str, run_dir: str | Path | None = None, nbs_dir: str | Path 
 
 # %% ../nbs/api/90_reproduce.ipynb #6e17c63d
 def _measured_minutes(profile: str, fig_dir: Path) -> dict[str, str]:
-    "What each notebook of `profile` took where it was measured: the smoke profile's in `TIMES_FILE`, the others' in their results files."
+    """What each notebook of `profile` took where it was measured: the smoke profile's in `TIMES_FILE`, the others' in
+    their results files."""
     if profile == "smoke":
         times = read_times()
         return {k: f"measured {v:.0f} s" for k, v in (times or {}).get("smoke", {}).get("notebooks", {}).items()}
@@ -435,7 +462,8 @@ def _positive(s: str) -> int:
 
 def _sigterm(signum, frame): raise SystemExit(128 + signum)   # so that running children are ended (finally blocks)
 
-REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas", "nbconvert")   # the [reproduce] extra: the runner and the notebooks' imports
+# the [reproduce] extra: the runner and the notebooks' imports
+REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas", "nbconvert")
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
@@ -472,11 +500,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda, but torch sees no CUDA device here (torch.cuda.is_available() is False): "
                              "use --device cpu, or install a CUDA build of torch (see the README)")
-        only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only is not None else None   # '' names none: an error
+        # '' names none: an error
+        only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only is not None else None
         outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir, a.executor, a.scheduler)
-    except (ValueError, RunLocked, ImportError, OSError, TimeoutError) as e:   # bad input, a busy run folder, or a cluster that is not usable
+    # bad input, a busy run folder, or a cluster that is not usable
+    except (ValueError, RunLocked, ImportError, OSError, TimeoutError) as e:
         print(f"odelebm-reproduce: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:   # the running notebook was ended on the way out (finally blocks); no traceback for a Ctrl-C
+    # the running notebook was ended on the way out (finally blocks); no traceback for a Ctrl-C
+    except KeyboardInterrupt:
         print("odelebm-reproduce: interrupted; run again with --resume to continue", file=sys.stderr); return 130
     n = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed")}
     total = sum(o.seconds for o in outcomes)

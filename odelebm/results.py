@@ -82,7 +82,8 @@ PAPER: dict[str, dict[str, Any]] = {
 # %% ../nbs/api/80_results.ipynb #fd6b12bb
 PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400, "figure4": 400, "figure6": 400,
                                   "table3": 200, "table4": 500, "table4_minmax": 500, "table6": 500}
-HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "AUROC learned term", "corr", "R2"}   # columns where larger values are better (others: errors)
+# columns where larger values are better (others: errors)
+HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "AUROC learned term", "corr", "R2"}
 RELATIVE_TO = {"table7": "Latent ODE"}  # compared as cost relative to this row on the same hardware, not ours / paper
 
 PAPER_ONLY = {"table1": {"NCDSSM"}, "table2": {"LatentApproxSDE", "Neural ODE Processes"}}  # cited, not re-implemented
@@ -91,7 +92,8 @@ _IMAGE_DECODER = ("the frame decoder of every image model is smaller than MoNODE
                   "against fc -> 64x4x4 -> 4 transposed convolutions with batch norm, which the paper says it uses")
 _ROTMNIST_PRIOR = ("ODE-LEBM's reference is N(0, 10^2 I) and its EBM learns at 1e-3 (the paper: N(0, I) and 1e-5, under which "
                    "the EBM did not move; measured in 31_rotmnist)")
-# Where a model, a recipe or a metric departs from the paper or from the baselines' public code: printed under each table
+# Where a model, a recipe or a metric departs from the paper or from the baselines' public code: printed under each
+# table
 DEPARTURES: dict[str, tuple[str, ...]] = {
     "table1": ("ODE-LEBM's headline row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the one-chain row)",
                "hyper-parameters chosen on 80 validation series (`benchmarks/results/table1_search_*.md`); the paper states few"),
@@ -123,7 +125,8 @@ RESULTS_DIR = "results"   # a run folder's results files: <run_dir>/results/<nam
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".webp")   # what a figure file may be
 
 def check_figure_file(name: Any, source: str | Path) -> str:
-    "`name` if it is the plain file name of an image in the figure folder (no folder, no link out of it); else a `ValueError` naming `source`, where it was read."
+    """`name` if it is the plain file name of an image in the figure folder (no folder, no link out of it); else a
+    `ValueError` naming `source`, where it was read."""
     plain = isinstance(name, str) and name == Path(name).name and "\\" not in name and not name.startswith(".")
     if plain and Path(name).suffix.lower() in IMAGE_SUFFIXES: return name
     raise ValueError(f"{source}: figure {name!r} refused: a figure is the plain file name of an image ({', '.join(IMAGE_SUFFIXES)}) "
@@ -173,7 +176,8 @@ class Results:
         self.notes[table] = text
 
     def figure(self, fig, filename: str, caption: str, dpi: int = 130) -> Path:
-        "Save a matplotlib figure into `fig_dir` (atomically) and register it with its caption; `filename` is the plain name of an image file."
+        """Save a matplotlib figure into `fig_dir` (atomically) and register it with its caption; `filename` is the
+        plain name of an image file."""
         path = Path(self.fig_dir) / check_figure_file(filename, f"figure of {self.name}")
         with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip("."))
         self.figures.append(dict(file=filename, caption=caption))
@@ -183,7 +187,8 @@ class Results:
     def path(self) -> Path: return Path(self.run_dir) / RESULTS_DIR / f"{self.name}.json"
 
     def save(self) -> Path:
-        "Write the results file atomically with provenance (profile, seeds, commit, date, wall time, parameters, versions)."
+        """Write the results file atomically with provenance (profile, seeds, commit, date, wall time, parameters,
+        versions)."""
         meta = dict(name=self.name, profile=self.profile, commit=self.commit, version=odelebm.__version__,
                     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     wall_seconds=round(time.time() - self.started, 1), params=self.params,
@@ -192,7 +197,8 @@ class Results:
                                                   indent=1, default=str))
 
 def load_results(run_dir: str | Path) -> list[dict]:
-    "All results files under `<run_dir>/results/`; a file that cannot be read, holds a non-finite value or names a figure that is not an image of the figure folder is an error naming it."
+    """All results files under `<run_dir>/results/`; a file that cannot be read, holds a non-finite value or names a
+    figure that is not an image of the figure folder is an error naming it."""
     out = []
     for p in sorted((Path(run_dir) / RESULTS_DIR).glob("*.json")):
         try: res = json.loads(p.read_text())
@@ -210,7 +216,8 @@ def _fmt(v: float | None) -> str:
     return f"{v:.2e}" if (v != 0 and abs(v) < 1e-3) else f"{v:.4f}"
 
 def summarise(records: Iterable[dict], table: str) -> dict[tuple[str, str], tuple[float, float, int]]:
-    "Mean, std and count over seeds for each (method, column) of `table`; one seed: the record's own `std` (e.g. over test batches), if any."
+    """Mean, std and count over seeds for each (method, column) of `table`; one seed: the record's own `std` (e.g. over
+    test batches), if any."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r)
@@ -225,7 +232,8 @@ def _number(c: str) -> float | None:
     except ValueError: return None
 
 def relative(records: Iterable[dict], table: str, method: str, column: str) -> float | None:
-    "A row's cost relative to `RELATIVE_TO[table]`: the mean over seeds of the `ratio_to_<ref>` its records carry (Table 7: the median over timing rounds of the per-round ratio), else the ratio of the two rows' values."
+    """A row's cost relative to `RELATIVE_TO[table]`: the mean over seeds of the `ratio_to_<ref>` its records carry
+    (Table 7: the median over timing rounds of the per-round ratio), else the ratio of the two rows' values."""
     key = "ratio_to_" + RELATIVE_TO[table].lower().replace(" ", "_")
     rs = [r for r in records if r["table"] == table and r["method"] == method and r["column"] == column]
     refs = [r for r in records if r["table"] == table and r["method"] == RELATIVE_TO[table] and r["column"] == column]
@@ -309,7 +317,8 @@ OUTCOMES = ("met", "partly met", "not met", "tie", "undecided")
 
 @dataclass(frozen=True)
 class Sample:
-    "The values of one (method, column) that a claim compares: one per seed (or per timed repeat); `exact`: computed without training or sampling."
+    """The values of one (method, column) that a claim compares: one per seed (or per timed repeat); `exact`: computed
+    without training or sampling."""
     values: tuple[float, ...]
     exact: bool = False
     center: float | None = None   # the value the tables show, where it is not the mean of `values` (Table 7: the median of its repeats)
@@ -327,7 +336,8 @@ class Sample:
 def is_trivial(method: str) -> bool: return method.endswith("(trivial)")
 
 def samples(records: Iterable[dict], table: str) -> dict[tuple[str, str], Sample]:
-    "Each (method, column) of `table` as a `Sample`: its seeds' values; a single record's timed repeats (`runs`) where it has them; a trivial row's single value as exact."
+    """Each (method, column) of `table` as a `Sample`: its seeds' values; a single record's timed repeats (`runs`) where
+    it has them; a trivial row's single value as exact."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r)
@@ -351,7 +361,8 @@ def compare(a: Sample, b: Sample, higher_is_better: bool = False) -> str:
     return "better" if (a.mean > b.mean) == higher_is_better else "worse"
 
 def combine(outcomes: Sequence[str]) -> str:
-    "One outcome from the outcomes of a claim's parts: all met -> met; met and not met (or met and ties) -> partly met; not met and no met -> not met; else tie, or undecided when no part was decided."
+    """One outcome from the outcomes of a claim's parts: all met -> met; met and not met (or met and ties) -> partly
+    met; not met and no met -> not met; else tie, or undecided when no part was decided."""
     decided = [o for o in outcomes if o != "undecided"]
     if not decided: return "undecided"
     if all(o == "met" for o in decided) and len(decided) == len(outcomes): return "met"
@@ -362,7 +373,8 @@ def combine(outcomes: Sequence[str]) -> str:
 # %% ../nbs/api/80_results.ipynb #1217841f
 @dataclass(frozen=True)
 class Item:
-    "One table or figure of the paper: where our version comes from, the number it is summarised by, and what a reader must know beside it."
+    """One table or figure of the paper: where our version comes from, the number it is summarised by, and what a reader
+    must know beside it."""
     name: str                          # "Table 1", "Figure 2"
     what: str
     table: str | None = None           # results table key for a table; for a figure, the table whose budget it shares
@@ -397,12 +409,14 @@ COVERAGE: tuple[Item, ...] = (
     Item("Figure 9", "one more Hopper prediction", "table4", "figure9_hopper.png", claim=""),
 )
 NOT_RESULTS = "Figure 1 (the model diagram) and Tables 8-9 (hyper-parameters, used in our recipes) hold no results."
-FAILED_SEED = 2.5   # a seed whose error exceeds this multiple of its method's median over seeds is named in the coverage note
+# a seed whose error exceeds this multiple of its method's median over seeds is named in the coverage note
+FAILED_SEED = 2.5
 
 # %% ../nbs/api/80_results.ipynb #11c37853
 @dataclass(frozen=True)
 class Claim:
-    "The outcome of one claim of the paper on our numbers: what it says, one of `OUTCOMES`, and the comparisons behind it."
+    """The outcome of one claim of the paper on our numbers: what it says, one of `OUTCOMES`, and the comparisons behind
+    it."""
     statement: str
     outcome: str
     details: str = ""
@@ -456,7 +470,8 @@ def _claim_decreasing(S: dict) -> Claim:
     return Claim("more steps, lower error", combine(outs), "; ".join(parts))
 
 def _claim_increasing(table: str, S: dict) -> Claim:
-    "Table 7: does the cost of the 'ODE-LEBM (K steps)' rows grow with K (first column)? Other rows (ensembles, fast chains) are not in the sequence."
+    """Table 7: does the cost of the 'ODE-LEBM (K steps)' rows grow with K (first column)? Other rows (ensembles, fast
+    chains) are not in the sequence."""
     c = table_columns(table, S)[0]
     seq = sorted((int(k.group(1)), x) for (m, cc), x in S.items() if cc == c and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
     if len(seq) < 2: return Claim("cost grows with the steps", "undecided", "fewer than two step counts ran")
@@ -466,7 +481,8 @@ def _claim_increasing(table: str, S: dict) -> Claim:
                  + f"; {len(seq[0][1].values)} timed repeats each")
 
 def claim_outcome(table: str, kind: str, records: Iterable[dict]) -> Claim | None:
-    "The outcome of the claim `kind` ('best', 'order', 'decreasing', 'increasing'; '' for none) of `table` on our `records`, by `DECISION_RULE`."
+    """The outcome of the claim `kind` ('best', 'order', 'decreasing', 'increasing'; '' for none) of `table` on our
+    `records`, by `DECISION_RULE`."""
     S = samples(records, table)
     if not S or not kind: return None
     return {"best": lambda: _claim_best(table, S), "order": lambda: _claim_order(table, S), "decreasing": lambda: _claim_decreasing(S),
@@ -474,7 +490,8 @@ def claim_outcome(table: str, kind: str, records: Iterable[dict]) -> Claim | Non
 
 # %% ../nbs/api/80_results.ipynb #f76b2e83
 def findings(table: str, records: list[dict]) -> list[str]:
-    "What a reader of `table` must not miss: trivial predictors that beat every model (by `DECISION_RULE`), and seeds that failed (error above `FAILED_SEED` x their method's median)."
+    """What a reader of `table` must not miss: trivial predictors that beat every model (by `DECISION_RULE`), and seeds
+    that failed (error above `FAILED_SEED` x their method's median)."""
     S, out = samples(records, table), []
     for t in dict.fromkeys(m for (m, _) in S if is_trivial(m)):
         won = [c for c in table_columns(table, S) if (t, c) in S and (models := [m for (m, cc) in S if cc == c and not is_trivial(m)])
@@ -489,7 +506,8 @@ def findings(table: str, records: list[dict]) -> list[str]:
 
 # %% ../nbs/api/80_results.ipynb #ebd01fe2
 def is_dirty(meta: dict) -> bool:
-    "Whether a results file was computed from a tree with uncommitted changes (or from an unknown commit): nobody can check its code out."
+    """Whether a results file was computed from a tree with uncommitted changes (or from an unknown commit): nobody can
+    check its code out."""
     return str(meta.get("commit", "unknown")).endswith("+dirty") or meta.get("commit", "unknown") == "unknown"
 
 def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
@@ -506,7 +524,8 @@ def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
     return full, text
 
 def coverage_rows(results: list[dict]) -> list[dict]:
-    "One row per paper item: budget (paper / reduced / not run), our headline number beside the paper's, the claim's outcome, and the note a reader must not miss."
+    """One row per paper item: budget (paper / reduced / not run), our headline number beside the paper's, the claim's
+    outcome, and the note a reader must not miss."""
     records = [r for res in results for r in res["records"]]
     meta_of = {}   # table -> the meta of the results file that recorded it
     for res in results:
@@ -548,7 +567,8 @@ def coverage_rows(results: list[dict]) -> list[dict]:
 
 # %% ../nbs/api/80_results.ipynb #c2a7c811
 def profile_label(results: list[dict], profile: str) -> str:
-    "Which profile produced `results` (`profile` when there are none): 'cpu profile', or, when some notebooks' latest run used another, 'cpu profile; `table1_irregular`: paper profile'."
+    """Which profile produced `results` (`profile` when there are none): 'cpu profile', or, when some notebooks' latest
+    run used another, 'cpu profile; `table1_irregular`: paper profile'."""
     by: dict[str, list[str]] = {}
     for res in results: by.setdefault(res["meta"]["profile"], []).append(res["meta"]["name"])
     if not by: return f"{profile} profile"
@@ -556,7 +576,8 @@ def profile_label(results: list[dict], profile: str) -> str:
     return "; ".join([f"{main} profile"] + [f"{', '.join(f'`{n}`' for n in names)}: {p} profile" for p, names in by.items() if p != main])
 
 def coverage_markdown(results: list[dict], profile: str) -> str:
-    "The coverage table as Markdown (what the README shows at its top); `profile`: the label when `results` are empty (`profile_label`)."
+    """The coverage table as Markdown (what the README shows at its top); `profile`: the label when `results` are empty
+    (`profile_label`)."""
     rows = coverage_rows(results)
     claims = [r["outcome"] for r in rows if r["outcome"]]
     counts = ", ".join(f"{claims.count(o)} {o}" for o in OUTCOMES if o in claims) or "none judged"

@@ -28,7 +28,8 @@ def _first_not_increasing(t: Tensor) -> int | None:
     return bad[0].item() + 1 if len(bad) else None
 
 def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) -> Tensor:
-    "Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype` (default: torch's); return it in `dtype`."
+    """Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype`
+    (default: torch's); return it in `dtype`."""
     raw = torch.as_tensor(t)
     if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
     exact = raw if raw.is_floating_point() else raw.double()   # integer stamps (e.g. epoch seconds) compared exactly
@@ -45,7 +46,8 @@ def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) ->
 
 def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
     "The sorted union (float64) of several increasing time vectors, and for each the indices of its points on it."
-    times = [check_times(t, f"times[{i}]", torch.float64) for i, t in enumerate(times)]  # float64: a cast could merge stamps
+    # float64: a cast could merge stamps
+    times = [check_times(t, f"times[{i}]", torch.float64) for i, t in enumerate(times)]
     grid = torch.unique(torch.cat(times))  # sorted
     return grid, [torch.searchsorted(grid, t) for t in times]
 
@@ -80,7 +82,8 @@ def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tenso
     return t, x, mask
 
 def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
-    "The increasing grid (torch's default dtype) to predict at, and each query time's index on it: query times may come in any order, repeat, or be float64 stamps that the cast makes equal."
+    """The increasing grid (torch's default dtype) to predict at, and each query time's index on it: query times may
+    come in any order, repeat, or be float64 stamps that the cast makes equal."""
     raw = torch.as_tensor(t_query)
     if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"t_query must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
     if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
@@ -89,7 +92,8 @@ def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
 # %% ../nbs/api/03a_sequences.ipynb #e519a3cb
 @dataclass
 class SequenceData:
-    "A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional `labels (N,)`."
+    """A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional
+    `labels (N,)`."""
     t: Tensor
     x: Tensor
     mask: Tensor | None = None
@@ -108,7 +112,10 @@ class SequenceData:
         pick = lambda v: None if v is None else v[idx]
         return replace(self, x=self.x[idx], mask=self.mask[idx], labels=pick(self.labels), x_level=pick(self.x_level))
     def standardize(self, like: SequenceData | None = None, center: str = "channel") -> SequenceData:
-        "The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s statistics). `center='series'` first takes off each series' own mean (its level: for series that differ mainly in level, such as windows of one long record), `'auto'` does so when the levels vary more than the values around them (`levels_dominate`); new series standardized `like` such data take off their own levels."
+        """The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s
+        statistics). `center='series'` first takes off each series' own mean (its level: for series that differ mainly
+        in level, such as windows of one long record), `'auto'` does so when the levels vary more than the values around
+        them (`levels_dominate`); new series standardized `like` such data take off their own levels."""
         if self.x_mean is not None: raise ValueError("the data are standardized already")
         if center not in ("channel", "series", "auto"): raise ValueError(f"center must be 'channel', 'series' or 'auto', got {center!r}")
         if like is not None:
@@ -121,17 +128,20 @@ class SequenceData:
         else:
             level = self.series_levels() if center == "series" or (center == "auto" and self.levels_dominate()) else None
             mean, std = (self if level is None else replace(self, x=self.x - level[:, None])).channel_stats()
-            std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))   # a constant channel stays as is
+            # a constant channel stays as is
+            std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))
             mean = torch.nan_to_num(mean)
         x = self.x if level is None else self.x - level[:, None]
         return replace(self, x=(x - mean) / std, x_mean=mean, x_std=std, x_level=level)
     def series_levels(self) -> Tensor:
-        "Each series' mean over its observed values, per channel `(N, *obs)` (a channel a series never observes: the mean of the others' levels)."
+        """Each series' mean over its observed values, per channel `(N, *obs)` (a channel a series never observes: the
+        mean of the others' levels)."""
         m = expand_mask(self.mask, self.x)
         level = torch.where(m, self.x, torch.nan).nanmean(1)
         return torch.where(torch.isnan(level), torch.nan_to_num(level.nanmean(0)), level)
     def levels_dominate(self) -> bool:
-        "Whether the series' levels vary more than the values vary around their own series' level (summed over channels): then `center='auto'` centers each series."
+        """Whether the series' levels vary more than the values vary around their own series' level (summed over
+        channels): then `center='auto'` centers each series."""
         level = self.series_levels()
         within = replace(self, x=self.x - level[:, None]).channel_stats()[1].square()
         return bool(level.var(0, correction=0).nansum() > within.nansum())
@@ -142,7 +152,8 @@ class SequenceData:
         mean = v.nanmean(0)
         return mean, (v - mean).square().nanmean(0).sqrt()
     def unstandardize(self, values: Tensor) -> Tensor:
-        "Values (e.g. `predict(...).mean`) in the data's original units; data centered per series add back each series' level, so pass the predictions of these very series (`obs.unstandardize(predict(model, obs).mean)`)."
+        """Values (e.g. `predict(...).mean`) in the data's original units; data centered per series add back each
+        series' level, so pass the predictions of these very series (`obs.unstandardize(predict(model, obs).mean)`)."""
         if self.x_mean is None: return values
         if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
             raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape {tuple(self.x_mean.shape)}: "
@@ -167,13 +178,15 @@ class SequenceData:
         return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset, sha256=h.hexdigest())
     @classmethod
     def from_series(cls, series: Sequence[tuple[Tensor, Tensor]], t_offset: float | None = None) -> SequenceData:
-        "From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0), NaN-padded values, observation mask."
+        """From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0),
+        NaN-padded values, observation mask."""
         if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
         times = [check_times(s[0], f"series {i} times", torch.float64) for i, s in enumerate(series)]
         first = min(t[0].item() for t in times)
         offset = first if t_offset is None else float(t_offset)   # new series: pass the training data's t_offset
         if first < offset: raise ValueError(f"the first stamp {first:.12g} is before t_offset = {offset:.12g}")
-        # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share one grid time
+        # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share
+        # one grid time
         grid, idx = union_grid([check_times(t - offset, f"series {i} times (shifted)") for i, t in enumerate(times)])
         grid = grid.to(torch.get_default_dtype())
         obs = torch.as_tensor(series[0][1]).shape[1:]
@@ -188,7 +201,9 @@ class SequenceData:
 # %% ../nbs/api/03a_sequences.ipynb #bd5b4457
 @dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`
 class Frame:
-    "Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied (None: raw values; `per_series`: each series' own level taken off first). A model keeps its training data's frame (`model.frame`) and `predict` refuses series in another."
+    """Where a data set's numbers live: the absolute time of t = 0 (`t_offset`) and the statistics `standardize` applied
+    (None: raw values; `per_series`: each series' own level taken off first). A model keeps its training data's frame
+    (`model.frame`) and `predict` refuses series in another."""
     t_offset: float = 0.0
     x_mean: Tensor | None = None
     x_std: Tensor | None = None

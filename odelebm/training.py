@@ -102,7 +102,8 @@ class Histories(list):
 DIGEST_MAGIC = b"ODELEBM-SHA256:"   # trailer: magic + 64 hex digits of the SHA-256 of every byte before it
 
 def save_checkpoint(obj: dict, path: str | Path) -> Path:
-    "Write `obj` with `torch.save` plus a SHA-256 trailer, in one atomic rename: a reader sees the old file or the new one, whole."
+    """Write `obj` with `torch.save` plus a SHA-256 trailer, in one atomic rename: a reader sees the old file or the new
+    one, whole."""
     buf = io.BytesIO(); torch.save(obj, buf)
     payload = buf.getvalue()
     # torch.load ignores bytes after the zip archive, so the file stays an ordinary torch checkpoint
@@ -110,7 +111,8 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
     return Path(path)
 
 def _payload(path: Path, what: str, remedy: str) -> tuple[bytes, bool]:
-    "The file's bytes before its trailer, checked against it (True); a file without one: checked against a `<name>.sha256` beside it, the layout of earlier versions (True), or unchecked when there is none (False)."
+    """The file's bytes before its trailer, checked against it (True); a file without one: checked against a
+    `<name>.sha256` beside it, the layout of earlier versions (True), or unchecked when there is none (False)."""
     raw, n = path.read_bytes(), len(DIGEST_MAGIC) + 64
     if raw[-n:-64] == DIGEST_MAGIC:
         if hashlib.sha256(raw[:-n]).hexdigest().encode() != raw[-64:]:
@@ -125,7 +127,9 @@ def _payload(path: Path, what: str, remedy: str) -> tuple[bytes, bool]:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", what: str = "checkpoint",
                     remedy: str = "delete it to start over") -> dict:
-    "Read a checkpoint of tensors and plain containers only, checked against its SHA-256; anything else (damaged, unchecked, or holding objects that could run code) is a `ValueError` naming the path, the kind of file (`what`) and what to do (`remedy`)."
+    """Read a checkpoint of tensors and plain containers only, checked against its SHA-256; anything else (damaged,
+    unchecked, or holding objects that could run code) is a `ValueError` naming the path, the kind of file (`what`) and
+    what to do (`remedy`)."""
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no {what} at {path}")
     raw, checked = _payload(path, what, remedy)
@@ -135,7 +139,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
                          f"code when unpickled. Only load files you made yourself. ({str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path}: unreadable {what} ({e}); {remedy}") from e
-    if not checked:   # whole or damaged: nothing can tell (a truncated file lost its trailer; a flipped byte loads silently)
+    # whole or damaged: nothing can tell (a truncated file lost its trailer; a flipped byte loads silently)
+    if not checked:
         raise ValueError(f"{path}: refused to load {what}: it carries no SHA-256 (no trailer, no {path.name}.sha256 beside it), "
                          f"so damage to it could not be told; {remedy}")
     return obj
@@ -156,7 +161,8 @@ MEMBER_FIELDS = ("seed", "obs_ratio")   # FitConfig fields in which the members 
 PER_RUN = MEMBER_FIELDS + ("progress", "checkpoint_every", "checkpoint_path")   # not part of the shared recipe
 
 def check_member_configs(configs: Sequence[FitConfig]) -> FitConfig:
-    "The recipe the members of an ensemble share (the first config); a `ValueError` names any other field in which they differ."
+    """The recipe the members of an ensemble share (the first config); a `ValueError` names any other field in which
+    they differ."""
     if not len(configs): raise ValueError("an ensemble needs at least one FitConfig")
     c = configs[0]
     for f in fields(FitConfig):
@@ -185,7 +191,8 @@ class StdoutTqdm(tqdm):
         super().__init__(*args, **kwargs)
 
 def progress_class(kernel: bool | None = None, widgets: bool | None = None) -> type[tqdm]:
-    "The tqdm class of a bar: a widget in a Jupyter `kernel` with ipywidgets, text on stdout in one without, text on stderr elsewhere (default: as here)."
+    """The tqdm class of a bar: a widget in a Jupyter `kernel` with ipywidgets, text on stdout in one without, text on
+    stderr elsewhere (default: as here)."""
     if kernel is None: kernel = in_kernel()
     if not kernel: return tqdm
     if widgets is None: widgets = importlib.util.find_spec("ipywidgets") is not None
@@ -210,7 +217,8 @@ def check_data_fingerprint(saved: dict | None, data: SequenceData, path: str | P
 
 # %% ../nbs/api/04b_training.ipynb #a1a6559b
 class Trainer:
-    "The loop every model trains in: subclasses build `optimizers` and write `step` (ending in `record`) and `from_state`."
+    """The loop every model trains in: subclasses build `optimizers` and write `step` (ending in `record`) and
+    `from_state`."""
     label = "fit"   # the progress bar's description
 
     def __init__(self, data: SequenceData, configs: Sequence[FitConfig], optimizers: dict[str, torch.optim.Optimizer | None],
@@ -221,8 +229,10 @@ class Trainer:
         self.optimizers, self.history, self.iteration = optimizers, history, 0
         for opt in self.optimizers.values():
             for g in (opt.param_groups if opt else []): g.setdefault("initial_lr", g["lr"])   # what `decay_lr` scales
-        self.batch_gens = [torch.Generator().manual_seed(k.seed) for k in self.configs]   # each member's batches and masks
-        # each member's other random numbers (its chains' starts and noise, a baseline's reparameterisation noise), on the device
+        # each member's batches and masks
+        self.batch_gens = [torch.Generator().manual_seed(k.seed) for k in self.configs]
+        # each member's other random numbers (its chains' starts and noise, a baseline's reparameterisation
+        # noise), on the device
         self.noise_gens = [torch.Generator(device=self.cfg.device).manual_seed(k.seed) for k in self.configs]
 
     def step(self) -> dict:
@@ -243,7 +253,9 @@ class Trainer:
 
     def fit(self, iterations: int | None = None,
             callback: Callable[[Trainer], tuple[dict[str, str], bool]] | None = None) -> History | Histories:
-        "Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured; after each, `callback(self)` (e.g. a `learner.Validation`) returns what the progress bar adds and whether to stop."
+        """Run `iterations` more iterations (default: up to `config.iterations` in total), checkpointing as configured;
+        after each, `callback(self)` (e.g. a `learner.Validation`) returns what the progress bar adds and whether to
+        stop."""
         c = self.cfg
         n = iterations if iterations is not None else max(c.iterations - self.iteration, 0)
         bar = progress_bar(range(n), desc=self.label, disable=not c.progress, leave=False)
@@ -274,7 +286,8 @@ class Trainer:
         hist = s["history"]
         self.history = Histories(History(**h) for h in hist) if isinstance(hist, list) else History(**hist)
         for g, st in zip(self.batch_gens, s["batch_gens"]): g.set_state(st)
-        # a checkpoint from before the noise generators: its noise came from torch's generator, whose CPU state is of the same kind
+        # a checkpoint from before the noise generators: its noise came from torch's generator, whose CPU state
+        # is of the same kind
         noise = s.get("noise_gens") or ([s["rng_torch"]] if len(self.noise_gens) == 1 and self.noise_gens[0].device.type == "cpu" else [])
         for g, st in zip(self.noise_gens, noise): g.set_state(st)
         torch.set_rng_state(s["rng_torch"])
@@ -291,12 +304,14 @@ class Trainer:
 
     @classmethod
     def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list | None = None) -> Trainer:
-        "A new trainer with the checkpointed weights (`models`: freshly built ones, where the checkpoint cannot rebuild them), for `load_state_dict`."
+        """A new trainer with the checkpointed weights (`models`: freshly built ones, where the checkpoint cannot
+        rebuild them), for `load_state_dict`."""
         raise NotImplementedError
 
     @classmethod
     def load(cls, path: str | Path, data: SequenceData, models: list | None = None, **overrides) -> Trainer:
-        "Resume from a checkpoint (`models`: freshly built ones, for trainers whose checkpoints cannot rebuild them; `overrides`: FitConfig fields, e.g. `device`): the continued run equals an uninterrupted one (same device)."
+        """Resume from a checkpoint (`models`: freshly built ones, for trainers whose checkpoints cannot rebuild them;
+        `overrides`: FitConfig fields, e.g. `device`): the continued run equals an uninterrupted one (same device)."""
         s = cls.upgrade(load_checkpoint(path))
         check_data_fingerprint(s.get("data"), data, path)
         self = cls.from_state(s, data, [FitConfig(**{**k, **overrides}) for k in s["fit_configs"]], models)
@@ -310,7 +325,8 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | Path | None, data: SequenceData, models: list | None = None, **overrides) -> Trainer | None:
-        "The run checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and why)."
+        """The run checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and
+        why)."""
         if path is None or not Path(path).exists(): return None
         try: return cls.load(path, data, models, **overrides)
         except ValueError as e:
@@ -318,7 +334,8 @@ class Trainer:
 
 # %% ../nbs/api/04b_training.ipynb #7ba964df
 def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | None = None) -> Tensor:
-    "Scale each member's gradient over `params` to norm <= `max_norm` (`members`: the parameters are an ensemble's, stacked `(E, ...)`); returns the norms before, `(E,)` (one model: `(1,)`)."
+    """Scale each member's gradient over `params` to norm <= `max_norm` (`members`: the parameters are an ensemble's,
+    stacked `(E, ...)`); returns the norms before, `(E,)` (one model: `(1,)`)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads: return torch.zeros(members or 1)
     sq = sum(g.pow(2).sum().reshape(1) if members is None else g.reshape(members, -1).pow(2).sum(1) for g in grads)
@@ -328,7 +345,8 @@ def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | 
     return norm
 
 def descend(opt: torch.optim.Optimizer, loss: Tensor, clip: float | None = None, members: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
-    "One optimiser step down `loss`; returns the loss, detached. With `clip`, each member's gradient is first clipped to that norm (`clip_member_grads`) and the norms before clipping are returned too."
+    """One optimiser step down `loss`; returns the loss, detached. With `clip`, each member's gradient is first clipped
+    to that norm (`clip_member_grads`) and the norms before clipping are returned too."""
     opt.zero_grad(set_to_none=True); loss.backward()
     if clip is None:
         opt.step(); return loss.detach()

@@ -22,7 +22,8 @@ METHODS = ("ODE-LEBM", "Latent ODE", "Modulated ODE")
 SPANS = {"T=20": 20, "T=40": 40}   # Table 3's columns: MSE over frames 0..n-1
 
 def friction_scores(latent: np.ndarray, friction: np.ndarray, folds: int = 5) -> dict[str, float]:
-    "Pearson r of the friction with the latent's first principal component (`corr`, signed as the PCA returns it), and the cross-validated R^2 of a linear read-out (`R2`)."
+    """Pearson r of the friction with the latent's first principal component (`corr`, signed as the PCA returns it), and
+    the cross-validated R^2 of a linear read-out (`R2`)."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import KFold, cross_val_score
@@ -33,7 +34,8 @@ def friction_scores(latent: np.ndarray, friction: np.ndarray, folds: int = 5) ->
     return dict(corr=r, abs_corr=abs(r), R2=float(r2.mean()), pc1=pc1.tolist())
 
 def invariant_latent(p: Prediction) -> torch.Tensor:
-    "The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's, from its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."
+    """The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's,
+    from its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."""
     return p.latents.get("z_d", p.latents["z0"])
 
 def examples(friction: torch.Tensor) -> list[int]:
@@ -44,7 +46,8 @@ def examples(friction: torch.Tensor) -> list[int]:
 # %% ../../nbs/api/33_balls.ipynb #d88a7a6c
 def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
-    "Train method `name` with each seed (as one ensemble where it allows); score each on the test sequences from their first `recipe.test.observed` frames."
+    """Train method `name` with each seed (as one ensemble where it allows); score each on the test sequences from their
+    first `recipe.test.observed` frames."""
     d = recipe.data.load()
     k, T = recipe.test.observed, d.test.x.shape[1]
     x, t, friction = d.test.x, d.test.t, d.friction["test"]
@@ -73,7 +76,8 @@ def trivial_scores(x: torch.Tensor, observed: int) -> dict[str, dict[str, float]
 
 # %% ../../nbs/api/33_balls.ipynb #2cbfd124
 def plot_figure8(outputs: list[dict], data, observed: int, seed: int = 0):
-    "Truth and each method's predictions of Figure 8's three balls (every fourth frame); the observed frames end at the red line."
+    """Truth and each method's predictions of Figure 8's three balls (every fourth frame); the observed frames end at
+    the red line."""
     import matplotlib.pyplot as plt
     by = {o["method"]: o for o in outputs if o["seed"] == seed}
     names = [m for m in METHODS if m in by]
@@ -99,7 +103,8 @@ def plot_figure8(outputs: list[dict], data, observed: int, seed: int = 0):
     return fig
 
 def plot_friction(outputs: list[dict], friction: torch.Tensor, seed: int = 0):
-    "Per method: the first principal component of its time-invariant latent against the true friction of each test ball."
+    """Per method: the first principal component of its time-invariant latent against the true friction of each test
+    ball."""
     import matplotlib.pyplot as plt
     by = {o["method"]: o for o in outputs if o["seed"] == seed}
     names = [m for m in METHODS if m in by]

@@ -22,7 +22,8 @@ LOCAL = "local"   # the executor that needs nothing: a pool of processes on this
 def _one_thread(): torch.set_num_threads(1)
 
 def _pool_worker(parent: int) -> None:
-    "A local pool worker's start: one torch thread, and SIGKILL when its parent dies (Linux), so that no orphan trains on after a kill."
+    """A local pool worker's start: one torch thread, and SIGKILL when its parent dies (Linux), so that no orphan trains
+    on after a kill."""
     _one_thread()
     try: ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
     except (OSError, AttributeError): return                                # not Linux: the pool ends them when it can
@@ -34,7 +35,8 @@ def _call(fn: Callable, job: tuple) -> Any:
     return fn(*job)
 
 def is_dask(executor: str) -> bool:
-    "True if `executor` is a Dask scheduler address (`tcp://host:port`, or any other `scheme://`); False for `\"local\"`."
+    """True if `executor` is a Dask scheduler address (`tcp://host:port`, or any other `scheme://`); False for
+    `\"local\"`."""
     if executor == LOCAL: return False
     if "://" not in executor:
         raise ValueError(f"executor {executor!r}: expected {LOCAL!r} or a Dask scheduler address such as 'tcp://127.0.0.1:8786'")
@@ -64,7 +66,8 @@ def _local_map(fn: Callable, jobs: Sequence[tuple], workers: int, desc: str) -> 
 
 # %% ../../nbs/api/53_executors.ipynb #17c07b41
 def dask_map(fn: Callable, jobs: Sequence[tuple], address: str, desc: str = "jobs") -> list:
-    "`[fn(*job) for job in jobs]` on the Dask cluster at `address`, in job order; a job whose worker dies is run again elsewhere."
+    """`[fn(*job) for job in jobs]` on the Dask cluster at `address`, in job order; a job whose worker dies is run again
+    elsewhere."""
     distributed = _distributed()
     token, name = uuid.uuid4().hex[:8], "".join(ch if ch.isalnum() else "_" for ch in desc.lower())
     try: client = distributed.Client(address, set_as_default=False)
@@ -81,12 +84,14 @@ def dask_map(fn: Callable, jobs: Sequence[tuple], address: str, desc: str = "job
     return out
 
 def parallel_map(fn: Callable, jobs: Sequence[tuple], workers: int = 1, desc: str = "jobs", executor: str = LOCAL) -> list:
-    "`[fn(*job) for job in jobs]` in job order: over `workers` local processes (`executor=\"local\"`), or on the Dask cluster whose scheduler is at `executor`."
+    """`[fn(*job) for job in jobs]` in job order: over `workers` local processes (`executor=\"local\"`), or on the Dask
+    cluster whose scheduler is at `executor`."""
     return dask_map(fn, jobs, executor, desc) if is_dask(executor) else _local_map(fn, jobs, workers, desc)
 
 # %% ../../nbs/api/53_executors.ipynb #e08ab58d
 def library_digest(package: str | Path | None = None) -> str:
-    "Sixteen hex digits of the SHA-256 of every `.py` file under `package` (default: the installed `odelebm`), by relative path."
+    """Sixteen hex digits of the SHA-256 of every `.py` file under `package` (default: the installed `odelebm`), by
+    relative path."""
     root = Path(package) if package else Path(odelebm.__file__).parent
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
@@ -101,7 +106,9 @@ def _worker_facts(run_dir: str) -> dict:
     return dict(host=socket.gethostname(), writable=writable, library=library_digest())
 
 def _check_address(address: str, timeout: float = 5) -> None:
-    "Fail at once, naming `address`, when it is not a scheduler address (`scheme://host:port`), or when a TCP one refuses the connection (Dask would wait 30-60 s for either); a host that is merely slow is left to Dask's own timeout."
+    """Fail at once, naming `address`, when it is not a scheduler address (`scheme://host:port`), or when a TCP one
+    refuses the connection (Dask would wait 30-60 s for either); a host that is merely slow is left to Dask's own
+    timeout."""
     parts = urlsplit(address)
     if not parts.scheme or "://" not in address:
         raise ValueError(f"{address!r} is not a Dask scheduler address: expected one such as tcp://127.0.0.1:8786")
@@ -116,7 +123,8 @@ def _check_address(address: str, timeout: float = 5) -> None:
     except OSError: pass                            # a timeout or a slow network: Dask's connect timeout decides
 
 def check_cluster(address: str, run_dir: str | Path, min_workers: int = 1, timeout: float = 120) -> dict:
-    "Wait for `min_workers` workers at `address`, then check that each can write into `run_dir` and runs this library; returns workers and threads."
+    """Wait for `min_workers` workers at `address`, then check that each can write into `run_dir` and runs this library;
+    returns workers and threads."""
     distributed = _distributed()
     _check_address(address)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -140,9 +148,11 @@ def check_cluster(address: str, run_dir: str | Path, min_workers: int = 1, timeo
 # %% ../../nbs/api/53_executors.ipynb #be7cf24f
 @contextmanager
 def local_cluster(n_workers: int | None = None) -> Iterator[str]:
-    "A `LocalCluster` of `n_workers` (default: one per core) single-threaded worker processes; yields its scheduler address."
+    """A `LocalCluster` of `n_workers` (default: one per core) single-threaded worker processes; yields its scheduler
+    address."""
     distributed = _distributed()
-    dashboard = ":0" if importlib.util.find_spec("bokeh") else None   # the dashboard needs bokeh; without it, no warning
+    # the dashboard needs bokeh; without it, no warning
+    dashboard = ":0" if importlib.util.find_spec("bokeh") else None
     env = dict(os.environ)
     try:
         with distributed.LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
@@ -153,7 +163,8 @@ def local_cluster(n_workers: int | None = None) -> Iterator[str]:
 
 @contextmanager
 def executor_for(kind: str, scheduler: str | None, run_dir: str | Path) -> Iterator[str]:
-    "The executor string a run's notebooks receive: `\"local\"`; or, for `kind=\"dask\"`, the address of `scheduler` (checked) or of a `LocalCluster` started here."
+    """The executor string a run's notebooks receive: `\"local\"`; or, for `kind=\"dask\"`, the address of `scheduler`
+    (checked) or of a `LocalCluster` started here."""
     if kind == LOCAL:
         if scheduler: raise ValueError("--scheduler needs --executor dask")
         yield LOCAL; return

@@ -30,34 +30,41 @@ SCORED_BESIDE = {"20 test-time steps": dict(steps=20), "100 test-time steps": di
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
 def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
-    "Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the CPU as its own job."
+    """Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the
+    CPU as its own job."""
     d = recipe.data.load()
     def interpolation(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Tensor, Tensor]:
-        "MSE over the full series of `split` from a fixed mask of the member's ratio (`test`: `TestConfig` fields changed, e.g. `samples=1`), the predictions and the mask."
+        """MSE over the full series of `split` from a fixed mask of the member's ratio (`test`: `TestConfig` fields
+        changed, e.g. `samples=1`), the predictions and the mask."""
         mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
         pred = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"], **test).mean
         return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
     def score(m, model, member: dict) -> dict:
-        "Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the validation series, when held out); a few predictions for Figure 2."
+        """Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the
+        validation series, when held out); a few predictions for Figure 2."""
         mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
         val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
-        if val and m.test_variants(recipe, {"one chain": dict(samples=1)}):   # the recipe's chains per series against one, on validation (the choice)
+        # the recipe's chains per series against one, on validation (the choice)
+        if val and m.test_variants(recipe, {"one chain": dict(samples=1)}):
             val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
-        beside = {label: interpolation(m, model, d.test, member, member["seed"], **test)[0]   # the same model, other test-time chains
+        # the same model, other test-time chains
+        beside = {label: interpolation(m, model, d.test, member, member["seed"], **test)[0]
                   for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
         if beside: val["beside"] = beside
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
                     pred=pred[:k, :, 0].tolist())
     def validate(m, model, member: dict) -> float:
-        "The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap enough to score often)."
+        """The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap
+        enough to score often)."""
         return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
     return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device,
                     validate=None if d.val is None else validate)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", ensemble: bool = True, executor: str = LOCAL) -> list[dict]:
-    "Every (method, ratio, seed) job (`run_grid`: the Langevin methods first, over `workers` processes or on a Dask cluster); with `ensemble`, each method's jobs train as one ensemble."
+    """Every (method, ratio, seed) job (`run_grid`: the Langevin methods first, over `workers` processes or on a Dask
+    cluster); with `ensemble`, each method's jobs train as one ensemble."""
     pairs = [(r, sd) for sd in range(seeds) for r in ratios]
     return run_grid(run_method, methods, [pairs] if ensemble else [[p] for p in pairs], recipe, workers, run_dir, resume, device, executor,
                     desc="Table 1 jobs")
@@ -67,20 +74,24 @@ def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, reci
 TRIVIAL = ("mean of the observed points (trivial)", "linear interpolation (trivial)")
 
 def trivial_predictions(x: Tensor, t: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    "The two `TRIVIAL` predictors of series `x` `(N, T, 1)` on times `t` `(T,)` from their observed points `mask` `(N, T)`."
+    """The two `TRIVIAL` predictors of series `x` `(N, T, 1)` on times `t` `(T,)` from their observed points `mask` `(N,
+    T)`."""
     m = mask[..., None].to(x)
     mean = (x * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
     return {TRIVIAL[0]: mean.expand_as(x), TRIVIAL[1]: linear_interpolation(t, x, mask)}
 
 def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
-    "Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the models' test masks)."
+    """Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the
+    models' test masks)."""
     mask = observation_mask(len(split), split.x.shape[1], ratio, seed)
     return {k: masked_mse(p, split.x, torch.ones_like(mask)).item() for k, p in trivial_predictions(split.x, split.t, mask).items()}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5d3fc4df
 def ordering(summary: dict, ratios: Sequence[float], ours: str = "ODE-LEBM") -> str:
-    "Ratio by ratio, whether `ours` has a lower mean test MSE than each other method of `summary` (`results.summarise`; `ours` scored another way, e.g. with 20 test-time steps, is not another method), with both means and the std over seeds."
+    """Ratio by ratio, whether `ours` has a lower mean test MSE than each other method of `summary`
+    (`results.summarise`; `ours` scored another way, e.g. with 20 test-time steps, is not another method), with both
+    means and the std over seeds."""
     parts = []
     for r in ratios:
         c = str(r)

@@ -33,12 +33,14 @@ class Predictor(Protocol):
     "What every trained model of the experiments answers at test time, whatever its kind."
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
-        "Predictions at `t_query` (default `t`) from the observed points of `x` (`latents`: also the named latents, where they cost extra)."
+        """Predictions at `t_query` (default `t`) from the observed points of `x` (`latents`: also the named latents,
+        where they cost extra)."""
         ...
 
 @dataclass
 class PosteriorPredictor:
-    "Algorithm 2 with a recipe's test settings: `steps` posterior Langevin steps of size `step_size`, `samples` chains per series."
+    """Algorithm 2 with a recipe's test settings: `steps` posterior Langevin steps of size `step_size`, `samples` chains
+    per series."""
     model: ODELEBM
     steps: int
     step_size: float | str
@@ -47,7 +49,8 @@ class PosteriorPredictor:
 
     @classmethod
     def of(cls, model: ODELEBM, recipe: Recipe, batch_size: int = 500, **test) -> PosteriorPredictor:
-        "The predictor of `recipe.test` (its step: `recipe.test_step_size`), with `test` fields overridden (e.g. `steps=100`)."
+        """The predictor of `recipe.test` (its step: `recipe.test_step_size`), with `test` fields overridden (e.g.
+        `steps=100`)."""
         r = replace(recipe, test=replace(recipe.test, **test))
         return cls(model, r.test.steps, r.test_step_size, r.test.samples, batch_size)
 
@@ -59,7 +62,8 @@ class PosteriorPredictor:
 
 @dataclass
 class AmortisedPredictor:
-    "An amortised baseline: the decoded mean of its encoder's posterior (`model.predict`), and its encoder's latents when asked."
+    """An amortised baseline: the decoded mean of its encoder's posterior (`model.predict`), and its encoder's latents
+    when asked."""
     model: nn.Module
 
     @classmethod
@@ -70,7 +74,8 @@ class AmortisedPredictor:
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
         model = self.model.cpu()
-        with torch.random.fork_rng(devices=[]):   # its encoder draws from torch's generator: seeded here, in a fork that moves nothing outside
+        # its encoder draws from torch's generator: seeded here, in a fork that moves nothing outside
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             with torch.no_grad(): mean = model.predict(x, t, mask, t_query)
             parts = self.latents(x, t, mask) if latents else {}
@@ -78,7 +83,8 @@ class AmortisedPredictor:
         return Prediction(t if t_query is None else torch.as_tensor(t_query), mean, z[:, None], latents=parts)
 
     def latents(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
-        "The encoder's latents by name (none for a model without one), drawn under a fork of torch's generator: asking moves no later draw."
+        """The encoder's latents by name (none for a model without one), drawn under a fork of torch's generator: asking
+        moves no later draw."""
         encode = getattr(self.model, "encode", None)
         if encode is None: return {}
         with torch.random.fork_rng(devices=[]), torch.no_grad(): code = encode(x, t, mask)
@@ -88,7 +94,8 @@ class AmortisedPredictor:
 # %% ../../nbs/api/51_methods.ipynb #60676f9b
 @dataclass(frozen=True)
 class Kind:
-    "What the methods of one family share: the recipe parts they train with and depend on, their trainers, how they predict."
+    """What the methods of one family share: the recipe parts they train with and depend on, their trainers, how they
+    predict."""
     name: str
     fit: str                                   # the recipe's training config they take: "fit" (Algorithm 1) or "baseline"
     parts: tuple[str, ...]                     # the recipe parts a trained model depends on (job keys, manifests)
@@ -113,7 +120,8 @@ class Method:
     fit: dict = field(default_factory=dict)   # this method's own departures from the recipe's training config (`FitConfig` fields)
 
     def config(self, recipe: Recipe) -> FitConfig:
-        "The recipe's training config for this method (`recipe.fit` or `recipe.baseline`, by its kind), with the method's own `fit` fields."
+        """The recipe's training config for this method (`recipe.fit` or `recipe.baseline`, by its kind), with the
+        method's own `fit` fields."""
         return replace(getattr(recipe, self.kind.fit), **self.fit)
 
     def trainer(self, members: int) -> type[Trainer]:
@@ -125,7 +133,8 @@ class Method:
         return self.kind.predictor(model, recipe, batch_size, **test)
 
     def test_variants(self, recipe: Recipe, variants: dict[str, dict]) -> dict[str, dict]:
-        "Of `variants` (label -> `TestConfig` fields), those that change this method's predictions from the recipe's test settings."
+        """Of `variants` (label -> `TestConfig` fields), those that change this method's predictions from the recipe's
+        test settings."""
         return {label: v for label, v in variants.items()
                 if any(k in self.kind.test_fields and getattr(recipe.test, k) != x for k, x in v.items())}
 
@@ -141,7 +150,8 @@ METHODS: dict[str, Method] = {}
 
 def register(name: str, build: Callable[[Recipe], nn.Module], kind: Kind = AMORTISED, ensemble: bool = True,
              fit: dict | None = None) -> Method:
-    "Add (or replace) a method of the experiments; `fit`: `FitConfig` fields in which it departs from the recipe's training config."
+    """Add (or replace) a method of the experiments; `fit`: `FitConfig` fields in which it departs from the recipe's
+    training config."""
     unknown = set(fit or {}) - {f.name for f in fields(FitConfig)}
     if unknown: raise ValueError(f"{name}: unknown FitConfig fields {sorted(unknown)}")
     METHODS[name] = Method(name, build, kind, ensemble, dict(fit or {}))
@@ -154,7 +164,8 @@ def method(name: str) -> Method:
 
 # %% ../../nbs/api/51_methods.ipynb #c01a1cc7
 def _image(r: Recipe, latent_dim: int | None = None) -> dict:
-    "The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, its encoder and the frames it reads."
+    """The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, its
+    encoder and the frames it reads."""
     m, a = r.model, r.amortised
     return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, likelihood=m.likelihood, sigma=m.sigma, solver=m.solver,
                 t_in=a.frame_window or r.test.observed, encoder=a.frame_encoder)
@@ -166,20 +177,23 @@ def _vae(r: Recipe) -> dict:
 
 register("ODE-LEBM", lambda r: ODELEBM(r.model), kind=LANGEVIN)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), kind=LANGEVIN)
-register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), kind=LANGEVIN)   # f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
+# f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
+register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), kind=LANGEVIN)
 # Table 1: vector series
 register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
 register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
 register("RNN-VAE", lambda r: RNNVAE(r.model.obs_shape[0], r.model.z0_dim, r.amortised.rec_hidden, r.amortised.sigma, r.amortised.n_z_samples))
 register("GRU-D", lambda r: GRUD(r.model.obs_shape[0]))
-# Table 6: the Latent ODE's encoder under an EBM prior, trained without posterior MCMC (its prior chain draws its own noise: alone)
+# Table 6: the Latent ODE's encoder under an EBM prior, trained without posterior MCMC (its prior chain draws its own
+# noise: alone)
 register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], ebm_hidden=r.model.ebm_hidden, prior_steps=r.fit.prior_steps,
                                                           prior_step_size=r.fit.prior_step_size, **_vae(r)), ensemble=False)
 # rotating MNIST: frames
 # (the Latent ODE gets ODE-LEBM's whole latent size, z0 + z_d, as MoNODE's bouncing-ball baseline: 12 = 8 + 4)
 register("Latent ODE", lambda r: ImageLatentODE(**_image(r, r.model.z0_dim + r.model.dynamic_dim)), ensemble=False)
 register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, dynamic_dim=r.model.dynamic_dim, **_image(r)), ensemble=False)
-# the prior chain of the baseline fit on the reference N(0, I); its EBM at 1e-5: at the baselines' 1e-4 f ran away (31_rotmnist)
+# the prior chain of the baseline fit on the reference N(0, I); its EBM at 1e-5: at the baselines' 1e-4 f ran away
+# (31_rotmnist)
 register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden,
                                                      prior_steps=r.baseline.prior_steps, prior_step_size=r.baseline.prior_step_size,
                                                      **_image(r)), ensemble=False, fit=dict(lr_ebm=1e-5))
@@ -188,7 +202,8 @@ register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_d
 CHECKPOINT_EVERY = 100   # iterations between checkpoints of an experiment's training run
 
 def build_seeded(m: Method, recipe: Recipe, seed: int) -> nn.Module:
-    "Method `m`'s model for `recipe`, its weights initialised by torch's generator seeded with `seed`, in a fork: the caller's random state does not move."
+    """Method `m`'s model for `recipe`, its weights initialised by torch's generator seeded with `seed`, in a fork: the
+    caller's random state does not move."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return m.build(recipe)
@@ -201,16 +216,19 @@ def member_configs(m: Method, recipe: Recipe, members: list[tuple[int, float | N
 
 def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
                 checkpoint: Path | None = None, resume: bool = False) -> Trainer:
-    "The (untrained, or with `resume` checkpointed) trainer of method `m` with one model per member `(seed, obs_ratio)` (several: one ensemble)."
+    """The (untrained, or with `resume` checkpointed) trainer of method `m` with one model per member `(seed,
+    obs_ratio)` (several: one ensemble)."""
     configs = member_configs(m, recipe, members, device, checkpoint)
     fresh = lambda: [build_seeded(m, recipe, k.seed) for k in configs]
     cls = m.trainer(len(configs))
-    trainer = cls.resume(checkpoint, data, fresh(), device=device) if resume else None   # (a trainer whose checkpoint rebuilds its models ignores them)
+    # (a trainer whose checkpoint rebuilds its models ignores them)
+    trainer = cls.resume(checkpoint, data, fresh(), device=device) if resume else None
     return trainer if trainer is not None else cls.new(fresh(), data, configs)
 
 def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
           checkpoint: Path | None = None, resume: bool = False) -> Trainer:
-    "Train one model of method `m` per member `(seed, obs_ratio)` on `data` (several: as one ensemble); returns the trainer (`members()`, `history`)."
+    """Train one model of method `m` per member `(seed, obs_ratio)` on `data` (several: as one ensemble); returns the
+    trainer (`members()`, `history`)."""
     trainer = trainer_for(m, recipe, data, members, device, checkpoint, resume)
     trainer.fit()
     if checkpoint is not None: trainer.save(checkpoint)
@@ -218,21 +236,26 @@ def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int
 
 def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mask: Tensor | None = None,
           t_query: Tensor | None = None, seed: int = 0, batch_size: int = 500, latents: bool = False, **test) -> Prediction:
-    "What trained `model` of method `m` predicts at `t_query` (default `t`) from the observed points of `x`, under the recipe's test settings with `test` fields overridden (e.g. `steps=100`, `samples=1`: they apply to the methods whose predictions depend on them)."
+    """What trained `model` of method `m` predicts at `t_query` (default `t`) from the observed points of `x`, under the
+    recipe's test settings with `test` fields overridden (e.g. `steps=100`, `samples=1`: they apply to the methods whose
+    predictions depend on them)."""
     return m.predictor(model, recipe, batch_size, **test).predict(x, t, mask, t_query, seed, latents)
 
 
 # %% ../../nbs/api/51_methods.ipynb #17a5dd17
 def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float], every: int, path: Path | None = None,
                    resume: bool = False) -> list[dict]:
-    "Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e, model)` (lower is better; it draws from generators of its own, as `infer` does, so that the run's draws do not move); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."
+    """Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e,
+    model)` (lower is better; it draws from generators of its own, as `infer` does, so that the run's draws do not
+    move); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."""
     if not (isinstance(every, int) and every >= 1): raise ValueError(f"every must be an integer >= 1, got {every!r}")
     n, total = len(trainer.configs), trainer.cfg.iterations
     saved = load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0 else None
     sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
     def score_all() -> None:
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
-            model = copy.deepcopy(model)   # a lone trainer's member is its live model: scoring (on the CPU) must not move it
+            # a lone trainer's member is its live model: scoring (on the CPU) must not move it
+            model = copy.deepcopy(model)
             try: v = float(validate(e, model))
             except FloatingPointError: v = math.inf   # a diverged validation chain: this iterate is never chosen
             v = v if math.isfinite(v) else math.inf
@@ -247,7 +270,8 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
         trainer.fit(min(every - trainer.iteration % every, total - trainer.iteration))
 
 def use_selected(models: list[nn.Module], selection: list[dict]) -> list[nn.Module]:
-    "`models` with each member's selected weights loaded (a member none of whose iterates scored finite keeps its last)."
+    """`models` with each member's selected weights loaded (a member none of whose iterates scored finite keeps its
+    last)."""
     for model, s in zip(models, selection):
         if s["state"] is not None: model.load_state_dict(s["state"])
     return models
@@ -255,7 +279,9 @@ def use_selected(models: list[nn.Module], selection: list[dict]) -> list[nn.Modu
 def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
                    checkpoint: Path | None = None, resume: bool = False, validate: Callable[[int, nn.Module], float] | None = None,
                    every: int = 0) -> tuple[Trainer, list[nn.Module], list[dict] | None]:
-    "`train` with, when `validate(e, model)` is given and `every` > 0, each member's iterate chosen on validation (`select_iterate`, its record beside `checkpoint`): the trainer, its members at their chosen iterates, the selection (None without one)."
+    """`train` with, when `validate(e, model)` is given and `every` > 0, each member's iterate chosen on validation
+    (`select_iterate`, its record beside `checkpoint`): the trainer, its members at their chosen iterates, the selection
+    (None without one)."""
     trainer = trainer_for(m, recipe, data, members, device, checkpoint, resume)
     sel = (select_iterate(trainer, validate, every, checkpoint and checkpoint.with_suffix(".selection.pt"), resume)
            if validate is not None and every else None)
@@ -266,13 +292,17 @@ def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[
 
 # %% ../../nbs/api/51_methods.ipynb #f1b89aa5
 def training_curves(h: History, points: int = 200) -> dict[str, list[float]]:
-    "The history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample energies where recorded)."
+    """The history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample
+    energies where recorded)."""
     cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior") and len(v) == len(h)}
     w = max(1, -(-len(h) // points))
     return {k: [sum(v[i:i + w]) / len(v[i:i + w]) for i in range(0, len(v), w)] for k, v in cols.items()}
 
 def training_summary(h: History, selection: dict | None = None, curves: bool = False) -> dict:
-    "How a run trained: iterations, seconds per iteration, the batch MSE at the end (mean of the last 50) and at its worst, runaway posterior chains dropped, the largest generator gradient norm before clipping (where recorded); with a `selection` (`select_iterate`'s, of this member) its validation curve and chosen iteration; with `curves`, `training_curves`."
+    """How a run trained: iterations, seconds per iteration, the batch MSE at the end (mean of the last 50) and at its
+    worst, runaway posterior chains dropped, the largest generator gradient norm before clipping (where recorded); with
+    a `selection` (`select_iterate`'s, of this member) its validation curve and chosen iteration; with `curves`,
+    `training_curves`."""
     c, out = h.columns, dict(iterations=len(h))
     if c.get("seconds"): out["seconds_per_iteration"] = round(sum(c["seconds"]) / len(c["seconds"]), 4)
     if c.get("mse"): out.update(final_batch_mse=sum(c["mse"][-50:]) / len(c["mse"][-50:]), max_batch_mse=max(c["mse"]))
@@ -285,12 +315,15 @@ def training_summary(h: History, selection: dict | None = None, curves: bool = F
 
 def job_record(method: str, member: dict, commit: str, train_seconds: float, h: History, selection: dict | None = None,
                curves: bool = False, **extra) -> dict:
-    "The record of one trained member, the same for every experiment: the method, the member's fields (`seed`, `ratio`), the commit it was computed at, whether it came from a cache (`cached`), its share of the training time, how it trained (`training_summary`), and what the experiment adds (`extra`: its scores, files)."
+    """The record of one trained member, the same for every experiment: the method, the member's fields (`seed`,
+    `ratio`), the commit it was computed at, whether it came from a cache (`cached`), its share of the training time,
+    how it trained (`training_summary`), and what the experiment adds (`extra`: its scores, files)."""
     return dict(method=method, **member, commit=commit, cached=False, train_seconds=round(train_seconds, 1),
                 training=training_summary(h, selection, curves), **extra)
 
 def provenance(records: Sequence[dict], what: str = "jobs") -> str:
-    "The sentence that ends every table's note, from its job records: the commits they were computed at, how many a `--resume` reused, and the training time of all (and the scoring time besides, where recorded)."
+    """The sentence that ends every table's note, from its job records: the commits they were computed at, how many a
+    `--resume` reused, and the training time of all (and the scoring time besides, where recorded)."""
     p, train = provenance_params(records), sum(r["train_seconds"] for r in records)
     scored = [r["total_seconds"] - r["train_seconds"] for r in records if "total_seconds" in r]
     return (f"{what[0].upper() + what[1:]} computed at commit(s) {p['job_commits']}; {p['cached_jobs']} of {len(records)} reused "
@@ -302,7 +335,8 @@ def provenance_params(records: Sequence[dict]) -> dict:
                 train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
 
 def job_rows(records: Sequence[dict]) -> list[dict]:
-    "The job records as rows to look at (`pd.DataFrame(job_rows(...))`): method, member, training time and seconds per iteration, the final batch MSE, reused or not, commit."
+    """The job records as rows to look at (`pd.DataFrame(job_rows(...))`): method, member, training time and seconds per
+    iteration, the final batch MSE, reused or not, commit."""
     cols = [k for k in ("method", "seed", "ratio") if any(k in r for r in records)]
     return [{**{k: r.get(k) for k in cols}, "train_seconds": r["train_seconds"],
              "seconds_per_iteration": r.get("training", {}).get("seconds_per_iteration"),
@@ -319,7 +353,10 @@ def _finite(out: dict, what: str) -> dict:
 def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe, train_data: SequenceData,
              score: Callable[[Method, nn.Module, dict], dict], run_dir: str | None = None, resume: bool = False,
              device: str = "cpu", validate: Callable[[Method, nn.Module, dict], float] | None = None) -> list[dict]:
-    "Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device` (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and cached as its own job; with `validate` and the recipe's `test.select_every`, at its validation-selected iterate (`select_iterate`)."
+    """Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device`
+    (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and
+    cached as its own job; with `validate` and the recipe's `test.select_every`, at its validation-selected iterate
+    (`select_iterate`)."""
     every = recipe.test.select_every if validate is not None else 0
     m, run, commit = method(name), RunDir(run_dir) if run_dir else None, git_commit()
     keys = [m.key(recipe, test=True, **mb) for mb in members]
@@ -331,13 +368,16 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
                                                       f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
     whole = list(range(len(members)))
     if m.ensemble and todo and len(todo) < len(whole) and (c := checkpoint(whole)) is not None and c.exists():
-        todo = whole   # killed between its members' scores: finish that ensemble (its numbers differ, in the last bits, from a smaller one's)
+        # killed between its members' scores: finish that ensemble (its numbers differ, in the last bits, from a
+        # smaller one's)
+        todo = whole
     for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
         start = time.time()
         ckpt = checkpoint(group)
         trainer, models, sel = train_selected(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device,
                                               ckpt, resume, validate and (lambda e, model: validate(m, model, members[group[e]])), every)
-        train_s = (time.time() - start) / len(group)   # a member's share of the training time (with its validation scores)
+        # a member's share of the training time (with its validation scores)
+        train_s = (time.time() - start) / len(group)
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
         hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]
         for e, (i, model, h) in enumerate(zip(group, models, hists)):
@@ -352,7 +392,9 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
 # %% ../../nbs/api/51_methods.ipynb #dbb7d84c
 def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
              resume: bool = False, device: str = "cpu", executor: str = LOCAL, desc: str = "jobs") -> list[dict]:
-    "`run_method(name, group, recipe, run_dir, resume, device)` for every method and group of members, the Langevin-trained methods first (the long ones), over `workers` processes or on a Dask cluster (`executor`, `53_executors`); their outputs in one list."
+    """`run_method(name, group, recipe, run_dir, resume, device)` for every method and group of members, the
+    Langevin-trained methods first (the long ones), over `workers` processes or on a Dask cluster (`executor`,
+    `53_executors`); their outputs in one list."""
     jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).kind.first)
     return [o for out in parallel_map(run_method, jobs, workers, desc=desc, executor=executor) for o in out]
 

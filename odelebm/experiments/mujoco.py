@@ -29,20 +29,23 @@ def for_env(recipe: Recipe, env: str) -> Recipe:
     return replace(recipe, data=replace(recipe.data, env=env), model=replace(recipe.model, obs_shape=(DIMS[env],)))
 
 def columns(env: str) -> dict[str, tuple[str, str]]:
-    "Table 4's cells for `env`: score key -> (table, column). `table4` scores on the baselines' scale `(x - min) / max` (the paper's), `table4_minmax` on the [0, 1] scale the models train on."
+    """Table 4's cells for `env`: score key -> (table, column). `table4` scores on the baselines' scale `(x - min) /
+    max` (the paper's), `table4_minmax` on the [0, 1] scale the models train on."""
     t = ENVIRONMENTS[env].title
     spans = {"mse_50": f"{t} T=50", "mse_100": f"{t} T=100", "mse_extrap": f"{t} 50-99"}
     return {**{f"public_{k}": ("table4", c) for k, c in spans.items()}, **{k: ("table4_minmax", c) for k, c in spans.items()}}
 
 def span_errors(pred: torch.Tensor, x: torch.Tensor, observed: int, data=None) -> dict[str, float]:
-    "MSE of `pred` against `x (N, T, D)` over the observed span, all states, and the extrapolated span; with `data` (a `Mujoco`), also on the baselines' scale (`public_*`)."
+    """MSE of `pred` against `x (N, T, D)` over the observed span, all states, and the extrapolated span; with `data` (a
+    `Mujoco`), also on the baselines' scale (`public_*`)."""
     err = (pred - x) ** 2
     out = dict(mse_50=err[:, :observed].mean().item(), mse_100=err.mean().item(), mse_extrap=err[:, observed:].mean().item())
     if data is not None: out |= {f"public_{k}": v for k, v in span_errors(data.public_scale(pred), data.public_scale(x), observed).items()}
     return out
 
 def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
-    "Observe the first `recipe.test.observed` states of each trajectory of `data.<split>` and predict all: the span errors and a few predictions."
+    """Observe the first `recipe.test.observed` states of each trajectory of `data.<split>` and predict all: the span
+    errors and a few predictions."""
     d, k = getattr(data, split), recipe.test.observed
     pred = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed).mean
     return dict(span_errors(pred, d.x, k, data), pred=pred[:recipe.test.n_examples].tolist())
@@ -50,7 +53,8 @@ def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
 TRIVIAL = "last observed state held (trivial)"
 
 def against_trivial(summary: dict, envs: Sequence[str], methods: Sequence[str]) -> str:
-    "For each environment: which methods predict states 0-99 better than holding the last observed state (`summary`: `results.summarise` of `table4`)."
+    """For each environment: which methods predict states 0-99 better than holding the last observed state (`summary`:
+    `results.summarise` of `table4`)."""
     parts = []
     for env in envs:
         col = columns(env)["public_mse_100"][1]
@@ -69,19 +73,22 @@ def held_last(data, observed: int, split: str = "test") -> dict[str, float]:
 # %% ../../nbs/api/34_mujoco.ipynb #e890939b
 def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
-    "Train method `name` on environment `group[0]` with each seed of `group[1]` (as one ensemble where it allows); score each on the test trajectories."
+    """Train method `name` on environment `group[0]` with each seed of `group[1]` (as one ensemble where it allows);
+    score each on the test trajectories."""
     env, seeds = group
     r = for_env(recipe, env)
     d = r.data.load()
     def scorer(m, model, member: dict) -> dict:
         return dict(env=env, **score(m, model, d, "test", r, member["seed"]))
-    with warnings.catch_warnings():   # the protocol's min-max scaling, kept on purpose: the Learner's hint to standardize does not apply
+    # the protocol's min-max scaling, kept on purpose: the Learner's hint to standardize does not apply
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the observed values have per-channel means")
         return run_jobs(f"{EXPERIMENT}-{env}", name, [dict(seed=sd) for sd in seeds], r, d.train, scorer, run_dir, resume, device)
 
 def run_table4(methods: Sequence[str], envs: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
-    "Every method in every environment at every seed (`run_grid`: ODE-LEBM's jobs first, over `workers` processes or on a Dask cluster)."
+    """Every method in every environment at every seed (`run_grid`: ODE-LEBM's jobs first, over `workers` processes or
+    on a Dask cluster)."""
     return run_grid(run_method, methods, [(env, list(range(seeds))) for env in envs], recipe, workers, run_dir, resume, device, executor,
                     desc="Table 4 jobs")
 
@@ -89,7 +96,8 @@ def run_table4(methods: Sequence[str], envs: Sequence[str], seeds: int, recipe: 
 COLORS = {"ODE-LEBM": "C3", "Latent ODE (ODE-RNN enc)": "C0"}
 
 def plot_figure7(outputs: list[dict], datas: dict, observed: int, dims: int = 3, example: int = 0, seed: int = 0):
-    "Rows: environments; columns: the first `dims` joint angles (qpos after the root) of test trajectory `example`; truth, observed part, predictions."
+    """Rows: environments; columns: the first `dims` joint angles (qpos after the root) of test trajectory `example`;
+    truth, observed part, predictions."""
     import matplotlib.pyplot as plt
     envs = [e for e in ENVIRONMENTS if e in datas]
     names = {e: state_names(e) for e in envs}
@@ -113,7 +121,8 @@ def plot_figure7(outputs: list[dict], datas: dict, observed: int, dims: int = 3,
     return fig
 
 def _drawn_poses(axes, names: list[str], qpos: dict, frames: Sequence[int]) -> None:
-    "The 2-D fallback: each model's pose over the true one (grey), every panel framed around the true pose at one scale."
+    """The 2-D fallback: each model's pose over the true one (grey), every panel framed around the true pose at one
+    scale."""
     true_q = qpos["truth"]
     ends = np.array([p for k in frames for a, b, _ in body_segments("hopper", true_q[k]) for p in (a, b)])
     half = 0.6 * max(np.ptp(ends[:, 1]), 1.2)   # the true body's height over the frames, and some room
@@ -124,12 +133,15 @@ def _drawn_poses(axes, names: list[str], qpos: dict, frames: Sequence[int]) -> N
             if name != "truth": draw_pose(ax, "hopper", true_q[k], color="0.8", lw_scale=90)
             draw_pose(ax, "hopper", qpos[name][k], color="k" if name == "truth" else COLORS.get(name, "C1"), lw_scale=90)
             ax.axhline(0, color="0.5", lw=0.8)
-            ax.set_xlim(true_q[k, 0] - half, true_q[k, 0] + half); ax.set_ylim(z_mid - half, z_mid + half)   # a prediction far off is cut
+            # a prediction far off is cut
+            ax.set_xlim(true_q[k, 0] - half, true_q[k, 0] + half); ax.set_ylim(z_mid - half, z_mid + half)
             ax.set_aspect("equal")
 
 def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, seed: int = 0, frames: Sequence[int] = (0, 25, 49, 65, 80, 99),
                  render: bool = True):
-    "The hopper's true pose (top row) and each model's predicted pose at `frames` of test trajectory `example`, from qpos in MuJoCo units: MuJoCo's renderer where an OpenGL context can be had (`render_poses`), else the 2-D drawing. Returns the figure and which of the two drew it."
+    """The hopper's true pose (top row) and each model's predicted pose at `frames` of test trajectory `example`, from
+    qpos in MuJoCo units: MuJoCo's renderer where an OpenGL context can be had (`render_poses`), else the 2-D drawing.
+    Returns the figure and which of the two drew it."""
     import matplotlib.pyplot as plt
     preds = {o["method"]: torch.tensor(o["pred"][example]) for o in outputs if o["env"] == "hopper" and o["seed"] == seed}
     qpos = {name: data.denormalise(x)[:, :data.nq].double().numpy() for name, x in {"truth": data.test.x[example], **preds}.items()}

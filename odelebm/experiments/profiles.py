@@ -13,7 +13,8 @@ __all__ = ['SMOKE', 'CPU', 'PAPER', 'PROFILES', 'REQUIRES', 'Profile', 'get_prof
 # %% ../../nbs/api/50b_profiles.ipynb #939a3d36
 @dataclass(frozen=True)
 class Profile:
-    "A way to run every experiment: its budgets per recipe, the parameters of each experiment notebook, its seeds, where its figures go."
+    """A way to run every experiment: its budgets per recipe, the parameters of each experiment notebook, its seeds,
+    where its figures go."""
     name: str
     description: str
     seeds: int = 1                 # every notebook's seeds, unless `notebooks` gives it its own
@@ -67,7 +68,8 @@ PAPER = Profile(
              "rotmnist": {"fit.iterations": 16000, "baseline.iterations": 16000, "data.source": "mnist-train"},
              "spiral": {"fit.iterations": 5000, "baseline.iterations": 5000},   # 500 epochs of 1000 windows at batch 100
              "balls": {"fit.iterations": 8000, "baseline.iterations": 8000},    # MoNODE's 200 epochs of 1000 sequences at batch 25
-             "mujoco": {"fit.iterations": 72000, "baseline.iterations": 72000}})   # 500 epochs of 7200 windows at batch 50
+             # 500 epochs of 7200 windows at batch 50
+             "mujoco": {"fit.iterations": 72000, "baseline.iterations": 72000}})
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}
 
 # notebooks that load models another notebook trained (read from its manifest) run after it

@@ -19,7 +19,8 @@ __all__ = ['PARTS', 'RECIPES', 'SinusoidData', 'RotatingMNISTData', 'SpiralData'
 # %% ../../nbs/api/50_recipes.ipynb #a2f4fef4
 @dataclass(frozen=True)
 class SinusoidData:
-    "Table 1's irregular sinusoids (`odelebm.data_sinusoids.make_sinusoids`): 80% train (the last `n_val` of it held out for validation), 20% test."
+    """Table 1's irregular sinusoids (`odelebm.data_sinusoids.make_sinusoids`): 80% train (the last `n_val` of it held
+    out for validation), 20% test."""
     n_series: int = 1000
     n_points: int = 100
     n_val: int = 0
@@ -32,7 +33,8 @@ class SinusoidData:
 
 @dataclass(frozen=True)
 class RotatingMNISTData:
-    "Rotating MNIST (`odelebm.data_mnist.make_rotating_mnist`): training sequences of one revolution, longer test sequences."
+    """Rotating MNIST (`odelebm.data_mnist.make_rotating_mnist`): training sequences of one revolution, longer test
+    sequences."""
     n_train: int = 1000
     n_test: int = 100
     t_train: int = 16                 # frames per training sequence (one revolution)
@@ -46,7 +48,8 @@ class RotatingMNISTData:
 
 @dataclass(frozen=True)
 class SpiralData:
-    "Spiral2D (`odelebm.data_spiral.make_spirals`, Chen et al. 2018): windows of two noisy spirals; test windows run past the training length."
+    """Spiral2D (`odelebm.data_spiral.make_spirals`, Chen et al. 2018): windows of two noisy spirals; test windows run
+    past the training length."""
     n_train: int = 1000
     n_val: int = 1000
     n_test: int = 200
@@ -60,7 +63,8 @@ class SpiralData:
 
 @dataclass(frozen=True)
 class BallsData:
-    "Bouncing balls with friction (`odelebm.data_balls.make_bouncing_balls`, MoNODE's recipe): train and validation of `t_train` frames, test of `t_test`."
+    """Bouncing balls with friction (`odelebm.data_balls.make_bouncing_balls`, MoNODE's recipe): train and validation of
+    `t_train` frames, test of `t_test`."""
     n_train: int = 1000
     n_val: int = 100
     n_test: int = 100
@@ -73,7 +77,8 @@ class BallsData:
 
 @dataclass(frozen=True)
 class MujocoData:
-    "Table 4's passive MuJoCo trajectories of one environment (`odelebm.data_mujoco.make_mujoco`): 80/20 by index, `val_frac` of train held out."
+    """Table 4's passive MuJoCo trajectories of one environment (`odelebm.data_mujoco.make_mujoco`): 80/20 by index,
+    `val_frac` of train held out."""
     env: str = "hopper"               # "hopper", "swimmer" or "cheetah"
     n_traj: int = 10_000              # trajectories simulated (the paper: 10,000)
     steps: int = 100                  # states per trajectory: the first `window` observed at test, all predicted
@@ -91,7 +96,8 @@ class MujocoData:
 # %% ../../nbs/api/50_recipes.ipynb #59e7e033
 @dataclass(frozen=True)
 class AmortisedConfig:
-    "What the amortised (encoder) baselines need beyond the shared `ModelConfig` sizes; the defaults are Rubanova et al.'s."
+    """What the amortised (encoder) baselines need beyond the shared `ModelConfig` sizes; the defaults are Rubanova et
+    al.'s."""
     rec_hidden: int = 20      # width of the recognition GRU
     n_z_samples: int = 3      # reparameterised samples of z0 per sequence in the ELBO
     sigma: float = 0.01       # observation noise std of their Gaussian likelihood
@@ -108,7 +114,8 @@ class TestConfig:
     samples: int = 1       # posterior chains per series at test time, their decoded means averaged (the posterior predictive
                            # mean; 1: Algorithm 2 as the paper states it)
     select_every: int = 0  # > 0: score the validation split every this many iterations and keep each run's best iterate
-                           # (experiments whose data hold a validation split; `51_methods`, "Choosing the iterate"); 0: the last
+                           # (experiments whose data hold a validation split; `51_methods`,
+                           # "Choosing the iterate"); 0: the last
 
 @dataclass(frozen=True)
 class Recipe:
@@ -131,7 +138,8 @@ class Recipe:
         return self.fit.posterior_step_size if self.test.step_size is None else self.test.step_size
 
     def budget(self) -> dict[str, int]:
-        "The training budget in the words of the results tables (`80_results`): iterations, batch size, training sequences."
+        """The training budget in the words of the results tables (`80_results`): iterations, batch size, training
+        sequences."""
         return dict(iterations=self.fit.iterations, baseline_iterations=self.baseline.iterations, batch_size=self.fit.batch_size,
                     n_train=self.data.n_train)
 
@@ -198,7 +206,8 @@ def check_type(name: str, value: Any, default: Any) -> None:
         raise ValueError(f"{name}={value!r} ({type(value).__name__}): its default {default!r} is of type "
                          f"{type(default).__name__}" + (" (a finite number)" if isinstance(default, float) else ""))
 
-_NOT_OVERRIDABLE = set(PER_RUN) | {"device"}   # FitConfig fields set by the run itself (seeds, ratios, --device, checkpoints)
+# FitConfig fields set by the run itself (seeds, ratios, --device, checkpoints)
+_NOT_OVERRIDABLE = set(PER_RUN) | {"device"}
 
 def recipe_fields(r: Recipe) -> list[str]:
     "The dotted names `override` accepts for `r`."
@@ -206,7 +215,8 @@ def recipe_fields(r: Recipe) -> list[str]:
             if not (isinstance(getattr(r, p), FitConfig) and f.name in _NOT_OVERRIDABLE)]
 
 def override(r: Recipe, overrides: dict[str, Any] | None) -> Recipe:
-    "`r` with dotted fields replaced (`{'fit.posterior_step_size': 0.07}`); an unknown name or a value of the wrong type fails, saying what is valid."
+    """`r` with dotted fields replaced (`{'fit.posterior_step_size': 0.07}`); an unknown name or a value of the wrong
+    type fails, saying what is valid."""
     valid = recipe_fields(r)
     for key, value in (overrides or {}).items():
         if key not in valid:
@@ -214,7 +224,8 @@ def override(r: Recipe, overrides: dict[str, Any] | None) -> Recipe:
         part, name = key.split(".", 1)
         sub = getattr(r, part)
         f = next(f for f in fields(sub) if f.name == name)
-        if "|" not in str(f.type): check_type(key, value, getattr(sub, name))   # union-typed fields: their own checks decide
+        # union-typed fields: their own checks decide
+        if "|" not in str(f.type): check_type(key, value, getattr(sub, name))
         if isinstance(getattr(sub, name), tuple): value = tuple(value)
         r = replace(r, **{part: replace(sub, **{name: value})})
     return r

@@ -49,7 +49,8 @@ def load_data(r: Recipe, data_dir: str | None = None) -> RotatingMNIST:
 # %% ../../nbs/api/31_rotmnist.ipynb #08070eb5
 def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
           data_dir: str | None = None) -> dict:
-    "Train method `name` with `seed` and save it; with `resume`, reuse a saved model or continue from a checkpoint. Returns its record."
+    """Train method `name` with `seed` and save it; with `resume`, reuse a saved model or continue from a checkpoint.
+    Returns its record."""
     m, run = method(name), RunDir(run_dir)
     key = m.key(r, seed=seed)
     path = run.models(EXPERIMENT) / f"{key}.pt"
@@ -72,7 +73,8 @@ def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bo
 
 def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool = False, device: str = "cpu",
               workers: int = 1, data_dir: str | None = None, executor: str = LOCAL) -> list[dict]:
-    "Train every (method, seed), the Langevin-trained ones first (the long ones), over `workers` processes or on a Dask cluster (`executor`); record them in the manifest."
+    """Train every (method, seed), the Langevin-trained ones first (the long ones), over `workers` processes or on a
+    Dask cluster (`executor`); record them in the manifest."""
     data_dir = str(resolve_data_dir(data_dir))   # this process's choice, not each worker's own ODELEBM_DATA
     load_data(r, data_dir)  # build the cached sequences once, before the workers read them
     jobs = sorted([(m, sd, r, str(run_dir), resume, device, data_dir) for sd in range(seeds) for m in methods],
@@ -82,7 +84,8 @@ def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool 
     return infos
 
 def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
-    "The trained model of method `name` and `seed` for recipe `r`, read through the manifest (a clear error says what to run when it is missing or stale), and its training record."
+    """The trained model of method `name` and `seed` for recipe `r`, read through the manifest (a clear error says what
+    to run when it is missing or stale), and its training record."""
     m, run = method(name), RunDir(run_dir)
     info = manifest_entry(run, EXPERIMENT, model_entry(name, seed), m.key(r, seed=seed), m.configs(r), TRAINED_BY.get(name, "the notebook that trains it"))
     model = m.build(r)
@@ -93,7 +96,9 @@ def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[to
 # %% ../../nbs/api/31_rotmnist.ipynb #875d2feb
 def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: int | None = None,
                    seed: int = 0) -> dict[str, Tensor]:
-    "Predicted frames at all times `t` from the first `r.test.observed` frames of `x` (`n_steps`: test-time posterior steps instead of the recipe's); the latents: all of them (`z`, the first chain's for ODE-LEBM, the encoder's for a baseline), `z0` and `z_s` (None if absent)."
+    """Predicted frames at all times `t` from the first `r.test.observed` frames of `x` (`n_steps`: test-time posterior
+    steps instead of the recipe's); the latents: all of them (`z`, the first chain's for ODE-LEBM, the encoder's for a
+    baseline), `z0` and `z_s` (None if absent)."""
     k = r.test.observed
     p = infer(method(name), model, x[:, :k], t[:k], r, t_query=t, seed=seed, batch_size=r.fit.batch_size, latents=True,
               **({} if n_steps is None else dict(steps=n_steps)))
@@ -102,8 +107,10 @@ def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: i
 EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
 
 def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0) -> float:
-    "What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted from their first `test.observed` frames."
-    pred = predict_frames(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]   # eval: batch norm from its running statistics
+    """What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted
+    from their first `test.observed` frames."""
+    # eval: batch norm from its running statistics
+    pred = predict_frames(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]
     return batch_mse(pred, val.x, val.x.shape[1], start=min(EXTRAPOLATION_START, val.x.shape[1] - 1))[0]
 
 def batch_mse(pred: Tensor, x: Tensor, n_frames: int, batch_size: int = 25, start: int = 0) -> tuple[float, float]:
@@ -121,7 +128,8 @@ def nmi(z: Tensor, labels: Tensor, seed: int = 0, k: int = 10) -> float:
     return float(normalized_mutual_info_score(labels.numpy(), clusters))
 
 def scores(pred: Tensor, x: Tensor, batch_size: int = 25) -> dict[str, float]:
-    "Table 2's MSEs of predictions `pred` of `x`: `mse15` (frames 0-14), `mse45` (frames 15-44, MoNODE's '45'), `mse45_all` (frames 0-44), each with its std over test batches (`std15`, ...)."
+    """Table 2's MSEs of predictions `pred` of `x`: `mse15` (frames 0-14), `mse45` (frames 15-44, MoNODE's '45'),
+    `mse45_all` (frames 0-44), each with its std over test batches (`std15`, ...)."""
     T = x.shape[1]
     m15, s15 = batch_mse(pred, x, min(15, T), batch_size)
     m45, s45 = batch_mse(pred, x, T, batch_size, min(EXTRAPOLATION_START, T - 1))
@@ -133,7 +141,8 @@ def mean_frame_prediction(x: Tensor, observed: int) -> Tensor:
     return x[:, :observed].mean(1, keepdim=True).expand_as(x)
 
 def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Table-2 scores of a trained model on `data`: `scores` (MSE at T = 15 and T = 45, mean and std over batches), NMI of z_s, latents."
+    """Table-2 scores of a trained model on `data`: `scores` (MSE at T = 15 and T = 45, mean and std over batches), NMI
+    of z_s, latents."""
     out = predict_frames(model, name, data.x, data.t, r, n_steps, seed)
     if not torch.isfinite(out["pred"]).all(): raise FloatingPointError(f"{name}: non-finite predictions")
     score = None if out["z_s"] is None or len(data) < 10 else nmi(out["z_s"], data.labels, seed)
@@ -142,7 +151,10 @@ def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | Non
 
 # %% ../../nbs/api/31_rotmnist.ipynb #5f2c3090
 def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Energies of the latents inferred from real and frame-shuffled sequences (first `t_in` frames), each with its AUROC (shuffled = positive, higher energy = out of distribution): the prior energy `E` (`real`, `shuffled`, `auroc`; the paper's Fig. 6), the learned term `-f` alone (`tilt_*`) and the joint energy `-log p(x, z)` (`joint_*`); `prior`: `E` of short-run prior samples."
+    """Energies of the latents inferred from real and frame-shuffled sequences (first `t_in` frames), each with its
+    AUROC (shuffled = positive, higher energy = out of distribution): the prior energy `E` (`real`, `shuffled`, `auroc`;
+    the paper's Fig. 6), the learned term `-f` alone (`tilt_*`) and the joint energy `-log p(x, z)` (`joint_*`);
+    `prior`: `E` of short-run prior samples."""
     from sklearn.metrics import roc_auc_score
     x = data.x[:, :r.test.observed]
     shuffled = shuffle_frames(x, torch.Generator().manual_seed(seed))
@@ -153,7 +165,8 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
             e[name] = model.energy(z)
             tilt[name] = -model.prior.f(z)
             joint[name] = model.posterior_energy(z, xx, t, torch.ones(xx.shape[:2], dtype=torch.bool))
-    with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x), generator=torch.Generator().manual_seed(seed)))  # where the prior's short-run chains go
+    # where the prior's short-run chains go
+    with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x), generator=torch.Generator().manual_seed(seed)))
     y = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).numpy()
     auc = lambda d: float(roc_auc_score(y, torch.cat([d["real"], d["shuffled"]]).numpy()))
     return dict(real=e["real"], shuffled=e["shuffled"], prior=e_prior, auroc=auc(e), tilt_real=tilt["real"],
@@ -162,7 +175,8 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
 
 # %% ../../nbs/api/31_rotmnist.ipynb #ab643017
 def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: int, rows: int = 3, every: int = 3):
-    "Figure 3: for `rows` test sequences, the truth and each method's prediction, every `every`-th frame of the sequence."
+    """Figure 3: for `rows` test sequences, the truth and each method's prediction, every `every`-th frame of the
+    sequence."""
     import matplotlib.pyplot as plt
     idx = [int((labels == d).nonzero()[0]) for d in labels.unique()[:rows]] if labels is not None else list(range(rows))
     frames = list(range(0, truth.shape[1], every))
@@ -186,7 +200,8 @@ def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #9a590a1a
 def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | None = None, seed: int = 0) -> dict:
-    "Figure 4's 16 sequences of one digit, sequence k starting k rotation steps later: latents (split, and whole in `z`) with times reset to 0 and with the original times."
+    """Figure 4's 16 sequences of one digit, sequence k starting k rotation steps later: latents (split, and whole in
+    `z`) with times reset to 0 and with the original times."""
     step = 360 / 16
     def frames(n_frames):
         ang = step * torch.arange(n_frames, dtype=torch.float64)
@@ -203,14 +218,16 @@ def rotation_probe(model, image: Tensor, r: Recipe, n: int = 16, n_steps: int | 
     return dict(reset=model.split(za), original=model.split(zb), z=dict(reset=za, original=zb), start=torch.arange(n))
 
 # %% ../../nbs/api/31_rotmnist.ipynb #0c20f368
-OUTLIER = 5.0   # a latent farther from the median than this many median distances is an outlier: the PCA is fitted without it
+# a latent farther from the median than this many median distances is an outlier: the PCA is fitted without it
+OUTLIER = 5.0
 
 def _pca2(z: Tensor) -> np.ndarray:
     from sklearn.decomposition import PCA
     return PCA(2).fit_transform(z.double().numpy())
 
 def robust_pca2(z: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    "The first two principal components of `z` fitted on its inliers (distance to the median within `OUTLIER` x the median distance), and the inlier mask: one far sequence cannot set the axes."
+    """The first two principal components of `z` fitted on its inliers (distance to the median within `OUTLIER` x the
+    median distance), and the inlier mask: one far sequence cannot set the axes."""
     from sklearn.decomposition import PCA
     x = z.double().numpy()
     d = np.linalg.norm(x - np.median(x, 0), axis=1)
@@ -235,7 +252,8 @@ def start_norm(n: int = 16):
     return plt.Normalize(0, n)
 
 def plot_figure4(probe: dict):
-    "Figure 4: PCA of z0 and z_s for the 16 sequences, (a) times reset to 0, (b) original times; colour = start step (`start_norm`); fitted without outliers (`robust_pca2`)."
+    """Figure 4: PCA of z0 and z_s for the 16 sequences, (a) times reset to 0, (b) original times; colour = start step
+    (`start_norm`); fitted without outliers (`robust_pca2`)."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.1), layout="constrained")
     n, start = len(probe["start"]), probe["start"].numpy()
@@ -250,7 +268,8 @@ def plot_figure4(probe: dict):
     return fig
 
 def plot_figure5(model, probe: dict, t: Tensor):
-    "Figure 5: PCA of the latent trajectories $z_t$ over times `t` of Figure 4's 16 sequences with times reset to 0 (`rotation_probe`); colour = start step."
+    """Figure 5: PCA of the latent trajectories $z_t$ over times `t` of Figure 4's 16 sequences with times reset to 0
+    (`rotation_probe`); colour = start step."""
     import matplotlib.pyplot as plt
     z, start = probe["z"]["reset"], probe["start"]
     with torch.no_grad(): traj = model.trajectory(z, t)          # (16, T, z0_dim)
@@ -261,7 +280,8 @@ def plot_figure5(model, probe: dict, t: Tensor):
     for i in range(n):
         colour = cmap(norm(float(start[i])))
         ax.plot(p[i, :, 0], p[i, :, 1], lw=0.9, alpha=0.85, color=colour)
-        ax.scatter(p[i, 0, 0], p[i, 0, 1], marker="o", s=30, color=colour, edgecolor="k", lw=0.6, zorder=3)   # t = 0, in its sequence's colour
+        # t = 0, in its sequence's colour
+        ax.scatter(p[i, 0, 0], p[i, 0, 1], marker="o", s=30, color=colour, edgecolor="k", lw=0.6, zorder=3)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm); sm.set_array([])
     fig.colorbar(sm, ax=ax, label=f"start step k ({360 / n:g} deg each)")
     ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories of {n} sequences of one digit over {len(t)} frames (dot: t = 0)")
@@ -270,7 +290,8 @@ def plot_figure5(model, probe: dict, t: Tensor):
 
 # %% ../../nbs/api/31_rotmnist.ipynb #45dad5a5
 def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, seed: int = 0):
-    "Figure 6: t-SNE of z_s coloured by digit (NMI in the title); histogram of energies of real vs frame-shuffled sequences (`ood_energies`; its three AUROCs in the title)."
+    """Figure 6: t-SNE of z_s coloured by digit (NMI in the title); histogram of energies of real vs frame-shuffled
+    sequences (`ood_energies`; its three AUROCs in the title)."""
     import matplotlib.pyplot as plt, seaborn as sns
     from sklearn.manifold import TSNE
     emb = TSNE(2, perplexity=min(30, len(z_s) - 1), random_state=seed, init="pca").fit_transform(z_s.double().numpy())
@@ -294,12 +315,15 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #29797537
 def energy_gap(curves: dict[str, list[float]]) -> list[float]:
-    "The mean energy of the posterior samples minus that of the prior samples, per window of training iterations: 0 where the prior's samples look like the posterior's to the energy."
+    """The mean energy of the posterior samples minus that of the prior samples, per window of training iterations: 0
+    where the prior's samples look like the posterior's to the energy."""
     if "energy_prior" not in curves: raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were recorded)")
     return [b - a for a, b in zip(curves["energy_prior"], curves["energy_posterior"])]
 
 def plot_prior_energies(curves: dict[str, list[float]], title: str = ""):
-    "Does the EBM prior learn? (a) the gap `energy_gap` between the posterior samples' and the prior samples' mean energy over training (maximum likelihood drives it to 0; the free constant of $f_\\alpha$ cancels in it); (b) the two mean energies themselves."
+    """Does the EBM prior learn? (a) the gap `energy_gap` between the posterior samples' and the prior samples' mean
+    energy over training (maximum likelihood drives it to 0; the free constant of $f_\\alpha$ cancels in it); (b) the
+    two mean energies themselves."""
     import matplotlib.pyplot as plt
     gap, it = energy_gap(curves), curves["iteration"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -316,7 +340,8 @@ def plot_prior_energies(curves: dict[str, list[float]], title: str = ""):
 
 # %% ../../nbs/api/31_rotmnist.ipynb #20a025bb
 def circular_correlation(a: Tensor, b: Tensor) -> float:
-    "Fisher-Lee circular correlation of the angles `a` and `b` (radians, same length): +1 / -1 when `b` is a rotation / mirrored rotation of `a`, near 0 when unrelated."
+    """Fisher-Lee circular correlation of the angles `a` and `b` (radians, same length): +1 / -1 when `b` is a rotation
+    / mirrored rotation of `a`, near 0 when unrelated."""
     da, db = (x.double()[:, None] - x.double()[None] for x in (a, b))
     sa, sb = torch.sin(da).triu(1), torch.sin(db).triu(1)
     return float((sa * sb).sum() / ((sa ** 2).sum() * (sb ** 2).sum()).sqrt())
@@ -326,7 +351,9 @@ def _spread(z: Tensor) -> float:
     return float(z.double().var(0).sum())
 
 def rotation_metrics(probe: dict, reference: dict[str, Tensor]) -> dict[tuple[str, str], dict[str, float]]:
-    "Figure 4 measured (`rotation_probe`): per scenario ('reset', 'original') and latent ('z0', 'z_s'), `rotation`: |circular correlation| of the start angle with the latent's angle in its first two principal components, and its spread over the 16 sequences relative to `reference` (the same latent of the test sequences)."
+    """Figure 4 measured (`rotation_probe`): per scenario ('reset', 'original') and latent ('z0', 'z_s'), `rotation`:
+    |circular correlation| of the start angle with the latent's angle in its first two principal components, and its
+    spread over the 16 sequences relative to `reference` (the same latent of the test sequences)."""
     start = 2 * torch.pi * probe["start"].double() / len(probe["start"])
     out = {}
     for scenario in ("reset", "original"):
@@ -337,10 +364,13 @@ def rotation_metrics(probe: dict, reference: dict[str, Tensor]) -> dict[tuple[st
                                          spread=_spread(z) / _spread(reference[name]))
     return out
 
-PAPER_FIGURE4 = {"reset": ("z_s", "z0"), "original": ("z0", "z_s")}   # scenario -> (the latent carrying the rotation, the one constant)
+# scenario -> (the latent carrying the rotation, the one constant)
+PAPER_FIGURE4 = {"reset": ("z_s", "z0"), "original": ("z0", "z_s")}
 
 def figure4_claim(metrics: list[dict[tuple[str, str], dict[str, float]]]) -> Claim:
-    "The paper's reading of Figure 4 tested on `rotation_metrics` of each seed (a list): in each scenario, does the latent the paper names turn more with the digit (rotation) and the other stay more constant (spread) than the other latent, across seeds by `results.DECISION_RULE`?"
+    """The paper's reading of Figure 4 tested on `rotation_metrics` of each seed (a list): in each scenario, does the
+    latent the paper names turn more with the digit (rotation) and the other stay more constant (spread) than the other
+    latent, across seeds by `results.DECISION_RULE`?"""
     outs, parts = [], []
     for scenario, (carrier, constant) in PAPER_FIGURE4.items():
         other = {"z0": "z_s", "z_s": "z0"}

@@ -25,7 +25,8 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     d = recipe.data.load()
     k, n_ex = recipe.test.observed, recipe.test.n_examples
     def score(m, model, member: dict) -> dict:
-        "MSE over the observed first `k` points and over the whole window, from the first `k`; a few predictions for the figure."
+        """MSE over the observed first `k` points and over the whole window, from the first `k`; a few predictions for
+        the figure."""
         pred = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"]).mean
         err = (pred - d.test.x) ** 2
         return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=pred[:n_ex].tolist())
@@ -33,12 +34,14 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
 
 def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
-    "Every method at every seed (`run_grid`: the Langevin-trained methods first, over `workers` processes or on a Dask cluster)."
+    """Every method at every seed (`run_grid`: the Langevin-trained methods first, over `workers` processes or on a Dask
+    cluster)."""
     return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor, desc="Table 6 jobs")
 
 # %% ../../nbs/api/32_spiral.ipynb #d9ed80ee
 def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int = 3):
-    "Rows: `n` test windows, each framed around its true curve (a prediction that leaves it is cut); columns: the methods. Observed points, the true curve, the prediction from the observed part."
+    """Rows: `n` test windows, each framed around its true curve (a prediction that leaves it is cut); columns: the
+    methods. Observed points, the true curve, the prediction from the observed part."""
     import matplotlib.pyplot as plt
     by = {o["method"]: o for o in outputs if o["seed"] == seed}
     names = [m for m in METHODS if m in by] + [m for m in by if m not in METHODS]

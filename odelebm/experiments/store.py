@@ -69,7 +69,8 @@ class NotARunFolder(ValueError):
     "A folder odelebm-reproduce will not write into: it holds files the command did not make."
 
 def claim_run_dir(root: str | Path) -> Path:
-    "Make `root` a run folder (the marker `RUN_MARKER`) when it is new, empty or under the checkout's `runs/`, or check that it is one; else raise `NotARunFolder`, naming it and what to do."
+    """Make `root` a run folder (the marker `RUN_MARKER`) when it is new, empty or under the checkout's `runs/`, or
+    check that it is one; else raise `NotARunFolder`, naming it and what to do."""
     root = Path(root)
     marker = RunDir(root).marker
     if marker.is_file() and not marker.is_symlink(): return root
@@ -85,7 +86,8 @@ def claim_run_dir(root: str | Path) -> Path:
 
 # %% ../../nbs/api/52_store.ipynb #bad27473
 def plain(config: Any) -> Any:
-    "A config as plain values; a `FitConfig` without its per-run fields (seed, ratio, device, progress, checkpoints), which jobs set themselves."
+    """A config as plain values; a `FitConfig` without its per-run fields (seed, ratio, device, progress, checkpoints),
+    which jobs set themselves."""
     if not is_dataclass(config): return config
     d = asdict(config)
     return {k: v for k, v in d.items() if k not in PER_RUN and k != "device"} if isinstance(config, FitConfig) else d
@@ -108,7 +110,8 @@ def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(d, dict): return {prefix.rstrip("."): d}
     return {k: v for key, val in d.items() for k, v in _flat(val, f"{prefix}{key}.").items()}
 
-ENTRY_FIELDS = ("method", "seed", "key", "file", "sha256", "configs")   # what a manifest entry (a training record) holds at least
+# what a manifest entry (a training record) holds at least
+ENTRY_FIELDS = ("method", "seed", "key", "file", "sha256", "configs")
 
 def model_entry(method: str, seed: int) -> str:
     "The manifest's name of the model of `method` trained with `seed`."
@@ -122,13 +125,15 @@ def intact(run: RunDir, entry: dict) -> bool:
     return f.is_file() and sha256_file(f) == entry["sha256"]
 
 def _rebuilt(run: RunDir, experiment: str) -> dict[str, dict]:
-    "The manifest's entries as the training records beside the models give them (the newest record of each model, its model damaged or not: `damaged_models` must still see it)."
+    """The manifest's entries as the training records beside the models give them (the newest record of each model, its
+    model damaged or not: `damaged_models` must still see it)."""
     records = sorted(run.models(experiment).glob("*.json"), key=lambda p: p.stat().st_mtime)
     return {model_entry(r["method"], r["seed"]): {k: v for k, v in r.items() if k != "cached"}
             for r in filter(_is_entry, (read_json(p, "training record") for p in records))}
 
 def read_manifest(run: RunDir, experiment: str) -> dict:
-    "The experiment's manifest; one that is missing, damaged or not a manifest is rebuilt from the training records (a warning names the file) and written back."
+    """The experiment's manifest; one that is missing, damaged or not a manifest is rebuilt from the training records (a
+    warning names the file) and written back."""
     path = run.manifest(experiment)
     m = read_json(path, "manifest")   # warns, naming the file, when it is unreadable or fails its checksum
     if m is not None:
@@ -164,6 +169,7 @@ def manifest_entry(run: RunDir, experiment: str, name: str, key: str, configs: d
     return e
 
 def damaged_models(run: RunDir, producer: str) -> list[Path]:
-    "The model files that notebook `producer` trained, by the run's manifests, that are missing or do not match their SHA-256."
+    """The model files that notebook `producer` trained, by the run's manifests, that are missing or do not match their
+    SHA-256."""
     return [run.root / e["file"] for p in sorted(run.manifests.glob("*.json"))
             for e in read_manifest(run, p.stem)["models"].values() if e.get("producer") == producer and not intact(run, e)]

@@ -50,7 +50,8 @@ def _rss_bytes() -> int:
         return psutil.Process().memory_info().rss
 
 def _trim_heap() -> None:
-    "Collect garbage and hand freed heap back to the OS (glibc), so that an RSS baseline is not inflated by earlier work."
+    """Collect garbage and hand freed heap back to the OS (glibc), so that an RSS baseline is not inflated by earlier
+    work."""
     gc.collect()
     try:
         import ctypes
@@ -95,7 +96,8 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 def matmul_gflops(n: int = 1024, repeats: int = 10, device: str = "cpu") -> float:
-    "GFLOP/s of an `n x n` float32 matrix product (median of `repeats` after 3 warm-up calls): this machine's arithmetic rate."
+    """GFLOP/s of an `n x n` float32 matrix product (median of `repeats` after 3 warm-up calls): this machine's
+    arithmetic rate."""
     g = torch.Generator().manual_seed(0)
     a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
     return 2 * n ** 3 / statistics.median(time_calls(lambda: a @ b, 3, repeats, device)) / 1e9
@@ -122,7 +124,8 @@ class BenchSetup:
                     n_query=len(self.t_query), model=asdict(self.model), fit=self.fit, latent_ode=self.latent_ode, note=self.note)
 
 def spiral_setup(quick: bool = False, batch_size: int = 50, train_len: int = 100, test_len: int = 500) -> BenchSetup:
-    "Spiral2D (Table 7): latent 4, ODE MLP 4-20-4, linear decoder, RK4 on the grid; test: infer from `train_len` points, predict `test_len`."
+    """Spiral2D (Table 7): latent 4, ODE MLP 4-20-4, linear decoder, RK4 on the grid; test: infer from `train_len`
+    points, predict `test_len`."""
     if quick: batch_size, train_len, test_len = 4, 6, 12
     d = make_spirals(n_train=batch_size, n_val=1, n_test=batch_size, train_len=train_len, test_len=test_len)
     model = ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid", max_step=None)
@@ -136,7 +139,8 @@ def spiral_setup(quick: bool = False, batch_size: int = 50, train_len: int = 100
               f"train length {train_len}, test: infer from {train_len} points, predict {test_len}"))
 
 def sinusoid_setup(quick: bool = False, batch_size: int = 50, n_points: int = 100) -> BenchSetup:
-    "Table 1 sinusoids with the `table1` recipe (`experiments.recipes`: latent 10, Euler on the grid); all points observed."
+    """Table 1 sinusoids with the `table1` recipe (`experiments.recipes`: latent 10, Euler on the grid); all points
+    observed."""
     if quick: batch_size, n_points = 4, 6
     r = recipe("table1")
     d = make_sinusoids(max(2 * batch_size, 10), n_points, seed=r.data.seed, train_frac=0.5)
@@ -195,10 +199,12 @@ def time_latent_ode(setup: BenchSetup, warmup: int = 1, repeats: int = 3, device
 
 def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 3, device: str = "cpu", seed: int = 0,
                  persistent_steps: int | None = None, method: str | None = None, stages: int | None = None) -> dict:
-    "ODE-LEBM row: seconds per `Learner.step()` and per `predict` batch with `steps` posterior steps (persistent chains if `persistent_steps`, staged chains if `stages`)."
+    """ODE-LEBM row: seconds per `Learner.step()` and per `predict` batch with `steps` posterior steps (persistent
+    chains if `persistent_steps`, staged chains if `stages`)."""
     extra = {} if persistent_steps is None else dict(persistent=True, persistent_steps=persistent_steps)
     data = setup.train
-    if stages:  # `stages` cohorts of one batch in flight: the batch repeated; the first call fills the pipeline (warm-up)
+    # `stages` cohorts of one batch in flight: the batch repeated; the first call fills the pipeline (warm-up)
+    if stages:
         extra, warmup = dict(chain_stages=stages), max(warmup, 1)
         rep = lambda v: v.repeat(stages, *[1] * (v.ndim - 1))
         data = SequenceData(data.t, rep(data.x), rep(data.mask))
@@ -227,7 +233,8 @@ def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: 
 
 # %% ../../nbs/api/40_benchmark.ipynb #a964452d
 def _members(setup: BenchSetup, n: int, steps: int, device: str, seed: int = 0):
-    "A `Learner` of an `Ensemble` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each configured as `time_odelebm`'s lone model."
+    """A `Learner` of an `Ensemble` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each
+    configured as `time_odelebm`'s lone model."""
     cfgs = [FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed + e, device=device, progress=False, **setup.fit)
             for e in range(n)]
     models = []
@@ -244,7 +251,8 @@ def time_ensemble(setup: BenchSetup, members: int, steps: int = 20, warmup: int 
 
 def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int = 20, warmup: int = 2, repeats: int = 5,
                            device: str = "cpu", members: int = 1, graph: bool | None = None) -> float:
-    "Median seconds of one posterior Langevin step on the training batch (a `chain`-step chain timed, divided by `chain`), with the fused solver's `backend`, on a CUDA graph or not (`graph`, see `run_chains`)."
+    """Median seconds of one posterior Langevin step on the training batch (a `chain`-step chain timed, divided by
+    `chain`), with the fused solver's `backend`, on a CUDA graph or not (`graph`, see `run_chains`)."""
     with solver_backend(backend):
         if members > 1:
             ens = _members(setup, members, chain, device).model   # every member's chains on the whole training batch
@@ -268,7 +276,8 @@ def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
             m = out.setdefault(r["method"], {**r, "train_runs": [], "test_runs": [], "train_rounds": [], "test_rounds": []})
             for k in ("train", "test"):
                 m[f"{k}_runs"] += r[f"{k}_runs"] or []; m[f"{k}_rounds"].append(r[f"{k}_s"])
-                m[f"{k}_peak_mib"] = max((v for v in (m[f"{k}_peak_mib"], r[f"{k}_peak_mib"]) if v is not None), default=None)   # an ensemble row has no test
+                # an ensemble row has no test
+                m[f"{k}_peak_mib"] = max((v for v in (m[f"{k}_peak_mib"], r[f"{k}_peak_mib"]) if v is not None), default=None)
     for m in out.values():
         for k in ("train", "test"): m[f"{k}_s"] = statistics.median(m[f"{k}_runs"]) if m[f"{k}_runs"] else None
     return list(out.values())
@@ -331,7 +340,8 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
 def _f(v: float | None, fmt: str = "{:.3g}") -> str: return "–" if v is None else fmt.format(v)
 
 def markdown(result: dict) -> str:
-    "The benchmark as Markdown: one table of times, ratios to Latent ODE and memory; one line per setup on the Langevin rate."
+    """The benchmark as Markdown: one table of times, ratios to Latent ODE and memory; one line per setup on the
+    Langevin rate."""
     m, st = result["machine"], result["settings"]
     rounds = st.get("rounds", 1)
     how = f"{rounds} rounds of {st['repeats']} timed calls after {st['warmup']} warm-up (times: median of all calls; ratios: median over rounds)" \
@@ -356,7 +366,8 @@ def markdown(result: dict) -> str:
 
 # %% ../../nbs/api/40_benchmark.ipynb #0e6391b5
 def gpu_section(path: str | os.PathLike | None) -> str:
-    "A Markdown paragraph with the GPU numbers of a `benchmarks/throughput.py --device cuda` results file (empty when there is none)."
+    """A Markdown paragraph with the GPU numbers of a `benchmarks/throughput.py --device cuda` results file (empty when
+    there is none)."""
     if path is None or not os.path.exists(path): return ""
     with open(path) as f: r = json.load(f)
     m = r["machine"]
