@@ -24,6 +24,7 @@ class PosteriorTrace:
     mse: list[float] = field(default_factory=list)
     norm: list[float] = field(default_factory=list)
     spread: list[float] = field(default_factory=list)   # empty with one chain per series
+    accept: list[float] = field(default_factory=list)   # adjusted chains: the share of proposals accepted since the last record
     floor: float | None = None     # the MSE an exact fit of the signal leaves: sigma^2, or the data's noise variance
     bound: float | None = None     # the |z| beyond which a chain is a runaway
     dropped: int = 0               # chains that ran away (left out of the statistics from the step they failed)
@@ -48,7 +49,8 @@ class PosteriorTrace:
         return (f"posterior chains ({self.steps[-1]} steps, {self.n_chains} per series, {self.n_series} series): {fit}; |z| "
                 f"{self.norm[-1]:.3g}" + (f" (runaway bound {self.bound:.3g})" if self.bound else "")
                 + (f"; spread between chains {self.spread[-1]:.3g}" if self.spread else "")
-                + f"; log posterior {self.log_posterior[0]:.4g} -> {self.log_posterior[-1]:.4g}; {self.dropped} chain(s) ran away")
+                + f"; log posterior {self.log_posterior[0]:.4g} -> {self.log_posterior[-1]:.4g}; {self.dropped} chain(s) ran away"
+                + (f"; {sum(self.accept) / len(self.accept):.0%} of proposals accepted" if self.accept else ""))
 
     def plot(self, title: str = ""):
         "The four traces against the Langevin step (the MSE on a log scale, with the noise floor); returns the figure."
@@ -72,6 +74,8 @@ class PosteriorTrace:
 def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
                     n_steps: int = 100, step_size: float | str = "auto", n_chains: int = 1, every: int = 5, seed: int = 0,
                     noise_floor: float | None = None,   # the data's noise variance, where known (default: sigma^2 of a Gaussian model)
+                    adjust: bool = False,               # Metropolis-adjusted chains (MALA): their acceptance is recorded too ...
+                    warmup: int = 0,                    # ... after this many unadjusted steps
                     ) -> PosteriorTrace:
     """Follow `n_chains` posterior Langevin chains per series of `x` (a `SequenceData`, or tensors `x, t, mask`) for
     `n_steps` steps, recording every `every` steps."""
@@ -104,8 +108,10 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
     record(0)
     for done in range(0, n_steps, every):
         k = min(every, n_steps - done)
-        new, ok = model.sample_posterior(xb, tb, mb, k, step_size, init=z, runaway="drop", graph=False, generator=g)
+        new, ok, leg = model.sample_posterior(xb, tb, mb, k, step_size, init=z, runaway="drop", trace=True, generator=g,
+                                              adjust=adjust, warmup=max(0, min(k, warmup - done)))
         z, alive = torch.where(alive[:, None], new, z), alive & ok   # a chain that failed stays where it failed
+        if leg.accept: tr.accept.append(sum(leg.accept) / len(leg.accept))
         record(done + k)
     tr.dropped = int((~alive).sum())
     return tr

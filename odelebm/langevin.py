@@ -40,9 +40,11 @@ class LangevinDivergence(FloatingPointError):
 
 @dataclass
 class LangevinTrace:
-    "Per-step diagnostics of a Langevin run: mean energy `-log pi` and mean gradient norm over chains."
+    """Per-step diagnostics of a Langevin run: mean energy `-log pi` and mean gradient norm over chains; for adjusted
+    chains, the share of proposals accepted at each step."""
     energy: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
+    accept: list[float] = field(default_factory=list)
 
 # %% ../nbs/api/01_langevin.ipynb #86977c94
 def _finite_mean(energy: Tensor | None) -> float | None:
@@ -87,6 +89,42 @@ def _noise(noise: bool | Callable[[Tensor], Tensor], generator: Generators) -> C
     "What `_step` adds: a given function, draws from `generator`, or nothing."
     return noise if callable(noise) else normal_draws(generator) if noise else None
 
+def _evaluate(log_prob, z: Tensor) -> tuple[Tensor, Tensor]:
+    "`log pi(z)` and its gradient, detached."
+    z = z.detach().requires_grad_(True)
+    lp = log_prob(z)
+    grad, = torch.autograd.grad(lp.sum(), z)
+    return lp.detach(), grad
+
+def _uniforms(generator: Generators) -> Callable[[int, torch.device], Tensor]:
+    "`n` uniform draws on (0, 1), one per chain, from `generator` as `normal_draws` splits it (the normal CDF of a normal draw)."
+    if generator is None: return lambda n, device: torch.rand(n, device=device)
+    draw = normal_draws(generator)
+    return lambda n, device: torch.special.ndtr(draw(torch.empty(n, 1, device=device))[:, 0])
+
+def _adjusted(log_prob, z: Tensor, n_steps: int, s: float | Tensor, noise: Callable[[Tensor], Tensor],
+              uniform: Callable[[int, torch.device], Tensor], bound: float, tr: LangevinTrace | None,
+              alive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`n_steps` Metropolis-adjusted Langevin steps from `z`: the positions, their `log pi`, and which chains do not move
+    (not `alive` already, or non-finite at `z`). A proposal that is non-finite or beyond `bound` is rejected."""
+    lp, grad = _evaluate(log_prob, z)
+    bad = ~alive | ~torch.isfinite(lp) | ~torch.isfinite(grad).all(-1)
+    for _ in range(n_steps):
+        e = noise(z)
+        prop = z + 0.5 * s ** 2 * grad + s * e
+        lp_p, grad_p = _evaluate(log_prob, prop)
+        # log pi(z') q(z | z') / (pi(z) q(z' | z)), the proposals Gaussian with mean z + s^2/2 grad and covariance s^2 I;
+        # (z - z' - s^2/2 grad') / s = -(e + s/2 (grad + grad')) keeps a zero step finite
+        back = e + 0.5 * s * (grad + grad_p)
+        log_alpha = lp_p - lp + 0.5 * (e.pow(2).sum(-1) - back.pow(2).sum(-1))
+        sane = torch.isfinite(log_alpha) & torch.isfinite(grad_p).all(-1) & (prop.norm(dim=-1) <= bound) & ~bad
+        take = sane & (uniform(len(z), z.device).log() < log_alpha)
+        z, lp, grad = torch.where(take[:, None], prop, z), torch.where(take, lp_p, lp), torch.where(take[:, None], grad_p, grad)
+        if tr is not None:
+            tr.energy.append(-lp.mean().item()); tr.grad_norm.append(grad.norm(dim=-1).mean().item())
+            tr.accept.append(take.float().mean().item())
+    return z, lp, bad
+
 def _failure(lp: Tensor, grad: Tensor, z: Tensor, bound: float) -> str:
     "What went wrong, for the error message."
     if not torch.isfinite(lp).all(): return "non-finite log-density"
@@ -104,10 +142,16 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
              bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
              generator: Generators = None,          # where the start (for a shape `init`) and e are drawn from (`normal_draws`)
+             adjust: bool = False,                  # Metropolis-adjusted (MALA): accept each proposal with the MH probability
+             warmup: int = 0,                       # with `adjust`: the first `warmup` steps unadjusted (MALA's transient is slow)
+             tail: int = 0,                         # the last `tail` of the `n_steps` without noise (nor an accept test)
              ) -> Tensor | tuple:
     """Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`,
     `trace`)."""
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+    for name, v in (("warmup", warmup), ("tail", tail)):
+        if not (isinstance(v, int) and 0 <= v <= n_steps): raise ValueError(f"{name} must be an integer in [0, n_steps], got {v!r}")
+    if adjust and noise is False: raise ValueError("an adjusted chain needs its noise: adjust=True with noise=False")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     if isinstance(init, Tensor): z = init.detach().clone()
     else: z = normal_draws(generator)(torch.empty(*init, device=_gens(generator)[0].device if generator is not None else None))
@@ -121,9 +165,11 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     bound = runaway_bound(z.shape[-1]) if bound is None else bound
     tr, last = LangevinTrace(), None
     alive = torch.ones(len(z), dtype=torch.bool, device=z.device)
-    with torch.enable_grad():
-        for k in range(n_steps):
-            new, lp, grad, bad = _step(log_prob, z, s, noise, bound)
+    noisy = n_steps - tail   # the steps with noise (the first `warmup` unadjusted), then the noise-free tail
+    def unadjusted(steps: range) -> None:
+        nonlocal z, alive, last
+        for k in steps:
+            new, lp, grad, bad = _step(log_prob, z, s, noise if k < noisy else None, bound)
             if runaway == "drop":   # failing chains keep their last good position, without a host sync
                 alive &= ~bad
                 z = torch.where(alive[:, None], new, z.detach())
@@ -134,6 +180,16 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
             last = -lp.detach()  # kept as a tensor: no host sync per step unless tracing or failing
             if trace:
                 tr.energy.append(last.mean().item()); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
+    with torch.enable_grad():
+        start = min(warmup, noisy) if adjust else noisy
+        unadjusted(range(start))
+        if start < noisy:
+            z, lp, bad = _adjusted(log_prob, z, noisy - start, s, noise, _uniforms(generator), bound, tr if trace else None, alive)
+            if runaway == "drop": alive &= ~bad
+            elif bad.any(): raise LangevinDivergence(start, _finite_mean(last), "non-finite log-density or gradient",
+                                                     bad.nonzero().flatten().tolist())
+            last = -lp
+        unadjusted(range(noisy, n_steps))
     z = z.detach()
     out = (z, alive) if runaway == "drop" else (z,)
     return out + (tr,) if trace else (out if len(out) > 1 else z)
@@ -245,13 +301,14 @@ def weights_key(module: nn.Module) -> tuple[int, ...]:
 def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor], constants: Sequence[Tensor],
                init: Tensor, n_steps: int, step_size: float | Tensor, noise: bool | Callable = True, runaway: str = "raise",
                graph: bool | None = None, cache: dict | None = None, key: tuple = (), bound: float | None = None,
-               generator: Generators = None) -> Tensor | tuple[Tensor, Tensor]:
+               generator: Generators = None, adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple[Tensor, Tensor]:
     """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays of a
     captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`, `generator`: see `langevin`)."""
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     eager = lambda: langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound,
-                             generator=generator)
-    use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None
+                             generator=generator, adjust=adjust, warmup=warmup, tail=tail)
+    # (the captured step is the unadjusted one with its noise: adjusted or tailed chains run step by step)
+    use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None and not adjust and not tail
     if not use: return eager()
     chains = cache.get(key)
     if chains == "eager": return eager()

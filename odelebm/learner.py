@@ -228,7 +228,11 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None,
             generator: torch.Generator | None = None,   # where the chains draw from (default: a new one seeded with `seed`;
-            ) -> Prediction:                            # with neither, torch's global generator)
+                                                        # with neither, torch's global generator)
+            adjust: bool = False,                       # Metropolis-adjusted chains (MALA, see `langevin`) ...
+            warmup: int = 0,                            # ... after this many unadjusted steps
+            tail: int = 0,                              # the last `tail` of the `n_steps` without noise (see `langevin`)
+            ) -> Prediction:
     """Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the
     model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."""
     if isinstance(x, SequenceData):
@@ -247,7 +251,8 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
         raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
     tq, at = (t, None) if t_query is None else query_grid(t_query)
     if generator is None and seed is not None: generator = torch.Generator(device=model.device).manual_seed(seed)
-    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator)
+    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator,
+                                             adjust=adjust, warmup=warmup, tail=tail)
     except LangevinDivergence as e:
         if not (hint := _scale_hint(t, x, mask)): raise
         raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
@@ -267,7 +272,8 @@ def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: in
     return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr
 
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
-                      n_samples: int, batch_size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                      n_samples: int, batch_size: int, generator: torch.Generator | None = None,
+                      **chain) -> tuple[Tensor, Tensor, Tensor]:
     """Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the
     latents."""
     dev = model.device
@@ -275,9 +281,9 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         tr, xr, mr = chain_batch(model, t, xb, mask[i:i + batch_size], n_samples)
-        if n_samples == 1: z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator), None
+        if n_samples == 1: z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator, **chain), None
         else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
-            z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator)
+            z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator, **chain)
             ok = ok.reshape(len(xb), n_samples)
             if not bool(ok.any(1).all()):
                 bad = (~ok.any(1)).nonzero().flatten()

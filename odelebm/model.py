@@ -251,18 +251,21 @@ def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: 
 @patch_to(ODELEBM)
 def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
                      init: Tensor | None = None, noise: bool = True, trace: bool = False,
-                     runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple:
+                     runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None,
+                     adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple:
     """Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator`
-    (None: torch's) (`runaway`: see `langevin`; `graph`: see `run_chains`)."""
+    (None: torch's) (`runaway`, `adjust` (MALA) after `warmup` unadjusted steps, `tail` (noise-free last steps): see
+    `langevin`; `graph`: see `run_chains`)."""
     init = normal_draws(generator)(torch.empty(len(x), self.latent_dim, device=self.device)) if init is None else init
     with frozen(self):  # the chains need grad_z only: no weight gradients are formed
         if trace:
             step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
             return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound,
-                            generator)
+                            generator, adjust, warmup, tail)
         log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
         return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
-                                  graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator)
+                                  graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator,
+                                  adjust, warmup, tail)
 
 # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
 ODELEBM.STABILITY_EVERY = 20
@@ -270,15 +273,18 @@ ODELEBM.STABILITY_EVERY = 20
 @patch_to(ODELEBM)
 def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
                   noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
-                  generator: Generators = None):
+                  generator: Generators = None, adjust: bool = False, warmup: int = 0, tail: int = 0):
     """`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of
     `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."""
     legs = ([n_steps] if self.config.step_stability is None else
             [min(self.STABILITY_EVERY, n_steps - k) for k in range(0, n_steps, self.STABILITY_EVERY)] or [0])
-    log_prob, z, alive = make_log_prob(*inputs, *constants), init, None
+    log_prob, z, alive, done = make_log_prob(*inputs, *constants), init, None, 0
     for n in legs:
+        # the chain's unadjusted warm-up and noise-free tail, where they fall in this leg
+        leg_warmup, leg_tail = max(0, min(n, warmup - done)), max(0, min(n, done + n - (n_steps - tail)))
         out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
-                         graph, cache, key, self.chain_bound, generator)
+                         graph, cache, key, self.chain_bound, generator, adjust, leg_warmup, leg_tail)
+        done += n
         if runaway == "raise": z = out; continue
         new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
         z, alive = (new, ok) if alive is None else (torch.where(alive[:, None], new, z), alive & ok)
