@@ -800,6 +800,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'odelebm.langevin.run_chains': ('api/langevin.html#run_chains', 'odelebm/langevin.py'),
                                   'odelebm.langevin.runaway_bound': ('api/langevin.html#runaway_bound', 'odelebm/langevin.py'),
                                   'odelebm.langevin.stable_step': ('api/langevin.html#stable_step', 'odelebm/langevin.py'),
+                                  'odelebm.langevin.step_from_eta': ('api/langevin.html#step_from_eta', 'odelebm/langevin.py'),
                                   'odelebm.langevin.weights_key': ('api/langevin.html#weights_key', 'odelebm/langevin.py')},
             'odelebm.learner': { 'odelebm.learner.Learner': ('api/learner.html#learner', 'odelebm/learner.py'),
                                  'odelebm.learner.Learner.__init__': ('api/learner.html#learner.__init__', 'odelebm/learner.py'),

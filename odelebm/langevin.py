@@ -13,8 +13,8 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['MAX_NORM_PER_DIM', 'Generators', 'GRAPH_CACHE_SIZE', 'runaway_bound', 'LangevinDivergence', 'LangevinTrace',
-           'normal_draws', 'langevin', 'stable_step', 'frozen', 'GraphedChains', 'graph_cache', 'weights_key',
-           'run_chains']
+           'normal_draws', 'langevin', 'step_from_eta', 'stable_step', 'frozen', 'GraphedChains', 'graph_cache',
+           'weights_key', 'run_chains']
 
 # %% ../nbs/api/01_langevin.ipynb #8b34d444
 MAX_NORM_PER_DIM = 10.0   # |z| beyond this x sqrt(D) is a runaway chain: 10 prior standard deviations per coordinate
@@ -193,6 +193,12 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     z = z.detach()
     out = (z, alive) if runaway == "drop" else (z,)
     return out + (tr,) if trace else (out if len(out) > 1 else z)
+
+# %% ../nbs/api/01_langevin.ipynb #d4ba60af
+def step_from_eta(eta: float | Tensor) -> float | Tensor:
+    "The step `s` (this library's, `z + s^2/2 grad + s e`) of a step written `eta` in `z + eta grad + sqrt(2 eta) e`."
+    if not bool(torch.as_tensor(eta > 0).all()): raise ValueError(f"eta must be positive, got {eta!r}")
+    return (2 * eta) ** 0.5
 
 # %% ../nbs/api/01_langevin.ipynb #529bcc47
 def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
