@@ -194,7 +194,7 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     out = (z, alive) if runaway == "drop" else (z,)
     return out + (tr,) if trace else (out if len(out) > 1 else z)
 
-# %% ../nbs/api/01_langevin.ipynb #d4ba60af
+# %% ../nbs/api/01_langevin.ipynb #46c315a1
 def step_from_eta(eta: float | Tensor) -> float | Tensor:
     "The step `s` (this library's, `z + s^2/2 grad + s e`) of a step written `eta` in `z + eta grad + sqrt(2 eta) e`."
     if not bool(torch.as_tensor(eta > 0).all()): raise ValueError(f"eta must be positive, got {eta!r}")
