@@ -352,8 +352,8 @@ def _f_frozen(prior: EBMPrior, z: Tensor) -> Tensor:
 
 def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll: Tensor, kl_weight: float,
                   prior_steps: int, prior_step_size: float) -> dict[str, Tensor]:
-    """The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior,
-    from q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."""
+    """The generator + encoder term and the EBM term (scalars to minimise, see the text) of a VAE under an EBM prior, of
+    q's `mean`, `log_std`, the sample `z` and its log-likelihood `ll (B,)`; and statistics."""
     prior_kl = kl_normal(mean, log_std, prior.sigma_z) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
     # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)

@@ -34,8 +34,8 @@ def friction_scores(latent: np.ndarray, friction: np.ndarray, folds: int = 5) ->
     return dict(corr=r, abs_corr=abs(r), R2=float(r2.mean()), pc1=pc1.tolist())
 
 def invariant_latent(p: Prediction) -> torch.Tensor:
-    """The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's,
-    from its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."""
+    """The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's, of
+    its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."""
     return p.latents.get("z_d", p.latents["z0"])
 
 def examples(friction: torch.Tensor) -> list[int]:

@@ -107,8 +107,8 @@ def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: i
 EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
 
 def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0) -> float:
-    """What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences predicted
-    from their first `test.observed` frames."""
+    """What selects a run's iterate (`test.select_every`): the MSE of frames 15-44 of the validation sequences, each
+    predicted from its first `test.observed` frames."""
     # eval: batch norm from its running statistics
     pred = predict_frames(model.eval(), name, val.x, val.t, r, seed=seed)["pred"]
     return batch_mse(pred, val.x, val.x.shape[1], start=min(EXTRAPOLATION_START, val.x.shape[1] - 1))[0]
