@@ -102,16 +102,6 @@ def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Ten
     return energy - self.emission.log_likelihood(x, a, mask)
 
 @patch_to(Ensemble)
-def log_likelihood(self, x: Tensor, z: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-    "`log p_theta(x | z)` of each member on its rows, over observed points only."
-    return self._members(self.template.log_likelihood, x, z, t, mask, times=2, part=("func", "emission"))
-
-@patch_to(Ensemble)
-def decode(self, z: Tensor, t: Tensor) -> Tensor:
-    "Expected observations `(E B, T, *obs)`."
-    return self.emission.mean(self(z, t))
-
-@patch_to(Ensemble)
 def batch_grid(self, t: Tensor, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     "The members' batches on their shared grid `t`, as they are (per-sequence grids are a lone model's)."
     return t, x, mask

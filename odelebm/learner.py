@@ -129,8 +129,9 @@ def step(self) -> dict[str, float] | list[dict[str, float]]:
     if (e := next((e for e, d in enumerate(dropped) if d == ok.shape[1]), None)) is not None:
         raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of " + (f"member {e}'s" if E > 1 else "the")
                                  + " batch ran away or went non-finite", list(range(ok.shape[1])))
+    # each member's mean over its sane chains (the plain mean when all are sane: no weights to round with)
     mean = (lambda v: v.view(E, -1).mean(1)) if not any(dropped) else (lambda v: torch.where(ok, v.view(E, -1), 0.0).sum(1) / ok.sum(1))
-    loss_ebm, energies = torch.zeros(E), []
+    loss_ebm, energies = torch.zeros(E), {}
     if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
         z_minus = m.sample_prior(len(b.z), c.prior_steps, c.prior_step_size, generator=self.noise_gens)
         quad = lambda z: z.pow(2).sum(-1) / (2 * m.config.sigma_z ** 2)
@@ -139,16 +140,15 @@ def step(self) -> dict[str, float] | list[dict[str, float]]:
         loss_ebm = prior_mean(quad(z_minus) - e_minus) - mean(quad(b.z) - e_plus)
         descend(self.opt_ebm, loss_ebm.sum())
         # both sample sets before this update: does the prior learn?
-        energies = [prior_mean(e_minus.detach()), mean(e_plus.detach())]
+        energies = dict(energy_prior=prior_mean(e_minus.detach()), energy_posterior=mean(e_plus.detach()))
     a = m(b.z, b.t)   # generator: maximise log p(x | z+) on the observed points
     nll = -mean(m.emission.log_likelihood(b.x, a, b.mask))
     stepped = descend(self.opt_gen, nll.sum(), c.clip_grad, E if self.stacked else None)
     with torch.no_grad(): mse = mean(sequence_mse(m.emission.mean(a), b.x, b.mask))
-    rows = [loss_ebm.detach(), nll.detach(), mse]
-    if c.clip_grad is not None: rows.append(stepped[1].reshape(E))
-    stats = torch.stack([r.to(mse) for r in rows + energies]).cpu().tolist()   # one host sync
-    names = ["loss_ebm", "nll", "mse"] + (["grad_norm"] if c.clip_grad is not None else []) + (["energy_prior", "energy_posterior"] if energies else [])
-    out = dict(zip(names, stats), dropped=dropped)
+    stats = dict(loss_ebm=loss_ebm.detach(), nll=nll.detach(), mse=mse, **energies)
+    if c.clip_grad is not None: stats["grad_norm"] = stepped[1].reshape(E)   # the norms before clipping
+    values = torch.stack([v.to(mse) for v in stats.values()]).cpu().tolist()   # one host sync
+    out = dict(zip(stats, values), dropped=dropped)
     if self.stacked:
         out = self.record(start, **out)
         return [{k: v[e] if isinstance(v, list) else v for k, v in out.items()} for e in range(E)]
