@@ -126,11 +126,12 @@ def kl_normal(mean: Tensor, log_std: Tensor, sigma: float = 1.0) -> Tensor:
     "KL(N(mean, exp(log_std)^2) || N(0, sigma^2 I)) per row `(B,)`, summed over the latent dimensions."
     return 0.5 * ((mean ** 2 + torch.exp(2 * log_std)) / sigma ** 2 - 1 - 2 * log_std + 2 * math.log(sigma)).sum(-1)
 
-# %% ../nbs/api/20_baselines.ipynb #32861105
+# %% ../nbs/api/20_baselines.ipynb #4fefb2e2
 def _from_t0(t0: Tensor, tq: Tensor) -> tuple[Tensor, int]:
     "The grid `[t0] + tq` to generate on (without repeating `t0`), and how many leading points to drop."
     tq = check_times(tq, "t_query")
-    if tq[0] < t0: raise ValueError(f"t_query starts at {tq[0].item():.4g}, before t[0] = {t0.item():.4g} where z0 is inferred")
+    if tq[0] < t0:
+        raise ValueError(f"t_query starts at {tq[0].item():.4g}, before t[0] = {t0.item():.4g} where z0 is inferred")
     if tq[0] == t0: return tq, 0
     return torch.cat([t0.reshape(1), tq]), 1
 
@@ -184,6 +185,7 @@ class VariationalBaseline(Baseline):
         tq = t if t_query is None else torch.as_tensor(t_query, dtype=t.dtype, device=t.device)
         return self.emission.mean(self.decode(mean, t[0], tq))
 
+# %% ../nbs/api/20_baselines.ipynb #b058797a
 class LatentODE(VariationalBaseline):
     "Latent ODE of Rubanova et al. (2019): RNN or ODE-RNN encoder, the library's neural ODE, a linear decoder."
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
@@ -198,7 +200,8 @@ class LatentODE(VariationalBaseline):
 
 class RNNVAE(VariationalBaseline):
     "RNN-VAE baseline of Rubanova et al. (2019): RNN encoder; a GRU decoder run forward from z0, fed the time gaps."
-    def __init__(self, obs_dim: int, latent_dim: int = 10, rec_hidden: int = 20, sigma: float = 0.01, n_z_samples: int = 3):
+    def __init__(self, obs_dim: int, latent_dim: int = 10, rec_hidden: int = 20, sigma: float = 0.01,
+                 n_z_samples: int = 3):
         super().__init__(obs_dim, latent_dim, "rnn", rec_hidden, sigma=sigma, n_z_samples=n_z_samples)
         self.cell = GRUCell(1, latent_dim)
 

@@ -64,7 +64,7 @@ def _rk_step(f, t, z, h: float, tableau) -> tuple[Tensor, list]:
         if bi: z = z.add(k, alpha=h * bi)
     return z, caches
 
-# %% ../nbs/api/02_dynamics.ipynb #4f4d5c12
+# %% ../nbs/api/02_dynamics.ipynb #fa38a621
 # internal activations, each with its derivative written from its output (the sweep keeps no pre-activations)
 _UNITS = {"sigmoid": (torch.sigmoid, lambda y: torch.addcmul(y, y, y, value=-1)),
           "softplus": (nn.functional.softplus, lambda y: -torch.expm1(-y)),
@@ -109,6 +109,7 @@ def _major(z: Tensor) -> Tensor:  # ([E,] B, D) -> ([E,] D, B)
 _OUT = {2: (2, 0, 1), 3: (1, 3, 0, 2)}   # stacked feature-major states (T, [E,] D, B) -> ([E,] B, T, D)
 _IN = {2: (1, 2, 0), 3: (2, 0, 3, 1)}    # and back, for the output cotangent
 
+# %% ../nbs/api/02_dynamics.ipynb #a3e26aa4
 class _FusedGridSolve(torch.autograd.Function):
     "Grid solve of an MLP field on feature-major states, with a hand-written reverse sweep as its backward."
     @staticmethod
@@ -163,7 +164,8 @@ class _FusedGridSolve(torch.autograd.Function):
         for i in range(len(hs) - 1, -1, -1):
             for _ in range(substeps):
                 n -= 1
-                g = euler_vjp(g, hs[i], ctx.caches[n][0]) if euler else _rk_step_vjp(g, hs[i], tableau, ctx.caches[n], vjp)
+                c = ctx.caches[n]
+                g = euler_vjp(g, hs[i], c[0]) if euler else _rk_step_vjp(g, hs[i], tableau, c, vjp)
             g = g + go[i]
         grads = [x for l in range(len(Wt)) for x in (dW[l], db[l].sum(-1))] if want_w else [None] * (2 * len(Wt))
         return (_T(g), None, None, None, None, *grads)

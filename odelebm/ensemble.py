@@ -10,7 +10,8 @@ import torch
 from torch import nn, Tensor
 from torch.func import vmap
 from .dynamics import GRID_SOLVERS
-from .model import ODELEBM, ModelConfig, patch_to
+from .core import patch_to
+from .model import ODELEBM, ModelConfig
 
 # %% auto #0
 __all__ = ['Ensemble']

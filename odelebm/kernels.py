@@ -24,7 +24,7 @@ def triton_available(device: torch.device | str) -> bool:
     if triton is None: return False
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
-# %% ../nbs/api/02b_kernels.ipynb #0f9718b4
+# %% ../nbs/api/02b_kernels.ipynb #5e3c62bb
 if triton is not None:
     @triton.jit
     def _unit(x, UNIT: tl.constexpr):
@@ -43,8 +43,10 @@ if triton is not None:
     @triton.jit
     def _weights(W1, b1, W2, b2, e, D, H, d, hh):
         "Member e's weights in registers: W1 (H, D), b1, W2 (D, H), b2; zero padded."
-        W1n = tl.load(W1 + e * H * D + hh[:, None] * D + d[None, :], mask=(hh[:, None] < H) & (d[None, :] < D), other=0.0)
-        W2n = tl.load(W2 + e * D * H + d[:, None] * H + hh[None, :], mask=(d[:, None] < D) & (hh[None, :] < H), other=0.0)
+        W1n = tl.load(W1 + e * H * D + hh[:, None] * D + d[None, :], mask=(hh[:, None] < H) & (d[None, :] < D),
+                      other=0.0)
+        W2n = tl.load(W2 + e * D * H + d[:, None] * H + hh[None, :], mask=(d[:, None] < D) & (hh[None, :] < H),
+                      other=0.0)
         bias1 = tl.load(b1 + e * H + hh, mask=hh < H, other=0.0)
         bias2 = tl.load(b2 + e * D + d, mask=d < D, other=0.0)
         return W1n, bias1, W2n, bias2
@@ -80,6 +82,8 @@ if triton is not None:
         W1n, bias1, W2n, bias2 = _weights(W1, b1, W2, b2, e, D, H, d, hh)
         return e, pb, rows, d, hh, W1n, bias1, W2n, bias2, (rows[:, None] < B) & (d[None, :] < D)
 
+# %% ../nbs/api/02b_kernels.ipynb #9576448b
+if triton is not None:
     @triton.jit
     def _grid_forward(z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT: tl.constexpr, METHOD: tl.constexpr,
                       BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
@@ -92,6 +96,8 @@ if triton is not None:
             z = _step(z, tl.load(hs + k), W1t, bias1, W2t, bias2, UNIT, METHOD)
             tl.store(base + (k + 1) * D, z, mask=io)
 
+# %% ../nbs/api/02b_kernels.ipynb #8b66b03f
+if triton is not None:
     @triton.jit
     def _stage_vjp(kbar, zi, a, W1n, W2n, aW1, ab1, aW2, ab2, UNIT: tl.constexpr, WANT_W: tl.constexpr):
         """Cotangent of a stage's input from the cotangent `kbar` of its output (J^T kbar), accumulating weight
@@ -104,7 +110,8 @@ if triton is not None:
 
     @triton.jit
     def _grid_backward(states, gout, W1, b1, W2, b2, hs, gz0, dW1, db1, dW2, db2, B, N, D, H, UNIT: tl.constexpr,
-                       METHOD: tl.constexpr, WANT_W: tl.constexpr, BLOCK_B: tl.constexpr, D_P: tl.constexpr, H_P: tl.constexpr):
+                       METHOD: tl.constexpr, WANT_W: tl.constexpr, BLOCK_B: tl.constexpr, D_P: tl.constexpr,
+                       H_P: tl.constexpr):
         e, pb, rows, d, hh, W1n, bias1, W2n, bias2, io = _program(W1, b1, W2, b2, B, D, H, BLOCK_B, D_P, H_P)
         W1t, W2t = tl.trans(W1n), tl.trans(W2n)
         off = (e * B + rows[:, None]) * ((N + 1) * D) + d[None, :]
@@ -121,7 +128,8 @@ if triton is not None:
                 g = g + zb
             elif METHOD == 1:
                 z2 = z + 0.5 * h * _out(a1, W2t, bias2)
-                zb2, aW1, ab1, aW2, ab2 = _stage_vjp(h * g, z2, _act(z2, W1t, bias1, UNIT), W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
+                zb2, aW1, ab1, aW2, ab2 = _stage_vjp(h * g, z2, _act(z2, W1t, bias1, UNIT), W1n, W2n, aW1, ab1, aW2,
+                                                     ab2, UNIT, WANT_W)
                 zb1, aW1, ab1, aW2, ab2 = _stage_vjp(0.5 * h * zb2, z, a1, W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
                 g = g + zb1 + zb2
             else:   # recompute the stages, then k-bar_i = h b_i g + h sum_m a_mi z-bar_m from the last stage back
@@ -130,10 +138,14 @@ if triton is not None:
                 z3 = z + 0.5 * h * _out(a2, W2t, bias2)
                 a3 = _act(z3, W1t, bias1, UNIT)
                 z4 = z + h * _out(a3, W2t, bias2)
-                zb4, aW1, ab1, aW2, ab2 = _stage_vjp((h / 6.0) * g, z4, _act(z4, W1t, bias1, UNIT), W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
-                zb3, aW1, ab1, aW2, ab2 = _stage_vjp((h / 3.0) * g + h * zb4, z3, a3, W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
-                zb2, aW1, ab1, aW2, ab2 = _stage_vjp((h / 3.0) * g + 0.5 * h * zb3, z2, a2, W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
-                zb1, aW1, ab1, aW2, ab2 = _stage_vjp((h / 6.0) * g + 0.5 * h * zb2, z, a1, W1n, W2n, aW1, ab1, aW2, ab2, UNIT, WANT_W)
+                zb4, aW1, ab1, aW2, ab2 = _stage_vjp((h / 6.0) * g, z4, _act(z4, W1t, bias1, UNIT), W1n, W2n, aW1, ab1,
+                                                     aW2, ab2, UNIT, WANT_W)
+                zb3, aW1, ab1, aW2, ab2 = _stage_vjp((h / 3.0) * g + h * zb4, z3, a3, W1n, W2n, aW1, ab1, aW2, ab2,
+                                                     UNIT, WANT_W)
+                zb2, aW1, ab1, aW2, ab2 = _stage_vjp((h / 3.0) * g + 0.5 * h * zb3, z2, a2, W1n, W2n, aW1, ab1, aW2,
+                                                     ab2, UNIT, WANT_W)
+                zb1, aW1, ab1, aW2, ab2 = _stage_vjp((h / 6.0) * g + 0.5 * h * zb2, z, a1, W1n, W2n, aW1, ab1, aW2,
+                                                     ab2, UNIT, WANT_W)
                 g = g + zb1 + zb2 + zb3 + zb4
             g = g + tl.load(gout + off + k * D, mask=io, other=0.0)
         tl.store(gz0 + (e * B + rows[:, None]) * D + d[None, :], g, mask=io)

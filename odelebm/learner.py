@@ -10,7 +10,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid, sequence_mse, subsample_mask
-from .model import ODELEBM, ModelConfig, resolve_max_step, patch_to
+from .core import patch_to
+from .model import ODELEBM, ModelConfig, resolve_max_step
 from .ensemble import Ensemble
 from .langevin import LangevinDivergence
 from .training import FitConfig, History, Histories, Trainer, check_member_configs, descend, draw_batch, make_optimizer

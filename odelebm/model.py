@@ -6,16 +6,16 @@ r"""Prior, dynamics and emission composed: $z \sim p_\alpha$, $z_t = \mathrm{ODE
 from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
-from typing import Callable
 import torch
 from torch import nn, Tensor
+from .core import patch_to
 from .prior import EBMPrior
 from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound, Generators, normal_draws
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
 # %% auto #0
-__all__ = ['ModelConfig', 'patch_to', 'ODELEBM', 'resolve_max_step']
+__all__ = ['ModelConfig', 'ODELEBM', 'resolve_max_step']
 
 # %% ../nbs/api/04_model.ipynb #1955af8d
 @dataclass
@@ -58,14 +58,6 @@ class ModelConfig:
             raise ValueError(f"step_stability must be a positive number or None, got {self.step_stability!r}")
 
 # %% ../nbs/api/04_model.ipynb #1ba92fca
-def patch_to(cls: type) -> Callable:
-    """Add the decorated function (or `property`) to `cls` under its name: how this notebook writes the model one
-    section at a time, each method under the equations it implements."""
-    def add(f):
-        setattr(cls, (f.fget if isinstance(f, property) else f).__name__, f)
-        return f
-    return add
-
 class ODELEBM(nn.Module):
     "Latent space energy-based neural ODE: EBM prior over `[z0, z_d, z_s]`, neural ODE, emission."
     def __init__(self, config: ModelConfig | None = None, **kwargs):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 import torch
 from torch import Tensor
+from .core import patch_to
 
 # %% auto #0
 __all__ = ['expand_mask', 'check_times', 'union_grid', 'check_batch', 'query_grid', 'SequenceData', 'Frame', 'check_obs_shape',
@@ -89,7 +90,7 @@ def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
     if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
     return torch.unique(raw.to(torch.get_default_dtype()), sorted=True, return_inverse=True)
 
-# %% ../nbs/api/03a_sequences.ipynb #e519a3cb
+# %% ../nbs/api/03a_sequences.ipynb #70cea2fd
 @dataclass
 class SequenceData:
     """A validated set of sequences on one time grid: `t (T,)`, `x (N, T, *obs)`, `mask (N, T)` or like `x`; optional
@@ -99,7 +100,8 @@ class SequenceData:
     mask: Tensor | None = None
     labels: Tensor | None = None
     t_offset: float = 0.0   # the absolute time of t = 0 (from_series shifts the stamps to start at 0)
-    x_mean: Tensor | None = None   # set by `standardize`: x holds (values - x_level - x_mean) / x_std, per observed channel
+    # set by `standardize`: x holds (values - x_level - x_mean) / x_std, per observed channel
+    x_mean: Tensor | None = None
     x_std: Tensor | None = None
     x_level: Tensor | None = None  # (N, *obs): each series' own level, taken off first by standardize(center="series")
     def __post_init__(self):
@@ -111,60 +113,6 @@ class SequenceData:
         "A subset of the sequences (same grid)."
         pick = lambda v: None if v is None else v[idx]
         return replace(self, x=self.x[idx], mask=self.mask[idx], labels=pick(self.labels), x_level=pick(self.x_level))
-    def standardize(self, like: SequenceData | None = None, center: str = "channel") -> SequenceData:
-        """The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s
-        statistics). `center='series'` first takes off each series' own mean (its level: for series that differ mainly
-        in level, such as windows of one long record), `'auto'` does so when the levels vary more than the values around
-        them (`levels_dominate`); new series standardized `like` such data take off their own levels."""
-        if self.x_mean is not None: raise ValueError("the data are standardized already")
-        if center not in ("channel", "series", "auto"): raise ValueError(f"center must be 'channel', 'series' or 'auto', got {center!r}")
-        if like is not None:
-            if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
-            if self.obs_shape != like.obs_shape:
-                raise ValueError(f"these data have observations of shape {self.obs_shape}, `like` {like.obs_shape}: standardize(like=...) "
-                                 f"needs the same channels as the data whose statistics it applies")
-            level = None if like.x_level is None else self.series_levels()
-            mean, std = like.x_mean, like.x_std
-        else:
-            level = self.series_levels() if center == "series" or (center == "auto" and self.levels_dominate()) else None
-            mean, std = (self if level is None else replace(self, x=self.x - level[:, None])).channel_stats()
-            # a constant channel stays as is
-            std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))
-            mean = torch.nan_to_num(mean)
-        x = self.x if level is None else self.x - level[:, None]
-        return replace(self, x=(x - mean) / std, x_mean=mean, x_std=std, x_level=level)
-    def series_levels(self) -> Tensor:
-        """Each series' mean over its observed values, per channel `(N, *obs)` (a channel a series never observes: the
-        mean of the others' levels)."""
-        m = expand_mask(self.mask, self.x)
-        level = torch.where(m, self.x, torch.nan).nanmean(1)
-        return torch.where(torch.isnan(level), torch.nan_to_num(level.nanmean(0)), level)
-    def levels_dominate(self) -> bool:
-        """Whether the series' levels vary more than the values vary around their own series' level (summed over
-        channels): then `center='auto'` centers each series."""
-        level = self.series_levels()
-        within = replace(self, x=self.x - level[:, None]).channel_stats()[1].square()
-        return bool(level.var(0, correction=0).nansum() > within.nansum())
-    def channel_stats(self) -> tuple[Tensor, Tensor]:
-        "Mean and std (shape `obs_shape`) of each channel over the observed values (NaN for a channel never observed)."
-        m = expand_mask(self.mask, self.x)
-        v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
-        mean = v.nanmean(0)
-        return mean, (v - mean).square().nanmean(0).sqrt()
-    def unstandardize(self, values: Tensor) -> Tensor:
-        """Values (e.g. `predict(...).mean`) in the data's original units; data centered per series add back each
-        series' level, so pass the predictions of these very series (`obs.unstandardize(predict(model, obs).mean)`)."""
-        if self.x_mean is None: return values
-        if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
-            raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape {tuple(self.x_mean.shape)}: "
-                             f"unstandardize maps predictions of a model of these data, (N, T, *obs_shape)")
-        out = values * self.x_std.to(values) + self.x_mean.to(values)
-        if self.x_level is None: return out
-        if values.ndim != self.x.ndim or len(values) != len(self):
-            raise ValueError(f"these data are centered per series ({len(self)} series): unstandardize adds back their levels, so it maps "
-                             f"values (N, T, *obs) of these very series, got shape {tuple(values.shape)}; use the data the prediction "
-                             f"was made from (obs.unstandardize(pred.mean))")
-        return out + self.x_level.to(values)[:, None]
     @property
     def obs_shape(self) -> tuple[int, ...]: return tuple(self.x.shape[2:])
     @property
@@ -174,29 +122,104 @@ class SequenceData:
     def fingerprint(self) -> dict[str, Any]:
         "Size, grid and a SHA-256 of times, values and mask: what a checkpoint stores to recognise its training data."
         h = hashlib.sha256()
-        for a in (self.t, torch.nan_to_num(self.x), self.mask): h.update(a.detach().cpu().contiguous().numpy().tobytes())
-        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset, sha256=h.hexdigest())
-    @classmethod
-    def from_series(cls, series: Sequence[tuple[Tensor, Tensor]], t_offset: float | None = None) -> SequenceData:
-        """From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0),
-        NaN-padded values, observation mask."""
-        if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
-        times = [check_times(s[0], f"series {i} times", torch.float64) for i, s in enumerate(series)]
-        first = min(t[0].item() for t in times)
-        offset = first if t_offset is None else float(t_offset)   # new series: pass the training data's t_offset
-        if first < offset: raise ValueError(f"the first stamp {first:.12g} is before t_offset = {offset:.12g}")
-        # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share
-        # one grid time
-        grid, idx = union_grid([check_times(t - offset, f"series {i} times (shifted)") for i, t in enumerate(times)])
-        grid = grid.to(torch.get_default_dtype())
-        obs = torch.as_tensor(series[0][1]).shape[1:]
-        x = torch.full((len(series), len(grid), *obs), float("nan"))
-        mask = torch.zeros(len(series), len(grid), dtype=torch.bool)
-        for i, ((ti, xi), ji) in enumerate(zip(series, idx)):
-            xi = torch.as_tensor(xi, dtype=torch.get_default_dtype())
-            if xi.shape != (len(ti), *obs): raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs shape {tuple(obs)}")
-            x[i, ji], mask[i, ji] = xi, True
-        return cls(grid, x, mask, t_offset=offset)
+        for a in (self.t, torch.nan_to_num(self.x), self.mask):
+            h.update(a.detach().cpu().contiguous().numpy().tobytes())
+        return dict(n=len(self), n_times=len(self.t), obs_shape=list(self.obs_shape), t_offset=self.t_offset,
+                    sha256=h.hexdigest())
+
+# %% ../nbs/api/03a_sequences.ipynb #88ac9e5b
+@patch_to(SequenceData)
+def standardize(self, like: SequenceData | None = None, center: str = "channel") -> SequenceData:
+    """The data with each channel shifted and scaled to mean 0, std 1 over its observed values (or by `like`'s
+    statistics). `center='series'` first takes off each series' own mean (its level: for series that differ mainly
+    in level, such as windows of one long record), `'auto'` does so when the levels vary more than the values around
+    them (`levels_dominate`); new series standardized `like` such data take off their own levels."""
+    if self.x_mean is not None: raise ValueError("the data are standardized already")
+    if center not in ("channel", "series", "auto"):
+        raise ValueError(f"center must be 'channel', 'series' or 'auto', got {center!r}")
+    if like is not None:
+        if like.x_mean is None: raise ValueError("`like` is not standardized: standardize it first")
+        if self.obs_shape != like.obs_shape:
+            raise ValueError(f"these data have observations of shape {self.obs_shape}, `like` {like.obs_shape}: "
+                             f"standardize(like=...) needs the same channels as the data whose statistics it applies")
+        level = None if like.x_level is None else self.series_levels()
+        mean, std = like.x_mean, like.x_std
+    else:
+        level = self.series_levels() if center == "series" or (center == "auto" and self.levels_dominate()) else None
+        mean, std = (self if level is None else replace(self, x=self.x - level[:, None])).channel_stats()
+        # a constant channel stays as is
+        std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))
+        mean = torch.nan_to_num(mean)
+    x = self.x if level is None else self.x - level[:, None]
+    return replace(self, x=(x - mean) / std, x_mean=mean, x_std=std, x_level=level)
+
+@patch_to(SequenceData)
+def series_levels(self) -> Tensor:
+    """Each series' mean over its observed values, per channel `(N, *obs)` (a channel a series never observes: the
+    mean of the others' levels)."""
+    m = expand_mask(self.mask, self.x)
+    level = torch.where(m, self.x, torch.nan).nanmean(1)
+    return torch.where(torch.isnan(level), torch.nan_to_num(level.nanmean(0)), level)
+
+@patch_to(SequenceData)
+def levels_dominate(self) -> bool:
+    """Whether the series' levels vary more than the values vary around their own series' level (summed over
+    channels): then `center='auto'` centers each series."""
+    level = self.series_levels()
+    within = replace(self, x=self.x - level[:, None]).channel_stats()[1].square()
+    return bool(level.var(0, correction=0).nansum() > within.nansum())
+
+@patch_to(SequenceData)
+def channel_stats(self) -> tuple[Tensor, Tensor]:
+    "Mean and std (shape `obs_shape`) of each channel over the observed values (NaN for a channel never observed)."
+    m = expand_mask(self.mask, self.x)
+    v = torch.where(m, self.x, torch.nan).flatten(0, 1)        # (N*T, *obs): NaN where unobserved
+    mean = v.nanmean(0)
+    return mean, (v - mean).square().nanmean(0).sqrt()
+
+@patch_to(SequenceData)
+def unstandardize(self, values: Tensor) -> Tensor:
+    """Values (e.g. `predict(...).mean`) in the data's original units; data centered per series add back each
+    series' level, so pass the predictions of these very series (`obs.unstandardize(predict(model, obs).mean)`)."""
+    if self.x_mean is None: return values
+    if tuple(values.shape[values.ndim - self.x_mean.ndim:]) != tuple(self.x_mean.shape):
+        raise ValueError(f"values of shape {tuple(values.shape)} do not end in these data's observation shape "
+                         f"{tuple(self.x_mean.shape)}: unstandardize maps predictions of a model of these data, "
+                         f"(N, T, *obs_shape)")
+    out = values * self.x_std.to(values) + self.x_mean.to(values)
+    if self.x_level is None: return out
+    if values.ndim != self.x.ndim or len(values) != len(self):
+        raise ValueError(f"these data are centered per series ({len(self)} series): unstandardize adds back their "
+                         f"levels, so it maps values (N, T, *obs) of these very series, got shape "
+                         f"{tuple(values.shape)}; use the data the prediction was made from "
+                         f"(obs.unstandardize(pred.mean))")
+    return out + self.x_level.to(values)[:, None]
+
+# %% ../nbs/api/03a_sequences.ipynb #89a39966
+@patch_to(SequenceData)
+@classmethod
+def from_series(cls, series: Sequence[tuple[Tensor, Tensor]], t_offset: float | None = None) -> SequenceData:
+    """From `[(t_i, x_i), ...]` with per-series times: union grid shifted by `t_offset` (default: to start at 0),
+    NaN-padded values, observation mask."""
+    if not len(series): raise ValueError("from_series needs at least one (t, x) pair")
+    times = [check_times(s[0], f"series {i} times", torch.float64) for i, s in enumerate(series)]
+    first = min(t[0].item() for t in times)
+    offset = first if t_offset is None else float(t_offset)   # new series: pass the training data's t_offset
+    if first < offset: raise ValueError(f"the first stamp {first:.12g} is before t_offset = {offset:.12g}")
+    # shift in float64, then cast each series: stamps of *different* series that the cast makes equal share
+    # one grid time
+    grid, idx = union_grid([check_times(t - offset, f"series {i} times (shifted)") for i, t in enumerate(times)])
+    grid = grid.to(torch.get_default_dtype())
+    obs = torch.as_tensor(series[0][1]).shape[1:]
+    x = torch.full((len(series), len(grid), *obs), float("nan"))
+    mask = torch.zeros(len(series), len(grid), dtype=torch.bool)
+    for i, ((ti, xi), ji) in enumerate(zip(series, idx)):
+        xi = torch.as_tensor(xi, dtype=torch.get_default_dtype())
+        if xi.shape != (len(ti), *obs):
+            raise ValueError(f"series {i}: values of shape {tuple(xi.shape)} do not match {len(ti)} times x obs "
+                             f"shape {tuple(obs)}")
+        x[i, ji], mask[i, ji] = xi, True
+    return cls(grid, x, mask, t_offset=offset)
 
 # %% ../nbs/api/03a_sequences.ipynb #bd5b4457
 @dataclass(frozen=True, eq=False)   # tensors inside: compare with `check`

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 from tqdm.std import tqdm
+from .core import patch_to
 from .files import atomic_write
 from .sequences import SequenceData, subsample_mask
 
@@ -215,20 +216,22 @@ def check_data_fingerprint(saved: dict | None, data: SequenceData, path: str | P
                      f"{saved['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 {got['sha256'][:12]}): "
                      f"resume with the data it was trained on, or start a new run")
 
-# %% ../nbs/api/04b_training.ipynb #a1a6559b
+# %% ../nbs/api/04b_training.ipynb #e67c0303
 class Trainer:
     """The loop every model trains in: subclasses build `optimizers` and write `step` (ending in `record`) and
     `from_state`."""
     label = "fit"   # the progress bar's description
 
-    def __init__(self, data: SequenceData, configs: Sequence[FitConfig], optimizers: dict[str, torch.optim.Optimizer | None],
-                 history: History | Histories):
-        if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
+    def __init__(self, data: SequenceData, configs: Sequence[FitConfig],
+                 optimizers: dict[str, torch.optim.Optimizer | None], history: History | Histories):
+        if not isinstance(data, SequenceData):
+            raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
         if len(data) == 0: raise ValueError("data holds no sequences: nothing to train on")
         self.data, self.configs, self.cfg = data, list(configs), check_member_configs(configs)
         self.optimizers, self.history, self.iteration = optimizers, history, 0
         for opt in self.optimizers.values():
-            for g in (opt.param_groups if opt else []): g.setdefault("initial_lr", g["lr"])   # what `decay_lr` scales
+            # what `decay_lr` scales
+            for g in (opt.param_groups if opt else []): g.setdefault("initial_lr", g["lr"])
         # each member's batches and masks
         self.batch_gens = [torch.Generator().manual_seed(k.seed) for k in self.configs]
         # each member's other random numbers (its chains' starts and noise, a baseline's reparameterisation
@@ -249,7 +252,8 @@ class Trainer:
 
     def postfix(self, out: dict) -> dict[str, str]:
         "What the progress bar shows after an iteration."
-        return {k: f"{v:.3g}" for k, v in out.items() if k in ("loss", "nll", "mse", "loss_ebm") and isinstance(v, float)}
+        return {k: f"{v:.3g}" for k, v in out.items()
+                if k in ("loss", "nll", "mse", "loss_ebm") and isinstance(v, float)}
 
     def fit(self, iterations: int | None = None,
             callback: Callable[[Trainer], tuple[dict[str, str], bool]] | None = None) -> History | Histories:
@@ -267,32 +271,6 @@ class Trainer:
             if stop: break
         return self.history
 
-    def state_dict(self) -> dict:
-        "Everything a resumed run needs; subclasses add their model and chains."
-        return dict(iteration=self.iteration, history=self.history.state_dict(), data=self.data.fingerprint(),
-                    fit_configs=[asdict(k) for k in self.configs], batch_gens=[g.get_state() for g in self.batch_gens],
-                    noise_gens=[g.get_state() for g in self.noise_gens],
-                    **{k: o.state_dict() if o else None for k, o in self.optimizers.items()}, **_rng_states())
-
-    def save(self, path: str | Path) -> Path:
-        "Write a checkpoint of the run atomically (one file, one rename: concurrent readers never see a mix)."
-        return save_checkpoint(self.state_dict(), path)
-
-    def load_state_dict(self, s: dict) -> None:
-        "Restore what `state_dict` saved (after `from_state` has rebuilt the model and the trainer)."
-        for k, o in self.optimizers.items():
-            if o: o.load_state_dict(s[k])
-        self.iteration = s["iteration"]
-        hist = s["history"]
-        self.history = Histories(History(**h) for h in hist) if isinstance(hist, list) else History(**hist)
-        for g, st in zip(self.batch_gens, s["batch_gens"]): g.set_state(st)
-        # a checkpoint from before the noise generators: its noise came from torch's generator, whose CPU state
-        # is of the same kind
-        noise = s.get("noise_gens") or ([s["rng_torch"]] if len(self.noise_gens) == 1 and self.noise_gens[0].device.type == "cpu" else [])
-        for g, st in zip(self.noise_gens, noise): g.set_state(st)
-        torch.set_rng_state(s["rng_torch"])
-        if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
-
     def members(self) -> list[torch.nn.Module]:
         "The trained models (one per member), with their current weights."
         raise NotImplementedError
@@ -308,29 +286,63 @@ class Trainer:
         rebuild them), for `load_state_dict`."""
         raise NotImplementedError
 
-    @classmethod
-    def load(cls, path: str | Path, data: SequenceData, models: list | None = None, **overrides) -> Trainer:
-        """Resume from a checkpoint (`models`: freshly built ones, for trainers whose checkpoints cannot rebuild them;
-        `overrides`: FitConfig fields, e.g. `device`): the continued run equals an uninterrupted one (same device)."""
-        s = cls.upgrade(load_checkpoint(path))
-        check_data_fingerprint(s.get("data"), data, path)
-        self = cls.from_state(s, data, [FitConfig(**{**k, **overrides}) for k in s["fit_configs"]], models)
-        self.load_state_dict(s)
-        return self
+# %% ../nbs/api/04b_training.ipynb #2a1160e9
+@patch_to(Trainer)
+def state_dict(self) -> dict:
+    "Everything a resumed run needs; subclasses add their model and chains."
+    return dict(iteration=self.iteration, history=self.history.state_dict(), data=self.data.fingerprint(),
+                fit_configs=[asdict(k) for k in self.configs], batch_gens=[g.get_state() for g in self.batch_gens],
+                noise_gens=[g.get_state() for g in self.noise_gens],
+                **{k: o.state_dict() if o else None for k, o in self.optimizers.items()}, **_rng_states())
 
-    @classmethod
-    def upgrade(cls, s: dict) -> dict:
-        "A checkpoint written by an older version, in today's layout (default: as it is)."
-        return s
+@patch_to(Trainer)
+def save(self, path: str | Path) -> Path:
+    "Write a checkpoint of the run atomically (one file, one rename: concurrent readers never see a mix)."
+    return save_checkpoint(self.state_dict(), path)
 
-    @classmethod
-    def resume(cls, path: str | Path | None, data: SequenceData, models: list | None = None, **overrides) -> Trainer | None:
-        """The run checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and
-        why)."""
-        if path is None or not Path(path).exists(): return None
-        try: return cls.load(path, data, models, **overrides)
-        except ValueError as e:
-            warnings.warn(f"{e}; training from the start instead"); return None
+@patch_to(Trainer)
+def load_state_dict(self, s: dict) -> None:
+    "Restore what `state_dict` saved (after `from_state` has rebuilt the model and the trainer)."
+    for k, o in self.optimizers.items():
+        if o: o.load_state_dict(s[k])
+    self.iteration = s["iteration"]
+    hist = s["history"]
+    self.history = Histories(History(**h) for h in hist) if isinstance(hist, list) else History(**hist)
+    for g, st in zip(self.batch_gens, s["batch_gens"]): g.set_state(st)
+    # a checkpoint from before the noise generators: its noise came from torch's generator, whose CPU state
+    # is of the same kind
+    lone_cpu = len(self.noise_gens) == 1 and self.noise_gens[0].device.type == "cpu"
+    noise = s.get("noise_gens") or ([s["rng_torch"]] if lone_cpu else [])
+    for g, st in zip(self.noise_gens, noise): g.set_state(st)
+    torch.set_rng_state(s["rng_torch"])
+    if s["rng_cuda"] is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["rng_cuda"])
+
+@patch_to(Trainer)
+@classmethod
+def load(cls, path: str | Path, data: SequenceData, models: list | None = None, **overrides) -> Trainer:
+    """Resume from a checkpoint (`models`: freshly built ones, for trainers whose checkpoints cannot rebuild them;
+    `overrides`: FitConfig fields, e.g. `device`): the continued run equals an uninterrupted one (same device)."""
+    s = cls.upgrade(load_checkpoint(path))
+    check_data_fingerprint(s.get("data"), data, path)
+    self = cls.from_state(s, data, [FitConfig(**{**k, **overrides}) for k in s["fit_configs"]], models)
+    self.load_state_dict(s)
+    return self
+
+@patch_to(Trainer)
+@classmethod
+def upgrade(cls, s: dict) -> dict:
+    "A checkpoint written by an older version, in today's layout (default: as it is)."
+    return s
+
+@patch_to(Trainer)
+@classmethod
+def resume(cls, path: str | Path | None, data: SequenceData, models: list | None = None, **overrides) -> Trainer | None:
+    """The run checkpointed at `path`, or None when there is none or it cannot be used (a warning names the file and
+    why)."""
+    if path is None or not Path(path).exists(): return None
+    try: return cls.load(path, data, models, **overrides)
+    except ValueError as e:
+        warnings.warn(f"{e}; training from the start instead"); return None
 
 # %% ../nbs/api/04b_training.ipynb #7ba964df
 def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | None = None) -> Tensor:
