@@ -27,7 +27,8 @@ def measure(warmup: int, repeats: int) -> dict[str, float]:
     sin = SETUPS["sinusoids"]()
     lone = time_odelebm(sin, 20, warmup, repeats)
     out = {"ODE-LEBM, training iteration": lone["train_s"], "ODE-LEBM, prediction batch (Algorithm 2)": lone["test_s"],
-           f"ODE-LEBM ensemble of {MEMBERS}, training iteration": time_ensemble(sin, MEMBERS, 20, warmup, repeats)["train_s"]}
+           f"ODE-LEBM ensemble of {MEMBERS}, training iteration":
+               time_ensemble(sin, MEMBERS, 20, warmup, repeats)["train_s"]}
     r = recipe("table1", "cpu", {"baseline.iterations": warmup + repeats})
     data, m = r.data.load().train, method("Latent ODE (RNN enc)")
     cfgs = member_configs(m, r, [(e, 0.3) for e in range(MEMBERS)])
@@ -36,15 +37,16 @@ def measure(warmup: int, repeats: int) -> dict[str, float]:
     models = []
     for e in range(MEMBERS):
         torch.manual_seed(e); models.append(m.build(r))
-    out[f"Latent ODE ensemble of {MEMBERS}, training iteration"] = statistics.median(fit_baselines(models, data, cfgs)[0].seconds[warmup:])
+    out[f"Latent ODE ensemble of {MEMBERS}, training iteration"] = statistics.median(
+        fit_baselines(models, data, cfgs)[0].seconds[warmup:])
     return out
 
 
 def run_in(tree: Path, warmup: int, repeats: int) -> dict[str, float]:
     "`measure` in a fresh process importing the `odelebm` of `tree`."
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, __file__, "--measure", "--warmup", str(warmup), "--repeats", str(repeats)], env=env,
-                       capture_output=True, text=True, cwd=tree, check=True)
+    p = subprocess.run([sys.executable, __file__, "--measure", "--warmup", str(warmup), "--repeats", str(repeats)],
+                       env=env, capture_output=True, text=True, cwd=tree, check=True)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -74,19 +76,22 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(a.rounds):
                 b, n = run_in(old, a.warmup, a.repeats), run_in(ROOT, a.warmup, a.repeats)
                 rounds.append(dict(before=b, after=n))
-                print(f"round {k + 1}: " + "; ".join(f"{row}: {n[row] / b[row]:.3f}" for row in b), file=sys.stderr, flush=True)
+                print(f"round {k + 1}: " + "; ".join(f"{row}: {n[row] / b[row]:.3f}" for row in b),
+                      file=sys.stderr, flush=True)
         finally: git("worktree", "remove", "--force", str(old))
     rows = []
     for row in rounds[0]["before"]:
         b = [r["before"][row] for r in rounds]; n = [r["after"][row] for r in rounds]
         rows.append(dict(row=row, before_s=statistics.median(b), after_s=statistics.median(n),
                          ratio=statistics.median(x / y for x, y in zip(n, b))))
-    res = dict(before=before, after=after + ("+dirty" if dirty else ""), rounds=rounds, rows=rows, machine=platform.processor() or platform.machine(),
-               cores=os.cpu_count(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    res = dict(before=before, after=after + ("+dirty" if dirty else ""), rounds=rounds, rows=rows,
+               machine=platform.processor() or platform.machine(), cores=os.cpu_count(),
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                command=" ".join(["python", "benchmarks/ab_speed.py", *(argv if argv is not None else sys.argv[1:])]))
-    md = (f"# Speed before ({before}) and after ({res['after']})\n\n`{res['command']}` on {res['machine']} ({res['cores']} cores), "
-          f"1 torch thread, {res['date']}; {a.rounds} rounds in alternation, each row a median of {a.repeats} calls after "
-          f"{a.warmup} warm-up. Times: medians over rounds; ratio: median of the per-round ratios after / before.\n\n"
+    md = (f"# Speed before ({before}) and after ({res['after']})\n\n"
+          f"`{res['command']}` on {res['machine']} ({res['cores']} cores), 1 torch thread, {res['date']}; {a.rounds} "
+          f"rounds in alternation, each row a median of {a.repeats} calls after {a.warmup} warm-up. Times: medians "
+          "over rounds; ratio: median of the per-round ratios after / before.\n\n"
           "| row | before, s | after, s | after / before |\n|---|---|---|---|\n"
           + "".join(f"| {r['row']} | {r['before_s']:.4f} | {r['after_s']:.4f} | {r['ratio']:.3f} |\n" for r in rows))
     print(md)

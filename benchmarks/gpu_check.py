@@ -1,6 +1,7 @@
 """Checks of the GPU path, for a machine with a CUDA device (CI has none; the CPU tests cover the same code eagerly).
 
-1. `odelebm.dynamics.check_kernel`: the Triton solver kernel against the PyTorch fused solver (values, gradients, stacked members).
+1. `odelebm.dynamics.check_kernel`: the Triton solver kernel against the PyTorch fused solver (values, gradients,
+   stacked members).
 2. Posterior chains replayed as a CUDA graph against step-by-step chains, without noise (deterministic): same samples.
 3. A short ensemble training of 12 Table 1 models with graphed chains: finite, and the members' MSE falls on average.
 
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     sec = (time.perf_counter() - start) / a.iterations
     first = [sum(h.mse[:10]) / 10 for h in learner.history]
     last = [sum(h.mse[-10:]) / 10 for h in learner.history]
-    print(f"ensemble of {len(cfgs)}: {a.iterations} iterations, {sec:.4f} s/it; mean MSE of the first / last 10 iterations per member:")
+    print(f"ensemble of {len(cfgs)}: {a.iterations} iterations, {sec:.4f} s/it; mean MSE of the first / last 10 "
+          "iterations per member:")
     for k, f, l in zip(cfgs, first, last): print(f"  seed {k.seed} ratio {k.obs_ratio}: {f:.4f} -> {l:.4f}")
     assert all(map(math.isfinite, last)) and sum(last) < sum(first), "the ensemble did not learn"
     print("all checks passed")

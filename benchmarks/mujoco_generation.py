@@ -1,8 +1,10 @@
-"""Generating Table 4's data at the paper's size: 10,000 trajectories x 100 states per environment (Hopper, Swimmer, HalfCheetah).
+"""Generating Table 4's data at the paper's size: 10,000 trajectories x 100 states per environment (Hopper, Swimmer,
+HalfCheetah).
 
-Simulates each environment with `odelebm.data_mujoco.simulate` (the protocol of `nbs/api/14_data_mujoco`, seed 0, no cache),
-and records the wall and CPU time, the rejected draws by cause, the largest |x|, and a SHA-256 of the trajectories (two runs
-with the same MuJoCo give the same digest). Prints a Markdown table and writes it with a JSON file.
+Simulates each environment with `odelebm.data_mujoco.simulate` (the protocol of `nbs/api/14_data_mujoco`, seed 0, no
+cache), and records the wall and CPU time, the rejected draws by cause, the largest |x|, and a SHA-256 of the
+trajectories (two runs with the same MuJoCo give the same digest). Prints a Markdown table and writes it with a JSON
+file.
 
     python benchmarks/mujoco_generation.py [--n 10000] [--steps 100] [--out benchmarks/results/mujoco_generation.json]
 """
@@ -33,15 +35,17 @@ def main():
     meta = dict(n=a.n, steps=a.steps, seed=a.seed, mujoco=mujoco.__version__, dm_control=version('dm_control'),
                 machine=f"{platform.machine()}, {__import__('os').cpu_count()} cores", commit=commit)
     lines = ["# MuJoCo data generation", "",
-             f"{a.n} trajectories x {a.steps} states per environment, seed {a.seed}, one raw physics step per state; mujoco "
-             f"{meta['mujoco']}, dm_control {meta['dm_control']}; {meta['machine']}; commit {commit}. Wall and CPU time of "
-             "`odelebm.data_mujoco.simulate` (one process, the dm_control step loop).", "",
-             "| environment | dim | qvel ~ U(-a, a) | wall s | CPU s | drawn | rejected (PhysicsError / non-finite / bound) | max abs(x) | sha256[:16] |",
+             f"{a.n} trajectories x {a.steps} states per environment, seed {a.seed}, one raw physics step per state; "
+             f"mujoco {meta['mujoco']}, dm_control {meta['dm_control']}; {meta['machine']}; commit {commit}. Wall and "
+             "CPU time of `odelebm.data_mujoco.simulate` (one process, the dm_control step loop).", "",
+             "| environment | dim | qvel ~ U(-a, a) | wall s | CPU s | drawn | rejected (PhysicsError / non-finite / "
+             "bound) | max abs(x) | sha256[:16] |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rj = r["rejected"]
-        lines.append(f"| {r['env']} ({r['domain']}) | {r['dim']} | {r['qvel_range']:g} | {r['wall_s']} | {r['cpu_s']} | {r['drawn']} | "
-                     f"{rj['physics_error']} / {rj['non_finite']} / {rj['bound']} | {r['max_abs']:.1f} | `{r['sha256']}` |")
+        lines.append(f"| {r['env']} ({r['domain']}) | {r['dim']} | {r['qvel_range']:g} | {r['wall_s']} | {r['cpu_s']} "
+                     f"| {r['drawn']} | {rj['physics_error']} / {rj['non_finite']} / {rj['bound']} | "
+                     f"{r['max_abs']:.1f} | `{r['sha256']}` |")
     md = "\n".join(lines) + "\n"
     print(md)
     out = Path(a.out)

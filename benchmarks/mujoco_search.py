@@ -5,8 +5,10 @@ size for `--iterations`, then observes the first 50 states of each validation tr
 validation MSE over states 0-49, 0-99 and 50-99 is recorded. Candidates run in `--workers` processes (one torch thread
 each). Writes a Markdown table and a JSON file.
 
-    python benchmarks/mujoco_search.py [--search first] [--env hopper] [--iterations 300] [--workers 2] [--out benchmarks/results/mujoco_search.json]
-    python benchmarks/mujoco_search.py --search longer --iterations 1500 --out benchmarks/results/mujoco_search_longer.json
+    python benchmarks/mujoco_search.py [--search first] [--env hopper] [--iterations 300] [--workers 2]
+        [--out benchmarks/results/mujoco_search.json]
+    python benchmarks/mujoco_search.py --search longer --iterations 1500
+        --out benchmarks/results/mujoco_search_longer.json
 """
 import argparse, json, subprocess, time
 from pathlib import Path
@@ -17,25 +19,29 @@ SEARCHES["first"] = [   # (method, overrides): the first recipe and its neighbou
     ("ODE-LEBM", {}),
     ("ODE-LEBM", {"model.sigma": 0.03}),
     ("ODE-LEBM", {"fit.lr_gen": 3e-3}),
-    ("ODE-LEBM", {"fit.posterior_step_size": 0.001, "model.sigma": 0.001}),   # the paper's Table 9 step, read with Rubanova's sigma
+    # the paper's Table 9 step, read with Rubanova's sigma
+    ("ODE-LEBM", {"fit.posterior_step_size": 0.001, "model.sigma": 0.001}),
     ("Latent ODE (ODE-RNN enc)", {}),
     ("Latent ODE (ODE-RNN enc)", {"baseline.lr_gen": 1e-3}),
     ("Latent ODE (ODE-RNN enc)", {"amortised.sigma": 1e-2}),
 ]
-SEARCHES["longer"] = [   # the better learning rates of the first search, and a larger one each, trained longer (--iterations 1500)
+# the better learning rates of the first search, and a larger one each, trained longer (--iterations 1500)
+SEARCHES["longer"] = [
     ("ODE-LEBM", {"fit.lr_gen": 3e-3}),
     ("ODE-LEBM", {"fit.lr_gen": 1e-2}),
     ("Latent ODE (ODE-RNN enc)", {}),
     ("Latent ODE (ODE-RNN enc)", {"baseline.lr_gen": 3e-2}),
 ]
 _L = {"fit.lr_gen": 1e-2, "test.steps": 100}
-SEARCHES["posterior"] = [   # ODE-LEBM's posterior chains (--iterations 1500): 100 test-time steps; persistent training chains; twice the auto step
+# ODE-LEBM's posterior chains (--iterations 1500): 100 test-time steps; persistent training chains; twice the auto step
+SEARCHES["posterior"] = [
     ("ODE-LEBM", _L),
     ("ODE-LEBM", {**_L, "fit.persistent": True}),
     ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.002}),
     ("ODE-LEBM", {**_L, "fit.persistent": True, "fit.posterior_step_size": 0.002}),
 ]
-SEARCHES["step"] = [   # the paper's fresh chains with larger posterior steps (--iterations 1500); one with 20 test-time steps
+# the paper's fresh chains with larger posterior steps (--iterations 1500); one with 20 test-time steps
+SEARCHES["step"] = [
     ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.003}),
     ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.004}),
     ("ODE-LEBM", {**_L, "fit.posterior_step_size": 0.008}),
@@ -75,21 +81,26 @@ def main():
     from odelebm.experiments.mujoco import for_env, held_last
     r = for_env(recipe("mujoco", a.profile), a.env)
     trivial = held_last(r.data.load(), r.test.observed, "val")
-    rows = parallel_map(job, [(n, o, a.env, a.iterations, a.profile) for n, o in SEARCHES[a.search]], a.workers, desc="candidates")
+    rows = parallel_map(job, [(n, o, a.env, a.iterations, a.profile) for n, o in SEARCHES[a.search]],
+                        a.workers, desc="candidates")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = ["# MuJoCo recipe search (validation split)", "",
-             f"Search `{a.search}`: {a.env}, profile `{a.profile}` data ({r.data.n_traj} trajectories: {r.data.n_train} training windows, validation "
-             f"{r.data.val_frac:.0%} of the training trajectories), {a.iterations} iterations per candidate, seed 0, commit {commit}. "
-             f"Validation MSE from the first {r.test.observed} states; the recipe at that commit with the overrides shown.", "",
+             f"Search `{a.search}`: {a.env}, profile `{a.profile}` data ({r.data.n_traj} trajectories: "
+             f"{r.data.n_train} training windows, validation {r.data.val_frac:.0%} of the training trajectories), "
+             f"{a.iterations} iterations per candidate, seed 0, commit {commit}. Validation MSE from the first "
+             f"{r.test.observed} states; the recipe at that commit with the overrides shown.", "",
              "| method | overrides | val 0-49 | val 0-99 | val 50-99 | seconds |", "|---|---|---|---|---|---|",
-             f"| last observed state held (trivial) | | {trivial['mse_50']:.5f} | {trivial['mse_100']:.5f} | {trivial['mse_extrap']:.5f} | |"]
+             f"| last observed state held (trivial) | | {trivial['mse_50']:.5f} | {trivial['mse_100']:.5f} | "
+             f"{trivial['mse_extrap']:.5f} | |"]
     for o in rows:
-        errs = (f"diverged: {o['diverged']} | | " if "diverged" in o else f"{o['mse_50']:.5f} | {o['mse_100']:.5f} | {o['mse_extrap']:.5f} | ")
+        errs = (f"diverged: {o['diverged']} | | " if "diverged" in o
+                else f"{o['mse_50']:.5f} | {o['mse_100']:.5f} | {o['mse_extrap']:.5f} | ")
         lines.append(f"| {o['method']} | {o['overrides'] or '(recipe)'} | {errs}{o['seconds']} |")
     md = "\n".join(lines) + "\n"
     print(md)
     out = Path(a.out)
-    out.write_text(json.dumps(dict(search=a.search, env=a.env, iterations=a.iterations, profile=a.profile, commit=commit, trivial=trivial, rows=rows), indent=1) + "\n")
+    out.write_text(json.dumps(dict(search=a.search, env=a.env, iterations=a.iterations, profile=a.profile,
+                                   commit=commit, trivial=trivial, rows=rows), indent=1) + "\n")
     out.with_suffix(".md").write_text(md)
 
 

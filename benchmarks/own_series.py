@@ -33,7 +33,8 @@ def sine(g):
 def oscillator(g):
     "A damped 2-D oscillator of random phase and amplitude (unit scale)."
     ph, a = 3 * torch.rand(1, generator=g, dtype=torch.float64), 0.5 + torch.rand(1, generator=g, dtype=torch.float64)
-    return lambda t: torch.stack([a * torch.exp(-0.2 * t) * torch.cos(3 * t + ph), a * torch.exp(-0.2 * t) * torch.sin(3 * t + ph)], -1).float()
+    return lambda t: torch.stack([a * torch.exp(-0.2 * t) * torch.cos(3 * t + ph),
+                                  a * torch.exp(-0.2 * t) * torch.sin(3 * t + ph)], -1).float()
 
 def draw(family, n, lengths, spans, g, clock=False):
     "n series: lengths and spans cycle through the given lists; stamps continuous, or on a 0.05 clock."
@@ -46,7 +47,8 @@ def draw(family, n, lengths, spans, g, clock=False):
     return out
 
 def heldout(model, family, k, train=None, n=100, seed=123):
-    "MSE at 20 unseen continuous stamps of n new series observed at k continuous stamps; also linear interpolation's and zeros'."
+    """MSE at 20 unseen continuous stamps of n new series observed at k continuous stamps; also linear interpolation's
+    and zeros'."""
     g = torch.Generator().manual_seed(seed)
     seen, held = [], []
     for _ in range(n):
@@ -60,7 +62,8 @@ def heldout(model, family, k, train=None, n=100, seed=123):
     mean = back(predict(model, obs.x, obs.t, obs.mask, t_query=tq.float(), n_steps=100, seed=0).mean)
     ruler = linear_interpolation(obs.t, back(obs.x), obs.mask, tq.float())
     at = [torch.searchsorted(tq, t) for t, _ in held]
-    mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
+    mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean()
+                                 for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
     return dict(model=mse(mean), linear=mse(ruler), zeros=mse(torch.zeros_like(mean)))
 
 
@@ -70,7 +73,8 @@ def study_steps(scales):
         "sinusoids, continuous stamps, 5/20/80 points over spans 2/5/10":
             (lambda g: draw(sine, 200, [5, 20, 80], [2.0, 5.0, 10.0], g), sine, False),
         "damped 2-D oscillator, channels of scale 1 and 5, standardised":
-            (lambda g: [(t, x * torch.tensor([1.0, 5.0])) for t, x in draw(oscillator, 200, [30], [5.0], g)], oscillator, True),
+            (lambda g: [(t, x * torch.tensor([1.0, 5.0])) for t, x in draw(oscillator, 200, [30], [5.0], g)],
+             oscillator, True),
     }
     rows = []
     for scale in scales:
@@ -88,7 +92,8 @@ def study_steps(scales):
                 fit(model, data, iterations=150, **FIT)
                 res = {k: heldout(model, fam, k, data)["model"] for k in (5, 12, 30)}
             except FloatingPointError as e: res = {"failed": str(e).splitlines()[0][:120]}
-            rows.append(dict(study="held-out", c=scale, family=name, seconds=round(time.time() - start, 1), **{str(k): v for k, v in res.items()}))
+            rows.append(dict(study="held-out", c=scale, family=name, seconds=round(time.time() - start, 1),
+                             **{str(k): v for k, v in res.items()}))
             print(rows[-1], flush=True)
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from test_core import make_sine_family, MODEL, TRAIN
@@ -116,16 +121,17 @@ def study_cases():
         torch.manual_seed(0); m = ODELEBM(obs_shape=(1,), **README)
         start = time.time(); L = fit(m, data, iterations=20, **FIT, **kw); dt = time.time() - start
         rows.append(dict(case="union grid of continuous stamps, 20 iterations", setting=label, union_grid=len(data.t),
-                         max_step=m.config.max_step, s_per_it=dt / 20, mse_it1=L.history.mse[0], mse_it20=L.history.mse[-1],
-                         dropped=sum(L.history.dropped)))
+                         max_step=m.config.max_step, s_per_it=dt / 20, mse_it1=L.history.mse[0],
+                         mse_it20=L.history.mse[-1], dropped=sum(L.history.dropped)))
         print(rows[-1], flush=True)
     clock = torch.arange(0, 5, 0.05)
     torch.manual_seed(0)
-    series = [(t, torch.sin(2 * t + 3 * torch.rand(1))[:, None]) for t in (clock[torch.randperm(100)[:30].sort().values] for _ in range(200))]
+    series = [(t, torch.sin(2 * t + 3 * torch.rand(1))[:, None])
+              for t in (clock[torch.randperm(100)[:30].sort().values] for _ in range(200))]
     m = ODELEBM(obs_shape=(1,), **README)
     start = time.time(); fit(m, SequenceData.from_series(series), iterations=500, **FIT)
-    rows.append(dict(case="README clock model (500 iterations), new series observed at 6 off-clock stamps", seconds=time.time() - start,
-                     **heldout(m, sine, 6)))
+    rows.append(dict(case="README clock model (500 iterations), new series observed at 6 off-clock stamps",
+                     seconds=time.time() - start, **heldout(m, sine, 6)))
     t_obs = torch.tensor([0.013, 0.77, 1.9031, 2.5, 3.333, 4.99]); x = torch.sin(2 * t_obs + 1.0)[None, :, None]
     tq = torch.tensor([0.41, 1.27, 2.83, 4.4]); dense = torch.cat([tq, torch.linspace(0, 5, 401)]).unique()
     alone = predict(m, x, t_obs, t_query=tq, n_steps=100, seed=0).mean
@@ -147,16 +153,18 @@ def study_cases():
         start = time.time()
         fit(m, osc, iterations=500, **FIT, **({} if step == "auto" else dict(posterior_step_size=step)))
         res = {k: heldout(m, oscillator, k, seed=9) for k in (5, 12, 30)}
-        rows.append(dict(case="2-D oscillator: untrained chains (50 series), then 500 iterations", setting=label, **chains,
-                         seconds=time.time() - start, **{f"heldout_{k}": r["model"] for k, r in res.items()},
+        rows.append(dict(case="2-D oscillator: untrained chains (50 series), then 500 iterations", setting=label,
+                         **chains, seconds=time.time() - start, **{f"heldout_{k}": r["model"] for k, r in res.items()},
                          **{f"linear_{k}": r["linear"] for k, r in res.items()}))
         print(rows[-1], flush=True)
     return rows
 
 
 def markdown(study, rows, meta):
-    head = f"# own_series: {study}\n\ncommit {meta['commit']}, {meta['date']}, {meta['machine']}, torch {meta['torch']}, {meta['threads']} threads\n\n"
-    return head + "\n".join("- " + ", ".join(f"{k}: {round(v, 4) if isinstance(v, float) else v}" for k, v in r.items()) for r in rows) + "\n"
+    head = (f"# own_series: {study}\n\ncommit {meta['commit']}, {meta['date']}, {meta['machine']}, torch "
+            f"{meta['torch']}, {meta['threads']} threads\n\n")
+    return head + "\n".join("- " + ", ".join(f"{k}: {round(v, 4) if isinstance(v, float) else v}" for k, v in r.items())
+                            for r in rows) + "\n"
 
 
 def main():
@@ -165,8 +173,10 @@ def main():
     ap.add_argument("--scales", default="2,2.5,3", help="steps study: the constants c to compare")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    meta = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-                date=time.strftime("%Y-%m-%d %H:%M"), machine=platform.machine(), torch=torch.__version__, threads=torch.get_num_threads())
+    meta = dict(commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                      text=True).stdout.strip(),
+                date=time.strftime("%Y-%m-%d %H:%M"), machine=platform.machine(), torch=torch.__version__,
+                threads=torch.get_num_threads())
     rows = study_steps([float(c) for c in a.scales.split(",")]) if a.study == "steps" else study_cases()
     out = Path("benchmarks/results") / f"own_series_{a.study}"
     out.with_suffix(".json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))

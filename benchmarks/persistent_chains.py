@@ -11,7 +11,8 @@ fast configurations, and scores all of them the same way at test time (from-nois
 
 Every configuration runs once per seed in `--seeds`; the table gives the mean and standard deviation over seeds.
 
-    python benchmarks/persistent_chains.py [--budget 240] [--configs noise,staged,short] [--stages 4] [--short-steps 10] [--seeds 0,1,2]
+    python benchmarks/persistent_chains.py [--budget 240] [--configs noise,staged,short] [--stages 4] [--short-steps 10]
+        [--seeds 0,1,2]
 """
 import argparse, json, math, platform, statistics, subprocess, time
 from dataclasses import asdict
@@ -38,7 +39,8 @@ def train_for(budget: float, setup: Recipe, ratio: float, seed: int, **fit) -> t
 def test_mse(model: ODELEBM, setup: Recipe, ratio: float, seed: int) -> float:
     d = setup.data.load()
     mask = observation_mask(len(d.test), setup.data.n_points, ratio, seed)
-    p = predict(model, d.test.x, d.test.t, mask, n_steps=setup.test.steps, step_size=setup.fit.posterior_step_size, seed=seed)
+    p = predict(model, d.test.x, d.test.t, mask, n_steps=setup.test.steps, step_size=setup.fit.posterior_step_size,
+                seed=seed)
     return masked_mse(p.mean, d.test.x, torch.ones_like(mask)).item()
 
 
@@ -53,7 +55,8 @@ def configurations(a: argparse.Namespace, setup: Recipe) -> dict[str, list[tuple
                          for k in ints(a.short_steps) for size in [a.short_step_size or s * math.sqrt(K / k)]]}
     if a.fast_lr_decay is not None:
         for k in ("persistent", "staged", "short"):
-            configs[k] = [(f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay}) for name, fit in configs[k]]
+            configs[k] = [(f"{name}, lr decay {a.fast_lr_decay}", {**fit, "lr_decay": a.fast_lr_decay})
+                          for name, fit in configs[k]]
     return configs
 
 
@@ -62,14 +65,18 @@ def main():
     ap.add_argument("--budget", type=float, default=240, help="training seconds per configuration and seed")
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--steps", type=int, default=5, help="posterior steps per revisit of a persistent chain")
-    ap.add_argument("--stages", default="4", help="comma-separated iterations a staged chain spans (20 / stages steps each)")
+    ap.add_argument("--stages", default="4",
+                    help="comma-separated iterations a staged chain spans (20 / stages steps each)")
     ap.add_argument("--short-steps", default="10", help="comma-separated step counts of the short from-noise chains")
     ap.add_argument("--short-step-size", type=float, default=None,
-                    help="step size of the short chains (default: the recipe's scaled by sqrt(20 / K), the same Langevin time)")
-    ap.add_argument("--configs", default="noise,staged,short", help="comma-separated subset of noise,persistent,staged,short")
+                    help="step size of the short chains (default: the recipe's scaled by sqrt(20 / K), the same "
+                         "Langevin time)")
+    ap.add_argument("--configs", default="noise,staged,short",
+                    help="comma-separated subset of noise,persistent,staged,short")
     ap.add_argument("--fast-lr-decay", type=float, default=None,
                     help="per-iteration learning-rate decay of the fast configurations (default: the recipe's); a run "
-                         "with k times more iterations in the budget follows the same schedule in wall time with decay**(1/k)")
+                         "with k times more iterations in the budget follows the same schedule in wall time with "
+                         "decay**(1/k)")
     ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="benchmarks/results/fast_chains.json")
@@ -87,24 +94,32 @@ def main():
     for seed in seeds:  # seed-major: an interrupted run still holds complete seeds
         for name, fit in (row for c in chosen for row in configs[c]):
             model, iters, spi = train_for(a.budget, setup, a.ratio, seed, **fit)
-            rows.append(dict(config=name, seed=seed, iterations=iters, s_per_it=spi, test_mse=test_mse(model, setup, a.ratio, seed)))
-            print(f"seed {seed}  {name:<32} {iters:5d} iterations  {spi:.3f} s/it  test MSE {rows[-1]['test_mse']:.4f}", flush=True)
-            out.write_text(json.dumps(dict(args=vars(a), setup=asdict(setup), rows=rows, commit=commit, torch=torch.__version__,
-                                           machine=platform.machine(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), indent=1))
+            rows.append(dict(config=name, seed=seed, iterations=iters, s_per_it=spi,
+                             test_mse=test_mse(model, setup, a.ratio, seed)))
+            print(f"seed {seed}  {name:<32} {iters:5d} iterations  {spi:.3f} s/it  test MSE {rows[-1]['test_mse']:.4f}",
+                  flush=True)
+            out.write_text(json.dumps(dict(args=vars(a), setup=asdict(setup), rows=rows, commit=commit,
+                                           torch=torch.__version__, machine=platform.machine(),
+                                           date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())), indent=1))
     sd = lambda v: statistics.stdev(v) if len(v) > 1 else float("nan")
-    lines = [f"Equal wall time: {a.budget:.0f} s of training per configuration and seed, 1 process, {a.threads} torch thread(s); "
-             f"test MSE from {setup.test.steps}-step from-noise inference on {a.ratio:.0%} of each test series' points, MSE on all points. "
-             f"Commit {commit}, torch {torch.__version__}. `python benchmarks/persistent_chains.py "
-             f"--budget {a.budget:g} --configs {a.configs} --stages {a.stages} --short-steps {a.short_steps}"
-             f"{'' if a.short_step_size is None else f' --short-step-size {a.short_step_size:g}'} --seeds {a.seeds} --out {a.out}`", "",
-             f"| configuration | seeds | iterations in {a.budget:.0f} s | s / iteration | test MSE, mean (std) | per seed |", "|---|---|---|---|---|---|"]
+    lines = [f"Equal wall time: {a.budget:.0f} s of training per configuration and seed, 1 process, {a.threads} torch "
+             f"thread(s); test MSE from {setup.test.steps}-step from-noise inference on {a.ratio:.0%} of each test "
+             f"series' points, MSE on all points. Commit {commit}, torch {torch.__version__}. `python "
+             f"benchmarks/persistent_chains.py --budget {a.budget:g} --configs {a.configs} --stages {a.stages} "
+             f"--short-steps {a.short_steps}"
+             f"{'' if a.short_step_size is None else f' --short-step-size {a.short_step_size:g}'} "
+             f"--seeds {a.seeds} --out {a.out}`", "",
+             f"| configuration | seeds | iterations in {a.budget:.0f} s | s / iteration | test MSE, mean (std) | per "
+             "seed |", "|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["config"] for r in rows):
         rs = [r for r in rows if r["config"] == name]
         mse = [r["test_mse"] for r in rs]
-        lines.append(f"| {name} | {len(rs)} | {statistics.mean(r['iterations'] for r in rs):.0f} | {statistics.mean(r['s_per_it'] for r in rs):.3f} | "
-                     f"{statistics.mean(mse):.4f} ({sd(mse):.4f}) | {' / '.join(f'{v:.4f}' for v in mse)} |")
+        lines.append(f"| {name} | {len(rs)} | {statistics.mean(r['iterations'] for r in rs):.0f} | "
+                     f"{statistics.mean(r['s_per_it'] for r in rs):.3f} | {statistics.mean(mse):.4f} ({sd(mse):.4f}) | "
+                     f"{' / '.join(f'{v:.4f}' for v in mse)} |")
     print("\n" + "\n".join(lines))
-    out.with_suffix(".md").write_text("# Fast training chains at equal wall time (Table 1 sinusoids)\n\n" + "\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("# Fast training chains at equal wall time (Table 1 sinusoids)\n\n"
+                                      + "\n".join(lines) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -43,25 +43,28 @@ def main():
     for fused in (False, True):
         name = "fused" if fused else "autograd loop"
         grad_z = lambda: torch.autograd.grad(solve(f, z, t, r.model.solver, fused=fused).square().sum(), z)
-        grad_all = lambda: torch.autograd.grad(solve(f, z, t, r.model.solver, fused=fused).square().sum(), [z, *f.parameters()])
+        grad_all = lambda: torch.autograd.grad(solve(f, z, t, r.model.solver, fused=fused).square().sum(),
+                                               [z, *f.parameters()])
         rows.append((name, "solve + grad z, weights trainable", median_ms(grad_z, a.repeats)))
         with frozen(f): rows.append((name, "solve + grad z, weights frozen", median_ms(grad_z, a.repeats)))
         rows.append((name, "solve + all gradients", median_ms(grad_all, a.repeats)))
     for fused in (False, True):
         model.config.fused_solver = fused
         step = lambda: model.sample_posterior(x, t, mask, n_steps=1, step_size=r.fit.posterior_step_size)
-        rows.append(("fused" if fused else "autograd loop", "posterior Langevin step (model, frozen weights)", median_ms(step, a.repeats)))
+        rows.append(("fused" if fused else "autograd loop", "posterior Langevin step (model, frozen weights)",
+                     median_ms(step, a.repeats)))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    lines = [f"Sinusoid setup (latent {r.model.z0_dim}, ODE 10-100-10 tanh, {r.model.solver}), batch {a.batch}, {a.points} grid points; "
-             f"median of {a.repeats} calls, {a.threads} torch thread(s), torch {torch.__version__}, commit {commit}.", "",
+    lines = [f"Sinusoid setup (latent {r.model.z0_dim}, ODE 10-100-10 tanh, {r.model.solver}), batch {a.batch}, "
+             f"{a.points} grid points; median of {a.repeats} calls, {a.threads} torch thread(s), torch "
+             f"{torch.__version__}, commit {commit}.", "",
              "| solver | measured | ms | vs autograd loop |", "|---|---|---|---|"]
     ref = {what: ms for name, what, ms in rows if name == "autograd loop"}
     for name, what, ms in rows: lines.append(f"| {name} | {what} | {ms:.2f} | {ref[what] / ms:.2f}x |")
     md = "\n".join(lines)
     print(md)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(args=vars(a), rows=[dict(solver=n, measured=w, ms=m) for n, w, m in rows], commit=commit,
-                                   torch=torch.__version__, machine=platform.machine()), indent=1))
+    out.write_text(json.dumps(dict(args=vars(a), rows=[dict(solver=n, measured=w, ms=m) for n, w, m in rows],
+                                   commit=commit, torch=torch.__version__, machine=platform.machine()), indent=1))
     out.with_suffix(".md").write_text("# Solver benchmark\n\n" + md + "\n")
 
 

@@ -29,7 +29,8 @@ def windows(xs: list, w: int = WINDOW) -> list[float]:
 
 
 def probe(model, r, d, ratio: float) -> dict:
-    "The capped posterior step at noise starts and the chains' observed-point MSE after 20 and 100 steps, on 200 training series."
+    """The capped posterior step at noise starts and the chains' observed-point MSE after 20 and 100 steps, on 200
+    training series."""
     import torch
     from odelebm.data_sinusoids import observation_mask
     from odelebm.sequences import masked_mse
@@ -46,7 +47,9 @@ def probe(model, r, d, ratio: float) -> dict:
 
 
 def cache_path(run_dir, overrides, ratios, seeds, iterations) -> Path:
-    return Path(run_dir) / (re.sub(r"[^A-Za-z0-9.=_-]+", "_", f"{json.dumps(overrides, sort_keys=True)}-{ratios}-{seeds}-{iterations}")[:150] + ".json")
+    return Path(run_dir) / (re.sub(r"[^A-Za-z0-9.=_-]+", "_",
+                                   f"{json.dumps(overrides, sort_keys=True)}-{ratios}-{seeds}-{iterations}")[:150]
+                            + ".json")
 
 
 def candidate(label, overrides, ratios, seeds, iterations, profile, run_dir):
@@ -74,8 +77,8 @@ def candidate(label, overrides, ratios, seeds, iterations, profile, run_dir):
             pred = infer(m, model, d.val.x, d.val.t, r, mask, seed=s).mean
             val = masked_mse(pred, d.val.x, torch.ones_like(mask)).item()
         except FloatingPointError as e: val = f"diverged: {str(e)[:120]}"
-        rows.append(dict(seed=s, ratio=ra, val_mse=val, batch_mse=windows(h.columns["mse"]), dropped=int(sum(h.columns["dropped"])),
-                         **probe(model, r, d, ra)))
+        rows.append(dict(seed=s, ratio=ra, val_mse=val, batch_mse=windows(h.columns["mse"]),
+                         dropped=int(sum(h.columns["dropped"])), **probe(model, r, d, ra)))
     out = dict(label=label, overrides=overrides, iterations=iterations, train_seconds=round(secs, 1), members=rows)
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(cache, json.dumps(out))
@@ -93,13 +96,16 @@ def main():
     outs = parallel_map(candidate, [(*c, a.profile, a.run_dir) for c in CANDIDATES], a.workers, desc="candidates")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = ["# Table 1: ODE-LEBM's training trajectories (validation split, last iterate)", "",
-             f"Profile `{a.profile}`, recipe `table1` with the overrides shown and no iterate selection; batch MSE of the posterior samples "
-             f"averaged over windows of {WINDOW} iterations; validation MSE from the recipe's 100 test-time steps on the 80 held-out series; "
-             "the probe runs the final model's posterior chains on 200 training series from N(0, I) (capped step: its median over chains; "
-             f"the recipe's step is 0.05). Commit {commit}; wall time {(time.time() - t0) / 60:.1f} min (cached candidates cost nothing).", "",
-             "| candidate | ratio | seed | lowest batch MSE (iterations) | final batch MSE | validation MSE | capped step | chain MSE, 20 / 100 steps |",
+             f"Profile `{a.profile}`, recipe `table1` with the overrides shown and no iterate selection; batch MSE of "
+             f"the posterior samples averaged over windows of {WINDOW} iterations; validation MSE from the recipe's "
+             "100 test-time steps on the 80 held-out series; the probe runs the final model's posterior chains on 200 "
+             "training series from N(0, I) (capped step: its median over chains; the recipe's step is 0.05). Commit "
+             f"{commit}; wall time {(time.time() - t0) / 60:.1f} min (cached candidates cost nothing).", "",
+             "| candidate | ratio | seed | lowest batch MSE (iterations) | final batch MSE | validation MSE | capped "
+             "step | chain MSE, 20 / 100 steps |",
              "|---|---|---|---|---|---|---|---|"]
-    summary = ["", "| candidate | iterations | ratio | validation MSE per seed | mean | runs whose final batch MSE is > 1.5x their lowest |",
+    summary = ["", "| candidate | iterations | ratio | validation MSE per seed | mean | runs whose final batch MSE is "
+                   "> 1.5x their lowest |",
                "|---|---|---|---|---|---|"]
     for o in outs:
         for ra in sorted({x["ratio"] for x in o["members"]}):
@@ -107,13 +113,14 @@ def main():
             for x in ms:
                 b = x["batch_mse"]; k = min(range(len(b)), key=b.__getitem__)
                 v = x["val_mse"]
-                lines.append(f"| {o['label']} | {ra} | {x['seed']} | {b[k]:.4f} ({k * WINDOW}-{(k + 1) * WINDOW}) | {b[-1]:.4f} | "
-                             f"{v if isinstance(v, str) else f'{v:.4f}'} | " + (f"{x['step_median']:.4f} | {x['chain_mse_20']:.4f} / {x['chain_mse_100']:.4f} |"
+                lines.append(f"| {o['label']} | {ra} | {x['seed']} | {b[k]:.4f} ({k * WINDOW}-{(k + 1) * WINDOW}) | "
+                             f"{b[-1]:.4f} | {v if isinstance(v, str) else f'{v:.4f}'} | "
+                             + (f"{x['step_median']:.4f} | {x['chain_mse_20']:.4f} / {x['chain_mse_100']:.4f} |"
                                                                  if "step_median" in x else "(not probed) | |"))
             vals = [x["val_mse"] for x in ms if not isinstance(x["val_mse"], str)]
             rose = sum(x["batch_mse"][-1] > 1.5 * min(x["batch_mse"]) for x in ms)
-            summary.append(f"| {o['label']} | {o['iterations']} | {ra} | {' / '.join(f'{v:.4f}' for v in vals)} | {statistics.mean(vals):.4f} | "
-                           f"{rose} of {len(ms)} |")
+            summary.append(f"| {o['label']} | {o['iterations']} | {ra} | {' / '.join(f'{v:.4f}' for v in vals)} | "
+                           f"{statistics.mean(vals):.4f} | {rose} of {len(ms)} |")
     sources = sorted({o["source"] for o in outs if o.get("source")})
     md = "\n".join(lines + summary + [""] + [f"Candidates marked by their cache as {x!r}." for x in sources]) + "\n"
     print(md)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse, datetime, json, os, platform, statistics, sys, time
 from pathlib import Path
 import torch
-from odelebm.experiments.timing import (SETUPS, time_latent_ode, time_odelebm, time_ensemble, posterior_step_seconds, matmul_gflops)
+from odelebm.experiments.timing import (SETUPS, time_latent_ode, time_odelebm, time_ensemble, posterior_step_seconds,
+                                        matmul_gflops)
 from odelebm.kernels import triton_available
 from odelebm.baselines import fit_baseline, fit_baselines
 from odelebm.experiments.recipes import recipe
@@ -38,17 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 + 2 calls")
-    ap.add_argument("--baselines", action="store_true", help="also time the Table 1 baselines alone and as ensembles of --members")
-    ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/throughput_<device>.json); a .md twin beside it")
+    ap.add_argument("--baselines", action="store_true",
+                    help="also time the Table 1 baselines alone and as ensembles of --members")
+    ap.add_argument("--out", default=None,
+                    help="JSON results (default benchmarks/results/throughput_<device>.json); a .md twin beside it")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     warmup, repeats = (1, 2) if a.quick else (a.warmup, a.repeats)
     log = lambda s: print(s, file=sys.stderr, flush=True)
     dev = a.device
-    name = torch.cuda.get_device_name(dev) if torch.device(dev).type == "cuda" else (platform.processor() or platform.machine())
-    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), device=dev, name=name,
-                   torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count(), triton=triton_available(dev),
-                   matmul_gflops=matmul_gflops(device=dev), load_before=os.getloadavg())
+    name = (torch.cuda.get_device_name(dev) if torch.device(dev).type == "cuda"
+            else (platform.processor() or platform.machine()))
+    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), device=dev,
+                   name=name, torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count(),
+                   triton=triton_available(dev), matmul_gflops=matmul_gflops(device=dev), load_before=os.getloadavg())
     log(f"{machine}")
     sin = SETUPS["sinusoids"](quick=a.quick)
     backends = ["torch"] + (["triton"] if triton_available(dev) else [])
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         for g in graphs:
             for e in (1, a.members):
                 k = f"{b}, {'graph' if g else 'eager'}, E={e}"
-                steps[k] = posterior_step_seconds(sin, b, warmup=warmup, repeats=repeats, device=dev, members=e, graph=g)
+                steps[k] = posterior_step_seconds(sin, b, warmup=warmup, repeats=repeats, device=dev, members=e,
+                                                  graph=g)
                 log(f"posterior step, {k}: {steps[k] * 1e3:.2f} ms")
     rows = []
     for sname in [n for n in a.setups.split(",") if n != "none"]:
@@ -74,16 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {}
     for sname in [n for n in a.setups.split(",") if n != "none"]:
         lone, lat, ens = by[(sname, "ODE-LEBM")], by[(sname, "Latent ODE")], by[(sname, f"ensemble of {a.members}")]
-        ratios[sname] = dict(odelebm_vs_latent_ode=lone / lat, ensemble_vs_one=ens / lone, throughput_gain=a.members * lone / ens)
+        ratios[sname] = dict(odelebm_vs_latent_ode=lone / lat, ensemble_vs_one=ens / lone,
+                             throughput_gain=a.members * lone / ens)
     one, ens = by.get(("sinusoids", "ODE-LEBM")), by.get(("sinusoids", f"ensemble of {a.members}"))
     estimate = dict(members=PAPER_MEMBERS, iterations=PAPER_ITERATIONS, ensemble_members_measured=a.members,
                     ensemble_hours=ens * PAPER_ITERATIONS * (PAPER_MEMBERS / a.members) / 3600,
                     one_at_a_time_hours=one * PAPER_ITERATIONS * PAPER_MEMBERS / 3600) if one and ens else None
     baselines = time_baselines(a.members, 4 if a.quick else 2 + repeats, a.quick, dev, log) if a.baselines else []
     machine["load_after"] = os.getloadavg()
-    result = dict(machine=machine, quick=a.quick, warmup=warmup, repeats=repeats, members=a.members, posterior_step_s=steps,
-                  rows=rows, ratios=ratios, paper_table1_estimate=estimate, baselines=baselines,
-                  command=" ".join(["python", "benchmarks/throughput.py", *(argv if argv is not None else sys.argv[1:])]))
+    result = dict(machine=machine, quick=a.quick, warmup=warmup, repeats=repeats, members=a.members,
+                  posterior_step_s=steps, rows=rows, ratios=ratios, paper_table1_estimate=estimate, baselines=baselines,
+                  command=" ".join(["python", "benchmarks/throughput.py",
+                                    *(argv if argv is not None else sys.argv[1:])]))
     md = markdown(result)
     print(md)
     out = Path(a.out or f"benchmarks/results/throughput_{torch.device(dev).type}.json")
@@ -95,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def time_baselines(members: int, iterations: int, quick: bool, dev: str, log) -> list[dict]:
-    "Median seconds per iteration (after 2) of each Table 1 baseline alone and of `members` of it trained by `fit_baselines`."
-    r = recipe("table1", "cpu", {"baseline.iterations": iterations, **({"data.n_series": 20, "data.n_points": 6} if quick else {})})
+    """Median seconds per iteration (after 2) of each Table 1 baseline alone and of `members` of it trained by
+    `fit_baselines`."""
+    r = recipe("table1", "cpu",
+               {"baseline.iterations": iterations, **({"data.n_series": 20, "data.n_points": 6} if quick else {})})
     data = r.data.load().train
     out = []
     for name in METHODS[1:]:
@@ -113,15 +122,16 @@ def time_baselines(members: int, iterations: int, quick: bool, dev: str, log) ->
 def markdown(r: dict) -> str:
     m, E = r["machine"], r["members"]
     lines = [f"{m['name']} ({m['device']}), torch {m['torch']}, {m['threads']} thread(s), Triton kernel: "
-             f"{'yes' if m['triton'] else 'no'}; {m['date']}; median of {r['repeats']} timed calls after {r['warmup']} warm-up"
-             f"{' (QUICK sizes: not comparable)' if r['quick'] else ''}.", "",
+             f"{'yes' if m['triton'] else 'no'}; {m['date']}; median of {r['repeats']} timed calls after {r['warmup']} "
+             f"warm-up{' (QUICK sizes: not comparable)' if r['quick'] else ''}.", "",
              "One posterior Langevin step, Table 1 sinusoid model (batch 50 per member, 100 points, Euler):", "",
              "| solver | chain | members | ms per step | ms per member-step |", "|---|---|---|---|---|"]
     for k, v in r["posterior_step_s"].items():
         b, g, e = k.split(", ")
         e = int(e.removeprefix("E="))
         lines.append(f"| {b} | {g} | {e} | {v * 1e3:.2f} | {v * 1e3 / e:.2f} |")
-    lines += ["", "One training iteration (20 posterior + 20 prior Langevin steps for ODE-LEBM; chains on CUDA graphs on a GPU):", "",
+    lines += ["", "One training iteration (20 posterior + 20 prior Langevin steps for ODE-LEBM; chains on CUDA graphs "
+                  "on a GPU):", "",
               "| setup | row | s/it |", "|---|---|---|"]
     lines += [f"| {x['setup']} | {x['row']} | {x['train_s']:.4f} |" for x in r["rows"]]
     lines += [""]
@@ -130,15 +140,15 @@ def markdown(r: dict) -> str:
                      f"an ensemble of {E} = **{q['ensemble_vs_one']:.2f}x** one model's iteration "
                      f"(**{q['throughput_gain']:.1f}x** the throughput of one model at a time)")
     if r.get("baselines"):
-        lines += ["", f"Table 1 baselines (batch 50, 100 points, ratio 0.3), seconds per iteration, one model and an ensemble of {E} "
-                  "(`fit_baselines`: torch.func.vmap over the stacked weights):", "",
+        lines += ["", "Table 1 baselines (batch 50, 100 points, ratio 0.3), seconds per iteration, one model and an "
+                  f"ensemble of {E} (`fit_baselines`: torch.func.vmap over the stacked weights):", "",
                   "| baseline | one | ensemble | ensemble ÷ one | throughput gain |", "|---|---|---|---|---|"]
         lines += [f"| {b['method']} | {b['one_s']:.4f} | {b['ensemble_s']:.4f} | {b['ensemble_s'] / b['one_s']:.2f} | "
                   f"{E * b['one_s'] / b['ensemble_s']:.1f}x |" for b in r["baselines"]]
     if (e := r["paper_table1_estimate"]):
-        lines += ["", f"Paper-budget Table 1 grid ({e['members']} ODE-LEBM members x {e['iterations']} iterations, training only): "
-                  f"**{e['ensemble_hours']:.2f} h** as ensembles of {e['ensemble_members_measured']}, against "
-                  f"{e['one_at_a_time_hours']:.2f} h one model at a time."]
+        lines += ["", f"Paper-budget Table 1 grid ({e['members']} ODE-LEBM members x {e['iterations']} iterations, "
+                  f"training only): **{e['ensemble_hours']:.2f} h** as ensembles of {e['ensemble_members_measured']}, "
+                  f"against {e['one_at_a_time_hours']:.2f} h one model at a time."]
     return "\n".join(lines) + "\n"
 
 

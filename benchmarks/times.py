@@ -1,6 +1,7 @@
 """How long the README's two commands take: `make test` and the smoke profile of `make reproduce`, on a fresh clone.
 
-    python benchmarks/times.py            # clone HEAD (a clean commit), make install, make test, make smoke; ~25 min here
+    python benchmarks/times.py            # clone HEAD (a clean commit), make install, make test, make smoke; ~25 min
+                                            here
 
 Clones the repository's HEAD into a temporary folder and runs there, as a new user would: `make install` (a new venv:
 the pinned CPU torch and the package with its [dev] extra), `make test`, then `make smoke`. Each is timed; the smoke
@@ -41,7 +42,8 @@ def measure(clone: Path) -> dict:
     test, out = timed(["make", "test"], clone)
     smoke, _ = timed(["make", "smoke"], clone)
     notebooks = {r["meta"]["name"]: r["meta"]["wall_seconds"] for r in load_results(clone / "runs" / "smoke")}
-    return dict(make_test=dict(install_seconds=round(install, 1), test_seconds=round(test, 1), summary=pytest_summary(out)),
+    return dict(make_test=dict(install_seconds=round(install, 1), test_seconds=round(test, 1),
+                               summary=pytest_summary(out)),
                 smoke=dict(seconds=round(smoke, 1), notebooks=notebooks))
 
 
@@ -55,9 +57,11 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         record = dict(commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       **machine_info(), **measure(clone))
-    record["torch_threads"] = "set by each test and job"   # the measuring process's own count says nothing about the runs
+    # the measuring process's own count says nothing about the runs
+    record["torch_threads"] = "set by each test and job"
     write_json(ROOT / TIMES_FILE, record)
-    update_readme(ROOT / "README.md", times_markdown(load_results(ROOT / "figures"), read_times(ROOT)), TIMES_BEGIN, TIMES_END)
+    update_readme(ROOT / "README.md", times_markdown(load_results(ROOT / "figures"), read_times(ROOT)),
+                  TIMES_BEGIN, TIMES_END)
     print(json.dumps(record, indent=1))
 
 

@@ -2,7 +2,8 @@
 
 Run it on the cluster's login node (or in a small batch job), in the environment where odelebm is installed:
 
-    python examples/dask_cluster.py slurm --jobs 8 --cores 4 --memory 16GB --walltime 04:00:00 --queue gpu --account myproj
+    python examples/dask_cluster.py slurm --jobs 8 --cores 4 --memory 16GB --walltime 04:00:00
+        --queue gpu --account myproj
     # prints: scheduler at tcp://10.1.2.3:8786 ...; then, in another shell on the same node:
     odelebm-reproduce --profile paper --executor dask --scheduler tcp://10.1.2.3:8786
 
@@ -15,8 +16,9 @@ from __future__ import annotations
 import argparse, sys, time
 
 
-def make_cluster(system: str, cores: int, memory: str, walltime: str, queue: str | None = None, account: str | None = None,
-                 port: int = 8786, extra: list[str] | None = None, setup: list[str] | None = None):
+def make_cluster(system: str, cores: int, memory: str, walltime: str, queue: str | None = None,
+                 account: str | None = None, port: int = 8786, extra: list[str] | None = None,
+                 setup: list[str] | None = None):
     "A dask-jobqueue cluster whose batch jobs each run `cores` single-threaded workers with this Python."
     import dask_jobqueue
     cls = dict(slurm=dask_jobqueue.SLURMCluster, pbs=dask_jobqueue.PBSCluster)[system]
@@ -36,10 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--account", default=None)
     ap.add_argument("--port", type=int, default=8786, help="the scheduler's port (0: any free port)")
     ap.add_argument("--extra", action="append", default=[], help="a batch directive, repeatable: --extra=--gres=gpu:1")
-    ap.add_argument("--setup", action="append", default=[], help='a shell line run before the workers start, repeatable: --setup "module load cuda"')
+    ap.add_argument("--setup", action="append", default=[],
+                    help='a shell line run before the workers start, repeatable: --setup "module load cuda"')
     ap.add_argument("--dry-run", action="store_true", help="print the batch script and exit; submit nothing")
     a = ap.parse_args(argv)
-    cluster = make_cluster(a.system, a.cores, a.memory, a.walltime, a.queue, a.account, 0 if a.dry_run else a.port, a.extra, a.setup)
+    cluster = make_cluster(a.system, a.cores, a.memory, a.walltime, a.queue, a.account, 0 if a.dry_run else a.port,
+                           a.extra, a.setup)
     with cluster:
         if a.dry_run:
             print(cluster.job_script()); return 0

@@ -32,10 +32,12 @@ def make_series(n, n_query=0, seed=0):
     return out
 
 def main(iterations=300):
-    train = SequenceData.from_series(make_series(200), t_offset=0.0).standardize(center="auto")   # union grid + mask; mean 0, std 1
+    # union grid + mask; mean 0, std 1
+    train = SequenceData.from_series(make_series(200), t_offset=0.0).standardize(center="auto")
     model = ODELEBM(obs_shape=(1,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
     start = time.time()
-    learner = fit(model, train, validation=0.2, iterations=iterations, batch_size=50, lr_gen=1e-2, lr_ebm=1e-3)   # steps: "auto"
+    # steps: "auto"
+    learner = fit(model, train, validation=0.2, iterations=iterations, batch_size=50, lr_gen=1e-2, lr_ebm=1e-3)
     val = learner.validation   # a fifth of the series, scored as it trains; the model ends at its best-scoring iterate
     print(f"trained {learner.iteration} iterations in {time.time() - start:.0f} s, kept iteration {val.best} "
           f"(validation MSE {min(val.scores):.4f}); ODE step {model.config.max_step:.3g}")
@@ -50,10 +52,12 @@ def main(iterations=300):
     pred = predict(model, obs, t_query=t_query, n_steps=100, n_samples=8, seed=0)   # obs checked against train's frame
     mean = obs.unstandardize(pred.mean)                                     # back to the data's units
     ruler = linear_interpolation(obs.t, obs.unstandardize(obs.x), obs.mask, t_query)
-    noise = val.noise_scale(model, n_steps=100, n_samples=8)                # chosen on the validation series, chains as above
+    # chosen on the validation series, chains as above
+    noise = val.noise_scale(model, n_steps=100, n_samples=8)
     lo, hi = pred.interval(0.95, like=obs, noise=noise)
     at = [torch.searchsorted(t_query, t) for t, _ in held]
-    mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
+    mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean()
+                                 for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
     inside = torch.cat([((lo[i, j] <= x) & (x <= hi[i, j])).flatten() for i, (j, (_, x)) in enumerate(zip(at, held))])
     print(f"held-out MSE of 100 new series at 20 unseen stamps each: ODE-LEBM {mse(mean):.4f}, "
           f"linear interpolation {mse(ruler):.4f}; the 95% intervals hold {inside.float().mean():.0%} of them")
@@ -89,16 +93,19 @@ EXAMPLE_END = "<!-- example:end -->"
 def readme_text(record: dict) -> str:
     "The README's sentence on the example's run, made from the record `--record` wrote."
     lines = "\n".join(record["printed"])
-    return (f"On {record['cpu']} ({record['cores']} cores, {record['torch_threads']} torch threads; commit `{record['commit']}`, "
-            f"{record['date'][:10]}) it took **{record['seconds']:.0f} s** in all, figure included, and printed\n\n```\n{lines}\n```\n")
+    return (f"On {record['cpu']} ({record['cores']} cores, {record['torch_threads']} torch threads; commit "
+            f"`{record['commit']}`, {record['date'][:10]}) it took **{record['seconds']:.0f} s** in all, figure "
+            f"included, and printed\n\n```\n{lines}\n```\n")
 
 def record_run(seconds: float, printed: str, commit: str) -> dict:
-    "Write RECORD (atomically, with a checksum) and the README block from it; returns the record. `commit`: taken before the run wrote anything."
+    """Write RECORD (atomically, with a checksum) and the README block from it; returns the record. `commit`: taken
+    before the run wrote anything."""
     from odelebm.files import write_json
     from odelebm.results import machine_info
     from odelebm.reproduce import update_readme
-    rec = dict(seconds=round(seconds, 1), printed=[l for l in printed.splitlines() if l and not l.startswith("figure:")],
-               commit=commit, date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **machine_info())
+    rec = dict(seconds=round(seconds, 1),
+               printed=[l for l in printed.splitlines() if l and not l.startswith("figure:")], commit=commit,
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **machine_info())
     write_json(RECORD, rec)
     update_readme(HERE.parent / "README.md", readme_text(rec), EXAMPLE_BEGIN, EXAMPLE_END)
     return rec
@@ -109,8 +116,10 @@ if __name__ == "__main__":
     ap.add_argument("--figure", default=None, help="where the figure goes (default: runs/examples/fit_your_series.png)")
     ap.add_argument("--record", action="store_true", help="write the committed figure, the record and the README block")
     a = ap.parse_args()
-    if a.record and a.iterations != 300: ap.error("--record measures the README's configuration: leave --iterations at 300")
-    figure = Path(a.figure or (HERE / "fit_your_series.png" if a.record else HERE.parent / "runs" / "examples" / "fit_your_series.png"))
+    if a.record and a.iterations != 300:
+        ap.error("--record measures the README's configuration: leave --iterations at 300")
+    figure = Path(a.figure or (
+        HERE / "fit_your_series.png" if a.record else HERE.parent / "runs" / "examples" / "fit_your_series.png"))
     figure.parent.mkdir(parents=True, exist_ok=True)
     if a.record:
         from odelebm.results import git_commit

@@ -36,8 +36,9 @@ class FreshChains:
     def draw(self, learner) -> PosteriorBatch:
         c = learner.cfg
         idx, t, x, mask = learner.sample_batch()
-        return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size,
-                                                                               runaway="drop", generator=learner.noise_gens))
+        return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps,
+                                                                               c.posterior_step_size, runaway="drop",
+                                                                               generator=learner.noise_gens))
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, s: dict) -> None: pass
 
@@ -55,7 +56,8 @@ class PersistentChains(FreshChains):
         member = torch.arange(learner.n_members).repeat_interleave(len(idx) // learner.n_members)   # each row's member
         old = self.visited[member, idx].to(x.device)
         noise = normal_draws(learner.noise_gens)(torch.empty(len(idx), m.latent_dim, device=x.device))
-        z, ok = torch.where(old[:, None], self.z[member, idx].to(x.device), noise), torch.ones(len(idx), dtype=torch.bool, device=x.device)
+        z, ok = (torch.where(old[:, None], self.z[member, idx].to(x.device), noise),
+                 torch.ones(len(idx), dtype=torch.bool, device=x.device))
         step = m.posterior_step(c.posterior_step_size, mask)   # a number, or one per row
         for leg, steps in ((~old, c.posterior_steps), (old, c.persistent_steps)):
             # a member without rows in this leg draws nothing, as alone
@@ -63,8 +65,9 @@ class PersistentChains(FreshChains):
             if any(active):
                 # (a number stays a number: as fresh chains draw)
                 s = step if all(active) and bool(leg.all()) else step * leg
-                z, alive = m.sample_posterior(x, t, mask, steps, s, init=z, noise=normal_draws(learner.noise_gens, active),
-                                              runaway="drop", generator=learner.noise_gens)
+                z, alive = m.sample_posterior(x, t, mask, steps, s, init=z,
+                                              noise=normal_draws(learner.noise_gens, active), runaway="drop",
+                                              generator=learner.noise_gens)
                 ok &= alive
         # a chain that ran away starts afresh on its next visit
         self.z[member, idx], self.visited[member, idx] = z.cpu(), ok.cpu()
@@ -73,7 +76,8 @@ class PersistentChains(FreshChains):
     def state_dict(self) -> dict: return dict(chains=self.z, visited=self.visited)
     def load_state_dict(self, s: dict) -> None:
         if s.get("chains") is not None:   # (a lone model's chains were saved without the member axis)
-            self.z, self.visited = (s["chains"][None], s["visited"][None]) if s["visited"].ndim == 1 else (s["chains"], s["visited"])
+            self.z, self.visited = ((s["chains"][None], s["visited"][None]) if s["visited"].ndim == 1
+                                    else (s["chains"], s["visited"]))
 
 # %% ../nbs/api/04c_chains.ipynb #9ce8e03d
 class StagedChains(FreshChains):
@@ -82,8 +86,9 @@ class StagedChains(FreshChains):
     def __init__(self, learner):
         c, n = learner.cfg, len(learner.data)
         if c.chain_stages * min(c.batch_size, n) > n:
-            raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} sequences in flight, "
-                             f"more than the {n} training sequences: lower chain_stages or batch_size")
+            raise ValueError(f"staged chains keep chain_stages x batch_size = {c.chain_stages * c.batch_size} "
+                             f"sequences in flight, more than the {n} training sequences: lower chain_stages or "
+                             "batch_size")
         # the cohorts in flight, `(E, n)` per member: sequence index, mask, chain state, sanity and age (in
         # stages)
         self.stages = None
@@ -105,7 +110,8 @@ class StagedChains(FreshChains):
             z, ok = m.sample_posterior(x, t, msk, depth * c.posterior_steps // c.chain_stages, c.posterior_step_size,
                                        init=z.to(x.device), runaway="drop", generator=learner.noise_gens)
             z, ok = z.cpu(), ok.cpu()
-        return dict(idx=idx, mask=mask, z=z.view(*idx.shape, -1), ok=ok.view(idx.shape), age=torch.full(idx.shape, depth, dtype=torch.long))
+        return dict(idx=idx, mask=mask, z=z.view(*idx.shape, -1), ok=ok.view(idx.shape),
+                    age=torch.full(idx.shape, depth, dtype=torch.long))
 
     def draw(self, learner) -> PosteriorBatch:
         "Admit a fresh cohort, advance every cohort by K/S steps in one call, return the completed cohort."
@@ -116,7 +122,8 @@ class StagedChains(FreshChains):
             s = new if s is None else {k: torch.cat([s[k], new[k]], 1) for k in s}
         idx, t, x, mask = learner.batch(s["idx"].flatten(), s["mask"].flatten(0, 1))
         z, ok = learner.model.sample_posterior(x, t, mask, c.posterior_steps // c.chain_stages, c.posterior_step_size,
-                                               init=s["z"].flatten(0, 1).to(x.device), runaway="drop", generator=learner.noise_gens)
+                                               init=s["z"].flatten(0, 1).to(x.device), runaway="drop",
+                                               generator=learner.noise_gens)
         # a chain that ran away at any stage stays out
         s["z"], s["ok"], s["age"] = z.cpu().view_as(s["z"]), s["ok"] & ok.cpu().view_as(s["ok"]), s["age"] + 1
         done = s["age"] == c.chain_stages   # the same columns of every member: the cohorts move in step

@@ -22,7 +22,8 @@ def simulate_balls(n: int, n_frames: int, friction: Tensor, g: torch.Generator, 
     """Positions and velocities `(n, n_frames, 2)` of one ball per sequence (frame 0: the start), each slowed by its
     `friction (n,)`."""
     if n < 1 or n_frames < 1: raise ValueError(f"n and n_frames must be >= 1, got {n}, {n_frames}")
-    if friction.shape != (n,) or (friction < 0).any(): raise ValueError(f"friction must be (n,) = ({n},) and >= 0, got {tuple(friction.shape)}")
+    if friction.shape != (n,) or (friction < 0).any():
+        raise ValueError(f"friction must be (n,) = ({n},) and >= 0, got {tuple(friction.shape)}")
     p = (torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1) * 3.0    # U[-3, 3]^2: clear of the walls
     v = torch.randn(n, 2, generator=g, dtype=torch.float64)
     v = v / v.norm(dim=1, keepdim=True)                                       # speed 1 per frame
@@ -73,4 +74,5 @@ def make_bouncing_balls(n_train: int = 1000, n_val: int = 100, n_test: int = 100
         pos[name], vel[name] = simulate_balls(n, T, fr[name], g)
         splits[name] = SequenceData(torch.arange(T) * dt, render_balls(pos[name]))
     return BouncingBalls(**splits, friction={k: v.float() for k, v in fr.items()},
-                         positions={k: v.float() for k, v in pos.items()}, velocities={k: v.float() for k, v in vel.items()})
+                         positions={k: v.float() for k, v in pos.items()},
+                         velocities={k: v.float() for k, v in vel.items()})

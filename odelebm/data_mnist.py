@@ -64,12 +64,16 @@ class MNISTFile:
     idx_bytes: int
 
 MNIST_DIGESTS: dict[str, MNISTFile] = {
-    "train-images-idx3-ubyte.gz": MNISTFile("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422,
-                                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47_040_016),
+    "train-images-idx3-ubyte.gz": MNISTFile("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                            9_912_422,
+                                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                                            47_040_016),
     "train-labels-idx1-ubyte.gz": MNISTFile("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881,
                                             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60_008),
-    "t10k-images-idx3-ubyte.gz": MNISTFile("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877,
-                                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7_840_016),
+    "t10k-images-idx3-ubyte.gz": MNISTFile("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                                           1_648_877,
+                                           "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                                           7_840_016),
     "t10k-labels-idx1-ubyte.gz": MNISTFile("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542,
                                            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10_008),
 }
@@ -142,8 +146,8 @@ def mnist_mirrors(url: str | None = None) -> list[str]:
 
 def _fix_hint(split: str, dest: Path) -> str:
     return (f"Fix: download {' and '.join(_files(split))} by hand from one of {', '.join(MNIST_MIRRORS)} into {dest}, "
-            f"or set ODELEBM_DATA to a folder whose mnist/ holds them (or pass data_dir=), or set ODELEBM_MNIST_URL to a "
-            f"reachable mirror")
+            "or set ODELEBM_DATA to a folder whose mnist/ holds them (or pass data_dir=), or set ODELEBM_MNIST_URL to "
+            "a reachable mirror")
 
 def _clean_stale_parts(dest: Path, age: float = 60.0) -> None:
     "Remove temporary files of downloads that were killed (untouched for `age` seconds)."
@@ -159,8 +163,10 @@ def _fetch(src: str, target: Path, timeout: float, progress: bool) -> None:
     with atomic_path(target) as tmp:
         with urllib.request.urlopen(src, timeout=timeout) as resp, open(tmp, "wb") as out:
             size = int(resp.headers.get("Content-Length") or 0)
-            if size > limit: raise ValueError(f"announces {size} bytes, more than the {limit} accepted for {target.name}")
-            with progress_bar(total=size or None, unit="B", unit_scale=True, desc=target.name, disable=not progress, leave=False) as bar:
+            if size > limit:
+                raise ValueError(f"announces {size} bytes, more than the {limit} accepted for {target.name}")
+            with progress_bar(total=size or None, unit="B", unit_scale=True, desc=target.name, disable=not progress,
+                              leave=False) as bar:
                 n = 0
                 while block := resp.read(1 << 20):
                     n += len(block)
@@ -202,7 +208,8 @@ def rotate(images: Tensor, degrees: Tensor | float) -> Tensor:
     """Rotate `images (N, C, H, W)` (float) counter-clockwise by `degrees` (scalar or `(N,)`) about the centre;
     bilinear, zeros outside."""
     if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} {images.dtype} (use x.float()[:, None] / 255)")
+        raise ValueError(f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} {images.dtype} (use "
+                         "x.float()[:, None] / 255)")
     deg = torch.as_tensor(degrees, dtype=images.dtype, device=images.device)
     if deg.ndim > 1 or (deg.ndim == 1 and len(deg) != len(images)):
         raise ValueError(f"degrees must be a scalar or have shape ({len(images)},); got {tuple(deg.shape)}")
@@ -267,8 +274,8 @@ def _check_settings(s: RotatingMNISTSettings, n_images: int | None = None):
         if getattr(s, name) < 1: raise ValueError(f"{name} must be >= 1, got {getattr(s, name)}")
     total = s.n_train + s.n_val + s.n_test
     if total > n_images:
-        raise ValueError(f"n_train + n_val + n_test = {total} sequences, but the MNIST {SOURCES[s.source]} split has only {n_images} "
-                         f"images (each used once): lower the sizes")
+        raise ValueError(f"n_train + n_val + n_test = {total} sequences, but the MNIST {SOURCES[s.source]} split has "
+                         f"only {n_images} images (each used once): lower the sizes")
     for name in ("t_train", "t_test"):
         if getattr(s, name) < 2: raise ValueError(f"{name} must be >= 2 frames, got {getattr(s, name)}")
     if s.n_angles < 1: raise ValueError(f"n_angles must be >= 1 (frames per revolution), got {s.n_angles}")
@@ -318,7 +325,8 @@ def make_rotating_mnist(n_train: int = 1000, n_val: int = 100, n_test: int = 100
 # %% ../nbs/api/12_data_mnist.ipynb #6af662d0
 def shuffle_frames(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     "`x (N, T, ...)` with each sequence's frames in its own random order (never the identity permutation)."
-    if x.ndim < 2 or x.shape[1] < 2: raise ValueError(f"need x of shape (N, T >= 2, ...) to shuffle frames; got {tuple(x.shape)}")
+    if x.ndim < 2 or x.shape[1] < 2:
+        raise ValueError(f"need x of shape (N, T >= 2, ...) to shuffle frames; got {tuple(x.shape)}")
     n, T = x.shape[:2]
     perm = torch.rand(n, T, generator=generator).argsort(1)
     ident = torch.arange(T)
@@ -335,7 +343,8 @@ def _panel_index(labels: Tensor, free: Tensor, per_digit: int, seed: int) -> tup
     perm = perm[free[perm]]
     idx = [perm[labels[perm] == d][:per_digit] for d in range(10)]
     if (short := [d for d in range(10) if len(idx[d]) < per_digit]):
-        raise ValueError(f"digit_panel: only {min(len(idx[d]) for d in short)} unused images of digit(s) {short}; ask for fewer per digit")
+        raise ValueError(f"digit_panel: only {min(len(idx[d]) for d in short)} unused images of digit(s) {short}; ask "
+                         "for fewer per digit")
     idx = torch.cat(idx)
     return idx, torch.rand(len(idx), generator=g, dtype=torch.float64).mul(360).float()
 
@@ -348,5 +357,6 @@ def digit_panel(data: RotatingMNIST, per_digit: int = 20, seed: int = 0, data_di
     free = torch.ones(len(images), dtype=torch.bool)
     free[torch.cat(list(data.index.values()))] = False
     idx, angle = _panel_index(labels, free, per_digit, seed)
-    return SequenceData(s.dt * torch.arange(s.t_test), _sequences(images[idx], angle, s.t_test, s.step), None, labels[idx])
+    return SequenceData(s.dt * torch.arange(s.t_test), _sequences(images[idx], angle, s.t_test, s.step), None,
+                        labels[idx])
 

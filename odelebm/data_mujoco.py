@@ -32,18 +32,21 @@ class Environment:
     task: str
     title: str
     qvel_range: float = 5.0
-    plane: tuple[int, int] = (0, 2)   # the world axes its motion lives in (for drawing poses): x-z, or x-y for the swimmer
+    # the world axes its motion lives in (for drawing poses): x-z, or x-y for the swimmer
+    plane: tuple[int, int] = (0, 2)
 
 ENVIRONMENTS: dict[str, Environment] = {
     "hopper": Environment("hopper", "stand", "Hopper"),
-    "swimmer": Environment("swimmer", "swimmer6", "Swimmer", qvel_range=1.0, plane=(0, 1)),   # U(-5, 5): a third diverge
+    # U(-5, 5): a third diverge
+    "swimmer": Environment("swimmer", "swimmer6", "Swimmer", qvel_range=1.0, plane=(0, 1)),
     "cheetah": Environment("cheetah", "run", "HalfCheetah"),
 }
 BOUND = 1000.0   # a state with |x| above this is rejected (valid ones stay below about 170)
 
 def environment(name: str) -> Environment:
     "The environment `name` ('hopper', 'swimmer', 'cheetah'), or a ValueError listing them."
-    if name not in ENVIRONMENTS: raise ValueError(f"unknown MuJoCo environment {name!r}; choose one of {sorted(ENVIRONMENTS)}")
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"unknown MuJoCo environment {name!r}; choose one of {sorted(ENVIRONMENTS)}")
     return ENVIRONMENTS[name]
 
 @contextmanager
@@ -73,7 +76,8 @@ class Simulation:
     rejected: dict[str, int]
     seconds: float
 
-def simulate(name: str, n: int, steps: int = 100, seed: int = 0, bound: float = BOUND, progress: bool = False) -> Simulation:
+def simulate(name: str, n: int, steps: int = 100, seed: int = 0, bound: float = BOUND,
+             progress: bool = False) -> Simulation:
     """`n` passive trajectories of `steps` states of environment `name`, from random initial states (rejected draws are
     redrawn)."""
     if n < 1 or steps < 1: raise ValueError(f"n and steps must be >= 1, got {n}, {steps}")
@@ -114,7 +118,8 @@ class MujocoSettings:
     version: int = 1   # bump when the generator changes, to invalidate old caches
     def key(self) -> str:
         import mujoco
-        blob = json.dumps(asdict(self) | dict(mujoco=mujoco.__version__, qvel=environment(self.env).qvel_range, bound=BOUND), sort_keys=True)
+        blob = json.dumps(asdict(self) | dict(mujoco=mujoco.__version__, qvel=environment(self.env).qvel_range,
+                                              bound=BOUND), sort_keys=True)
         return f"mujoco_{self.env}_{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 def _read_cache(path: Path) -> dict | None:
@@ -126,7 +131,8 @@ def _read_cache(path: Path) -> dict | None:
         warnings.warn(f"{path}: checksum missing or wrong; simulating the trajectories again"); return None
     try: return torch.load(path, weights_only=True)
     except Exception as e:
-        warnings.warn(f"{path}: unreadable MuJoCo cache ({type(e).__name__}); simulating the trajectories again"); return None
+        warnings.warn(f"{path}: unreadable MuJoCo cache ({type(e).__name__}); simulating the trajectories again")
+        return None
 
 def cached_simulation(s: MujocoSettings, cache_dir: str | os.PathLike | None = None, progress: bool = False) -> dict:
     """`{'x': (n_traj, steps, D) float64 tensor, 'rejected': {...}, 'seconds': float}` for settings `s`, simulated once
@@ -155,7 +161,8 @@ class Mujoco:
     seconds: float          # simulation wall time (when it was generated; a cached set keeps the first run's)
     nq: int                 # qpos dimensions: x[..., :nq] is qpos, the rest qvel
     public_lo: Tensor       # (D,) minimum over every trajectory and state: the baselines' code scales by these two,
-    public_max: Tensor      # (D,) and the maximum (1 where it is 0), as (x - min) / max (Rubanova et al.'s utils.normalize_data)
+    # (D,) and the maximum (1 where it is 0), as (x - min) / max (Rubanova et al.'s utils.normalize_data)
+    public_max: Tensor
     def denormalise(self, x: Tensor) -> Tensor:
         "Normalised states back in MuJoCo's units."
         return x * self.scale.to(x) + self.lo.to(x)
@@ -165,8 +172,8 @@ class Mujoco:
         return (self.denormalise(x) - self.public_lo.to(x)) / self.public_max.to(x)
 
 @lru_cache(maxsize=6)
-def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, window: int = 50, val_frac: float = 0.1, seed: int = 0,
-                cache_dir: str | None = None, progress: bool = False) -> Mujoco:
+def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, window: int = 50, val_frac: float = 0.1,
+                seed: int = 0, cache_dir: str | None = None, progress: bool = False) -> Mujoco:
     """Table 4's data for `env`: 80/20 train/test by index, `val_frac` of train held out, min-max normalised by the
     training split."""
     if not 1 <= window <= steps: raise ValueError(f"window must be in [1, steps={steps}], got {window}")
@@ -175,7 +182,8 @@ def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, win
     n_test = n_traj // 5
     n_val = int(round((n_traj - n_test) * val_frac))
     n_train = n_traj - n_test - n_val
-    if min(n_test, n_train) < 1: raise ValueError(f"n_traj={n_traj} leaves no training or no test trajectory: use at least 5")
+    if min(n_test, n_train) < 1:
+        raise ValueError(f"n_traj={n_traj} leaves no training or no test trajectory: use at least 5")
     blob = cached_simulation(s, cache_dir, progress)
     x = blob["x"]
     train, val, test = x[:n_train], x[n_train:n_train + n_val], x[n_traj - n_test:]
@@ -190,9 +198,9 @@ def make_mujoco(env: str = "hopper", n_traj: int = 10_000, steps: int = 100, win
     full = lambda a: SequenceData(t, norm(a)) if len(a) else None
     every = x.reshape(-1, x.shape[-1])
     top = every.max(0).values
-    return Mujoco(SequenceData(t[:window], windows), full(val), full(test), lo.float(), scale.float(), s, dict(blob["rejected"]),
-                  float(blob["seconds"]), load_physics(env).model.nq, every.min(0).values.float(),
-                  torch.where(top == 0, torch.ones_like(top), top).float())
+    return Mujoco(SequenceData(t[:window], windows), full(val), full(test), lo.float(), scale.float(), s,
+                  dict(blob["rejected"]), float(blob["seconds"]), load_physics(env).model.nq,
+                  every.min(0).values.float(), torch.where(top == 0, torch.ones_like(top), top).float())
 
 # %% ../nbs/api/14_data_mujoco.ipynb #38fbd5da
 def state_names(name: str) -> list[str]:
@@ -237,8 +245,8 @@ for q in np.load(src, allow_pickle=False):
 np.save(dst, np.stack(frames))
 """
 
-def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 240, camera: int = 0, backend: str = "egl",
-                 timeout: float = 300) -> np.ndarray | None:
+def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 240, camera: int = 0,
+                 backend: str = "egl", timeout: float = 300) -> np.ndarray | None:
     """MuJoCo's own offscreen images `(K, height, width, 3)` of environment `name` at each row of `qpos (K, nq)`, or
     None when no OpenGL context can be had (`backend`: MUJOCO_GL in a child process; this one stays GL-free)."""
     import subprocess, sys, tempfile
@@ -247,12 +255,14 @@ def render_poses(name: str, qpos: np.ndarray, height: int = 240, width: int = 24
         src, dst = Path(tmp) / "qpos.npy", Path(tmp) / "frames.npy"
         np.save(src, np.asarray(qpos, dtype=np.float64))
         try:
-            r = subprocess.run([sys.executable, "-c", _RENDER, env.domain, env.task, str(src), str(dst), str(height), str(width), str(camera)],
+            r = subprocess.run([sys.executable, "-c", _RENDER, env.domain, env.task, str(src), str(dst), str(height),
+                                str(width), str(camera)],
                                env={**os.environ, "MUJOCO_GL": backend}, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired: return None
         return np.load(dst, allow_pickle=False) if r.returncode == 0 and dst.is_file() else None
 
-def draw_pose(ax, name: str, qpos: np.ndarray, color="k", alpha: float = 1.0, label: str | None = None, lw_scale: float = 250.0):
+def draw_pose(ax, name: str, qpos: np.ndarray, color="k", alpha: float = 1.0, label: str | None = None,
+              lw_scale: float = 250.0):
     """Draw the body of environment `name` at `qpos` on a matplotlib axis (segments as thick lines, width from the
     capsule radius)."""
     for i, (a, b, r) in enumerate(body_segments(name, qpos)):

@@ -31,7 +31,8 @@ def make_sinusoids(n: int = 1000, n_points: int = 100, t_max: float = 5.0, seed:
     """Rubanova et al.'s periodic family on one irregular grid, split first `train_frac` / rest; the last `n_val` of the
     training series are held out for validation."""
     if n < 2 or n_points < 2: raise ValueError("need n >= 2 series and n_points >= 2")
-    if not 0 <= n_val < int(n * train_frac): raise ValueError(f"n_val must be in [0, {int(n * train_frac)}) (the training series), got {n_val}")
+    if not 0 <= n_val < int(n * train_frac):
+        raise ValueError(f"n_val must be in [0, {int(n * train_frac)}) (the training series), got {n_val}")
     g = torch.Generator().manual_seed(seed)
     t = torch.cat([torch.zeros(1), torch.rand(n_points - 1, generator=g).sort().values * t_max])
     freq = 0.4 + 0.4 * torch.rand(n, 1, generator=g)

@@ -15,7 +15,8 @@ from .sequences import SequenceData
 __all__ = ['spiral_curves', 'Spirals', 'make_spirals']
 
 # %% ../nbs/api/11_data_spiral.ipynb #28713ac1
-def spiral_curves(n_total: int = 1000, theta_max: float = 6 * math.pi, a: float = 0.0, b: float = 0.3) -> tuple[Tensor, Tensor]:
+def spiral_curves(n_total: int = 1000, theta_max: float = 6 * math.pi,
+                  a: float = 0.0, b: float = 0.3) -> tuple[Tensor, Tensor]:
     "The two base curves `(2, n_total, 2)` (index 0 counter-clockwise, 1 clockwise) and their clock `(n_total,)`."
     theta = torch.linspace(0, theta_max, n_total)
     r = a + b * theta
@@ -33,7 +34,8 @@ class Spirals:
     start: dict[str, Tensor]   # split name -> index of each window's first point on its curve
     curves: Tensor             # (2, n_total, 2) base curves, from `spiral_curves`
 
-def _windows(curves: Tensor, n: int, length: int, noise: float, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _windows(curves: Tensor, n: int, length: int,
+             noise: float, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     "`n` windows of `length` points: noisy, clean, direction label, start index."
     direction = torch.randint(0, 2, (n,), generator=g)
     start = torch.randint(0, curves.shape[1] - length + 1, (n,), generator=g)

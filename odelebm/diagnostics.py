@@ -24,7 +24,8 @@ class PosteriorTrace:
     mse: list[float] = field(default_factory=list)
     norm: list[float] = field(default_factory=list)
     spread: list[float] = field(default_factory=list)   # empty with one chain per series
-    accept: list[float] = field(default_factory=list)   # adjusted chains: the share of proposals accepted since the last record
+    # adjusted chains: the share of proposals accepted since the last record
+    accept: list[float] = field(default_factory=list)
     floor: float | None = None     # the MSE an exact fit of the signal leaves: sigma^2, or the data's noise variance
     bound: float | None = None     # the |z| beyond which a chain is a runaway
     dropped: int = 0               # chains that ran away (left out of the statistics from the step they failed)
@@ -44,19 +45,23 @@ class PosteriorTrace:
         """The chains' health in one line: the final MSE against the floor, the step from which it stayed within
         `within` of it, |z|, the spread between chains, runaways."""
         k, last = self.converged_at(within), self.mse[-1]
-        fit = (f"MSE at the observed points {last:.4g}" + ("" if self.floor is None else f" = {last / self.floor:.2f}x the noise floor "
-               f"{self.floor:.4g}, " + (f"within {within:.0%} of it from step {k}" if k is not None else f"not within {within:.0%} of it")))
-        return (f"posterior chains ({self.steps[-1]} steps, {self.n_chains} per series, {self.n_series} series): {fit}; |z| "
-                f"{self.norm[-1]:.3g}" + (f" (runaway bound {self.bound:.3g})" if self.bound else "")
+        fit = (f"MSE at the observed points {last:.4g}"
+               + ("" if self.floor is None else f" = {last / self.floor:.2f}x the noise floor {self.floor:.4g}, "
+                  + (f"within {within:.0%} of it from step {k}" if k is not None
+                     else f"not within {within:.0%} of it")))
+        return (f"posterior chains ({self.steps[-1]} steps, {self.n_chains} per series, {self.n_series} series): "
+                f"{fit}; |z| {self.norm[-1]:.3g}" + (f" (runaway bound {self.bound:.3g})" if self.bound else "")
                 + (f"; spread between chains {self.spread[-1]:.3g}" if self.spread else "")
-                + f"; log posterior {self.log_posterior[0]:.4g} -> {self.log_posterior[-1]:.4g}; {self.dropped} chain(s) ran away"
+                + f"; log posterior {self.log_posterior[0]:.4g} -> {self.log_posterior[-1]:.4g}; {self.dropped} "
+                  "chain(s) ran away"
                 + (f"; {sum(self.accept) / len(self.accept):.0%} of proposals accepted" if self.accept else ""))
 
     def plot(self, title: str = ""):
         "The four traces against the Langevin step (the MSE on a log scale, with the noise floor); returns the figure."
         import matplotlib.pyplot as plt
         panels = [("log posterior", self.log_posterior, "symlog"), ("MSE at the observed points", self.mse, "log"),
-                  ("mean |z|", self.norm, "linear")] + ([("spread between chains", self.spread, "linear")] if self.spread else [])
+                  ("mean |z|", self.norm, "linear")] + ([("spread between chains", self.spread, "linear")]
+                                                        if self.spread else [])
         fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 2.8))
         # the log posterior climbs by orders of magnitude in the first steps
         for ax, (name, v, scale) in zip(axes, panels):
@@ -65,16 +70,20 @@ class PosteriorTrace:
         if self.floor is not None:
             axes[1].axhline(self.floor, color="0.4", ls="--", lw=1, label="noise floor")
             axes[1].legend(frameon=False, fontsize=8)
-        if self.bound is not None and max(self.norm) > self.bound / 3: axes[2].axhline(self.bound, color="tab:red", ls=":", lw=1)
+        if self.bound is not None and max(self.norm) > self.bound / 3:
+            axes[2].axhline(self.bound, color="tab:red", ls=":", lw=1)
         fig.suptitle(title or self.summary(), fontsize=8, wrap=True)
         fig.tight_layout()
         return fig
 
 # %% ../nbs/api/05b_diagnostics.ipynb #f9e1aa4b
 def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
-                    n_steps: int = 100, step_size: float | str = "auto", n_chains: int = 1, every: int = 5, seed: int = 0,
-                    noise_floor: float | None = None,   # the data's noise variance, where known (default: sigma^2 of a Gaussian model)
-                    adjust: bool = False,               # Metropolis-adjusted chains (MALA): their acceptance is recorded too ...
+                    n_steps: int = 100, step_size: float | str = "auto", n_chains: int = 1, every: int = 5,
+                    seed: int = 0,
+                    # the data's noise variance, where known (default: sigma^2 of a Gaussian model)
+                    noise_floor: float | None = None,
+                    # Metropolis-adjusted chains (MALA): their acceptance is recorded too ...
+                    adjust: bool = False,
                     warmup: int = 0,                    # ... after this many unadjusted steps
                     ) -> PosteriorTrace:
     """Follow `n_chains` posterior Langevin chains per series of `x` (a `SequenceData`, or tensors `x, t, mask`) for

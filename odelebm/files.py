@@ -27,8 +27,8 @@ def check_run_alive(path: str | os.PathLike) -> None:
     held = os.environ.get(RUN_LOCK_ENV)
     if not held: return
     pid, lock = held.split(":", 1)
-    ended = RunEnded(f"not writing {path}: the odelebm-reproduce run (PID {pid}) that started this process no longer holds "
-                     f"{lock} (it was stopped); its files are left to the next run")
+    ended = RunEnded(f"not writing {path}: the odelebm-reproduce run (PID {pid}) that started this process no longer "
+                     f"holds {lock} (it was stopped); its files are left to the next run")
     try: fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError: raise ended from None
     try:

@@ -30,7 +30,8 @@ class ConvEncoder(nn.Module):
     linear."""
     def __init__(self, embed_dim: int = 64, channels: int = 16):
         super().__init__()
-        if embed_dim < 1 or channels < 1: raise ValueError(f"embed_dim and channels must be >= 1, got {embed_dim}, {channels}")
+        if embed_dim < 1 or channels < 1:
+            raise ValueError(f"embed_dim and channels must be >= 1, got {embed_dim}, {channels}")
         self.embed_dim = embed_dim
         self.net = nn.Sequential(
             nn.Conv2d(1, channels, 4, stride=2, padding=1), nn.ReLU(),             # 28 -> 14
@@ -38,7 +39,8 @@ class ConvEncoder(nn.Module):
             nn.Flatten(), nn.Linear(2 * channels * 49, embed_dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-3:]) != FRAME: raise ValueError(f"ConvEncoder expects frames of shape {FRAME}, got {tuple(x.shape)}")
+        if tuple(x.shape[-3:]) != FRAME:
+            raise ValueError(f"ConvEncoder expects frames of shape {FRAME}, got {tuple(x.shape)}")
         lead = x.shape[:-3]
         return self.net(x.reshape(-1, *FRAME)).reshape(*lead, self.embed_dim)
 
@@ -66,8 +68,11 @@ class ImageBaseline(Baseline):
         the model's device."""
         t, x, mask = check_batch(t, x, mask)
         if tuple(x.shape[2:]) != FRAME:
-            raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; image baselines expect frames (N, T, 1, 28, 28)")
-        if mask.ndim != 2: raise ValueError(f"mask must be (N, T) = {tuple(x.shape[:2])} (whole frames observed), got {tuple(mask.shape)}")
+            raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; image baselines expect frames (N, T, "
+                             "1, 28, 28)")
+        if mask.ndim != 2:
+            raise ValueError(f"mask must be (N, T) = {tuple(x.shape[:2])} (whole frames observed), got "
+                             f"{tuple(mask.shape)}")
         dev = self.device
         m = mask.to(dev)
         return t.to(dev), torch.where(m[..., None, None, None], x.to(dev), 0.0), m
@@ -77,7 +82,8 @@ class ImageBaseline(Baseline):
         if self.t_in is None: return m
         window = torch.arange(m.shape[1], device=m.device) < self.t_in
         m = m & window
-        if not m.any(1).all(): raise ValueError(f"some sequences have no observed frame among the first t_in={self.t_in}")
+        if not m.any(1).all():
+            raise ValueError(f"some sequences have no observed frame among the first t_in={self.t_in}")
         return m
 
 # %% ../nbs/api/21_image_baselines.ipynb #ad23280a
@@ -111,13 +117,17 @@ class StackedFrameEncoder(nn.Module):
         self.t_in = t_in
         def block(c_in: int, c_out: int) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, 5, stride=2, padding=2), nn.BatchNorm2d(c_out), nn.ReLU()]
-        self.net = nn.Sequential(*block(t_in, channels), *block(channels, 2 * channels), *block(2 * channels, 4 * channels),  # 28 -> 14 -> 7 -> 4
-                                 nn.Flatten(), nn.Linear(4 * channels * 16, out_dim))
+        # 28 -> 14 -> 7 -> 4
+        self.net = nn.Sequential(*block(t_in, channels), *block(channels, 2 * channels),
+                                 *block(2 * channels, 4 * channels), nn.Flatten(),
+                                 nn.Linear(4 * channels * 16, out_dim))
 
     def forward(self, x: Tensor, t: Tensor, m: Tensor) -> Tensor:
         """Head output `(B, out_dim)` from the first `t_in` frames of `x (B, T, 1, 28, 28)` (zeros where unobserved:
         `ImageBaseline.inputs`); the frames sit on a regular grid from `t[0]`, so `t` and `m` are not read."""
-        if x.shape[1] < self.t_in: raise ValueError(f"the stacked encoder reads the first t_in={self.t_in} frames; the sequences have {x.shape[1]}")
+        if x.shape[1] < self.t_in:
+            raise ValueError(f"the stacked encoder reads the first t_in={self.t_in} frames; the sequences have "
+                             f"{x.shape[1]}")
         return self.net(x[:, :self.t_in, 0])
 
 # %% ../nbs/api/21_image_baselines.ipynb #b263997c
@@ -143,8 +153,10 @@ class FrameSizes:
     t_in: int | None = None      # frames the encoders read (None: all observed)
     encoder: str = "gru"         # q(z0)'s encoder, one of FRAME_ENCODERS ("stack" needs t_in)
     def __post_init__(self):
-        if self.encoder not in FRAME_ENCODERS: raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {FRAME_ENCODERS}")
-        if self.encoder == "stack" and self.t_in is None: raise ValueError("the stacked encoder needs t_in, the number of frames it stacks")
+        if self.encoder not in FRAME_ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {FRAME_ENCODERS}")
+        if self.encoder == "stack" and self.t_in is None:
+            raise ValueError("the stacked encoder needs t_in, the number of frames it stacks")
         if self.latent_dim < 1: raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {self.n_z_samples}")
 
@@ -158,7 +170,8 @@ class ImageLatentODE(ImageBaseline):
         super().__init__(s.t_in)
         self.latent_dim, self.static_dim, self.dynamic_dim = s.latent_dim, _static_dim, _dynamic_dim
         self.solver, self.n_z_samples = s.solver, s.n_z_samples
-        self.encoder = (FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels) if s.encoder == "gru" else
+        self.encoder = (FrameGRUEncoder(2 * s.latent_dim, s.embed_dim, s.rec_hidden, s.enc_channels)
+                        if s.encoder == "gru" else
                         StackedFrameEncoder(2 * s.latent_dim, s.t_in, s.enc_channels))
         self.func = ODEFunc(s.latent_dim, s.ode_hidden, s.ode_layers, s.ode_act, _dynamic_dim)
         self.emission = ConvEmission(s.latent_dim, _static_dim, s.channels, s.likelihood, s.sigma)
@@ -189,7 +202,8 @@ class ImageLatentODE(ImageBaseline):
         mean, log_std, z_s, z_d = q["mean"], q["log_std"], q["z_s"], q.get("z_d")
         S, (B, L) = self.n_z_samples, mean.shape
         z0 = (mean + log_std.exp() * torch.randn(S, B, L, device=mean.device)).reshape(S * B, L)
-        a = self.decode(z0, None if z_s is None else z_s.repeat(S, 1), t[0], t, None if z_d is None else z_d.repeat(S, 1))
+        a = self.decode(z0, None if z_s is None else z_s.repeat(S, 1), t[0], t,
+                        None if z_d is None else z_d.repeat(S, 1))
         ll = self.emission.log_likelihood(x.repeat(S, 1, 1, 1, 1), a, m.repeat(S, 1)).reshape(S, B).mean(0)
         kl = kl_normal(mean, log_std)
         loss = (kl_weight * kl - ll).mean()
@@ -207,7 +221,8 @@ class ImageLatentODE(ImageBaseline):
 
 # %% ../nbs/api/21_image_baselines.ipynb #c407d6ba
 def rotating_hands(n: int, n_frames: int = 16, dt: float = 0.1, seed: int = 0,
-                   lengths: tuple[float, ...] = (6.0, 9.0, 12.0), width: tuple[float, float] = (1.0, 2.0)) -> SequenceData:
+                   lengths: tuple[float, ...] = (6.0, 9.0, 12.0),
+                   width: tuple[float, float] = (1.0, 2.0)) -> SequenceData:
     "Synthetic stand-in for rotating MNIST: `n` sequences of a rotating segment (`labels`: index of its length)."
     if n < 1 or n_frames < 1: raise ValueError(f"n and n_frames must be >= 1, got {n}, {n_frames}")
     g = torch.Generator().manual_seed(seed)
@@ -230,7 +245,8 @@ class MoNODE(ImageLatentODE):
     modulator `z_d` for the ODE; `sizes`: `FrameSizes` fields."""
     def __init__(self, static_dim: int = 16, content_hidden: int = 64, dynamic_dim: int = 0, window: int = 5, **sizes):
         if min(static_dim, dynamic_dim) < 0 or static_dim + dynamic_dim < 1:
-            raise ValueError(f"MoNODE needs static_dim >= 1 or dynamic_dim >= 1 (neither negative), got {static_dim}, {dynamic_dim}")
+            raise ValueError(f"MoNODE needs static_dim >= 1 or dynamic_dim >= 1 (neither negative), got {static_dim}, "
+                             f"{dynamic_dim}")
         if window < 1: raise ValueError(f"window must be >= 1, got {window}")
         super().__init__(_static_dim=static_dim, _dynamic_dim=dynamic_dim, **sizes)
         E, ch = self.sizes.embed_dim, self.sizes.enc_channels
@@ -253,11 +269,13 @@ class MoNODE(ImageLatentODE):
         """`z_d (B, dynamic_dim)`: the MLP of every run of `window` consecutive observed frames (their embeddings side
         by side), averaged over the runs."""
         w = self.window
-        if m.shape[1] < w: raise ValueError(f"the dynamics modulator reads runs of window={w} frames; the sequences have {m.shape[1]}")
+        if m.shape[1] < w:
+            raise ValueError(f"the dynamics modulator reads runs of window={w} frames; the sequences have {m.shape[1]}")
         e = embed_observed(self.modulator_conv, x, m)                  # (B, T, E)
         runs = e.unfold(1, w, 1).transpose(-1, -2).flatten(-2)         # (B, T - w + 1, w * E), frames in time order
         whole = m.unfold(1, w, 1).all(-1)                              # runs with every frame observed
-        if not whole.any(1).all(): raise ValueError(f"some sequences have no {w} consecutive observed frames for the dynamics modulator")
+        if not whole.any(1).all():
+            raise ValueError(f"some sequences have no {w} consecutive observed frames for the dynamics modulator")
         return (self.modulator_head(runs) * whole[..., None]).sum(1) / whole.sum(1, keepdim=True).to(e.dtype)
 
     def posterior(self, x: Tensor, t: Tensor, m: Tensor) -> dict[str, Tensor]:

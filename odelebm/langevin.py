@@ -27,13 +27,15 @@ def runaway_bound(dim: int, scale: float = 1.0) -> float:
 class LangevinDivergence(FloatingPointError):
     """A Langevin chain went non-finite or ran away (|z| beyond the bound); `step`, `last_energy` and the failing
     `chains`."""
-    def __init__(self, step: int, last_energy: float | None, what: str = "non-finite log-density", chains: list[int] | None = None):
+    def __init__(self, step: int, last_energy: float | None, what: str = "non-finite log-density",
+                 chains: list[int] | None = None):
         self.step, self.last_energy, self.chains = step, last_energy, chains
-        last = ("none (it failed at the start)" if last_energy is None else f"{last_energy:.4g}" if math.isfinite(last_energy)
+        last = ("none (it failed at the start)" if last_energy is None else f"{last_energy:.4g}"
+                if math.isfinite(last_energy)
                 else "beyond float range")
         who = f" in {len(chains)} chain(s) (first: {chains[:5]})" if chains else ""
-        super().__init__(f"Langevin chain diverged: {what} at step {step}{who}; last mean energy of the chains in bounds: "
-                         f"{last}. Lower the step size or check the data for extreme values.")
+        super().__init__(f"Langevin chain diverged: {what} at step {step}{who}; last mean energy of the chains in "
+                         f"bounds: {last}. Lower the step size or check the data for extreme values.")
         self._args = (step, last_energy, what, chains)
     def __reduce__(self):   # pickled with its own arguments: a worker process's divergence reaches the parent intact
         return type(self), self._args
@@ -69,13 +71,15 @@ def normal_draws(generator: Generators, active: Sequence[bool] | None = None) ->
     gens = _gens(generator)
     active = [True] * len(gens) if active is None else list(active)
     def draw(z: Tensor) -> Tensor:
-        if len(z) % len(gens): raise ValueError(f"{len(z)} chains do not split into {len(gens)} equal blocks, one per generator")
+        if len(z) % len(gens):
+            raise ValueError(f"{len(z)} chains do not split into {len(gens)} equal blocks, one per generator")
         shape = (len(z) // len(gens), *z.shape[1:])
         return torch.cat([torch.randn(shape, generator=g, device=z.device, dtype=z.dtype) if a else
                           torch.zeros(shape, device=z.device, dtype=z.dtype) for g, a in zip(gens, active)])
     return draw
 
-def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None, bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None,
+          bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none): the new positions, `log pi(z)`, its
     gradient, and which chains failed (non-finite or beyond `bound`)."""
     z = z.detach().requires_grad_(True)
@@ -97,7 +101,8 @@ def _evaluate(log_prob, z: Tensor) -> tuple[Tensor, Tensor]:
     return lp.detach(), grad
 
 def _uniforms(generator: Generators) -> Callable[[int, torch.device], Tensor]:
-    "`n` uniform draws on (0, 1), one per chain, from `generator` as `normal_draws` splits it (the normal CDF of a normal draw)."
+    """`n` uniform draws on (0, 1), one per chain, from `generator` as `normal_draws` splits it (the normal CDF of a
+    normal draw)."""
     if generator is None: return lambda n, device: torch.rand(n, device=device)
     draw = normal_draws(generator)
     return lambda n, device: torch.special.ndtr(draw(torch.empty(n, 1, device=device))[:, 0])
@@ -105,21 +110,22 @@ def _uniforms(generator: Generators) -> Callable[[int, torch.device], Tensor]:
 def _adjusted(log_prob, z: Tensor, n_steps: int, s: float | Tensor, noise: Callable[[Tensor], Tensor],
               uniform: Callable[[int, torch.device], Tensor], bound: float, tr: LangevinTrace | None,
               alive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """`n_steps` Metropolis-adjusted Langevin steps from `z`: the positions, their `log pi`, and which chains do not move
-    (not `alive` already, or non-finite at `z`). A proposal that is non-finite or beyond `bound` is rejected."""
+    """`n_steps` Metropolis-adjusted Langevin steps from `z`: the positions, their `log pi`, and which chains do not
+    move (not `alive` already, or non-finite at `z`). A proposal that is non-finite or beyond `bound` is rejected."""
     lp, grad = _evaluate(log_prob, z)
     bad = ~alive | ~torch.isfinite(lp) | ~torch.isfinite(grad).all(-1)
     for _ in range(n_steps):
         e = noise(z)
         prop = z + 0.5 * s ** 2 * grad + s * e
         lp_p, grad_p = _evaluate(log_prob, prop)
-        # log pi(z') q(z | z') / (pi(z) q(z' | z)), the proposals Gaussian with mean z + s^2/2 grad and covariance s^2 I;
-        # (z - z' - s^2/2 grad') / s = -(e + s/2 (grad + grad')) keeps a zero step finite
+        # log pi(z') q(z | z') / (pi(z) q(z' | z)), the proposals Gaussian with mean z + s^2/2 grad and covariance s^2
+        # I; (z - z' - s^2/2 grad') / s = -(e + s/2 (grad + grad')) keeps a zero step finite
         back = e + 0.5 * s * (grad + grad_p)
         log_alpha = lp_p - lp + 0.5 * (e.pow(2).sum(-1) - back.pow(2).sum(-1))
         sane = torch.isfinite(log_alpha) & torch.isfinite(grad_p).all(-1) & (prop.norm(dim=-1) <= bound) & ~bad
         take = sane & (uniform(len(z), z.device).log() < log_alpha)
-        z, lp, grad = torch.where(take[:, None], prop, z), torch.where(take, lp_p, lp), torch.where(take[:, None], grad_p, grad)
+        z, lp, grad = (torch.where(take[:, None], prop, z), torch.where(take, lp_p, lp),
+                       torch.where(take[:, None], grad_p, grad))
         if tr is not None:
             tr.energy.append(-lp.mean().item()); tr.grad_norm.append(grad.norm(dim=-1).mean().item())
             tr.accept.append(take.float().mean().item())
@@ -136,30 +142,41 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              init: Tensor | Sequence[int],          # chain start, or a shape for a fresh N(0, I) start
              n_steps: int = 20,                     # K, the number of Langevin steps
              step_size: float | Tensor = 0.1,       # s: one step for all chains, or one per chain `(B,)`
-             noise: bool | Callable[[Tensor], Tensor] = True, # add `s * e`; False: gradient ascent on log pi; a function of
-                                                    # the chains giving e
+             # add `s * e`; False: gradient ascent on log pi; a function of the chains giving e
+             noise: bool | Callable[[Tensor], Tensor] = True,
              trace: bool = False,                   # also return a `LangevinTrace`
-             runaway: str = "raise",                # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
+             # "raise" LangevinDivergence, or "drop": stop failing chains, return `alive`
+             runaway: str = "raise",
              bound: float | None = None,            # largest |z| of a sane chain (None: MAX_NORM_PER_DIM * sqrt(D))
-             generator: Generators = None,          # where the start (for a shape `init`) and e are drawn from (`normal_draws`)
-             adjust: bool = False,                  # Metropolis-adjusted (MALA): accept each proposal with the MH probability
-             warmup: int = 0,                       # with `adjust`: the first `warmup` steps unadjusted (MALA's transient is slow)
-             tail: int = 0,                         # the last `tail` of the `n_steps` without noise (nor an accept test)
+             # where the start (for a shape `init`) and e are drawn from (`normal_draws`)
+             generator: Generators = None,
+             # Metropolis-adjusted (MALA): accept each proposal with the MH probability
+             adjust: bool = False,
+             # with `adjust`: the first `warmup` steps unadjusted (MALA's transient is slow)
+             warmup: int = 0,
+             # the last `tail` of the `n_steps` without noise (nor an accept test)
+             tail: int = 0,
              ) -> Tensor | tuple:
     """Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`,
     `trace`)."""
     if n_steps < 0: raise ValueError(f"n_steps must be >= 0, got {n_steps}")
     for name, v in (("warmup", warmup), ("tail", tail)):
-        if not (isinstance(v, int) and 0 <= v <= n_steps): raise ValueError(f"{name} must be an integer in [0, n_steps], got {v!r}")
+        if not (isinstance(v, int) and 0 <= v <= n_steps):
+            raise ValueError(f"{name} must be an integer in [0, n_steps], got {v!r}")
     if adjust and noise is False: raise ValueError("an adjusted chain needs its noise: adjust=True with noise=False")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     if isinstance(init, Tensor): z = init.detach().clone()
-    else: z = normal_draws(generator)(torch.empty(*init, device=_gens(generator)[0].device if generator is not None else None))
+    else:
+        z = normal_draws(generator)(torch.empty(*init, device=_gens(generator)[0].device if generator is not None
+                                                else None))
     noise = _noise(noise, generator)
     if isinstance(step_size, Tensor):
-        if step_size.shape != (len(z),): raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape {tuple(step_size.shape)}")
+        if step_size.shape != (len(z),):
+            raise ValueError(f"a tensor step_size holds one step per chain ({len(z)},), got shape "
+                             f"{tuple(step_size.shape)}")
         s = step_size.to(z)[:, None]   # per-chain steps broadcast over the latent coordinates
-    else: s = float(step_size)        # a number stays a Python float: fixed-step chains are bit-identical to earlier releases
+    # a number stays a Python float: fixed-step chains are bit-identical to earlier releases
+    else: s = float(step_size)
     if not bool(torch.as_tensor(s >= 0).all() & torch.as_tensor(s > 0).any()):   # a chain with step 0 stays where it is
         raise ValueError(f"step_size must be positive (a chain's step may be 0), got {step_size}")
     bound = runaway_bound(z.shape[-1]) if bound is None else bound
@@ -175,7 +192,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
                 z = torch.where(alive[:, None], new, z.detach())
             else:
                 if bad.any():
-                    raise LangevinDivergence(k, _finite_mean(last), _failure(lp, grad, new, bound), bad.nonzero().flatten().tolist())
+                    raise LangevinDivergence(k, _finite_mean(last), _failure(lp, grad, new, bound),
+                                             bad.nonzero().flatten().tolist())
                 z = new
             last = -lp.detach()  # kept as a tensor: no host sync per step unless tracing or failing
             if trace:
@@ -184,7 +202,8 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
         start = min(warmup, noisy) if adjust else noisy
         unadjusted(range(start))
         if start < noisy:
-            z, lp, bad = _adjusted(log_prob, z, noisy - start, s, noise, _uniforms(generator), bound, tr if trace else None, alive)
+            z, lp, bad = _adjusted(log_prob, z, noisy - start, s, noise, _uniforms(generator), bound,
+                                   tr if trace else None, alive)
             if runaway == "drop": alive &= ~bad
             elif bad.any(): raise LangevinDivergence(start, _finite_mean(last), "non-finite log-density or gradient",
                                                      bad.nonzero().flatten().tolist())
@@ -204,7 +223,8 @@ def step_from_eta(eta: float | Tensor) -> float | Tensor:
 def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `log pi` per chain `(B,)`
                 z: Tensor,                            # where each chain starts, `(B, D)`
                 step_size: float | Tensor,            # the step to cap: one number, or one per chain `(B,)`
-                stability: float = 1.0,               # kappa, the largest (s^2 / 2) * curvature allowed (contraction needs < 2)
+                # kappa, the largest (s^2 / 2) * curvature allowed (contraction needs < 2)
+                stability: float = 1.0,
                 n_iter: int = 3,                      # power iterations
                 eps: float = 1e-2,                    # finite-difference length in latent units
                 ) -> Tensor:
@@ -223,7 +243,8 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
         for _ in range(n_iter):
             hv = (g - grad(z + eps * v)) / eps   # H v, H the Hessian of -log pi
             lam, v = hv.norm(dim=-1), unit(hv)
-    s = step_size.to(z) if isinstance(step_size, Tensor) else torch.full((len(z),), float(step_size), dtype=z.dtype, device=z.device)
+    s = step_size.to(z) if isinstance(step_size, Tensor) else torch.full((len(z),), float(step_size),
+                                                                         dtype=z.dtype, device=z.device)
     cap = (2 * stability / lam.clamp(min=1e-30)).sqrt()
     # a non-finite start is the chain's own check to report
     return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)
@@ -245,11 +266,17 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 class GraphedChains:
     """Langevin chains whose step is captured once as a CUDA graph and replayed (on the CPU, for tests, run eagerly on
     the same buffers)."""
-    def __init__(self, make_log_prob: Callable[..., Callable[[Tensor], Tensor]], # builds `log pi` from the static `inputs` and `constants`
-                 inputs: Sequence[Tensor],    # read at every replay: copied into static buffers by `run` (a batch, its masks)
-                 constants: Sequence[Tensor], # baked into the capture (a time grid): a change of value needs a new capture
-                 init: Tensor, step_size: float | Tensor, noise: bool = True, bound: float | None = None, warmup: int = 2,
-                 generator: Generators = None):  # where the noise comes from (`normal_draws`): registered with the capture
+    def __init__(self,
+                 # builds `log pi` from the static `inputs` and `constants`
+                 make_log_prob: Callable[..., Callable[[Tensor], Tensor]],
+                 # read at every replay: copied into static buffers by `run` (a batch, its masks)
+                 inputs: Sequence[Tensor],
+                 # baked into the capture (a time grid): a change of value needs a new capture
+                 constants: Sequence[Tensor],
+                 init: Tensor, step_size: float | Tensor, noise: bool = True, bound: float | None = None,
+                 warmup: int = 2,
+                 # where the noise comes from (`normal_draws`): registered with the capture
+                 generator: Generators = None):
         self.inputs = [x.detach().clone() for x in inputs]
         self.constants = [c.detach().clone() for c in constants]
         self.z, self.alive = init.detach().clone(), torch.ones(len(init), dtype=torch.bool, device=init.device)
@@ -280,12 +307,14 @@ class GraphedChains:
         """Whether this capture serves these arguments: same shapes and step kind, same generators, same constant values
         (one device sync)."""
         same = lambda a, b: a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
-        return (_gens(generator) == _gens(self.generator) and same(self.z, init) and all(same(a, b) for a, b in zip(self.inputs, inputs))
+        return (_gens(generator) == _gens(self.generator) and same(self.z, init)
+                and all(same(a, b) for a, b in zip(self.inputs, inputs))
                 and isinstance(step_size, Tensor) == isinstance(self.step, Tensor)
                 and (isinstance(step_size, Tensor) or float(step_size) == self.step)
                 and all(same(a, b) and torch.equal(a, b) for a, b in zip(self.constants, constants)))
 
-    def run(self, inputs: Sequence[Tensor], init: Tensor, step_size: float | Tensor, n_steps: int) -> tuple[Tensor, Tensor]:
+    def run(self, inputs: Sequence[Tensor], init: Tensor, step_size: float | Tensor,
+            n_steps: int) -> tuple[Tensor, Tensor]:
         "`n_steps` replays from `init` on `inputs`: the samples and which chains stayed sane."
         for buf, x in zip(self.inputs, inputs): buf.copy_(x)
         if isinstance(self.step, Tensor): self.step.copy_(step_size.to(self.step)[:, None])
@@ -304,23 +333,28 @@ def weights_key(module: nn.Module) -> tuple[int, ...]:
     "Where `module`'s weights live: a capture reads them there, so a moved model needs a new capture."
     return tuple(p.data_ptr() for p in module.parameters())
 
-def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor], constants: Sequence[Tensor],
-               init: Tensor, n_steps: int, step_size: float | Tensor, noise: bool | Callable = True, runaway: str = "raise",
-               graph: bool | None = None, cache: dict | None = None, key: tuple = (), bound: float | None = None,
-               generator: Generators = None, adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple[Tensor, Tensor]:
-    """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays of a
-    captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`, `generator`: see `langevin`)."""
+def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs: Sequence[Tensor],
+               constants: Sequence[Tensor], init: Tensor, n_steps: int, step_size: float | Tensor,
+               noise: bool | Callable = True, runaway: str = "raise", graph: bool | None = None,
+               cache: dict | None = None, key: tuple = (), bound: float | None = None, generator: Generators = None,
+               adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple[Tensor, Tensor]:
+    """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays
+    of a captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`,
+    `generator`: see `langevin`)."""
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
-    eager = lambda: langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway, bound=bound,
-                             generator=generator, adjust=adjust, warmup=warmup, tail=tail)
+    eager = lambda: langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway,
+                             bound=bound, generator=generator, adjust=adjust, warmup=warmup, tail=tail)
     # (the captured step is the unadjusted one with its noise: adjusted or tailed chains run step by step)
-    use = (init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None and not adjust and not tail
+    use = ((init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None and not adjust
+           and not tail)
     if not use: return eager()
     chains = cache.get(key)
     if chains == "eager": return eager()
     if chains is None or not chains.fits(inputs, constants, init, step_size, generator):
         if len(cache) >= GRAPH_CACHE_SIZE: cache.pop(next(iter(cache)))
-        try: chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise), bound, generator=generator)
+        try:
+            chains = cache[key] = GraphedChains(make_log_prob, inputs, constants, init, step_size, bool(noise), bound,
+                                                generator=generator)
         except RuntimeError as e:   # something in the step cannot be captured (e.g. an adaptive solver's host syncs)
             warnings.warn(f"a Langevin step could not be captured as a CUDA graph ({str(e).splitlines()[0][:200]}); "
                           f"these chains run step by step")

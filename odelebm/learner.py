@@ -9,12 +9,14 @@ from dataclasses import dataclass, asdict, field, replace
 from typing import Sequence
 import torch
 from torch import Tensor
-from .sequences import SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid, sequence_mse, subsample_mask
+from .sequences import (SequenceData, check_batch, check_obs_shape, expand_mask, masked_mse, query_grid,
+                               sequence_mse, subsample_mask)
 from .core import patch_to
 from .model import ODELEBM, ModelConfig, resolve_max_step
 from .ensemble import Ensemble
 from .langevin import LangevinDivergence
-from .training import FitConfig, History, Histories, Trainer, check_member_configs, descend, draw_batch, make_optimizer
+from .training import (FitConfig, History, Histories, Trainer, check_member_configs, descend, draw_batch,
+                              make_optimizer)
 from .chains import chain_schedule
 
 # %% auto #0
@@ -36,8 +38,8 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
                           f"data.unstandardize on predictions) usually trains much better")
     if c.max_step == "auto": model.config = replace(c, max_step=resolve_max_step(data.t, data.mask, c.t0))
     elif c.max_step is None and len(data.t) > LARGE_GRID:
-        warnings.warn(f"max_step=None: every ODE solve steps along all {len(data.t)} times of the data's union grid (slow, and the "
-                      f"accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
+        warnings.warn(f"max_step=None: every ODE solve steps along all {len(data.t)} times of the data's union grid "
+                      "(slow, and the accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
 
 # %% ../nbs/api/05_learner.ipynb #de62962e
@@ -52,12 +54,14 @@ class Learner(Trainer):
     `FitConfig` each (every member as it would train alone): the model, its two optimisers, the posterior chain
     schedule."""
     label = "ODE-LEBM fit"
-    def __init__(self, model: ODELEBM | Ensemble, data: SequenceData, config: FitConfig | Sequence[FitConfig] | None = None, **kwargs):
+    def __init__(self, model: ODELEBM | Ensemble, data: SequenceData,
+                 config: FitConfig | Sequence[FitConfig] | None = None, **kwargs):
         if config is not None and kwargs: raise ValueError("pass either a FitConfig or keyword arguments, not both")
         configs = list(config) if isinstance(config, (list, tuple)) else [config or FitConfig(**kwargs)]
         n = getattr(model, "n_members", 1)   # an Ensemble's E (duck-typed: any module of stacked members)
         if len(configs) != n: raise ValueError(f"{len(configs)} FitConfigs for {n} members")
-        if not isinstance(data, SequenceData): raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
+        if not isinstance(data, SequenceData):
+            raise TypeError("data must be an odelebm.sequences.SequenceData (it validates times, shapes and NaNs)")
         c = check_member_configs(configs)
         check_obs_shape(data, model.config.obs_shape)
         self.model = model.to(c.device)
@@ -92,7 +96,8 @@ class Learner(Trainer):
         return self.batch(torch.cat([i for i, _ in draws]), torch.cat([m for _, m in draws]))
 
     def state_dict(self) -> dict:
-        return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config), **self.chains.state_dict())
+        return dict(super().state_dict(), model=self.model.state_dict(), model_config=asdict(self.model.config),
+                    **self.chains.state_dict())
 
     @classmethod
     def upgrade(cls, s: dict) -> dict:
@@ -128,10 +133,12 @@ def step(self) -> dict[str, float] | list[dict[str, float]]:
     ok = b.ok.view(E, -1)
     dropped = (~ok).sum(1).tolist()   # (one host sync per iteration)
     if (e := next((e for e, d in enumerate(dropped) if d == ok.shape[1]), None)) is not None:
-        raise LangevinDivergence(c.posterior_steps, None, "every posterior chain of " + (f"member {e}'s" if E > 1 else "the")
+        raise LangevinDivergence(c.posterior_steps, None,
+                                 "every posterior chain of " + (f"member {e}'s" if E > 1 else "the")
                                  + " batch ran away or went non-finite", list(range(ok.shape[1])))
     # each member's mean over its sane chains (the plain mean when all are sane: no weights to round with)
-    mean = (lambda v: v.view(E, -1).mean(1)) if not any(dropped) else (lambda v: torch.where(ok, v.view(E, -1), 0.0).sum(1) / ok.sum(1))
+    mean = ((lambda v: v.view(E, -1).mean(1)) if not any(dropped)
+            else (lambda v: torch.where(ok, v.view(E, -1), 0.0).sum(1) / ok.sum(1)))
     loss_ebm, energies = torch.zeros(E), {}
     if self.opt_ebm:   # EBM: raise f on posterior samples, lower it on prior samples z-
         z_minus = m.sample_prior(len(b.z), c.prior_steps, c.prior_step_size, generator=self.noise_gens)
@@ -162,8 +169,8 @@ def postfix(self, out: dict | list[dict]) -> dict[str, str]:
     return dict(mse=f"{sum(o['mse'] for o in out) / len(out):.3g}")
 
 # %% ../nbs/api/05_learner.ipynb #a2653d31
-def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None, validation: float | Validation | None = None,
-        **kwargs) -> Learner:
+def fit(model: ODELEBM, data: SequenceData, config: FitConfig | None = None,
+        validation: float | Validation | None = None, **kwargs) -> Learner:
     """Train `model` on `data` with Algorithm 1; returns the `Learner` (its `history`, `save`, and further `fit` calls).
     With `validation` (a fraction of the series to set aside, or a `Validation`), the held-out points are scored as it
     trains, it stops after `patience` scores without a better one, and `model` ends with the best-scoring weights
@@ -186,29 +193,25 @@ class Prediction:
     t: Tensor
     mean: Tensor
     z: Tensor
-    std: Tensor | None = None   # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
-    noise: float | None = None  # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
-    latents: dict[str, Tensor] = field(default_factory=dict)   # the first sample's parts `(N, dim)` by name, those it has of
-                                                               # "z0",
-                                                               # "z_d"
-                                                               # (read
-                                                               # by
-                                                               # the
-                                                               # ODE),
-                                                               # "z_s"
-                                                               # (read
-                                                               # by
-                                                               # the
-                                                               # emission)
+    # spread of the decoded means over the `n_samples` posterior samples (zeros for one sample)
+    std: Tensor | None = None
+    # the model's observation noise sigma (Gaussian likelihood), in the units of the data it saw
+    noise: float | None = None
+    # the first sample's parts `(N, dim)` by name, those it has of "z0", "z_d" (read by the ODE), "z_s" (read by the
+    # emission)
+    latents: dict[str, Tensor] = field(default_factory=dict)
 
-    def interval(self, level: float = 0.95, like: SequenceData | None = None, noise: float | None = None) -> tuple[Tensor, Tensor]:
+    def interval(self, level: float = 0.95, like: SequenceData | None = None,
+                 noise: float | None = None) -> tuple[Tensor, Tensor]:
         """The Gaussian predictive interval `mean ± q sqrt(std² + sigma²)` (q the normal quantile of `(1 + level) / 2`):
         the spread over posterior samples and the observation noise; with `like` (standardized data), in its original
         units. It is as calibrated as the chains are representative of the posterior: measure it on held-out points."""
         if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level!r}")
         # `noise`: a scale chosen on held-out points (`Validation.noise_scale`)
         noise = self.noise if noise is None else noise
-        if noise is None: raise ValueError("an interval needs the model's observation noise (a Gaussian likelihood) or a `noise` scale")
+        if noise is None:
+            raise ValueError("an interval needs the model's observation noise (a Gaussian likelihood) or a `noise` "
+                             "scale")
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + level) / 2)).item()
         half = q * (self.std.square() + noise ** 2).sqrt()
         lo, hi = self.mean - half, self.mean + half
@@ -221,38 +224,44 @@ def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
     if x.ndim != 3: return ""
     mean, std = SequenceData(t, x, mask).channel_stats()
     if not bool((std > 3).any() | (mean.abs() > 3).any()): return ""
-    return (f"; the observed values have channel means {[round(v, 3) for v in mean.tolist()]} and stds {[round(v, 3) for v in std.tolist()]}: "
-            f"a model trained on standardized data needs new series standardized alike, new.standardize(like=train)")
+    return (f"; the observed values have channel means {[round(v, 3) for v in mean.tolist()]} and stds "
+            f"{[round(v, 3) for v in std.tolist()]}: a model trained on standardized data needs new series "
+            "standardized alike, new.standardize(like=train)")
 
 def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, mask: Tensor | None = None,
             t_query: Tensor | None = None,   # times to decode at (default: `t`), in any order, repeats allowed
             n_steps: int = 20, step_size: float | str = "auto", n_samples: int = 1,
             batch_size: int = 500, seed: int | None = None,
-            generator: torch.Generator | None = None,   # where the chains draw from (default: a new one seeded with `seed`;
-                                                        # with neither, torch's global generator)
+            # where the chains draw from (default: a new one seeded with `seed`; with neither, torch's global generator)
+            generator: torch.Generator | None = None,
             adjust: bool = False,                       # Metropolis-adjusted chains (MALA, see `langevin`) ...
             warmup: int = 0,                            # ... after this many unadjusted steps
-            tail: int = 0,                              # the last `tail` of the `n_steps` without noise (see `langevin`)
+            # the last `tail` of the `n_steps` without noise (see `langevin`)
+            tail: int = 0,
             ) -> Prediction:
     """Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the
     model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."""
     if isinstance(x, SequenceData):
-        if t is not None or mask is not None: raise ValueError("pass a SequenceData alone: its times and mask come with it")
+        if t is not None or mask is not None:
+            raise ValueError("pass a SequenceData alone: its times and mask come with it")
         if getattr(model, "frame", None) is not None: model.frame.check(x)
         x, t, mask = x.x, x.t, x.mask
     elif t is None: raise ValueError("predict needs the times t of x (or a SequenceData, which carries them)")
     for name, v in (("batch_size", batch_size), ("n_samples", n_samples)):
         if not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    if not (isinstance(n_steps, int) and n_steps >= 0): raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    if not (isinstance(n_steps, int) and n_steps >= 0):
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
     if step_size != "auto" and (isinstance(step_size, str) or not step_size > 0):
         raise ValueError(f"step_size must be a number > 0 or 'auto', got {step_size!r}")
     t, x, mask = check_batch(t, x, mask)
     if len(x) == 0: raise ValueError(f"x holds no sequences (shape {tuple(x.shape)}): nothing to predict")
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
-        raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects {tuple(model.config.obs_shape)}")
+        raise ValueError(f"data observations have shape {tuple(x.shape[2:])}, the model expects "
+                         f"{tuple(model.config.obs_shape)}")
     tq, at = (t, None) if t_query is None else query_grid(t_query)
     if generator is None and seed is not None: generator = torch.Generator(device=model.device).manual_seed(seed)
-    try: means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator,
+    try:
+        means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator,
                                              adjust=adjust, warmup=warmup, tail=tail)
     except LangevinDivergence as e:
         if not (hint := _scale_hint(t, x, mask)): raise
@@ -272,8 +281,8 @@ def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: in
     # per-sequence times follow their rows
     return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr
 
-def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int, step_size: float | str,
-                      n_samples: int, batch_size: int, generator: torch.Generator | None = None,
+def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int,
+                      step_size: float | str, n_samples: int, batch_size: int, generator: torch.Generator | None = None,
                       **chain) -> tuple[Tensor, Tensor, Tensor]:
     """Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the
     latents."""
@@ -282,13 +291,15 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         tr, xr, mr = chain_batch(model, t, xb, mask[i:i + batch_size], n_samples)
-        if n_samples == 1: z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator, **chain), None
+        if n_samples == 1:
+            z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator, **chain), None
         else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
             z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator, **chain)
             ok = ok.reshape(len(xb), n_samples)
             if not bool(ok.any(1).all()):
                 bad = (~ok.any(1)).nonzero().flatten()
-                raise LangevinDivergence(n_steps, None, f"all {n_samples} chains of series {(bad + i).tolist()[:5]} ran away or went non-finite",
+                raise LangevinDivergence(n_steps, None, f"all {n_samples} chains of series {(bad + i).tolist()[:5]} "
+                                                        "ran away or went non-finite",
                                          (bad + i).tolist())
         with torch.no_grad():
             pred = model.decode(z, tq.to(dev))
@@ -321,12 +332,15 @@ class Validation:
     state: dict | None = field(default=None, repr=False)   # the model's weights there
 
     def __post_init__(self):
-        if not (isinstance(self.every, int) and self.every >= 1): raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
         if self.patience is not None and not (isinstance(self.patience, int) and self.patience >= 1):
             raise ValueError(f"patience must be None or an integer >= 1, got {self.patience!r}")
-        if not (isinstance(self.n_steps, int) and self.n_steps >= 1): raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
+        if not (isinstance(self.n_steps, int) and self.n_steps >= 1):
+            raise ValueError(f"n_steps must be an integer >= 1, got {self.n_steps!r}")
         observed = _time_mask(self.data.mask)
-        if self.held.shape != observed.shape: raise ValueError(f"held has shape {tuple(self.held.shape)}, the data's time points {tuple(observed.shape)}")
+        if self.held.shape != observed.shape:
+            raise ValueError(f"held has shape {tuple(self.held.shape)}, the data's time points {tuple(observed.shape)}")
         if (self.held & ~observed).any(): raise ValueError("held marks points the data do not observe")
         if not self.held.any(): raise ValueError("no point is held out: nothing to score")
         if (self.held.any(1) & ~_time_mask(self.shown).any(1)).any():
@@ -376,7 +390,8 @@ class Validation:
             v = self.score(trainer.model, trainer.cfg.posterior_step_size)
             self.iterations.append(trainer.iteration); self.scores.append(v)
             if v < min(self.scores[:-1], default=math.inf):
-                self.best, self.state = trainer.iteration, {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}
+                self.best, self.state = (trainer.iteration,
+                                         {k: t.detach().clone() for k, t in trainer.model.state_dict().items()})
         if not self.scores: return {}, False
         since = len(self.scores) - 1 - self.scores.index(min(self.scores))
         return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience

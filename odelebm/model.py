@@ -10,7 +10,8 @@ import torch
 from torch import nn, Tensor
 from .core import patch_to
 from .prior import EBMPrior
-from .langevin import langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step, runaway_bound, Generators, normal_draws
+from .langevin import (langevin, LangevinTrace, frozen, run_chains, graph_cache, weights_key, stable_step,
+                              runaway_bound, Generators, normal_draws)
 from .dynamics import ODEFunc, solve
 from .emission import MLPEmission, ConvEmission
 
@@ -39,7 +40,8 @@ class ModelConfig:
     sigma: float = 0.1                 # observation noise std of the Gaussian likelihood
     solver: str = "rk4_grid"           # see `odelebm.dynamics.solve`
     substeps: int = 1
-    fused_solver: bool | None = None   # grid solvers: None uses the fused solver where the field allows, False the autograd loop
+    # grid solvers: None uses the fused solver where the field allows, False the autograd loop
+    fused_solver: bool | None = None
     t0: float = 0.0                    # time at which z0 lives
     max_step: float | str | None = "auto"  # longest ODE step (see "Time grids" below): a number; "auto": set from the
                                            # training data by the Learner; None: step along each given time grid
@@ -52,7 +54,8 @@ class ModelConfig:
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         m = self.max_step
-        if not (m is None or m == "auto" or (isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m > 0)):
+        if not (m is None or m == "auto" or (isinstance(m, (int, float)) and not isinstance(m, bool)
+                                             and math.isfinite(m) and m > 0)):
             raise ValueError(f"max_step must be a positive number, 'auto' or None, got {m!r}")
         if self.step_stability is not None and not self.step_stability > 0:
             raise ValueError(f"step_stability must be a positive number or None, got {self.step_stability!r}")
@@ -64,15 +67,19 @@ class ODELEBM(nn.Module):
         super().__init__()
         c = self.config = config or ModelConfig(**kwargs)
         if config is not None and kwargs: raise ValueError("pass either a ModelConfig or keyword arguments, not both")
-        if c.prior not in ("ebm", "gaussian"): raise ValueError(f"unknown prior {c.prior!r}; choose 'ebm' or 'gaussian'")
+        if c.prior not in ("ebm", "gaussian"):
+            raise ValueError(f"unknown prior {c.prior!r}; choose 'ebm' or 'gaussian'")
         self.prior = EBMPrior(self.latent_dim, c.ebm_hidden, c.sigma_z, tilt=c.prior == "ebm")
         self.func = ODEFunc(c.z0_dim, c.ode_hidden, c.ode_layers, c.ode_act, c.dynamic_dim)
         if c.emission == "mlp":
-            if len(c.obs_shape) != 1: raise ValueError(f"the mlp emission needs obs_shape (D,), got {c.obs_shape}; use emission='conv' for frames")
+            if len(c.obs_shape) != 1:
+                raise ValueError(f"the mlp emission needs obs_shape (D,), got {c.obs_shape}; use emission='conv' for "
+                                 "frames")
             self.emission = MLPEmission(c.z0_dim, c.obs_shape[0], c.emission_hidden, c.emission_layers, c.static_dim,
                                         likelihood=c.likelihood, sigma=c.sigma)
         elif c.emission == "conv":
-            if c.obs_shape != (1, 28, 28): raise ValueError(f"the conv emission produces (1, 28, 28) frames, got obs_shape {c.obs_shape}")
+            if c.obs_shape != (1, 28, 28):
+                raise ValueError(f"the conv emission produces (1, 28, 28) frames, got obs_shape {c.obs_shape}")
             self.emission = ConvEmission(c.z0_dim, c.static_dim, c.conv_channels, c.likelihood, c.sigma)
         else: raise ValueError(f"unknown emission {c.emission!r}; choose 'mlp' or 'conv'")
 
@@ -126,7 +133,8 @@ def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
     z0, zd, _ = self.split(z)
     t = t.to(z)
     if self.dense: return self._dense_trajectory(torch.cat([z0, zd], -1), t)[..., :c.z0_dim]
-    if t.ndim != 1: raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
+    if t.ndim != 1:
+        raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
     grid, n_lead = self._grid(t)
     traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
     return traj[:, n_lead:]
@@ -154,9 +162,9 @@ def _lead(self, t: Tensor) -> Tensor:
     longest = (t[1:] - t[:-1]).max().item() if len(t) > 1 else gap
     n = math.ceil(gap / longest - 1e-9)
     if n > self.MAX_LEAD_STEPS:
-        raise ValueError(f"times start at {first:.6g}, {gap:.4g} after the model's t0 = {t0} ({n} grid steps of {longest:.3g}): "
-                         f"are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does, keeping "
-                         f"t_offset), or set ModelConfig(t0=...)")
+        raise ValueError(f"times start at {first:.6g}, {gap:.4g} after the model's t0 = {t0} ({n} grid steps of "
+                         f"{longest:.3g}): are they absolute stamps? Shift them to start at 0 "
+                         "(SequenceData.from_series does, keeping t_offset), or set ModelConfig(t0=...)")
     return torch.linspace(t0, first, n + 1, dtype=t.dtype, device=t.device)[:-1]
 
 # %% ../nbs/api/04_model.ipynb #7cd9c890
@@ -167,7 +175,8 @@ ODELEBM.MAX_SOLVER_STEPS = 100_000
 def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Solver grid, and for each time the solver state before it and the interpolation weight; kept for the last `t` (a
     chain's steps share it)."""
-    if getattr(self, "_plan", None) is not None and self._plan[0] is t and self._plan[1] == (t._version, self.config.max_step):
+    if (getattr(self, "_plan", None) is not None and self._plan[0] is t
+        and self._plan[1] == (t._version, self.config.max_step)):
         return self._plan[2]
     c, h = self.config, float(self.config.max_step)
     tt = t.detach().cpu().double()
@@ -177,14 +186,16 @@ def _readout(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         first, last = tt.min().item(), tt.max().item()
         why = ("Are they absolute stamps? Shift them to start at 0 (SequenceData.from_series does), or raise max_step"
                if first - c.t0 > last - first else   # far from t0 for their span: unshifted; else a dense grid
-               f"They start at {first:.6g}, so the grid is dense, not shifted: raise max_step (a number in ModelConfig), or thin the stamps")
+               f"They start at {first:.6g}, so the grid is dense, not shifted: raise max_step (a number in "
+               "ModelConfig), or thin the stamps")
         raise ValueError(f"times reach {last:.6g}: {n} solver steps of max_step = {h:.4g} from t0 = {c.t0} (at most "
                          f"{self.MAX_SOLVER_STEPS}). {why}")
     pos = (tt - c.t0) / h
     r = pos.round()
     pos = torch.where((pos - r).abs() < 1e-6, r, pos)   # a time on the solver grid reads its state exactly
     k = pos.floor().clamp(0, n - 1)
-    plan = ((c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t), k.long().to(t.device), (pos - k).to(t)[..., None])
+    plan = ((c.t0 + h * torch.arange(n + 1, dtype=torch.float64)).to(t), k.long().to(t.device),
+            (pos - k).to(t)[..., None])
     self._plan = (t, (t._version, c.max_step), plan)
     return plan
 
@@ -230,21 +241,26 @@ def resolve_max_step(t: Tensor, mask: Tensor, t0: float = 0.0) -> float:
 # %% ../nbs/api/04_model.ipynb #0eb2bc52
 @patch_to(ODELEBM)
 def sample_prior(self, n: int, n_steps: int = 20, step_size: float = 0.4, init: Tensor | None = None,
-                 trace: bool = False, graph: bool | None = None, generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
+                 trace: bool = False, graph: bool | None = None,
+                 generator: torch.Generator | None = None) -> Tensor | tuple[Tensor, LangevinTrace]:
     """`n` samples of `p_alpha(z)` by short-run Langevin from N(0, I) (or from `init`), drawn from `generator` (None:
     torch's; a sequence: see `normal_draws`); `graph`: see `run_chains` (None: on a GPU)."""
     init = normal_draws(generator)(torch.empty(n, self.latent_dim, device=self.device)) if init is None else init
     log_density = lambda z: -self.energy(z)
     with frozen(self):
-        if trace: return langevin(log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound, generator=generator)
+        if trace:
+            return langevin(log_density, init, n_steps, step_size, trace=True, bound=self.chain_bound,
+                            generator=generator)
         return run_chains(lambda: log_density, [], [], init, n_steps, step_size, graph=graph, cache=graph_cache(self),
-                          key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound, generator=generator)
+                          key=("prior", tuple(init.shape), weights_key(self)), bound=self.chain_bound,
+                          generator=generator)
 
 @patch_to(ODELEBM)
-def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20, step_size: float | str | Tensor = "auto",
-                     init: Tensor | None = None, noise: bool = True, trace: bool = False,
-                     runaway: str = "raise", graph: bool | None = None, generator: torch.Generator | None = None,
-                     adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple:
+def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20,
+                     step_size: float | str | Tensor = "auto", init: Tensor | None = None, noise: bool = True,
+                     trace: bool = False, runaway: str = "raise", graph: bool | None = None,
+                     generator: torch.Generator | None = None, adjust: bool = False,
+                     warmup: int = 0, tail: int = 0) -> Tensor | tuple:
     """Samples of `p_theta(z | x)` given the observed points of `x`, one chain per sequence, drawn from `generator`
     (None: torch's) (`runaway`, `adjust` (MALA) after `warmup` unadjusted steps, `tail` (noise-free last steps): see
     `langevin`; `graph`: see `run_chains`)."""
@@ -252,20 +268,21 @@ def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20
     with frozen(self):  # the chains need grad_z only: no weight gradients are formed
         if trace:
             step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway, self.chain_bound,
-                            generator, adjust, warmup, tail)
+            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway,
+                            self.chain_bound, generator, adjust, warmup, tail)
         log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
         return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
-                                  graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)), generator,
-                                  adjust, warmup, tail)
+                                  graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)),
+                                  generator, adjust, warmup, tail)
 
 # with `step_stability`: steps between re-caps of each chain's step (a 20-step chain is capped once)
 ODELEBM.STABILITY_EVERY = 20
 
 @patch_to(ODELEBM)
-def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size, mask: Tensor,
-                  noise=True, runaway: str = "raise", graph: bool | None = None, cache: dict | None = None, key: tuple = (),
-                  generator: Generators = None, adjust: bool = False, warmup: int = 0, tail: int = 0):
+def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tensor, n_steps: int, step_size,
+                  mask: Tensor, noise=True, runaway: str = "raise", graph: bool | None = None,
+                  cache: dict | None = None, key: tuple = (), generator: Generators = None, adjust: bool = False,
+                  warmup: int = 0, tail: int = 0):
     """`run_chains` of the posterior from `init` with `posterior_step`; with `step_stability`, in legs of
     `STABILITY_EVERY` steps, each chain's step re-capped where the leg starts (a chain's curvature moves as it does)."""
     legs = ([n_steps] if self.config.step_stability is None else
@@ -274,8 +291,8 @@ def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tens
     for n in legs:
         # the chain's unadjusted warm-up and noise-free tail, where they fall in this leg
         leg_warmup, leg_tail = max(0, min(n, warmup - done)), max(0, min(n, done + n - (n_steps - tail)))
-        out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z), noise, runaway,
-                         graph, cache, key, self.chain_bound, generator, adjust, leg_warmup, leg_tail)
+        out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z),
+                         noise, runaway, graph, cache, key, self.chain_bound, generator, adjust, leg_warmup, leg_tail)
         done += n
         if runaway == "raise": z = out; continue
         new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
@@ -296,7 +313,8 @@ def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
     return scale * sigma / n.clamp(min=1).to(torch.get_default_dtype()).sqrt()
 
 @patch_to(ODELEBM)
-def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None, init: Tensor | None = None) -> float | Tensor:
+def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None,
+                   init: Tensor | None = None) -> float | Tensor:
     """`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with
     `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."""
     if isinstance(step_size, str):

@@ -41,7 +41,8 @@ def damped_oscillators(n: int, t_max: float = 6.0, points: tuple[int, int] = (20
         out.append((t, x + noise * torch.randn(x.shape, generator=g)))
     return out
 
-def sinusoids(n: int, t_max: float = 5.0, points: tuple[int, int] = (5, 40), noise: float = 0.05, seed: int = 0) -> Series:
+def sinusoids(n: int, t_max: float = 5.0, points: tuple[int, int] = (5, 40), noise: float = 0.05,
+              seed: int = 0) -> Series:
     "The README's family: `sin(2t + phase)` at `points` random stamps in [0, t_max], with Gaussian noise."
     g = torch.Generator().manual_seed(seed)
     out = []
@@ -81,16 +82,19 @@ def co2_windows(start: float, end: float, years: float = 2.0, stride: float = 0.
     t, x = co2_weekly()
     return [w for s in _starts(start, end, years, stride) if len((w := _window(t, x, s, years))[0]) >= 10]
 
-def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, start: float = 1958.25, end: float = 2002.0) -> tuple[Series, Series]:
+def co2_interleaved(every: int = 4, years: float = 2.0, stride: float = 0.25, start: float = 1958.25,
+                    end: float = 2002.0) -> tuple[Series, Series]:
     """Training and test windows from the same decades: every `every`-th block of `years` from `start` is a test window,
     and the training windows (every `stride` years) overlap none of them."""
     t, x = co2_weekly()
     tests = _starts(start, end, years, years)[every - 1::every]
     apart = lambda s: all(s + years <= b + 1e-9 or s >= b + years - 1e-9 for b in tests)
-    return [_window(t, x, s, years) for s in _starts(start, end, years, stride) if apart(s)], [_window(t, x, b, years) for b in tests]
+    return ([_window(t, x, s, years) for s in _starts(start, end, years, stride) if apart(s)],
+            [_window(t, x, b, years) for b in tests])
 
 # %% ../nbs/api/35_own_series.ipynb #c0b2
-def hide(series: Series, n_held: int | float | None, seed: int = 0, after: float | None = None) -> tuple[Series, Series]:
+def hide(series: Series, n_held: int | float | None, seed: int = 0,
+         after: float | None = None) -> tuple[Series, Series]:
     """Split each series into the points shown and those held out: `n_held` random points (an int) or that share (a
     float); with `after`, the points past that time instead."""
     g, shown, held = torch.Generator().manual_seed(seed), [], []
@@ -134,13 +138,15 @@ def held_mse(values: Tensor, t_query: Tensor, held: Series) -> float:
     "MSE at the held-out points, each series weighted equally."
     return torch.stack([((v - x) ** 2).mean() for v, (_, x) in zip(at_held(values, t_query, held), held)]).mean().item()
 
-def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEVELS, noise: float | None = None) -> dict[float, float]:
+def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEVELS,
+             noise: float | None = None) -> dict[float, float]:
     """The share of held-out values inside `pred.interval(level, like, noise)` at each level (every held value counts
     once)."""
     out = {}
     for level in levels:
         lo, hi = pred.interval(level, like=like, noise=noise)
-        inside = [((a <= x) & (x <= b)).float() for a, b, (_, x) in zip(at_held(lo, t_query, held), at_held(hi, t_query, held), held)]
+        inside = [((a <= x) & (x <= b)).float() for a, b, (_, x) in zip(at_held(lo, t_query, held),
+                                                                        at_held(hi, t_query, held), held)]
         out[level] = torch.cat([v.flatten() for v in inside]).mean().item()
     return out
 
@@ -161,19 +167,23 @@ class FitRecipe:
     patience: int | None = None   # stopping after 4 scores without a better one cut runs that were still improving
     n_steps: int = 100            # posterior Langevin steps at prediction
     n_samples: int = 8            # chains per series at prediction
-    center: str = "auto"          # `SequenceData.standardize(center=)`: each series' own level off first where levels dominate
+    # `SequenceData.standardize(center=)`: each series' own level off first where levels dominate
+    center: str = "auto"
     forecast: bool = False        # validate on the last points of each validation series (the task: past the window)
 
-def fit_own(train: Series, r: FitRecipe = FitRecipe(), seed: int = 0) -> tuple[ODELEBM, SequenceData, Validation, float]:
+def fit_own(train: Series, r: FitRecipe = FitRecipe(),
+            seed: int = 0) -> tuple[ODELEBM, SequenceData, Validation, float]:
     """Standardize `train` and fit the recipe's ODE-LEBM, scoring held-out points of a validation share as it trains and
     keeping its best iterate; the model, the (standardized) training data, the validation record and the training
     seconds."""
     data = SequenceData.from_series(train, t_offset=0.0).standardize(center=r.center)
     rest, val = Validation.split(data, r.validation, seed=seed, from_end=r.forecast, every=r.every, patience=r.patience)
     torch.manual_seed(seed)
-    model = ODELEBM(obs_shape=(data.x.shape[-1],), z0_dim=r.z0_dim, ode_hidden=r.ode_hidden, sigma=r.sigma, solver="euler_grid")
+    model = ODELEBM(obs_shape=(data.x.shape[-1],), z0_dim=r.z0_dim, ode_hidden=r.ode_hidden, sigma=r.sigma,
+                    solver="euler_grid")
     start = time.time()
-    fit(model, rest, validation=val, iterations=r.iterations, batch_size=r.batch_size, lr_gen=r.lr_gen, lr_ebm=r.lr_ebm, seed=seed)
+    fit(model, rest, validation=val, iterations=r.iterations, batch_size=r.batch_size, lr_gen=r.lr_gen,
+        lr_ebm=r.lr_ebm, seed=seed)
     return model, data, val, time.time() - start
 
 # %% ../nbs/api/35_own_series.ipynb #c0b9
@@ -184,12 +194,14 @@ class FamilyResult:
     task: str
     mse: dict[str, float]           # by predictor: "ODE-LEBM" and each ruler
     coverage: dict[float, float]    # nominal level -> share of held-out values inside, noise: the model's sigma
-    noise: float                    # the noise chosen on the validation series (`Validation.noise_scale`), standardized units
+    # the noise chosen on the validation series (`Validation.noise_scale`), standardized units
+    noise: float
     coverage_chosen: dict[float, float]   # the same with that noise
     seconds: float                  # training wall time
     iterations: int                 # iterations trained (validation may stop it early)
     best: int | None                # the iteration kept (lowest validation score)
-    validation: float               # its validation score: MSE at the validation series' held-out points, standardized units
+    # its validation score: MSE at the validation series' held-out points, standardized units
+    validation: float
     n_train: int
     n_test: int
 
@@ -206,7 +218,8 @@ def evaluate_family(family: str, task: str, train: Series, shown: Series, held: 
     mse = {"ODE-LEBM": held_mse(obs.unstandardize(pred.mean), t_query, held)}
     mse |= {name: held_mse(ruler(shown, t_query), t_query, held) for name, ruler in rulers.items()}
     noise = val.noise_scale(model, n_samples=r.n_samples, n_steps=r.n_steps, seed=seed)
-    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, obs), noise, coverage(pred, t_query, held, obs, noise=noise),
-                       round(seconds, 1), val.iterations[-1] if val.iterations else 0, val.best, min(val.scores, default=math.inf),
+    res = FamilyResult(family, task, mse, coverage(pred, t_query, held, obs), noise,
+                       coverage(pred, t_query, held, obs, noise=noise), round(seconds, 1),
+                       val.iterations[-1] if val.iterations else 0, val.best, min(val.scores, default=math.inf),
                        len(train), len(shown))
     return res, pred, obs

@@ -30,9 +30,11 @@ __all__ = ['CSS', 'NAV', 'SMOKE_NOTE', 'markdown', 'LINK_TAGS', 'REPORT_MARKER',
            'notebooks_table', 'md_file', 'write_report']
 
 # %% ../nbs/api/91_report.ipynb #a01574ff
-CSS = """body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #222; margin: 0; }
+CSS = """body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; \
+color: #222; margin: 0; }
 nav { background: #f3f3f3; border-bottom: 1px solid #ddd; padding: .5em 1em; }
-.banner { background: #fff3cd; border-bottom: 3px solid #e0a800; color: #5c4300; margin: 0; padding: .75em 1em; font-size: 1.05em; }
+.banner { background: #fff3cd; border-bottom: 3px solid #e0a800; color: #5c4300; margin: 0; \
+padding: .75em 1em; font-size: 1.05em; }
 main { max-width: 72em; margin: 0 auto; padding: 0 1em 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: .9em; display: block; overflow-x: auto; }
 th, td { border: 1px solid #bbb; padding: .25em .5em; text-align: left; vertical-align: top; }
@@ -50,8 +52,8 @@ a.anchor-link { display: none; }
 a[data-href]::after { content: " <" attr(data-href) ">"; color: #888; font-size: .85em; }
 """
 NAV = [("index.html", "report"), ("tables.html", "tables"), ("figures.html", "figures"), ("api/index.html", "API")]
-SMOKE_NOTE = ("<strong>Smoke run.</strong> Tiny data and a handful of iterations, only to show that every notebook runs: "
-              "the numbers of this report mean nothing; do not compare them with the paper's.")
+SMOKE_NOTE = ("<strong>Smoke run.</strong> Tiny data and a handful of iterations, only to show that every notebook "
+              "runs: the numbers of this report mean nothing; do not compare them with the paper's.")
 
 def stylesheet() -> str:
     "The report's style sheet: ours, and Pygments' colours for highlighted code."
@@ -67,8 +69,9 @@ def page(title: str, body: str, depth: int = 0, banner: str = "") -> str:
     up = "../" * depth
     nav = " · ".join(f'<a href="{up}{href}">{name}</a>' for href, name in NAV)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
-            f'<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n<nav>{nav}</nav>\n{banner}<main>\n{body}\n</main>\n</body>\n</html>\n')
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>{html.escape(title)}</title>\n<link rel="stylesheet" href="{up}style.css">\n</head>\n<body>\n'
+            f'<nav>{nav}</nav>\n{banner}<main>\n{body}\n</main>\n</body>\n</html>\n')
 
 # escapes raw HTML in the input: a markdown file cannot inject a script
 markdown = mistune.create_markdown(plugins=["table"])
@@ -177,7 +180,8 @@ class MathMLRenderer(IPythonRenderer):
     "nbconvert's Markdown renderer with the math of a cell written as MathML."
     def inline_math(self, body: str) -> str: return math_html(body)
     def block_math(self, body: str) -> str: return math_html(body, display=True)
-    def latex_environment(self, name: str, body: str) -> str: return math_html(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+    def latex_environment(self, name: str, body: str) -> str:
+        return math_html(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
 
 # %% ../nbs/api/91_report.ipynb #04151341
 _DIRECTIVE = re.compile(r"#\|\s*([\w-]+)")
@@ -221,9 +225,10 @@ class ReportExporter(HTMLExporter):
     def markdown2html(self, context, source: str) -> str:
         "A markdown cell as HTML: nbconvert's own filter, with `MathMLRenderer`."
         renderer = MathMLRenderer(escape=False, attachments=context.get("cell", {}).get("attachments", {}),
-                                  embed_images=self.embed_images, path=context.get("resources", {}).get("metadata", {}).get("path", ""),
-                                  anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
-                                  **self.lexer_options)
+                                  embed_images=self.embed_images,
+                                  path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                                  anchor_link_text=self.anchor_link_text,
+                                  exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
         return MarkdownWithMath(renderer=renderer).render(source)
 
 # %% ../nbs/api/91_report.ipynb #64596c3a
@@ -252,7 +257,8 @@ def copy_figures(readme: str, fig_dir: Path, dest: Path) -> str:
         try: src = fig_dir / check_figure_file(unquote(m[2]), fig_dir / "README.md")
         except ValueError: return f"*(image `{m[2]}` refused: not the name of an image file in the figure folder)*"
         if not src.is_file(): return f"*(image `{m[2]}` is missing from the figure folder)*"
-        if not src.resolve().is_relative_to(fig_dir.resolve()): return f"*(image `{m[2]}` refused: a link out of the figure folder)*"
+        if not src.resolve().is_relative_to(fig_dir.resolve()):
+            return f"*(image `{m[2]}` refused: a link out of the figure folder)*"
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / src.name)
         return f"![{m[1]}]({dest.name}/{quote(src.name)})"
@@ -274,9 +280,11 @@ def _inline(text: str) -> str:
 def provenance_line(meta: dict[str, dict]) -> str:
     "A sentence naming the commits and dates that the results files record."
     if not meta: return "<p>No results files: the commit and date of these results are unknown.</p>"
-    commits = ", ".join(f"<code>{_esc(c)}</code>" for c in sorted({str(m.get("commit", "unknown")) for m in meta.values()}))
+    commits = ", ".join(f"<code>{_esc(c)}</code>"
+                        for c in sorted({str(m.get("commit", "unknown")) for m in meta.values()}))
     dates = sorted(str(m["date"]) for m in meta.values() if m.get("date"))
-    when = "" if not dates else f", dated {_esc(dates[0])}" + (f" to {_esc(dates[-1])}" if dates[-1] != dates[0] else "")
+    when = "" if not dates else f", dated {_esc(dates[0])}" + (f" to {_esc(dates[-1])}" if dates[-1] != dates[0]
+                                                               else "")
     return f"<p>Results of {len(meta)} notebook(s), from commit(s) {commits}{when}.</p>"
 
 def notebooks_table(notebooks: list[Path], errors: dict[str, str | None], meta: dict[str, dict], logs: set[str]) -> str:
@@ -310,7 +318,8 @@ def _api_pages(nbs_dir: Path, root: Path, previous: Path | None = None, banner: 
     `previous/api` if it was made from the same notebooks and banner."""
     nbs = sorted(nbs_dir.glob("*.ipynb")) if nbs_dir.is_dir() else []
     digest = _digest(nbs, banner)
-    if previous is not None and (previous / "api" / ".digest").is_file() and (previous / "api" / ".digest").read_text() == digest:
+    if (previous is not None and (previous / "api" / ".digest").is_file()
+        and (previous / "api" / ".digest").read_text() == digest):
         # rendering ~30 notebooks costs ~10 s; unchanged, they need not
         shutil.copytree(previous / "api", root / "api"); return
     errors = render_notebooks(nbs, root / "api", docs=True, banner=banner)
@@ -320,9 +329,12 @@ def _api_pages(nbs_dir: Path, root: Path, previous: Path | None = None, banner: 
         except (OSError, ValueError, KeyError, TypeError): module, title, summary = "", "", ""
         link = (f'<a href="{quote(nb.stem)}.html">{_esc(nb.stem)}</a>' if errors[nb.stem] is None
                 else f'{_esc(nb.stem)} <span class="failed">(could not be rendered: {_esc(errors[nb.stem])})</span>')
-        rows.append(f"<tr><td>{link}</td><td><code>{_esc(module)}</code></td><td>{_inline(title)}</td><td>{_inline(summary)}</td></tr>")
-    body = (f"<h1>API documentation</h1>\n<p>The library notebooks of <code>{_esc(nbs_dir.name)}/</code>, in order.</p>\n")
-    body += ("<table>\n<thead><tr><th>notebook</th><th>module</th><th>title</th><th>summary</th></tr></thead>\n<tbody>\n"
+        rows.append(f"<tr><td>{link}</td><td><code>{_esc(module)}</code></td><td>{_inline(title)}</td>"
+                    f"<td>{_inline(summary)}</td></tr>")
+    body = (f"<h1>API documentation</h1>\n<p>The library notebooks of <code>{_esc(nbs_dir.name)}/</code>, in "
+            "order.</p>\n")
+    body += ("<table>\n<thead><tr><th>notebook</th><th>module</th><th>title</th><th>summary</th></tr></thead>\n"
+             "<tbody>\n"
              + "\n".join(rows) + "\n</tbody>\n</table>") if rows else "<p>No library notebooks found.</p>"
     atomic_write(root / "api" / "index.html", page("API documentation", body, depth=1, banner=banner))
     atomic_write(root / "api" / ".digest", digest)
@@ -370,8 +382,9 @@ def _check_replaceable(out: Path) -> None:
     if not (out.exists() or out.is_symlink()): return
     earlier = all((out / f).is_file() for f in ("index.html", "style.css", "api/.digest"))
     if out.is_dir() and not out.is_symlink() and ((out / REPORT_MARKER).is_file() or earlier): return
-    raise ValueError(f"{out} exists and is not a report written by odelebm-reproduce (it has no {REPORT_MARKER}): the report "
-                     f"replaces that folder whole, so it is left alone. Move it away, or write the report elsewhere")
+    raise ValueError(f"{out} exists and is not a report written by odelebm-reproduce (it has no {REPORT_MARKER}): the "
+                     "report replaces that folder whole, so it is left alone. Move it away, or write the report "
+                     "elsewhere")
 
 def _swap_in(new: Path, out: Path) -> None:
     "Put the folder `new` in the place of `out`: the old report is renamed away, the new one in, the old one deleted."
@@ -397,9 +410,11 @@ def write_report(run_dir: str | Path, fig_dir: str | Path, nbs_dir: str | Path |
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)   # left by a killed build of this process id
     try:
-        atomic_write(tmp / REPORT_MARKER, "A report written by odelebm-reproduce, which replaces this folder whole when it writes the next.\n")
+        atomic_write(tmp / REPORT_MARKER, "A report written by odelebm-reproduce, which replaces this folder whole "
+                                          "when it writes the next.\n")
         atomic_write(tmp / "style.css", stylesheet())
-        atomic_write(tmp / "tables.html", page("Tables", md_file(fig_dir / "tables.md", "<h1>Tables</h1>\n<p>No tables in this run.</p>"), banner=mark))
+        atomic_write(tmp / "tables.html", page(
+            "Tables", md_file(fig_dir / "tables.md", "<h1>Tables</h1>\n<p>No tables in this run.</p>"), banner=mark))
         _index(run_dir, fig_dir, tmp, _figures_page(fig_dir, tmp, mark), profile, mark)
         _api_pages(nbs_dir, tmp, out if out.is_dir() else None, mark)
         for p in tmp.rglob("*.html"):

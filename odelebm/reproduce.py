@@ -4,7 +4,8 @@
 
 # %% ../nbs/api/90_reproduce.ipynb #a1b29a14
 from __future__ import annotations
-import argparse, ast, errno, fcntl, hashlib, importlib.util, json, os, re, signal, stat, subprocess, sys, threading, time
+import argparse, ast, errno, fcntl, hashlib, importlib.util, json, os, re, signal, stat, subprocess, sys, \
+    threading, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ except ImportError: nbformat = None   # installed without the [reproduce] extra:
 from tqdm.auto import tqdm
 import odelebm
 from .files import atomic_write, read_json, write_json, sha256_file, remove_partial_writes, RUN_LOCK_ENV
-from .results import load_results, coverage_markdown, profile_label, git_commit, table_markdown, claim_outcome, PAPER, COVERAGE
+from .results import (load_results, coverage_markdown, profile_label, git_commit, table_markdown, claim_outcome,
+                             PAPER, COVERAGE)
 from .experiments.recipes import check_type, recipe
 from .experiments.profiles import PROFILES, REQUIRES, get_profile
 from .experiments.store import RunDir, repo_root, run_paths, claim_run_dir, damaged_models
@@ -47,7 +49,8 @@ def declared_parameters(nb: Path) -> dict[str, Any]:
     if not cells: raise ValueError(f"{nb.name} has no cell tagged 'parameters': add one with the smoke defaults")
     out = {}
     for node in ast.parse(cells[0].source).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign)
+                   else [])
         for t in targets:
             if isinstance(t, ast.Name):
                 try: out[t.id] = ast.literal_eval(node.value)
@@ -71,8 +74,10 @@ def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: 
     """The dotted recipe fields of `--set` for a notebook that runs a recipe (checked against it); {} for one that does
     not."""
     if not fields or "overrides" not in declared: return {}
-    if not isinstance(declared.get("experiment"), str): raise ValueError(f"{nb.name}: declares `overrides` but no `experiment` (the recipe's name)")
-    try: recipe(declared["experiment"], profile, fields)   # fails on an unknown field or a bad value, naming the valid fields
+    if not isinstance(declared.get("experiment"), str):
+        raise ValueError(f"{nb.name}: declares `overrides` but no `experiment` (the recipe's name)")
+    # fails on an unknown field or a bad value, naming the valid fields
+    try: recipe(declared["experiment"], profile, fields)
     except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
     return {**(declared["overrides"] or {}), **fields}
 
@@ -91,10 +96,12 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
         if missing: raise ValueError(f"unknown notebook(s) {missing}; available: {names}")
         nbs = [p for p in nbs if p.stem in only]
     unknown_nb = sorted(set(prof.notebooks) - set(names))
-    if unknown_nb and nbs_dir is None: raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
+    if unknown_nb and nbs_dir is None:
+        raise ValueError(f"profile {profile!r} configures missing notebook(s) {unknown_nb}")
     settings = {k: v for k, v in (overrides or {}).items() if "." not in k}
     fields = {k: v for k, v in (overrides or {}).items() if "." in k}
-    common = dict(profile=profile, seeds=seeds or prof.seeds, device=device, run_dir=str(rd), fig_dir=str(fd), resume=resume, executor=executor)
+    common = dict(profile=profile, seeds=seeds or prof.seeds, device=device, run_dir=str(rd), fig_dir=str(fd),
+                  resume=resume, executor=executor)
     jobs = []
     for nb in nbs:
         declared = declared_parameters(nb)
@@ -102,14 +109,16 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
         params = {**{k: v for k, v in common.items() if k in declared}, **prof.notebooks.get(nb.stem, {}), **settings}
         if seeds and "seeds" in declared: params["seeds"] = seeds   # and --seeds over a profile's per-notebook seeds
         bad = sorted(set(params) - set(declared))
-        if bad: raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
+        if bad:
+            raise ValueError(f"{nb.name}: unknown parameter(s) {bad}; its parameters cell declares {sorted(declared)}")
         for k, v in params.items():
             try: check_type(f"parameter {k}", v, declared[k])
             except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
         if rec := _recipe_overrides(nb, declared, profile, fields): params["overrides"] = rec
         jobs.append(Job(nb.stem, nb, RunDir(rd).notebook(nb.stem), params))
     if fields and not any("overrides" in j.params for j in jobs):
-        raise ValueError(f"--set {', '.join(fields)}: recipe fields, but none of the notebooks to run ({', '.join(j.name for j in jobs)}) runs a recipe")
+        raise ValueError(f"--set {', '.join(fields)}: recipe fields, but none of the notebooks to run "
+                         f"({', '.join(j.name for j in jobs)}) runs a recipe")
     return jobs
 
 
@@ -131,7 +140,8 @@ def _results_path(job: Job) -> Path: return RunDir(job.output.parent).result(job
 
 def _outputs(job: Job) -> dict[str, str | None]:
     "SHA-256 of the output notebook and of the results file (None where missing)."
-    return {k: sha256_file(p) if p.is_file() else None for k, p in (("output", job.output), ("results", _results_path(job)))}
+    return {k: sha256_file(p) if p.is_file() else None for k, p in (("output", job.output),
+                                                                    ("results", _results_path(job)))}
 
 def _finished(output: Path) -> bool:
     "True if papermill finished the notebook and no cell raised."
@@ -199,7 +209,8 @@ def run_job(job: Job, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
     cmd = [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", str(cwd), "--no-progress-bar",
            str(job.source), str(tmp), "-y", json.dumps(job.params)]
     t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent, env=env)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent,
+                         env=env)
     try: log, _ = p.communicate()
     finally:
         if p.poll() is None: _end_group(p)
@@ -214,11 +225,12 @@ def run_job(job: Job, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
     return Outcome(job.name, "ok", dt)
 
 # %% ../nbs/api/90_reproduce.ipynb #85b0f67f
-SMOKE_BANNER = ("> **Smoke profile:** tiny data and a handful of iterations, only to show that every notebook runs. These numbers "
-                "mean nothing; do not compare them with the paper's (the ratios are meaningless too).")
+SMOKE_BANNER = ("> **Smoke profile:** tiny data and a handful of iterations, only to show that every notebook runs. "
+                "These numbers mean nothing; do not compare them with the paper's (the ratios are meaningless too).")
 README_BEGIN = "<!-- coverage:begin (generated by odelebm-reproduce from figures/results; do not edit by hand) -->"
 README_END = "<!-- coverage:end -->"
-TIMES_BEGIN = "<!-- times:begin (generated by odelebm-reproduce and benchmarks/times.py from what they measured; do not edit by hand) -->"
+TIMES_BEGIN = ("<!-- times:begin (generated by odelebm-reproduce and benchmarks/times.py from what they measured; do "
+               "not edit by hand) -->")
 TIMES_END = "<!-- times:end -->"
 # `make test` and the smoke profile on a fresh clone (benchmarks/times.py)
 TIMES_FILE = Path("benchmarks") / "results" / "times.json"
@@ -241,24 +253,31 @@ def times_markdown(results: list[dict], measured: dict | None) -> str:
     lines = []
     if measured:
         t, s = measured["make_test"], measured["smoke"]
-        lines += [f"- **`make test`** on a fresh clone: {t['install_seconds'] / 60:.1f} min to install the venv, then {t['test_seconds'] / 60:.1f} min "
-                  f"of tests (`{t['summary']}`), at commit `{measured['commit']}` on {_machine(measured)} ({measured['date'][:10]}).",
-                  f"- **`make reproduce PROFILE=smoke`**: {s['seconds'] / 60:.1f} min for its {len(s['notebooks'])} notebooks ("
-                  + ", ".join(f"`{k}` {v:.0f} s" for k, v in sorted(s["notebooks"].items(), key=lambda kv: -kv[1])) + "), same clone and machine."]
-    else: lines.append("- `make test` and the smoke profile: not measured yet (`python benchmarks/times.py` measures them on a fresh clone).")
+        lines += [f"- **`make test`** on a fresh clone: {t['install_seconds'] / 60:.1f} min to install the venv, then "
+                  f"{t['test_seconds'] / 60:.1f} min of tests (`{t['summary']}`), at commit `{measured['commit']}` on "
+                  f"{_machine(measured)} ({measured['date'][:10]}).",
+                  f"- **`make reproduce PROFILE=smoke`**: {s['seconds'] / 60:.1f} min for its {len(s['notebooks'])} "
+                  "notebooks ("
+                  + ", ".join(f"`{k}` {v:.0f} s" for k, v in sorted(s["notebooks"].items(), key=lambda kv: -kv[1]))
+                  + "), same clone and machine."]
+    else:
+        lines.append("- `make test` and the smoke profile: not measured yet (`python benchmarks/times.py` measures "
+                     "them on a fresh clone).")
     if results:
-        lines += ["- **`make reproduce`** (the committed results): each notebook's last run, and the training time of its jobs summed over "
-                  "jobs (a run with `--resume` reuses finished jobs, so its wall time can be far below its training time; the cpu "
-                  "profile trains 2 jobs at a time).", "",
-                  "| notebook | profile | wall time of its last run | training time of its jobs | commit | machine |", "|---|---|---|---|---|---|"]
+        lines += ["- **`make reproduce`** (the committed results): each notebook's last run, and the training time of "
+                  "its jobs summed over jobs (a run with `--resume` reuses finished jobs, so its wall time can be far "
+                  "below its training time; the cpu profile trains 2 jobs at a time).", "",
+                  "| notebook | profile | wall time of its last run | training time of its jobs | commit | machine |",
+                  "|---|---|---|---|---|---|"]
         for res in sorted(results, key=lambda r: r["meta"]["name"]):
             wall, train = notebook_minutes(res)
             m = res["meta"]
-            lines.append(f"| `{m['name']}` | {m['profile']} | {wall:.1f} min | {'–' if train is None else f'{train:.1f} min'} | "
-                         f"`{m['commit']}` | {_machine(m)} |")
+            lines.append(f"| `{m['name']}` | {m['profile']} | {wall:.1f} min | "
+                         f"{'–' if train is None else f'{train:.1f} min'} | `{m['commit']}` | {_machine(m)} |")
         by = {}
         for res in results: by.setdefault(res["meta"]["profile"], []).append(notebook_minutes(res)[1] or 0.0)
-        lines += ["", "Training time in all: " + "; ".join(f"{p} profile {sum(v) / 60:.1f} h over {len(v)} notebooks" for p, v in sorted(by.items())) + "."]
+        lines += ["", "Training time in all: " + "; ".join(f"{p} profile {sum(v) / 60:.1f} h over {len(v)} notebooks"
+                                                           for p, v in sorted(by.items())) + "."]
     return "\n".join(lines) + "\n"
 
 def read_times(root: str | Path | None = None) -> dict | None:
@@ -269,8 +288,8 @@ def read_times(root: str | Path | None = None) -> dict | None:
 
 # %% ../nbs/api/90_reproduce.ipynb #26a9b9ba
 def _source(meta: dict) -> str:
-    return (f"`{meta['name']}` (profile `{meta['profile']}`, seeds {meta['params'].get('seeds', '?')}, commit `{meta['commit']}`, "
-            f"{meta['date']}, wall time {meta['wall_seconds'] / 60:.1f} min)")
+    return (f"`{meta['name']}` (profile `{meta['profile']}`, seeds {meta['params'].get('seeds', '?')}, commit "
+            f"`{meta['commit']}`, {meta['date']}, wall time {meta['wall_seconds'] / 60:.1f} min)")
 
 def render(results: list[dict], profile: str) -> dict[str, str]:
     """Every assembled file, by name, from the results files alone: tables.md, one <table>.md per table, README.md,
@@ -281,14 +300,17 @@ def render(results: list[dict], profile: str) -> dict[str, str]:
     banner = [SMOKE_BANNER, ""] if profile == "smoke" else []
     label = profile_label(results, profile)
     files, parts = {}, [f"# Tables ({label})", "", *banner,
-                        "Each table states the training budget behind our numbers, the seeds, and what (std) is taken over.", ""]
+                        "Each table states the training budget behind our numbers, the seeds, and what (std) is taken "
+                        "over.", ""]
     for t in tables:
         srcs = [res for res in results if any(r["table"] == t for r in res["records"])]
         notes = [res.get("notes", {}).get(t) for res in srcs]
-        prov = " ".join(n for n in notes if n) + ("\n\n" if any(notes) else "") + "Source: " + "; ".join(_source(r["meta"]) for r in srcs)
+        prov = (" ".join(n for n in notes if n) + ("\n\n" if any(notes) else "") + "Source: "
+                + "; ".join(_source(r["meta"]) for r in srcs))
         kind = next((it.claim for it in COVERAGE if it.table == t and not it.figure and it.claim), "")
         if kind and profile != "smoke":   # judged here, by the coverage table's rule, so that the two cannot disagree
-            prov = f"**The paper's claim**, judged by the rule of the coverage table: {claim_outcome(t, kind, records)}.\n\n" + prov
+            prov = ("**The paper's claim**, judged by the rule of the coverage table: "
+                    f"{claim_outcome(t, kind, records)}.\n\n") + prov
         md = table_markdown(records, t, prov, params=srcs[0]["meta"]["params"])
         files[f"{t}.md"] = "\n".join(banner) + ("\n" if banner else "") + md
         parts.append(md)
@@ -323,7 +345,8 @@ def assemble(profile: str, run_dir: str | Path | None = None, fig_dir: str | Pat
     of, those the folder already holds (a run `--only` some notebooks, or of another profile, leaves the others' tables
     in place)."""
     rd, fd = run_paths(profile, run_dir and str(run_dir), fig_dir and str(fig_dir))
-    latest = {res["meta"]["name"]: res for res in load_results(fd)} | {res["meta"]["name"]: res for res in load_results(rd)}
+    latest = ({res["meta"]["name"]: res for res in load_results(fd)}
+              | {res["meta"]["name"]: res for res in load_results(rd)})
     results = [latest[k] for k in sorted(latest)]
     files = render(results, profile)
     written = [atomic_write(fd / name, text) for name, text in files.items()]
@@ -346,12 +369,13 @@ def _open_lock(path: Path) -> int:
     try: fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     except OSError as e:
         if e.errno != errno.ELOOP: raise
-        raise ValueError(f"{path} is a symbolic link, not the lock file odelebm-reproduce makes: remove the link and run again") from None
+        raise ValueError(f"{path} is a symbolic link, not the lock file odelebm-reproduce makes: remove the link and "
+                         "run again") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
         os.close(fd)   # nothing read or written: writing a PID into it could harm another file
-        raise ValueError(f"{path} is not the lock file odelebm-reproduce makes (a regular file of yours, with no other name): "
-                         f"remove it and run again")
+        raise ValueError(f"{path} is not the lock file odelebm-reproduce makes (a regular file of yours, with no other "
+                         "name): remove it and run again")
     return fd
 
 @contextmanager
@@ -387,8 +411,8 @@ def reproduce(profile: str = "cpu", only: Sequence[str] | None = None, seeds: in
         if address != LOCAL:
             for job in jobs:
                 if "executor" in job.params: job.params["executor"] = address
-            tqdm.write(f"jobs of {', '.join(j.name for j in jobs if 'executor' in j.params) or 'no notebook'} go to the Dask "
-                       f"scheduler at {address}; the other notebooks run here")
+            tqdm.write(f"jobs of {', '.join(j.name for j in jobs if 'executor' in j.params) or 'no notebook'} go to "
+                       f"the Dask scheduler at {address}; the other notebooks run here")
         bar = tqdm(jobs, desc=f"reproduce [{profile}]", unit="notebook")
         for job in bar:
             bar.set_postfix_str(job.name)
@@ -420,7 +444,8 @@ def _measured_minutes(profile: str, fig_dir: Path) -> dict[str, str]:
     for res in (load_results(fig_dir) if (fig_dir / "results").is_dir() else []):
         if res["meta"]["profile"] != profile: continue
         wall, train = notebook_minutes(res)
-        out[res["meta"]["name"]] = f"last run {wall:.1f} min" + (f", training {train:.1f} min of jobs" if train is not None else "")
+        out[res["meta"]["name"]] = f"last run {wall:.1f} min" + (f", training {train:.1f} min of jobs"
+                                                                 if train is not None else "")
     return out
 
 def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> str:
@@ -430,15 +455,17 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
         p = get_profile(name)
         rd, fd = run_paths(name)
         rel = lambda x: x.relative_to(repo_root()) if x.is_relative_to(repo_root()) else x
-        lines.append(f"profile {name}: {p.description} (seeds {p.seeds} unless a notebook's seeds= below says otherwise; "
-                     f"results -> {rel(rd)}, figures -> {rel(fd)})")
+        lines.append(f"profile {name}: {p.description} (seeds {p.seeds} unless a notebook's seeds= below says "
+                     f"otherwise; results -> {rel(rd)}, figures -> {rel(fd)})")
         measured = _measured_minutes(name, fd)
         for nb in experiment_notebooks(nbs_dir):
             extra = p.parameters(nb.stem)
             exp = declared_parameters(nb).get("experiment") if nbformat else None
             budget = p.budgets.get(exp) if isinstance(exp, str) else None
-            recipe_part = f"; recipe {exp}: " + (", ".join(f"{k}={v}" for k, v in budget.items()) or "its cpu budget") if budget is not None else ""
-            lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items())}{recipe_part}; {measured.get(nb.stem, 'not measured')}")
+            recipe_part = (f"; recipe {exp}: " + (", ".join(f"{k}={v}" for k, v in budget.items()) or "its cpu budget")
+                           if budget is not None else "")
+            lines.append(f"  {nb.stem:<28} {', '.join(f'{k}={v}' for k, v in extra.items())}{recipe_part}; "
+                         f"{measured.get(nb.stem, 'not measured')}")
     return "\n".join(lines)
 
 # %% ../nbs/api/90_reproduce.ipynb #f0d12e4b
@@ -450,7 +477,8 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
     for it in items or []:
         if "=" not in it: raise ValueError(f"--set expects NAME=VALUE, got {it!r}")
         k, v = it.split("=", 1)
-        if k in COMMON: raise ValueError(f"--set {k}=... is not allowed: {k} is set by odelebm-reproduce itself; use {_FLAGS[k]}")
+        if k in COMMON:
+            raise ValueError(f"--set {k}=... is not allowed: {k} is set by odelebm-reproduce itself; use {_FLAGS[k]}")
         try: out[k] = json.loads(v)
         except json.JSONDecodeError: out[k] = v
     return out
@@ -467,31 +495,38 @@ REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas", "nbconvert")
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
-    ap = argparse.ArgumentParser(prog="odelebm-reproduce", description="Run the experiment notebooks by profile and assemble the tables.")
+    ap = argparse.ArgumentParser(prog="odelebm-reproduce",
+                                 description="Run the experiment notebooks by profile and assemble the tables.")
     ap.add_argument("--profile", default="cpu", help=f"one of {sorted(PROFILES)} (default: cpu)")
     ap.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
     ap.add_argument("--seeds", type=_positive, default=None, help="number of seeds, >= 1 (default: the profile's)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--resume", action="store_true", help="skip notebooks whose outputs are current; continue from checkpoints")
+    ap.add_argument("--resume", action="store_true",
+                    help="skip notebooks whose outputs are current; continue from checkpoints")
     ap.add_argument("--list", action="store_true", help="list profiles, notebooks and their parameters, then exit")
-    ap.add_argument("--report-only", action="store_true", help="only write the HTML report of the profile's existing run, then exit")
-    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override a notebook parameter (JSON values, type-checked)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only write the HTML report of the profile's existing run, then exit")
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="override a notebook parameter (JSON values, type-checked)")
     ap.add_argument("--run-dir", default=None, help="where runs and results go (default: runs/<profile>)")
     ap.add_argument("--executor", default=LOCAL, choices=[LOCAL, "dask"],
-                    help="where the training jobs run: local processes (default), or a Dask cluster (pip install \"odelebm[dask]\")")
+                    help="where the training jobs run: local processes (default), or a Dask cluster (pip install "
+                         "\"odelebm[dask]\")")
     ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                    help="the Dask scheduler, e.g. tcp://host:8786 (default with --executor dask: a LocalCluster on this machine)")
+                    help="the Dask scheduler, e.g. tcp://host:8786 (default with --executor dask: a LocalCluster on "
+                         "this machine)")
     ap.add_argument("--nbs-dir", default=None, help=argparse.SUPPRESS)  # tests point this at scratch notebooks
     a = ap.parse_args(argv)
     if a.scheduler and a.executor == LOCAL: ap.error("--scheduler needs --executor dask")
     if missing := [m for m in REPRODUCE_NEEDS if importlib.util.find_spec(m) is None]:
-        print(f"odelebm-reproduce needs {', '.join(missing)}, which this install lacks: pip install \"odelebm[reproduce]\" "
-              f"(or, in a clone, pip install -e \".[reproduce]\")", file=sys.stderr)
+        print(f"odelebm-reproduce needs {', '.join(missing)}, which this install lacks: pip install "
+              "\"odelebm[reproduce]\" (or, in a clone, pip install -e \".[reproduce]\")", file=sys.stderr)
         return 2
     if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, _sigterm)
     try:
         if a.list:
-            print(describe(a.profile if "--profile" in (argv if argv is not None else sys.argv) else None, a.nbs_dir)); return 0
+            print(describe(a.profile if "--profile" in (argv if argv is not None else sys.argv) else None, a.nbs_dir))
+            return 0
         if a.report_only:
             rd = run_paths(a.profile, a.run_dir)[0]
             if not rd.is_dir(): raise ValueError(f"no run of profile {a.profile!r} at {rd}: run it first")
@@ -502,7 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "use --device cpu, or install a CUDA build of torch (see the README)")
         # '' names none: an error
         only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only is not None else None
-        outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir, a.executor, a.scheduler)
+        outcomes = reproduce(a.profile, only, a.seeds, a.device, a.resume, a.nbs_dir, _parse_set(a.set), a.run_dir,
+                             a.executor, a.scheduler)
     # bad input, a busy run folder, or a cluster that is not usable
     except (ValueError, RunLocked, ImportError, OSError, TimeoutError) as e:
         print(f"odelebm-reproduce: error: {e}", file=sys.stderr); return 2
@@ -514,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{n['ok']} ok / {n['skipped']} skipped / {n['failed']} failed, {total / 60:.1f} min")
     for o in outcomes:
         if o.status == "failed":
-            print(f"FAILED {o.name}: {o.detail} (log: {run_paths(a.profile, a.run_dir)[0] / (o.name + '.log')})", file=sys.stderr)
+            print(f"FAILED {o.name}: {o.detail} (log: {run_paths(a.profile, a.run_dir)[0] / (o.name + '.log')})",
+                  file=sys.stderr)
     return 1 if n["failed"] else 0
 
 # %% ../nbs/api/90_reproduce.ipynb #ec4aad0a

@@ -33,8 +33,10 @@ PAPER: dict[str, dict[str, Any]] = {
               "Latent ODE (ODE-RNN enc)": [0.0713, 0.0311, 0.0303, 0.0246],
               "ODE-LEBM": [0.0700, 0.0304, 0.0266, 0.0233]}),
     "table2": dict(
-        title="Table 2: rotating MNIST, MSE at T = 15 / T = 45 and NMI of z_s (ours: 100 test sequences; the paper's protocol: Figure 6)",
-        columns=["T=15", "T=45", "T=45 (0-44)", "NMI"],   # T=45: frames 15-44 (MoNODE's '45', the paper's comparison); 0-44: ours only
+        title="Table 2: rotating MNIST, MSE at T = 15 / T = 45 and NMI of z_s (ours: 100 test sequences; the paper's "
+              "protocol: Figure 6)",
+        # T=45: frames 15-44 (MoNODE's '45', the paper's comparison); 0-44: ours only
+        columns=["T=15", "T=45", "T=45 (0-44)", "NMI"],
         # NMI: the paper's values (ODE-LEBM 0.576, MoNODE 0.131) are set beside the run of its protocol, "figure6"
         rows={"Latent ODE": [0.015, 0.039, None, None], "LatentApproxSDE": [0.086, 0.099, None, None],
               "Neural ODE Processes": [0.032, 0.035, None, None], "Modulated ODE": [0.027, 0.030, None, None],
@@ -42,15 +44,18 @@ PAPER: dict[str, dict[str, Any]] = {
     "table3": dict(
         title="Table 3: bouncing balls with friction, MSE at T = 20 / T = 40 and friction correlation",
         columns=["T=20", "T=40", "corr"],
-        rows={"Latent ODE": [0.0178, 0.0199, -0.29], "Modulated ODE": [0.0110, 0.0164, 0.58], "ODE-LEBM": [0.0099, 0.0159, 0.62]}),
+        rows={"Latent ODE": [0.0178, 0.0199, -0.29], "Modulated ODE": [0.0110, 0.0164, 0.58],
+              "ODE-LEBM": [0.0099, 0.0159, 0.62]}),
     "table4": dict(
         title="Table 4: MuJoCo MSE at T = 50 / T = 100, on data scaled as the baselines' code does, (x - min) / max",
         columns=["Hopper T=50", "Hopper T=100", "Hopper 50-99", "Swimmer T=50", "Swimmer T=100", "Swimmer 50-99",
                  "HalfCheetah T=50", "HalfCheetah T=100", "HalfCheetah 50-99"],
-        rows={"Latent ODE (ODE-RNN enc)": [0.0097, 0.0145, None, 5.8e-05, 6.3e-05, None, 0.0112, 0.0087, None],   # Rubanova et al.'s model
+        # Rubanova et al.'s model
+        rows={"Latent ODE (ODE-RNN enc)": [0.0097, 0.0145, None, 5.8e-05, 6.3e-05, None, 0.0112, 0.0087, None],
               "ODE-LEBM": [0.0076, 0.0138, None, 3.0e-06, 4.9e-06, None, 0.0081, 0.0079, None]}),
     "table4_minmax": dict(
-        title="Table 4 on the data the models train on, min-max scaled to [0, 1] by the training split (not in the paper)",
+        title="Table 4 on the data the models train on, min-max scaled to [0, 1] by the training split (not in the "
+              "paper)",
         columns=["Hopper T=50", "Hopper T=100", "Hopper 50-99", "Swimmer T=50", "Swimmer T=100", "Swimmer 50-99",
                  "HalfCheetah T=50", "HalfCheetah T=100", "HalfCheetah 50-99"], rows={}),
     "table5": dict(
@@ -67,50 +72,63 @@ PAPER: dict[str, dict[str, Any]] = {
         columns=["train s/it", "test s/it"],
         rows={"Latent ODE": [0.27, 0.27], "ODE-LEBM (20 steps)": [4.5, 4.2],
               "ODE-LEBM (50 steps)": [10.7, 10.4], "ODE-LEBM (100 steps)": [21.3, 21.0]}),
-    "figure4": dict(title="Figure 4 measured: the rotation each latent carries (circular correlation) and its spread over the 16 sequences (not in the paper)",
+    "figure4": dict(title="Figure 4 measured: the rotation each latent carries (circular correlation) and its spread "
+                          "over the 16 sequences (not in the paper)",
                     columns=["rotation corr.", "spread"], rows={}),
-    "figure6": dict(title="Figure 6 and beyond: NMI of the static latent (paper: Table 2) and AUROC of the energy as an OOD score (not in the paper)",
+    "figure6": dict(title="Figure 6 and beyond: NMI of the static latent (paper: Table 2) and AUROC of the energy as "
+                          "an OOD score (not in the paper)",
                     columns=["NMI", "AUROC"], rows={"ODE-LEBM": [0.576, None], "Modulated ODE": [0.131, None]}),
     "table10": dict(title="Table 10: rotating MNIST T = 45, static variable ablation", columns=["T=45", "T=45 (0-44)"],
-                    rows={"Latent ODE": [0.039, None], "Modulated ODE": [0.030, None], "ODE-LEBM without static variable": [0.036, None],
+                    rows={"Latent ODE": [0.039, None], "Modulated ODE": [0.030, None],
+                          "ODE-LEBM without static variable": [0.036, None],
                           "ODE-LEBM with static variable": [0.024, None]}),
     "table11": dict(title="Table 11: rotating MNIST T = 45, MCMC / EBM ablation", columns=["T=45", "T=45 (0-44)"],
-                    rows={"Latent ODE": [0.039, None], "MCMC without EBM": [0.025, None], "EBM without MCMC": [0.031, None], "MCMC + EBM": [0.024, None]}),
+                    rows={"Latent ODE": [0.039, None], "MCMC without EBM": [0.025, None],
+                          "EBM without MCMC": [0.031, None], "MCMC + EBM": [0.024, None]}),
 }
 # The paper's training budget in epochs, by table (Table 1: Rubanova et al.'s 500; rotating MNIST: MoNODE's 400).
 
 # %% ../nbs/api/80_results.ipynb #fd6b12bb
-PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400, "figure4": 400, "figure6": 400,
-                                  "table3": 200, "table4": 500, "table4_minmax": 500, "table6": 500}
+PAPER_EPOCHS: dict[str, float] = {"table1": 500, "table2": 400, "table5": 400, "table10": 400, "table11": 400,
+                                  "figure4": 400, "figure6": 400, "table3": 200, "table4": 500, "table4_minmax": 500,
+                                  "table6": 500}
 # columns where larger values are better (others: errors)
 HIGHER_IS_BETTER = {"NMI", "AUROC", "AUROC joint", "AUROC learned term", "corr", "R2"}
 RELATIVE_TO = {"table7": "Latent ODE"}  # compared as cost relative to this row on the same hardware, not ours / paper
 
 PAPER_ONLY = {"table1": {"NCDSSM"}, "table2": {"LatentApproxSDE", "Neural ODE Processes"}}  # cited, not re-implemented
 
-_IMAGE_DECODER = ("the frame decoder of every image model is smaller than MoNODE's: fc -> 32x7x7 -> 2 transposed convolutions, "
-                  "against fc -> 64x4x4 -> 4 transposed convolutions with batch norm, which the paper says it uses")
-_ROTMNIST_PRIOR = ("ODE-LEBM's reference is N(0, 10^2 I) and its EBM learns at 1e-3 (the paper: N(0, I) and 1e-5, under which "
-                   "the EBM did not move; measured in 31_rotmnist)")
+_IMAGE_DECODER = ("the frame decoder of every image model is smaller than MoNODE's: fc -> 32x7x7 -> 2 transposed "
+                  "convolutions, against fc -> 64x4x4 -> 4 transposed convolutions with batch norm, which the paper "
+                  "says it uses")
+_ROTMNIST_PRIOR = ("ODE-LEBM's reference is N(0, 10^2 I) and its EBM learns at 1e-3 (the paper: N(0, I) and 1e-5, "
+                   "under which the EBM did not move; measured in 31_rotmnist)")
 # Where a model, a recipe or a metric departs from the paper or from the baselines' public code: printed under each
 # table
 DEPARTURES: dict[str, tuple[str, ...]] = {
-    "table1": ("ODE-LEBM's headline row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the one-chain row)",
-               "hyper-parameters chosen on 80 validation series (`benchmarks/results/table1_search_*.md`); the paper states few"),
-    "table2": (_IMAGE_DECODER, _ROTMNIST_PRIOR, "the training sequences are drawn from the MNIST test split in the cpu profile (the paper: the training split)",
-               "NMI on 100 test sequences over 3 seeds; the paper's protocol (20 unseen sequences per digit) is Figure 6's row"),
-    "table3": ("the Latent ODE and MoNODE read the frames with a backward GRU over per-frame CNN embeddings (Adamax, 2000 iterations), "
-               "not MoNODE's stacked-frame encoder that rotating MNIST uses", _IMAGE_DECODER),
-    "table4": ("the models train on data min-max scaled to [0, 1] by the training split; this table rescales their predictions as the "
-               "baselines' code scales its data, (x - min) / max over all trajectories, so that the paper's values are comparable",
+    "table1": ("ODE-LEBM's headline row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the "
+               "one-chain row)",
+               "hyper-parameters chosen on 80 validation series (`benchmarks/results/table1_search_*.md`); the paper "
+               "states few"),
+    "table2": (_IMAGE_DECODER, _ROTMNIST_PRIOR, "the training sequences are drawn from the MNIST test split in the cpu "
+                                                "profile (the paper: the training split)",
+               "NMI on 100 test sequences over 3 seeds; the paper's protocol (20 unseen sequences per digit) is Figure "
+               "6's row"),
+    "table3": ("the Latent ODE and MoNODE read the frames with a backward GRU over per-frame CNN embeddings (Adamax, "
+               "2000 iterations), not MoNODE's stacked-frame encoder that rotating MNIST uses", _IMAGE_DECODER),
+    "table4": ("the models train on data min-max scaled to [0, 1] by the training split; this table rescales their "
+               "predictions as the baselines' code scales its data, (x - min) / max over all trajectories, so that the "
+               "paper's values are comparable",
                "2000 simulated trajectories per environment (the paper: 10,000)"),
     "table5": (_IMAGE_DECODER, _ROTMNIST_PRIOR),
-    "table6": ("ODE-LEBM and the Latent ODE have a 1 x 20 tanh ODE and a linear decoder; Chen et al.'s example has a 4-20-20-4 ELU ODE "
-               "and a 4-20 (ReLU)-2 decoder",),
+    "table6": ("ODE-LEBM and the Latent ODE have a 1 x 20 tanh ODE and a linear decoder; Chen et al.'s example has a "
+               "4-20-20-4 ELU ODE and a 4-20 (ReLU)-2 decoder",),
     "table10": (_IMAGE_DECODER, _ROTMNIST_PRIOR),
-    "table11": (_IMAGE_DECODER, _ROTMNIST_PRIOR, "'MCMC without EBM' is ODE-LEBM with f = 0 on the same reference N(0, 10^2 I)",
-                "'EBM without MCMC' keeps the reference N(0, I) and its EBM learns at 1e-5, both chosen on validation (31_rotmnist: "
-                "at the baselines' 1e-4 its energy ran away in two seeds of three; under N(0, 10^2 I) it did worse)"),
+    "table11": (_IMAGE_DECODER, _ROTMNIST_PRIOR,
+                "'MCMC without EBM' is ODE-LEBM with f = 0 on the same reference N(0, 10^2 I)",
+                "'EBM without MCMC' keeps the reference N(0, I) and its EBM learns at 1e-5, both chosen on validation "
+                "(31_rotmnist: at the baselines' 1e-4 its energy ran away in two seeds of three; under N(0, 10^2 I) it "
+                "did worse)"),
     "figure6": (_ROTMNIST_PRIOR, "AUROC of the energy: the paper draws the energies (Figure 6) and reports no AUROC",),
 }
 
@@ -129,23 +147,29 @@ def check_figure_file(name: Any, source: str | Path) -> str:
     `ValueError` naming `source`, where it was read."""
     plain = isinstance(name, str) and name == Path(name).name and "\\" not in name and not name.startswith(".")
     if plain and Path(name).suffix.lower() in IMAGE_SUFFIXES: return name
-    raise ValueError(f"{source}: figure {name!r} refused: a figure is the plain file name of an image ({', '.join(IMAGE_SUFFIXES)}) "
-                     f"in the figure folder; correct that entry, or delete the file and re-run the notebook that wrote it")
+    raise ValueError(f"{source}: figure {name!r} refused: a figure is the plain file name of an image "
+                     f"({', '.join(IMAGE_SUFFIXES)}) in the figure folder; correct that entry, or delete the file and "
+                     "re-run the notebook that wrote it")
 
 def machine_info() -> dict[str, Any]:
     "The machine a measurement ran on: architecture, CPU model (where the OS tells it), cores, torch threads."
     cpu = platform.processor() or ""
-    try: cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), cpu)
+    try:
+        cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                    if l.startswith("model name")), cpu)
     except OSError: pass
-    return dict(machine=platform.machine(), cpu=cpu or "unknown CPU", cores=os.cpu_count(), torch_threads=torch.get_num_threads())
+    return dict(machine=platform.machine(), cpu=cpu or "unknown CPU", cores=os.cpu_count(),
+                torch_threads=torch.get_num_threads())
 
 def git_commit(root: str | Path | None = None) -> str:
     "Short commit of the repository (with `+dirty` when tracked sources have changes), or 'unknown'."
     root = Path(root or Path(odelebm.__file__).resolve().parents[1])
     try:
-        c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                           text=True, check=True).stdout.strip()
         # regenerated outputs (figures/, benchmark results) do not make the code that produced them dirty
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks/results"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures",
+                                ":!benchmarks/results"],
                                cwd=root, capture_output=True, text=True).stdout.strip()
         return c + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError): return "unknown"
@@ -168,7 +192,8 @@ class Results:
     def add(self, table: str, method: str, column: str, value: float, seed: int = 0, **extra) -> None:
         "Record one measured value; NaN/inf is refused (a diverged run must be reported, not tabled)."
         value = float(value)
-        if not math.isfinite(value): raise ValueError(f"non-finite result for {table}/{method}/{column} (seed {seed}): {value}")
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite result for {table}/{method}/{column} (seed {seed}): {value}")
         self.records.append(dict(table=table, method=method, column=str(column), seed=seed, value=value, **extra))
 
     def note(self, table: str, text: str) -> None:
@@ -193,7 +218,8 @@ class Results:
                     date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     wall_seconds=round(time.time() - self.started, 1), params=self.params,
                     torch=torch.__version__, python=platform.python_version(), **machine_info())
-        return atomic_write(self.path, json.dumps(dict(meta=meta, records=self.records, figures=self.figures, notes=self.notes),
+        return atomic_write(self.path,
+                            json.dumps(dict(meta=meta, records=self.records, figures=self.figures, notes=self.notes),
                                                   indent=1, default=str))
 
 def load_results(run_dir: str | Path) -> list[dict]:
@@ -243,7 +269,8 @@ def relative(records: Iterable[dict], table: str, method: str, column: str) -> f
 
 def table_columns(table: str, summary: dict) -> list[str]:
     "The paper's columns, then ours beyond them; sorted by value when every column is a number (ratios, step counts)."
-    cols = list(PAPER.get(table, {}).get("columns", [])) + sorted({c for (_, c) in summary} - set(PAPER.get(table, {}).get("columns", [])))
+    cols = (list(PAPER.get(table, {}).get("columns", []))
+            + sorted({c for (_, c) in summary} - set(PAPER.get(table, {}).get("columns", []))))
     return sorted(cols, key=_number) if all(_number(c) is not None for c in cols) else cols
 
 def _train_size(params: dict) -> int:
@@ -292,16 +319,20 @@ def table_markdown(records: list[dict], table: str, provenance: str = "", params
         cells = []
         for c in columns:
             ours, paper = s.get((m, c)), paper_value(table, m, c)
-            o = "–" if ours is None else (f"{_fmt(ours[0])} ({_fmt(ours[1])})" if ours[2] > 1 or ours[1] else _fmt(ours[0]))
+            o = "–" if ours is None else (f"{_fmt(ours[0])} ({_fmt(ours[1])})" if ours[2] > 1 or ours[1]
+                                          else _fmt(ours[0]))
             if ref:
                 p_ref, rel = paper_value(table, ref, c), relative(records, table, m, c)
-                cells += [o, _fmt(paper), "–" if rel is None else f"{rel:.2f}", f"{paper / p_ref:.2f}" if paper and p_ref else "–"]
+                cells += [o, _fmt(paper), "–" if rel is None else f"{rel:.2f}",
+                          f"{paper / p_ref:.2f}" if paper and p_ref else "–"]
             elif spec["rows"]:
                 cells += [o, _fmt(paper), f"{ours[0] / paper:.2f}" if (ours and paper) else "–"]
             else: cells.append(o)
         tag = " (paper-reported, not re-run)" if m in PAPER_ONLY.get(table, set()) else ""
         lines.append(f"| {m}{tag} | " + " | ".join(cells) + " |")
-    if DEPARTURES.get(table): lines += ["", "*Departures from the paper or the baselines' public code:* " + "; ".join(DEPARTURES[table]) + "."]
+    if DEPARTURES.get(table):
+        lines += ["", "*Departures from the paper or the baselines' public code:* " + "; ".join(DEPARTURES[table])
+                  + "."]
     if provenance: lines += ["", provenance]
     return "\n".join(lines) + "\n"
 
@@ -309,10 +340,10 @@ def table_markdown(records: list[dict], table: str, provenance: str = "", params
 MIN_SEEDS = 3      # fewer seeds of a trained method leave a comparison undecided
 ALPHA = 0.05       # two-sided level of Welch's t-test
 DECISION_RULE = (f"a difference between two rows counts where Welch's t-test over their seeds rejects equal means at "
-                 f"{ALPHA:.0%} (two-sided), each trained row having at least {MIN_SEEDS} seeds (a row computed without training "
-                 f"from one draw of the test data, such as a trivial predictor, counts as exact; Table 7 compares its timed repeats); "
-                 f"*tie* where the test does not reject, *undecided* with fewer seeds. (std) is the sample standard deviation "
-                 f"over seeds (n - 1 in the denominator)")
+                 f"{ALPHA:.0%} (two-sided), each trained row having at least {MIN_SEEDS} seeds (a row computed without "
+                 "training from one draw of the test data, such as a trivial predictor, counts as exact; Table 7 "
+                 "compares its timed repeats); *tie* where the test does not reject, *undecided* with fewer seeds. "
+                 "(std) is the sample standard deviation over seeds (n - 1 in the denominator)")
 OUTCOMES = ("met", "partly met", "not met", "tie", "undecided")
 
 @dataclass(frozen=True)
@@ -321,7 +352,8 @@ class Sample:
     without training or sampling."""
     values: tuple[float, ...]
     exact: bool = False
-    center: float | None = None   # the value the tables show, where it is not the mean of `values` (Table 7: the median of its repeats)
+    # the value the tables show, where it is not the mean of `values` (Table 7: the median of its repeats)
+    center: float | None = None
     @property
     def mean(self) -> float: return sum(self.values) / len(self.values)
     @property
@@ -343,7 +375,8 @@ def samples(records: Iterable[dict], table: str) -> dict[tuple[str, str], Sample
         if r["table"] == table: groups.setdefault((r["method"], r["column"]), []).append(r)
     out = {}
     for (m, c), rs in groups.items():
-        if len(rs) == 1 and len(rs[0].get("runs") or ()) > 1: out[(m, c)] = Sample(tuple(map(float, rs[0]["runs"])), center=float(rs[0]["value"]))
+        if len(rs) == 1 and len(rs[0].get("runs") or ()) > 1:
+            out[(m, c)] = Sample(tuple(map(float, rs[0]["runs"])), center=float(rs[0]["value"]))
         else: out[(m, c)] = Sample(tuple(float(r["value"]) for r in rs), exact=len(rs) == 1 and is_trivial(m))
     return out
 
@@ -354,7 +387,8 @@ def compare(a: Sample, b: Sample, higher_is_better: bool = False) -> str:
     if a.exact and b.exact: p = 0.0 if a.mean != b.mean else 1.0
     elif a.exact or b.exact:   # one side exact: a one-sample test of the other against it
         x, ref = (b, a) if a.exact else (a, b)
-        p = 0.0 if x.std == 0 and x.mean != ref.mean else 1.0 if x.std == 0 else float(stats.ttest_1samp(x.values, ref.mean).pvalue)
+        p = (0.0 if x.std == 0 and x.mean != ref.mean else 1.0 if x.std == 0
+             else float(stats.ttest_1samp(x.values, ref.mean).pvalue))
     elif a.std == 0 and b.std == 0: p = 0.0 if a.mean != b.mean else 1.0
     else: p = float(stats.ttest_ind(a.values, b.values, equal_var=False).pvalue)
     if p >= ALPHA: return "tie"
@@ -380,30 +414,38 @@ class Item:
     table: str | None = None           # results table key for a table; for a figure, the table whose budget it shares
     figure: str | None = None          # file name of our figure
     headline: tuple[str, str] | None = None   # (method, column) quoted beside the paper's
-    claim: str = "best"                # "best", "order" (the paper's order of the rows), "decreasing", "increasing" or "" (none)
+    # "best", "order" (the paper's order of the rows), "decreasing", "increasing" or "" (none)
+    claim: str = "best"
     caveat: str = ""                   # where our number is not like for like with the paper's
 
 COVERAGE: tuple[Item, ...] = (
     Item("Table 1", "irregular sinusoids: test MSE by observation ratio", "table1", headline=("ODE-LEBM", "0.1"),
-         caveat="ODE-LEBM's row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the one-chain row is in the table)"),
+         caveat="ODE-LEBM's row averages 10 posterior chains per series; the paper's Algorithm 2 runs one (the "
+                "one-chain row is in the table)"),
     Item("Table 2", "rotating MNIST: MSE at T = 15 / 45, NMI of z_s", "table2", headline=("ODE-LEBM", "T=45"),
-         caveat="NMI here: 100 test sequences, our protocol, not set against the paper's; its protocol (20 unseen sequences per digit) is Figure 6's row"),
+         caveat="NMI here: 100 test sequences, our protocol, not set against the paper's; its protocol (20 unseen "
+                "sequences per digit) is Figure 6's row"),
     Item("Table 3", "bouncing balls with friction: MSE, friction correlation", "table3", headline=("ODE-LEBM", "T=40")),
     Item("Table 4", "MuJoCo Hopper / Swimmer / HalfCheetah: MSE", "table4", headline=("ODE-LEBM", "Hopper T=100"),
-         caveat="scored on data scaled as the baselines' public code does, (x - min) / max, like the paper's values; the models "
-                "train on [0, 1] min-max scaled data, scored so in table4_minmax"),
-    Item("Table 5", "rotating MNIST: test-time posterior Langevin steps", "table5", headline=("T=45", "20"), claim="decreasing"),
-    Item("Table 6", "Spiral2D: EBM prior and MCMC ablation", "table6", headline=("MCMC + EBM (ODE-LEBM)", "test MSE"), claim="order"),
-    Item("Table 7", "seconds per iteration, relative to Latent ODE", "table7", headline=("ODE-LEBM (20 steps)", "train s/it"),
-         claim="increasing", caveat="ours timed on a CPU, the paper's on a V100: compared as cost relative to the Latent ODE"),
-    Item("Table 10", "rotating MNIST: without the static latent", "table10", headline=("ODE-LEBM with static variable", "T=45")),
+         caveat="scored on data scaled as the baselines' public code does, (x - min) / max, like the paper's values; "
+                "the models train on [0, 1] min-max scaled data, scored so in table4_minmax"),
+    Item("Table 5", "rotating MNIST: test-time posterior Langevin steps", "table5", headline=("T=45", "20"),
+         claim="decreasing"),
+    Item("Table 6", "Spiral2D: EBM prior and MCMC ablation", "table6", headline=("MCMC + EBM (ODE-LEBM)", "test MSE"),
+         claim="order"),
+    Item("Table 7", "seconds per iteration, relative to Latent ODE", "table7",
+         headline=("ODE-LEBM (20 steps)", "train s/it"), claim="increasing",
+         caveat="ours timed on a CPU, the paper's on a V100: compared as cost relative to the Latent ODE"),
+    Item("Table 10", "rotating MNIST: without the static latent", "table10",
+         headline=("ODE-LEBM with static variable", "T=45")),
     Item("Table 11", "rotating MNIST: MCMC / EBM ablation", "table11", headline=("MCMC + EBM", "T=45")),
     Item("Figure 2", "sinusoid interpolations at each ratio", "table1", "figure2_irregular.png", claim=""),
     Item("Figure 3", "rotating MNIST predictions", "table2", "figure3_rotmnist.png", claim=""),
     Item("Figure 4", "PCA of z0 and z_s, one digit at 16 rotations", "table2", "figure4_pca.png", claim=""),
     Item("Figure 5", "latent trajectories of one digit", "table2", "figure5_trajectories.png", claim=""),
-    Item("Figure 6", "t-SNE of z_s by digit; energies of real vs shuffled sequences", "figure6", "figure6_tsne_energy.png",
-         headline=("ODE-LEBM", "NMI"), caveat="NMI by the paper's protocol (20 unseen sequences per digit)"),
+    Item("Figure 6", "t-SNE of z_s by digit; energies of real vs shuffled sequences", "figure6",
+         "figure6_tsne_energy.png", headline=("ODE-LEBM", "NMI"),
+         caveat="NMI by the paper's protocol (20 unseen sequences per digit)"),
     Item("Figure 7", "MuJoCo predictions", "table4", "figure7_mujoco.png", claim=""),
     Item("Figure 8", "bouncing-ball reconstructions", "table3", "figure8_balls.png", claim=""),
     Item("Figure 9", "one more Hopper prediction", "table4", "figure9_hopper.png", claim=""),
@@ -420,7 +462,8 @@ class Claim:
     statement: str
     outcome: str
     details: str = ""
-    def __str__(self) -> str: return f"{self.statement}: {self.outcome}" + (f" ({self.details})" if self.details else "")
+    def __str__(self) -> str:
+        return f"{self.statement}: {self.outcome}" + (f" ({self.details})" if self.details else "")
 
 def verdict(o: str) -> str:
     "A comparison's result as a part of a claim: better -> met, worse -> not met."
@@ -473,7 +516,8 @@ def _claim_increasing(table: str, S: dict) -> Claim:
     """Table 7: does the cost of the 'ODE-LEBM (K steps)' rows grow with K (first column)? Other rows (ensembles, fast
     chains) are not in the sequence."""
     c = table_columns(table, S)[0]
-    seq = sorted((int(k.group(1)), x) for (m, cc), x in S.items() if cc == c and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
+    seq = sorted((int(k.group(1)), x) for (m, cc), x in S.items() if cc == c
+                 and (k := re.fullmatch(r"ODE-LEBM \((\d+) steps\)", m)))
     if len(seq) < 2: return Claim("cost grows with the steps", "undecided", "fewer than two step counts ran")
     more = {"worse": "met", "better": "not met"}   # a later row that is "worse" (slower) is what the claim says
     steps = [more.get(o, o) for (_, a), (_, b) in zip(seq, seq[1:]) for o in [compare(b, a)]]
@@ -485,8 +529,8 @@ def claim_outcome(table: str, kind: str, records: Iterable[dict]) -> Claim | Non
     `records`, by `DECISION_RULE`."""
     S = samples(records, table)
     if not S or not kind: return None
-    return {"best": lambda: _claim_best(table, S), "order": lambda: _claim_order(table, S), "decreasing": lambda: _claim_decreasing(S),
-            "increasing": lambda: _claim_increasing(table, S)}[kind]()
+    return {"best": lambda: _claim_best(table, S), "order": lambda: _claim_order(table, S),
+            "decreasing": lambda: _claim_decreasing(S), "increasing": lambda: _claim_increasing(table, S)}[kind]()
 
 # %% ../nbs/api/80_results.ipynb #f76b2e83
 def findings(table: str, records: list[dict]) -> list[str]:
@@ -494,14 +538,18 @@ def findings(table: str, records: list[dict]) -> list[str]:
     that failed (error above `FAILED_SEED` x their method's median)."""
     S, out = samples(records, table), []
     for t in dict.fromkeys(m for (m, _) in S if is_trivial(m)):
-        won = [c for c in table_columns(table, S) if (t, c) in S and (models := [m for (m, cc) in S if cc == c and not is_trivial(m)])
+        won = [c for c in table_columns(table, S) if (t, c) in S
+               and (models := [m for (m, cc) in S if cc == c and not is_trivial(m)])
                and all(compare(S[(t, c)], S[(m, c)], c in HIGHER_IS_BETTER) == "better" for m in models)]
         if won: out.append(f"{t.removesuffix(' (trivial)')} (trivial) beats every model at {', '.join(won)}")
     for (m, c), x in S.items():   # the paper's columns only: a failure shows there, and the extra columns repeat it
-        if is_trivial(m) or c in HIGHER_IS_BETTER or c not in PAPER.get(table, {}).get("columns", ()) or len(x.values) < MIN_SEEDS: continue
+        if (is_trivial(m) or c in HIGHER_IS_BETTER or c not in PAPER.get(table, {}).get("columns", ())
+            or len(x.values) < MIN_SEEDS): continue
         med = statistics.median(x.values)
-        bad = [r for r in records if r["table"] == table and r["method"] == m and r["column"] == c and r["value"] > FAILED_SEED * med]
-        out += [f"{m} seed {r['seed']} fails at {c} ({_fmt(r['value'])}, {r['value'] / med:.1f}x its seeds' median)" for r in bad]
+        bad = [r for r in records if r["table"] == table and r["method"] == m and r["column"] == c
+               and r["value"] > FAILED_SEED * med]
+        out += [f"{m} seed {r['seed']} fails at {c} ({_fmt(r['value'])}, {r['value'] / med:.1f}x its seeds' median)"
+                for r in bad]
     return out
 
 # %% ../nbs/api/80_results.ipynb #ebd01fe2
@@ -516,8 +564,8 @@ def _budget_status(table: str, params: dict, seeds: int) -> tuple[bool, str]:
     paper = PAPER_EPOCHS.get(table)
     if not text:   # a timing run: complete unless it ran at the quick smoke sizes
         quick = bool(params.get("quick", False))
-        return not quick, (f"timing run{' at quick smoke sizes' if quick else ''}, {params.get('rounds', 1)} round(s) x "
-                           f"{params.get('repeats', '?')} timed calls")
+        return not quick, (f"timing run{' at quick smoke sizes' if quick else ''}, {params.get('rounds', 1)} round(s) "
+                           f"x {params.get('repeats', '?')} timed calls")
     n_train = _train_size(params)
     its = [params["iterations"]] + ([params["baseline_iterations"]] if "baseline_iterations" in params else [])
     full = paper is not None and all(it * params["batch_size"] / n_train >= paper for it in its) and seeds >= 3
@@ -537,7 +585,8 @@ def coverage_rows(results: list[dict]) -> list[dict]:
         S = samples(records, it.table) if it.table else {}
         if meta is None or (not it.figure and not S):
             rows.append(dict(item=it.name, what=it.what, budget="not run", budget_text="–", ours="–",
-                             paper=_fmt(paper_value(it.table, *it.headline)) if it.headline else "–", outcome="", claim="–", note="–"))
+                             paper=_fmt(paper_value(it.table, *it.headline)) if it.headline else "–", outcome="",
+                             claim="–", note="–"))
             continue
         params, seeds = meta.get("params", {}), int(meta.get("params", {}).get("seeds", 1))
         full, budget = _budget_status(it.table, params, seeds)
@@ -558,10 +607,13 @@ def coverage_rows(results: list[dict]) -> list[dict]:
         claim = None if smoke or not it.claim else claim_outcome(it.table, it.claim, records)
         notes = ([it.caveat] if it.caveat else []) + ([] if it.figure or smoke else findings(it.table, records))
         rows.append(dict(item=it.name, what=it.what, budget="paper" if full and not missing else "reduced",
-                         budget_text=f"{budget}; {seeds} seed{'s' * (seeds > 1)}" + (f"; no {', '.join(missing)}" if missing else "")
-                         + (f"; **computed from uncommitted code** (`{meta.get('commit', 'unknown')}`): no checkout gives it" if is_dirty(meta) else ""),
+                         budget_text=f"{budget}; {seeds} seed{'s' * (seeds > 1)}"
+                         + (f"; no {', '.join(missing)}" if missing else "")
+                         + (f"; **computed from uncommitted code** (`{meta.get('commit', 'unknown')}`): no checkout "
+                            "gives it" if is_dirty(meta) else ""),
                          ours=ours, paper=paper, outcome=claim.outcome if claim else "",
-                         claim=("not judged (smoke run)" if smoke and it.claim else f"**{claim.outcome}**: {claim}" if claim else "–"),
+                         claim=("not judged (smoke run)" if smoke and it.claim else f"**{claim.outcome}**: {claim}"
+                                if claim else "–"),
                          note="; ".join(notes) or "–"))
     return rows
 
@@ -573,7 +625,8 @@ def profile_label(results: list[dict], profile: str) -> str:
     for res in results: by.setdefault(res["meta"]["profile"], []).append(res["meta"]["name"])
     if not by: return f"{profile} profile"
     main = max(by, key=lambda p: len(by[p]))   # the profile of most notebooks (the first of a tie)
-    return "; ".join([f"{main} profile"] + [f"{', '.join(f'`{n}`' for n in names)}: {p} profile" for p, names in by.items() if p != main])
+    return "; ".join([f"{main} profile"] + [f"{', '.join(f'`{n}`' for n in names)}: {p} profile"
+                                            for p, names in by.items() if p != main])
 
 def coverage_markdown(results: list[dict], profile: str) -> str:
     """The coverage table as Markdown (what the README shows at its top); `profile`: the label when `results` are empty
@@ -583,14 +636,18 @@ def coverage_markdown(results: list[dict], profile: str) -> str:
     counts = ", ".join(f"{claims.count(o)} {o}" for o in OUTCOMES if o in claims) or "none judged"
     budgets = {b: sum(r["budget"] == b for r in rows) for b in ("paper", "reduced", "not run")}
     dirty = sorted({res["meta"]["name"] for res in results if is_dirty(res["meta"])})
-    lines = [f"Generated by `odelebm-reproduce` ({profile_label(results, profile)}) from its results files. **The paper's claims: "
-             f"{counts}.** Budgets: {budgets['paper']} items at the paper's budget and seeds, {budgets['reduced']} reduced (fewer "
-             f"epochs or seeds, or some of the paper's rows not run), {budgets['not run']} not run. Decision rule: {DECISION_RULE}. "
-             f"The note names what a reader must not miss: numbers that are not like for like, trivial predictors that beat "
-             f"every model, seeds that failed (error above {FAILED_SEED:g}x the median of their method's seeds). Tables with our "
-             f"numbers beside the paper's: `figures/tables.md`; figures: `figures/README.md`."
-             + (f" **Computed from uncommitted code** (no checkout gives these): {', '.join(f'`{d}`' for d in dirty)}." if dirty else ""), "",
-             "| paper item | what | budget | ours | paper | the paper's claim | note |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['item']} | {r['what']} | **{r['budget']}**: {r['budget_text']} | {r['ours']} | {r['paper']} | {r['claim']} | {r['note']} |"
+    lines = [f"Generated by `odelebm-reproduce` ({profile_label(results, profile)}) from its results files. **The "
+             f"paper's claims: {counts}.** Budgets: {budgets['paper']} items at the paper's budget and seeds, "
+             f"{budgets['reduced']} reduced (fewer epochs or seeds, or some of the paper's rows not run), "
+             f"{budgets['not run']} not run. Decision rule: {DECISION_RULE}. The note names what a reader must not "
+             "miss: numbers that are not like for like, trivial predictors that beat every model, seeds that failed "
+             f"(error above {FAILED_SEED:g}x the median of their method's seeds). Tables with our numbers beside the "
+             "paper's: `figures/tables.md`; figures: `figures/README.md`."
+             + (f" **Computed from uncommitted code** (no checkout gives these): {', '.join(f'`{d}`' for d in dirty)}."
+                if dirty else ""), "",
+             "| paper item | what | budget | ours | paper | the paper's claim | note |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['item']} | {r['what']} | **{r['budget']}**: {r['budget_text']} | {r['ours']} | {r['paper']} | "
+              f"{r['claim']} | {r['note']} |"
               for r in rows]
     return "\n".join(lines + ["", NOT_RESULTS]) + "\n"

@@ -15,7 +15,8 @@ _LEVELS = ["default", "avx2", "avx512"]
 
 
 def cpu_capabilities() -> list[str]:
-    "Every `ATEN_CPU_CAPABILITY` this CPU can run: 'default' and each level up to the native one (read without the variable)."
+    """Every `ATEN_CPU_CAPABILITY` this CPU can run: 'default' and each level up to the native one (read without the
+    variable)."""
     env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
     native = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
                             env=env, capture_output=True, text=True, check=True).stdout.strip().lower()
@@ -44,16 +45,19 @@ def _threads():
 
 def core(results_file: pathlib.Path) -> list[tuple]:
     "The measured values of a results file: (table, method, column, seed, value) rows, sorted."
-    return sorted((r["table"], r["method"], r["column"], r["seed"], r["value"]) for r in json.loads(results_file.read_text())["records"])
+    return sorted((r["table"], r["method"], r["column"], r["seed"], r["value"])
+                  for r in json.loads(results_file.read_text())["records"])
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    "What CI runs: the real experiment notebooks through the console script, smoke profile, uninterrupted, local executor."
+    """What CI runs: the real experiment notebooks through the console script, smoke profile, uninterrupted, local
+    executor."""
     runs = tmp_path_factory.mktemp("smoke") / "runs"
     exe = pathlib.Path(sys.executable).parent / "odelebm-reproduce"
     t0 = time.time()
-    r = subprocess.run([str(exe), "--profile", "smoke", "--run-dir", str(runs)], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([str(exe), "--profile", "smoke", "--run-dir", str(runs)], cwd=ROOT, capture_output=True,
+                       text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     print(f"smoke profile, local executor: {time.time() - t0:.1f} s")
     return runs

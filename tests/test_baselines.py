@@ -48,7 +48,8 @@ def test_odernn_posterior_ignores_unobserved_values():
 
 
 def test_a_runaway_prior_chain_of_the_ebm_prior_vae_sits_out_the_ebm_term():
-    "EBM prior without MCMC: one prior chain running away is dropped from the EBM term and counted, not a dead training run (it ended Table 11's seed 2)."
+    """EBM prior without MCMC: one prior chain running away is dropped from the EBM term and counted, not a dead
+    training run (it ended Table 11's seed 2)."""
     from odelebm.baselines import ebm_vae_terms
     from odelebm.langevin import LangevinDivergence
     from odelebm.prior import EBMPrior
@@ -58,7 +59,8 @@ def test_a_runaway_prior_chain_of_the_ebm_prior_vae_sits_out_the_ebm_term():
     plain = ebm_vae_terms(prior, mean, log_std, z, ll, 1.0, 10, 0.1)
     assert plain["dropped_prior"] == 0
     base = prior.log_density
-    push = lambda first: (lambda zz: base(zz) + 1e4 * zz[:, 0] * (torch.arange(len(zz)) < first))   # chains < first are driven away
+    # chains < first are driven away
+    push = lambda first: (lambda zz: base(zz) + 1e4 * zz[:, 0] * (torch.arange(len(zz)) < first))
     prior.log_density = push(1)
     t = ebm_vae_terms(prior, mean, log_std, z, ll, 1.0, 10, 0.1)
     assert t["dropped_prior"] == 1 and torch.isfinite(t["ebm"])

@@ -70,7 +70,8 @@ def test_posterior_langevin_leaves_parameter_grads_untouched():
 
 
 # --- training: a small family of sine waves (random phase and amplitude, 40 points on [0, 5]) ---------
-MODEL = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid", max_step=None)   # the paper's stepping; own-grid models: test_own_series
+# the paper's stepping; own-grid models: test_own_series
+MODEL = dict(z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid", max_step=None)
 TRAIN = dict(batch_size=50, prior_steps=10, posterior_steps=20, posterior_step_size=0.05,
              lr_gen=1e-2, lr_ebm=1e-3, progress=False)
 
@@ -83,7 +84,8 @@ def _recon_mse(model, data, seed=0):
 
 
 def train_sine_family(seed: int = 0, iterations: int = 300):
-    "The sine family's test split, a model trained on its training split from initial weights `seed`, and its untrained reconstruction MSE."
+    """The sine family's test split, a model trained on its training split from initial weights `seed`, and its
+    untrained reconstruction MSE."""
     train, test = make_sine_family()
     torch.manual_seed(seed)
     model = ODELEBM(**MODEL)
@@ -160,7 +162,8 @@ def test_resume_equals_uninterrupted_training(tmp_path):
     def new_model():
         torch.manual_seed(0); return ODELEBM(z0_dim=4, ode_hidden=8, solver="rk4_grid")
     straight = Learner(new_model(), d.train, iterations=7, **cfg); straight.fit()
-    first = Learner(new_model(), d.train, iterations=7, checkpoint_every=4, checkpoint_path=str(tmp_path / "ck.pt"), **cfg)
+    first = Learner(new_model(), d.train, iterations=7, checkpoint_every=4, checkpoint_path=str(tmp_path / "ck.pt"),
+                    **cfg)
     first.fit(4)
     torch.manual_seed(1234)  # whatever happens in between must not matter
     resumed = Learner.load(tmp_path / "ck.pt", d.train)
@@ -207,7 +210,8 @@ def test_nan_where_unobserved_is_allowed():
 
 def test_predict_rejects_bad_query_and_model_rejects_wrong_obs_shape():
     m = ODELEBM(z0_dim=3, ode_hidden=8)
-    for bad in (torch.tensor([3., float("nan")]), torch.zeros(2, 2)):   # any order and repeats are fine (query_grid); NaN or 2-D are not
+    # any order and repeats are fine (query_grid); NaN or 2-D are not
+    for bad in (torch.tensor([3., float("nan")]), torch.zeros(2, 2)):
         with pytest.raises(ValueError, match="t_query"):
             predict(m, torch.zeros(1, 3, 1), torch.tensor([0., 1., 2.]), t_query=bad)
     with pytest.raises(ValueError, match="model expects"):
@@ -236,7 +240,8 @@ def _persistent_learner(**kw):
 def test_persistent_chains_return_to_the_same_state_after_resume(tmp_path):
     d, straight = _persistent_learner(persistent=True, iterations=8)
     straight.fit()
-    _, first = _persistent_learner(persistent=True, iterations=8, checkpoint_every=5, checkpoint_path=str(tmp_path / "p.pt"))
+    _, first = _persistent_learner(persistent=True, iterations=8, checkpoint_every=5,
+                                   checkpoint_path=str(tmp_path / "p.pt"))
     first.fit(5)
     resumed = Learner.load(tmp_path / "p.pt", d.train)
     assert torch.equal(resumed.chains.z, first.chains.z) and torch.equal(resumed.chains.visited, first.chains.visited)
@@ -288,16 +293,19 @@ def test_staged_chains_are_from_noise_chains_pipelined_over_iterations():
     assert torch.equal(b.x, d.train.x[b.idx].nan_to_num())
     with pytest.raises(ValueError, match="must divide"): FitConfig(chain_stages=3, batch_size=16, posterior_steps=4)
     with pytest.raises(ValueError, match="not both"): FitConfig(chain_stages=2, persistent=True)
-    with pytest.raises(ValueError, match="in flight"): _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4)
+    with pytest.raises(ValueError, match="in flight"):
+        _persistent_learner(chain_stages=4, batch_size=16, posterior_steps=4)
 
 
 def test_staged_chains_resume_exactly(tmp_path):
     d, straight = _persistent_learner(chain_stages=2, iterations=7)
     straight.fit()
-    _, first = _persistent_learner(chain_stages=2, iterations=7, checkpoint_every=3, checkpoint_path=str(tmp_path / "s.pt"))
+    _, first = _persistent_learner(chain_stages=2, iterations=7, checkpoint_every=3,
+                                   checkpoint_path=str(tmp_path / "s.pt"))
     first.fit(3)
     resumed = Learner.load(tmp_path / "s.pt", d.train)
-    assert torch.equal(resumed.chains.stages["z"], first.chains.stages["z"]) and torch.equal(resumed.chains.stages["idx"], first.chains.stages["idx"])
+    assert (torch.equal(resumed.chains.stages["z"], first.chains.stages["z"])
+            and torch.equal(resumed.chains.stages["idx"], first.chains.stages["idx"]))
     resumed.fit()
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()): assert torch.equal(a, b)
     assert straight.history.nll == resumed.history.nll
@@ -311,7 +319,8 @@ def test_fused_solver_gradients_equal_the_autograd_loop(method):
     z0 = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
     t = torch.tensor([0.0, 0.1, 0.35, 0.4, 1.0], dtype=torch.float64)   # irregular grid
     w = torch.randn(5, 5, 4, dtype=torch.float64)
-    grads = [torch.autograd.grad((solve(f, z0, t, method, 2, fused=fused) * w).sum(), [z0, *f.parameters()]) for fused in (False, True)]
+    grads = [torch.autograd.grad((solve(f, z0, t, method, 2, fused=fused) * w).sum(), [z0, *f.parameters()])
+             for fused in (False, True)]
     for a, b in zip(*grads): assert torch.allclose(a, b, atol=1e-12)
     # and against finite differences of the fused solve itself
     assert torch.autograd.gradcheck(lambda z: solve(f, z, t, method, fused=True), z0)

@@ -1,4 +1,5 @@
-"Adding an experiment: a recipe, a registry entry per new method, and a thin notebook; odelebm-reproduce runs it, --set reaches it."
+"""Adding an experiment: a recipe, a registry entry per new method, and a thin notebook; odelebm-reproduce runs it,
+--set reaches it."""
 import json, os
 from pathlib import Path
 import nbformat
@@ -16,7 +17,7 @@ RECIPES["toy"] = replace(RECIPES["table1"], name="toy")                         
 SMOKE.budgets["toy"] = {"data.n_series": 30, "data.n_points": 12, "data.n_val": 4, "fit.iterations": 2, "baseline.iterations": 2,
                         "test.steps": 2}                                                  # ... and the smoke profile's budget of it
 register("GRU-D (4 units)", lambda r: GRUD(r.model.obs_shape[0], hidden=4))              # a new method
-'''
+'''  # noqa: E501 (the module the test writes, kept as it is)
 
 PARAMS = '''profile = "smoke"
 run_dir = None
@@ -39,7 +40,7 @@ for name in ("ODE-LEBM", "GRU-D (4 units)"):
     [model] = train(m, r, d.train, [(0, None)]).members()
     pred = infer(m, model, d.test.x, d.test.t, r).mean
     res.add("toy", name, "MSE", masked_mse(pred, d.test.x, d.test.mask))
-res.save()'''
+res.save()'''  # noqa: E501 (the notebook cell the test writes, kept as it is)
 
 
 @pytest.fixture
@@ -66,26 +67,32 @@ def test_a_new_experiment_is_a_recipe_a_method_and_a_thin_notebook(toy, capsys):
     nbs, runs = toy
     args = ["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs)]
     assert main([*args, "--set", "fit.no_such_field=1"]) == 2
-    assert "unknown recipe field 'fit.no_such_field' for the toy recipe" in capsys.readouterr().err and not runs.exists()
+    assert ("unknown recipe field 'fit.no_such_field' for the toy recipe" in capsys.readouterr().err
+            and not runs.exists())
     assert main([*args, "--set", "fit.posterior_step_size=0.07", "test.steps=3"]) == 0
     res = json.loads((runs / "results" / "toy.json").read_text())
     assert res["meta"]["params"]["overrides"] == {"fit.posterior_step_size": 0.07, "test.steps": 3}
-    assert res["meta"]["params"]["recipe"]["fit"]["posterior_step_size"] == 0.07 and res["meta"]["params"]["iterations"] == 2
+    assert (res["meta"]["params"]["recipe"]["fit"]["posterior_step_size"] == 0.07
+            and res["meta"]["params"]["iterations"] == 2)
     assert sorted(r["method"] for r in res["records"]) == ["GRU-D (4 units)", "ODE-LEBM"]
     assert "## toy" in (runs / "figures" / "tables.md").read_text()
 
 
 @pytest.mark.trains
 def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
-    "`--set fit.posterior_step_size=0.07 --only table1_irregular`: ODE-LEBM's numbers move, the baselines' (not trained by Algorithm 1) do not."
+    """`--set fit.posterior_step_size=0.07 --only table1_irregular`: ODE-LEBM's numbers move, the baselines' (not
+    trained by Algorithm 1) do not."""
     runs = tmp_path / "runs"
-    assert main(["--profile", "smoke", "--run-dir", str(runs), "--only", "table1_irregular", "--set", "fit.posterior_step_size=0.07"]) == 0
+    assert main(["--profile", "smoke", "--run-dir", str(runs), "--only", "table1_irregular", "--set",
+                 "fit.posterior_step_size=0.07"]) == 0
     res = json.loads((runs / "results" / "table1_irregular.json").read_text())
     assert res["meta"]["params"]["recipe"]["fit"]["posterior_step_size"] == 0.07
-    ref = json.loads((Path(__file__).parent / "reference" / "smoke_results.json").read_text())["results"]["table1_irregular"]
+    ref = json.loads(
+        (Path(__file__).parent / "reference" / "smoke_results.json").read_text())["results"]["table1_irregular"]
     before = {(r[1], r[2]): r[4] for r in ref}
     for r in res["records"]:
-        # the reference was stored with 2-thread in-process jobs, and every job runs single-threaded now: last bits may differ
+        # the reference was stored with 2-thread in-process jobs, and every job runs single-threaded now: last bits may
+        # differ
         moved = r["value"] != pytest.approx(before[(r["method"], r["column"])], rel=1e-4)
         assert moved == r["method"].startswith("ODE-LEBM"), r   # ODE-LEBM and its rows at other test-time steps
 
@@ -96,8 +103,11 @@ def test_the_paper_order_claim_of_table6_is_decided_by_the_seeds():
     def recs(means, spread):
         return [dict(table="table6", method=m, column="test MSE", seed=s, value=v + spread * (s - 1))
                 for m, v in zip(rows, means) for s in range(3)]
-    assert str(claim_outcome("table6", "order", recs([1.0, 2.0, 3.0, 4.0], 0.01))).startswith("the paper's order of the rows: met")
+    assert str(claim_outcome("table6", "order", recs([1.0, 2.0, 3.0, 4.0], 0.01))).startswith("the paper's order of "
+                                                                                              "the rows: met")
     out = claim_outcome("table6", "order", recs([1.0, 0.5, 3.0, 4.0], 0.01))   # MCMC without EBM beats ODE-LEBM
-    assert out.outcome == "partly met" and "MCMC + EBM (ODE-LEBM) 1.0000 ± 0.0100 (3 seeds) before MCMC without EBM 0.5000" in str(out)
+    assert (out.outcome == "partly met"
+            and "MCMC + EBM (ODE-LEBM) 1.0000 ± 0.0100 (3 seeds) before MCMC without EBM 0.5000" in str(out))
     assert "not met" in str(out)
-    assert claim_outcome("table6", "order", recs([1.0, 2.0, 3.0, 4.0], 2.0)).outcome == "tie"   # seeds' spread covers every gap
+    # seeds' spread covers every gap
+    assert claim_outcome("table6", "order", recs([1.0, 2.0, 3.0, 4.0], 2.0)).outcome == "tie"

@@ -1,4 +1,5 @@
-"Image baselines (rotating MNIST): shapes, MoNODE's invariant content code, training, the EBM stop-gradients, bad input."
+"""Image baselines (rotating MNIST): shapes, MoNODE's invariant content code, training, the EBM stop-gradients, bad
+input."""
 import pytest
 import torch
 from odelebm.image_baselines import (ConvEncoder, ImageLatentODE, MoNODE, EBMEncoderODE, rotating_hands, FRAME)

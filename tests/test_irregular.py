@@ -4,9 +4,9 @@ from odelebm.experiments.recipes import recipe
 from odelebm.experiments.methods import method
 from odelebm.experiments.irregular import run_method
 
-TINY = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "fit.iterations": 3, "baseline.iterations": 3,
-                                  "fit.batch_size": 8, "baseline.batch_size": 8, "fit.posterior_steps": 3, "fit.prior_steps": 3,
-                                  "test.steps": 3})
+TINY = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "fit.iterations": 3,
+                                  "baseline.iterations": 3, "fit.batch_size": 8, "baseline.batch_size": 8,
+                                  "fit.posterior_steps": 3, "fit.prior_steps": 3, "test.steps": 3})
 STRIP = ("train_seconds", "total_seconds")   # wall times: never equal between two runs
 
 
@@ -36,7 +36,8 @@ def test_resume_reuses_a_finished_job_and_checkpoint(tmp_path, name):
 
 
 def test_an_ensemble_killed_between_its_members_scores_resumes_to_the_same_numbers(tmp_path):
-    "A kill after the first member's job was written: the resumed run finishes the same ensemble (its checkpoint), not a lone second member (which differs in the last bits)."
+    """A kill after the first member's job was written: the resumed run finishes the same ensemble (its checkpoint), not
+    a lone second member (which differs in the last bits)."""
     pairs = [(0.1, 0), (0.5, 0)]
     first = run_method("ODE-LEBM", pairs, TINY, run_dir=str(tmp_path))
     key = method("ODE-LEBM").key(TINY, test=True, ratio=0.5, seed=0)

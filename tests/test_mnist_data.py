@@ -1,4 +1,5 @@
-"MNIST and rotating MNIST (odelebm.data_mnist): IDX reading, data-dir lookup, checksummed download, rotation, sequences, cache."
+"""MNIST and rotating MNIST (odelebm.data_mnist): IDX reading, data-dir lookup, checksummed download, rotation,
+sequences, cache."""
 import functools, http.server, os, re, shutil, socket, subprocess, sys, threading, time
 from pathlib import Path
 import pytest
@@ -33,13 +34,14 @@ def test_read_committed_test_split(mnist):
 
 
 def test_fresh_clone_lookup_needs_nothing_beside_it(tmp_path):
-    "A copy of the package and data/mnist in an empty folder, ODELEBM_DATA empty, downloads off: the test split is found."
+    """A copy of the package and data/mnist in an empty folder, ODELEBM_DATA empty, downloads off: the test split is
+    found."""
     repo = tmp_path / "clone"
     shutil.copytree(dm.REPO / "odelebm", repo / "odelebm", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(dm.BUNDLED, repo / "data" / "mnist")
     shutil.copy(dm.REPO / "pyproject.toml", repo)
-    code = ("import odelebm.data_mnist as dm; d = dm.make_rotating_mnist(n_train=3, n_val=1, n_test=2, t_train=4, t_test=5); "
-            "print(dm.REPO, dm.find_mnist('test'), d.train.x.shape[0])")
+    code = ("import odelebm.data_mnist as dm; d = dm.make_rotating_mnist(n_train=3, n_val=1, n_test=2, t_train=4, "
+            "t_test=5); print(dm.REPO, dm.find_mnist('test'), d.train.x.shape[0])")
     env = {**os.environ, "PYTHONPATH": str(repo), "ODELEBM_DATA": "", "ODELEBM_MNIST_URL": "off"}
     env.pop("ODELEBM_CACHE", None)
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -92,7 +94,8 @@ def test_unreachable_mirror_is_reported(tmp_path):
 
 @pytest.fixture
 def server(tmp_path):
-    "An HTTP server on 127.0.0.1 serving a copy of the committed MNIST test files, and `/endless/<name>`, a response that never ends."
+    """An HTTP server on 127.0.0.1 serving a copy of the committed MNIST test files, and `/endless/<name>`, a response
+    that never ends."""
     served = tmp_path / "served"
     shutil.copytree(dm.BUNDLED, served)
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -112,7 +115,8 @@ def server(tmp_path):
 def test_download_on_first_use_from_local_http_server(server, tmp_path, monkeypatch, mnist):
     url, _ = server
     monkeypatch.setattr(dm, "BUNDLED", tmp_path / "no-committed-copy")        # as for a split that is not committed
-    monkeypatch.setenv("ODELEBM_MNIST_URL", f"http://127.0.0.1:1/nothing,{url}")  # the first mirror fails, the second serves
+    # the first mirror fails, the second serves
+    monkeypatch.setenv("ODELEBM_MNIST_URL", f"http://127.0.0.1:1/nothing,{url}")
     images, labels = load_mnist("test", tmp_path / "d")
     assert sorted(p.name for p in (tmp_path / "d" / "mnist").iterdir()) == sorted(MNIST_FILES["test"])
     assert torch.equal(images, mnist[0]) and torch.equal(labels, mnist[1])
@@ -141,7 +145,8 @@ def test_corrupted_download_raises_and_leaves_nothing(server, tmp_path):
     url, served = server
     f = served / MNIST_FILES["test"][1]
     raw = bytearray(f.read_bytes()); raw[100] ^= 0xFF; f.write_bytes(bytes(raw))
-    with pytest.raises(dm.MNISTUnavailable, match="checksum mismatch") as e: download_mnist("test", tmp_path, url=url, progress=False)
+    with pytest.raises(dm.MNISTUnavailable, match="checksum mismatch") as e:
+        download_mnist("test", tmp_path, url=url, progress=False)
     assert "t10k-labels-idx1-ubyte.gz" in str(e.value)
     left = sorted(p.name for p in (tmp_path / "mnist").iterdir())
     assert left == [MNIST_FILES["test"][0]]                        # the good images file only: no labels, no .part
@@ -172,8 +177,10 @@ def test_rotate(mnist):
 
 def test_rotating_mnist_shapes_labels_range_period(tmp_path, mnist):
     d = make_rotating_mnist(**SMALL, cache_dir=tmp_path)
-    assert d.train.x.shape == (20, 17, 1, 28, 28) and d.val.x.shape == (5, 20, 1, 28, 28) and d.test.x.shape == (6, 20, 1, 28, 28)
-    assert d.train.x.dtype == torch.float32 and d.train.mask.all() and torch.allclose(d.test.t, 0.1 * torch.arange(20.0))
+    assert (d.train.x.shape == (20, 17, 1, 28, 28) and d.val.x.shape == (5, 20, 1, 28, 28)
+            and d.test.x.shape == (6, 20, 1, 28, 28))
+    assert (d.train.x.dtype == torch.float32 and d.train.mask.all()
+            and torch.allclose(d.test.t, 0.1 * torch.arange(20.0)))
     for s in ("train", "val", "test"):
         split = getattr(d, s)
         assert split.labels.dtype == torch.int64 and torch.equal(split.labels, mnist[1][d.index[s]])

@@ -15,4 +15,5 @@ def test_tool_leaves_tree_unchanged(tool):
     if os.environ.get("CI"): assert before == "", f"CI checkout is not clean before {tool}:\n{before}"
     subprocess.run([str(BIN / tool)], cwd=ROOT, check=True, capture_output=True)
     after = _status()
-    assert after == before, f"{tool} changed the tree (edit notebooks, not odelebm/*.py; run `make lint-nb` and commit):\n{after}"
+    assert after == before, (f"{tool} changed the tree (edit notebooks, not odelebm/*.py; run `make lint-nb` and "
+                             f"commit):\n{after}")

@@ -37,14 +37,17 @@ def test_continuous_stamps_of_very_different_lengths_train_with_a_bounded_grid()
     model = ODELEBM(obs_shape=(1,), z0_dim=4, ode_hidden=16, sigma=0.1, solver="euler_grid")
     L = Learner(model, data, iterations=80, batch_size=16, lr_gen=1e-2, lr_ebm=1e-3, progress=False)
     h = model.config.max_step
-    assert h == resolve_max_step(data.t, data.mask) and 0.05 < h <= 20 / 100   # 'auto' on scattered stamps, stored in the config
+    # 'auto' on scattered stamps, stored in the config
+    assert h == resolve_max_step(data.t, data.mask) and 0.05 < h <= 20 / 100
     _, t, x, mask = L.sample_batch()
     longest = int(data.mask.sum(1).max())
-    assert t.ndim == 2 and t.shape[1] == int(mask.sum(1).max()) <= longest   # each sequence at its own stamps, padded to the batch's longest
+    # each sequence at its own stamps, padded to the batch's longest
+    assert t.ndim == 2 and t.shape[1] == int(mask.sum(1).max()) <= longest
     assert mask.any(1).all() and x.shape[:2] == t.shape
     L.fit()
     mse = L.history.mse
-    assert all(torch.isfinite(torch.tensor(mse))) and max(mse) < 10          # no explosion (issue 13: 1.4e21 at iteration 1)
+    # no explosion (issue 13: 1.4e21 at iteration 1)
+    assert all(torch.isfinite(torch.tensor(mse))) and max(mse) < 10
     # and it learns. Over PyTorch's default / AVX2 / AVX-512 kernels on 1 and 2 threads the mean of the last 20 batch
     # MSEs was 0.212-0.253 against 0.294 for the first 10; after 40 iterations the last 10 were still above the first
     # 10 under AVX2 on 2 threads (0.336), so the run is 80 iterations and the comparison takes the last 20
@@ -86,7 +89,8 @@ def trained():
 
 
 def _heldout(train, model, k: int, on_clock: bool, seed: int = 5) -> tuple[float, float]:
-    "MSE at 20 unseen stamps of 60 new README-family series observed at k points (on a 0.05 clock, or anywhere), and linear interpolation's."
+    """MSE at 20 unseen stamps of 60 new README-family series observed at k points (on a 0.05 clock, or anywhere), and
+    linear interpolation's."""
     g = torch.Generator().manual_seed(seed)
     seen, held = [], []
     for _ in range(60):
@@ -100,12 +104,14 @@ def _heldout(train, model, k: int, on_clock: bool, seed: int = 5) -> tuple[float
     mean = train.unstandardize(predict(model, obs.x, obs.t, obs.mask, t_query=tq.float(), n_steps=100, seed=0).mean)
     ruler = linear_interpolation(obs.t, train.unstandardize(obs.x), obs.mask, tq.float())
     at = [torch.searchsorted(tq, t) for t, _ in held]
-    mse = lambda p: torch.stack([((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
+    mse = lambda p: torch.stack(
+        [((p[i, j] - x) ** 2).mean() for i, (j, (_, x)) in enumerate(zip(at, held))]).mean().item()
     return mse(mean), mse(ruler)
 
 
 def heldout_study(model, train) -> dict:
-    "(model MSE, linear interpolation MSE) of new series observed at 5, 12 and 30 points, on a clock (True) or anywhere (False)."
+    """(model MSE, linear interpolation MSE) of new series observed at 5, 12 and 30 points, on a clock (True) or
+    anywhere (False)."""
     return {(k, clock): _heldout(train, model, k, clock) for k in (5, 12, 30) for clock in (False, True)}
 
 
@@ -115,7 +121,8 @@ def test_new_series_predictions_improve_with_observations_and_ignore_the_clock(t
     for key, (m, lin) in res.items(): print(key, f"model {m:.4f} linear {lin:.4f}")
     for clock in (False, True):
         assert res[(5, clock)][0] > res[(12, clock)][0] > res[(30, clock)][0]     # more observed points, lower error
-        assert all(res[(k, clock)][0] < res[(k, clock)][1] for k in (5, 12))       # better than a ruler where it matters
+        # better than a ruler where it matters
+        assert all(res[(k, clock)][0] < res[(k, clock)][1] for k in (5, 12))
     # on a clock or not: the same error up to training noise. Over PyTorch's default / AVX2 / AVX-512 kernels, 1 and 2
     # threads and seeds 0-2 (benchmarks/results/test_margins_own.md; the example validating on a fifth of its series)
     # the ratio of the two reached 1.43 at 5 points, 1.54 at 12 and 1.31 at 30, where both errors are near the noise
@@ -147,7 +154,8 @@ def test_the_readme_states_the_example_run_that_its_record_holds():
     ex = _example()
     rec = json.loads(ex.RECORD.read_text())
     from odelebm.files import read_json
-    assert read_json(ex.RECORD) is not None, "examples/fit_your_series.json fails its checksum: run the example with --record"
+    assert read_json(ex.RECORD) is not None, ("examples/fit_your_series.json fails its checksum: run the example with "
+                                              "--record")
     from odelebm.reproduce import readme_block
     assert readme_block((ROOT / "README.md").read_text(), ex.EXAMPLE_BEGIN, ex.EXAMPLE_END) == ex.readme_text(rec)
     assert "+dirty" not in rec["commit"] and any(l.startswith("held-out MSE of 100 new series") for l in rec["printed"])
@@ -157,18 +165,21 @@ def test_the_example_writes_its_figure_where_git_does_not_track_it(tmp_path):
     (tmp_path / "examples").mkdir()
     script = tmp_path / "examples" / "fit_your_series.py"
     script.write_text((ROOT / "examples" / "fit_your_series.py").read_text())
-    r = subprocess.run([sys.executable, str(script), "--iterations", "2"], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    r = subprocess.run([sys.executable, str(script), "--iterations", "2"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "runs" / "examples" / "fit_your_series.png").is_file()      # runs/ is ignored by git
     assert not (tmp_path / "examples" / "fit_your_series.png").exists()             # the committed figure is left alone
 
 
 def test_from_series_merges_stamps_of_different_series_that_float32_cannot_tell_apart():
-    a, b = torch.tensor([0.0, 2.37744373061], dtype=torch.float64), torch.tensor([1.0, 2.37744388238], dtype=torch.float64)
+    a, b = (torch.tensor([0.0, 2.37744373061], dtype=torch.float64),
+            torch.tensor([1.0, 2.37744388238], dtype=torch.float64))
     d = SequenceData.from_series([(a, torch.ones(2, 1)), (b, torch.zeros(2, 1))])
     assert len(d.t) == 3 and d.mask[:, -1].all()                      # one grid time, observed by both
     with pytest.raises(ValueError, match="series 0 times"):           # within one series it stays an error
-        SequenceData.from_series([(torch.tensor([0.0, 2.37744373061, 2.37744388238], dtype=torch.float64), torch.ones(3, 1))])
+        SequenceData.from_series(
+            [(torch.tensor([0.0, 2.37744373061, 2.37744388238], dtype=torch.float64), torch.ones(3, 1))])
 
 
 def test_learner_settles_max_step_and_warns_where_it_should(tmp_path):
@@ -184,13 +195,15 @@ def test_learner_settles_max_step_and_warns_where_it_should(tmp_path):
     assert m2.config.max_step == pytest.approx(0.05)                      # a regular grid keeps its spacing
     wide = SequenceData.from_series(_ragged(64))
     with pytest.warns(UserWarning, match="steps along all"):
-        Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8, max_step=None), wide, iterations=1, batch_size=8, progress=False)
+        Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8, max_step=None), wide, iterations=1,
+                batch_size=8, progress=False)
     big = SequenceData.from_series([(t, 50 + 20 * x) for t, x in series])
     with pytest.warns(UserWarning, match="standardize"):
         Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8), big, iterations=1, batch_size=8, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8), big.standardize(), iterations=1, batch_size=8, progress=False)
+        Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8), big.standardize(), iterations=1,
+                batch_size=8, progress=False)
 
 
 def _imports(text: str) -> set[str]:
@@ -205,22 +218,33 @@ def test_every_imported_package_is_declared():
     extra = core | {name(r) for r in meta["optional-dependencies"]["reproduce"]}
     alias = {"sklearn": "scikit_learn", "yaml": "pyyaml"}
     std = set(sys.stdlib_module_names) | {"odelebm"}
-    lib = set().union(*(_imports(p.read_text()) for p in (ROOT / "odelebm").rglob("*.py"))) - std   # odelebm/experiments/ too
+    # odelebm/experiments/ too
+    lib = set().union(*(_imports(p.read_text()) for p in (ROOT / "odelebm").rglob("*.py"))) - std
     gpu = {name(r) for r in meta["optional-dependencies"]["gpu"]}
     dask = {name(r) for r in meta["optional-dependencies"]["dask"]}
     mujoco = {name(r) for r in meta["optional-dependencies"]["mujoco"]}
-    assert {alias.get(m, m) for m in lib} - extra - gpu - dask - mujoco - {"distributed"} == set(), "imported by the library, not declared"
-    assert set(meta["optional-dependencies"]["mujoco"]) == {"mujoco==3.17.0", "dm_control==1.0.50"}, "both pinned: mujoco 4 breaks dm_control 1.0.50"
-    assert "dask" in dask and "distributed" in (ROOT / "pyproject.toml").read_text(), "dask.distributed comes with the [dask] extra"
-    # only the reproduce command (its runner and report), the GPU kernel, the Dask executor and the MuJoCo data may need an extra
-    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "jinja2", "pygments", "latex2mathml", "triton", "distributed", "mujoco", "dm_control"}
+    assert ({alias.get(m, m) for m in lib} - extra - gpu - dask - mujoco
+            - {"distributed"} == set()), "imported by the library, not declared"
+    assert set(meta["optional-dependencies"]["mujoco"]) == {"mujoco==3.17.0", "dm_control==1.0.50"}, ("both pinned: "
+                                                                                                      "mujoco 4 breaks "
+                                                                                                      "dm_control "
+                                                                                                      "1.0.50")
+    assert ("dask" in dask
+            and "distributed" in (ROOT / "pyproject.toml").read_text()), "dask.distributed comes with the [dask] extra"
+    # only the reproduce command (its runner and report), the GPU kernel, the Dask executor and the MuJoCo data may need
+    # an extra
+    assert {alias.get(m, m) for m in lib} - core <= {"nbformat", "nbconvert", "mistune", "jinja2", "pygments",
+                                                     "latex2mathml", "triton", "distributed", "mujoco", "dm_control"}
     kernels = (ROOT / "odelebm" / "kernels.py").read_text()
-    assert "except ImportError" in kernels and gpu == {"triton"}, "triton stays optional: the library imports without it"
+    assert ("except ImportError" in kernels
+            and gpu == {"triton"}), "triton stays optional: the library imports without it"
     import json
     nbs = set()
     for nb in (ROOT / "nbs" / "experiments").glob("*.ipynb"):
-        nbs |= _imports("\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"))
-    assert {alias.get(m, m) for m in nbs - std} - extra - mujoco == set(), "imported by an experiment notebook, not declared"
+        nbs |= _imports("\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                                  if c["cell_type"] == "code"))
+    assert ({alias.get(m, m) for m in nbs - std} - extra
+            - mujoco == set()), "imported by an experiment notebook, not declared"
     assert {"Paper"} <= set(meta["urls"])
 
 
@@ -238,7 +262,8 @@ def test_staged_and_persistent_chains_on_per_sequence_stamps_resume_exactly(chai
     def learner(**kw):
         torch.manual_seed(0)
         return Learner(ODELEBM(obs_shape=(1,), z0_dim=3, ode_hidden=8, sigma=0.1, solver="euler_grid"), data,
-                       iterations=6, batch_size=8, posterior_steps=4, prior_steps=2, obs_ratio=0.7, progress=False, **chains, **kw)
+                       iterations=6, batch_size=8, posterior_steps=4, prior_steps=2, obs_ratio=0.7,
+                       progress=False, **chains, **kw)
     straight = learner(); straight.fit()
     assert straight.sample_batch()[1].ndim == 2                              # the per-sequence layout is in use
     first = learner(checkpoint_every=3, checkpoint_path=str(tmp_path / "c.pt")); first.fit(3)
@@ -248,12 +273,15 @@ def test_staged_and_persistent_chains_on_per_sequence_stamps_resume_exactly(chai
 
 
 def test_the_readme_states_the_own_series_study_its_record_holds():
-    "The README's table of families is the one benchmarks/own_series_calibration.py measured at a clean commit, with its figure."
-    spec = importlib.util.spec_from_file_location("own_series_calibration", ROOT / "benchmarks" / "own_series_calibration.py")
+    """The README's table of families is the one benchmarks/own_series_calibration.py measured at a clean commit, with
+    its figure."""
+    spec = importlib.util.spec_from_file_location("own_series_calibration",
+                                                  ROOT / "benchmarks" / "own_series_calibration.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     from odelebm.files import read_json
     from odelebm.reproduce import readme_block
     rec = read_json(mod.OUT / "own_series_calibration.json")
-    assert rec is not None, "benchmarks/results/own_series_calibration.json is missing or fails its checksum: run the study"
+    assert rec is not None, ("benchmarks/results/own_series_calibration.json is missing or fails its checksum: run the "
+                             "study")
     assert "+dirty" not in rec["commit"] and (mod.OUT / "own_series_calibration.png").exists()
     assert readme_block((ROOT / "README.md").read_text(), mod.BEGIN, mod.END) == mod.readme_text(rec)

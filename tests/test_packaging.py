@@ -5,7 +5,8 @@ from conftest import ROOT
 
 
 def test_wheel_ships_every_subpackage_and_its_data():
-    "setuptools' package search and package-data of pyproject.toml cover every package folder and every data file under odelebm/."
+    """setuptools' package search and package-data of pyproject.toml cover every package folder and every data file
+    under odelebm/."""
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = set(setuptools.find_packages(str(ROOT), include=cfg["packages"]["find"]["include"]))
     on_disk = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "odelebm").rglob("__init__.py")}

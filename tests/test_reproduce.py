@@ -4,7 +4,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT, core
-from odelebm.reproduce import main, plan, experiment_notebooks, render, readme_block, run_lock, is_current, SMOKE_BANNER, TIMES_BEGIN, TIMES_END, times_markdown, read_times
+from odelebm.reproduce import (main, plan, experiment_notebooks, render, readme_block, run_lock, is_current,
+                               SMOKE_BANNER, TIMES_BEGIN, TIMES_END, times_markdown, read_times)
 from odelebm.results import load_results, COVERAGE
 
 PARAMS = '''profile = "smoke"
@@ -86,7 +87,8 @@ def test_resume_reruns_nothing_when_nothing_changed(capsys, scratch):
     assert "0 ok / 2 skipped / 0 failed" in out.out
     assert (runs / "results" / "a_ok.json").stat().st_mtime_ns == first
     # a changed parameter makes that notebook current no more
-    assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--resume", "--set", "value=3"]) == 0
+    assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--resume", "--set",
+                 "value=3"]) == 0
     assert json.loads((runs / "results" / "a_ok.json").read_text())["records"][0]["value"] == 3.0
 
 
@@ -107,7 +109,8 @@ def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
         assert (runs / f"{n}.ipynb").exists()
     tables = (runs / "figures" / "tables.md").read_text()
     assert all(f"## Table {n}" in tables for n in (1, 2, 3, 6, 10))
-    assert SMOKE_BANNER in tables and SMOKE_BANNER in (runs / "figures" / "table1.md").read_text()   # tiny sizes, said so
+    # tiny sizes, said so
+    assert SMOKE_BANNER in tables and SMOKE_BANNER in (runs / "figures" / "table1.md").read_text()
     coverage = (runs / "figures" / "coverage.md").read_text()
     assert all(f"| {it.name} |" in coverage for it in COVERAGE)
     assert "| Table 4 | MuJoCo Hopper / Swimmer / HalfCheetah: MSE | **reduced**" in coverage
@@ -118,12 +121,15 @@ def test_smoke_profile_runs_every_experiment_notebook(smoke_run):
     assert readme_block((ROOT / "README.md").read_text()) != coverage          # the smoke run leaves the README alone
 
 
-# How far a row of the stored smoke reference may move on another CPU. Measured (benchmarks/results/test_margins_smoke.md)
-# over PyTorch's default, AVX2 and AVX-512 kernels on one thread and AVX-512 on two, against the reference stored on
-# another machine; each tolerance is about three times the largest distance seen:
-NO_TRAINING = ("(trivial)", "(chance level)")   # trivial predictors and chance levels: float32 rounding only (seen: 1 ulp)
+# How far a row of the stored smoke reference may move on another CPU. Measured
+# (benchmarks/results/test_margins_smoke.md) over PyTorch's default, AVX2 and AVX-512 kernels on one thread and AVX-512
+# on two, against the reference stored on another machine; each tolerance is about three times the largest distance
+# seen:
+# trivial predictors and chance levels: float32 rounding only (seen: 1 ulp)
+NO_TRAINING = ("(trivial)", "(chance level)")
 TOLERANCE = {
-    "rotation corr.": dict(abs=0.01),   # circular correlations of 16 sequences, near 0: up to 0.0038 apart, so never relative
+    # circular correlations of 16 sequences, near 0: up to 0.0038 apart, so never relative
+    "rotation corr.": dict(abs=0.01),
     "spread": dict(rel=0.01),           # of the latents: up to 0.31%
     "AUROC": dict(abs=0.05),            # over 100 pairs, a swapped pair moves it by 0.01: up to 0.02
     "NMI": dict(abs=0.05),              # of a clustering, a sequence changing cluster moves it by about 0.02: none seen
@@ -139,26 +145,34 @@ def reference_tolerance(row) -> dict:
 
 def _outside(study: str) -> list[tuple]:
     "The reference rows that a stored run of benchmarks/test_margins.py puts outside their tolerance."
-    runs = json.loads((ROOT / "benchmarks" / "results" / f"test_margins_{study}.json").read_text(), parse_constant=float)["rows"]
+    runs = json.loads((ROOT / "benchmarks" / "results" / f"test_margins_{study}.json").read_text(),
+                      parse_constant=float)["rows"]
     ref = json.loads((ROOT / "tests" / "reference" / "smoke_results.json").read_text())["results"]
-    return [(name, tuple(row[:3])) for run in runs for name, rows in ref.items() for got, row in zip(run["rows"][name], rows)
+    return [(name, tuple(row[:3])) for run in runs for name, rows in ref.items()
+            for got, row in zip(run["rows"][name], rows)
             if got[4] != pytest.approx(row[4], **reference_tolerance(row))]
 
 
 def test_reference_tolerances_hold_across_cpus_and_catch_a_changed_posterior_step():
-    "The measured runs: every kernel and thread count within the tolerances; a changed posterior step (--set fit.posterior_step_size=0.202) outside."
+    """The measured runs: every kernel and thread count within the tolerances; a changed posterior step (--set
+    fit.posterior_step_size=0.202) outside."""
     assert _outside("smoke") == []
     changed = _outside("smoke_changed")
     table1 = {r for _, r in changed if r[0] == "table1"}
-    assert {("table1", m, c) for m in ("ODE-LEBM", "ODE-LEBM (one chain)") for c in ("0.1", "0.2", "0.3", "0.5")} <= table1
-    assert all(not r[1].endswith(NO_TRAINING) and not r[1].startswith(("GRU-D", "RNN-VAE", "Latent ODE")) for _, r in changed)   # nothing else trained with it moved
+    assert {("table1", m, c) for m in ("ODE-LEBM", "ODE-LEBM (one chain)")
+            for c in ("0.1", "0.2", "0.3", "0.5")} <= table1
+    # nothing else trained with it moved
+    assert all(not r[1].endswith(NO_TRAINING) and not r[1].startswith(("GRU-D", "RNN-VAE", "Latent ODE"))
+               for _, r in changed)
 
 
 @pytest.mark.trains
 def test_smoke_results_equal_the_stored_reference(smoke_run):
-    "The smoke profile's numbers equal those stored (tests/reference), up to what another CPU moves: a change to the computation may not move them."
+    """The smoke profile's numbers equal those stored (tests/reference), up to what another CPU moves: a change to the
+    computation may not move them."""
     ref = json.loads((ROOT / "tests" / "reference" / "smoke_results.json").read_text())["results"]
-    assert set(ref) <= {f.stem for f in (smoke_run / "results").glob("*.json")}   # notebooks added since have no reference
+    # notebooks added since have no reference
+    assert set(ref) <= {f.stem for f in (smoke_run / "results").glob("*.json")}
     outside = []
     for name, rows in ref.items():
         got = core(smoke_run / "results" / f"{name}.json")
@@ -175,7 +189,8 @@ def _nothing_half_written(runs: Path) -> None:
 
 
 def test_smoke_run_killed_at_random_moments_resumes_to_the_same_results(smoke_run, tmp_path):
-    "Fault injection: SIGKILL to the command's process group at random moments, then --resume; results equal an uninterrupted run."
+    """Fault injection: SIGKILL to the command's process group at random moments, then --resume; results equal an
+    uninterrupted run."""
     runs, rng = tmp_path / "runs", random.Random(12)
     args = ["--profile", "smoke", "--run-dir", str(runs), "--resume"]
     for moment in sorted(rng.uniform(2, 45) for _ in range(3)):
@@ -187,7 +202,8 @@ def test_smoke_run_killed_at_random_moments_resumes_to_the_same_results(smoke_ru
         _nothing_half_written(runs)
     p = _start(args); out, _ = p.communicate(timeout=1200)
     assert p.returncode == 0, out
-    timing = {"table7_timing"}                             # seconds differ between any two runs; everything else must not
+    # seconds differ between any two runs; everything else must not
+    timing = {"table7_timing"}
     for f in (smoke_run / "results").glob("*.json"):
         if f.stem not in timing: assert core(runs / "results" / f.name) == core(f), f.name
     _nothing_half_written(runs)
@@ -195,31 +211,39 @@ def test_smoke_run_killed_at_random_moments_resumes_to_the_same_results(smoke_ru
 
 def test_set_overrides_a_parameter_the_profile_sets():
     job = plan("cpu", only=["table2_rotmnist"], overrides={"workers": 1})[0]
-    assert job.params["workers"] == 1 and "iterations" not in job.params   # budgets live in the recipes, not in parameters
+    # budgets live in the recipes, not in parameters
+    assert job.params["workers"] == 1 and "iterations" not in job.params
 
 
 def test_set_reaches_recipe_fields_of_every_notebook_that_runs_the_recipe():
     jobs = {j.name: j for j in plan("smoke", overrides={"fit.posterior_step_size": 0.07})}
     assert jobs["table1_irregular"].params["overrides"] == {"fit.posterior_step_size": 0.07}
-    assert jobs["table5_test_steps"].params["overrides"] == {"fit.posterior_step_size": 0.07}   # it loads models trained so
-    assert "overrides" not in jobs["table7_timing"].params and "seeds" not in jobs["table7_timing"].params   # declared only
+    # it loads models trained so
+    assert jobs["table5_test_steps"].params["overrides"] == {"fit.posterior_step_size": 0.07}
+    # declared only
+    assert "overrides" not in jobs["table7_timing"].params and "seeds" not in jobs["table7_timing"].params
 
 
 def test_committed_tables_figures_index_and_readme_match_their_results():
-    "figures/ holds the results files it was assembled from; re-rendering them gives every committed file and the README block."
+    """figures/ holds the results files it was assembled from; re-rendering them gives every committed file and the
+    README block."""
     results = load_results(ROOT / "figures")
     assert results, "no results files in figures/results: run make reproduce"
-    for name, text in render(results, results[0]["meta"]["profile"]).items():   # (each notebook's latest run: its profile is in its file)
+    # (each notebook's latest run: its profile is in its file)
+    for name, text in render(results, results[0]["meta"]["profile"]).items():
         assert (ROOT / "figures" / name).read_text() == text, f"figures/{name} differs from what its results files give"
-        if name == "coverage.md": assert readme_block((ROOT / "README.md").read_text()) == text, "README coverage block drifted"
+        if name == "coverage.md":
+            assert readme_block((ROOT / "README.md").read_text()) == text, "README coverage block drifted"
     times = readme_block((ROOT / "README.md").read_text(), TIMES_BEGIN, TIMES_END)
-    assert times == times_markdown(results, read_times(ROOT)), "README times block drifted from benchmarks/results/times.json"
+    assert times == times_markdown(results, read_times(ROOT)), ("README times block drifted from "
+                                                                "benchmarks/results/times.json")
     for res in results:
         for f in res["figures"]: assert (ROOT / "figures" / f["file"]).is_file(), f["file"]
 
 
 def test_table7_states_one_ratio_in_its_table_its_results_file_and_the_readme():
-    "The ratio to the Latent ODE that the timing run measured (median over rounds of the per-round ratio) is the one every page shows."
+    """The ratio to the Latent ODE that the timing run measured (median over rounds of the per-round ratio) is the one
+    every page shows."""
     res = next(r for r in load_results(ROOT / "figures") if r["meta"]["name"] == "table7_timing")
     table, readme = (ROOT / "figures" / "table7.md").read_text(), readme_block((ROOT / "README.md").read_text())
     for rec in res["records"]:
@@ -234,7 +258,8 @@ def test_readme_lists_every_paper_item_and_no_stale_table_files():
     block = readme_block((ROOT / "README.md").read_text())
     for it in COVERAGE: assert f"| {it.name} |" in block
     produced = {f"{t}.md" for r in load_results(ROOT / "figures") for t in {rec["table"] for rec in r["records"]}}
-    assert {p.name for p in (ROOT / "figures").glob("table*.md")} | {p.name for p in (ROOT / "figures").glob("figure*.md")} <= produced | {"tables.md"}
+    assert ({p.name for p in (ROOT / "figures").glob("table*.md")}
+            | {p.name for p in (ROOT / "figures").glob("figure*.md")} <= produced | {"tables.md"})
 
 
 def test_resume_distrusts_damaged_or_missing_outputs(capsys, scratch):
@@ -251,7 +276,8 @@ def test_resume_distrusts_damaged_or_missing_outputs(capsys, scratch):
     data = json.loads(stamp.read_text()); assert set(data["outputs"]) == {"output", "results"}
     (runs / "results" / "a_ok.json").write_text((runs / "results" / "a_ok.json").read_text().replace("1.0", "5.0"))
     assert main(args + ["--resume"]) == 0
-    assert "1 ok / 1 skipped / 0 failed" in capsys.readouterr().out                   # a changed results file is not trusted
+    # a changed results file is not trusted
+    assert "1 ok / 1 skipped / 0 failed" in capsys.readouterr().out
 
 
 SLOW = "import time\nfor _ in range(40): time.sleep(0.25)"
@@ -328,9 +354,11 @@ def test_cuda_without_a_gpu_fails_up_front(capsys, tmp_path):
 
 
 def test_python_dash_m_runs_the_command():
-    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--list", "--profile", "cpu"], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--list", "--profile", "cpu"], capture_output=True,
+                       text=True, cwd=ROOT)
     assert r.returncode == 0 and "profile cpu" in r.stdout and "table1_irregular" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--seeds", "0"], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "odelebm.reproduce", "--seeds", "0"], capture_output=True,
+                       text=True, cwd=ROOT)
     assert r.returncode == 2
 
 
@@ -339,7 +367,8 @@ def test_smoke_run_writes_a_report_whose_links_all_resolve_inside_it(smoke_run):
     report = smoke_run / "report"
     assert broken_links(report) == []
     index = page_links(report / "index.html")
-    for n in experiment_notebooks(): assert f"notebooks/{n.stem}.html" in index and (report / "notebooks" / f"{n.stem}.html").is_file()
+    for n in experiment_notebooks():
+        assert f"notebooks/{n.stem}.html" in index and (report / "notebooks" / f"{n.stem}.html").is_file()
     assert {"tables.html", "figures.html", "api/index.html"} <= set(index)
     figures = {f["file"] for r in load_results(smoke_run) for f in r["figures"] if f["file"].endswith(".png")}
     assert figures and figures <= {p.name for p in (report / "figures").iterdir()}
@@ -361,7 +390,8 @@ def test_a_killed_notebook_leaves_no_pool_worker_behind(tmp_path):
     p = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.time() + 60
-        while time.time() < deadline and len(workers := [c for c in psutil.Process(p.pid).children() if "spawn_main" in " ".join(c.cmdline())]) < 2:
+        while time.time() < deadline and len(workers := [c for c in psutil.Process(p.pid).children()
+                                                         if "spawn_main" in " ".join(c.cmdline())]) < 2:
             time.sleep(0.2)
         assert len(workers) == 2, "the pool did not start"
         time.sleep(1.0)   # past the workers' start-up
@@ -378,8 +408,10 @@ def _diverge(step: int):
 
 
 def test_a_diverged_job_in_a_pool_worker_reaches_the_caller_as_itself():
-    "A Langevin divergence in a pool worker arrives as LangevinDivergence with its message (before the fix: BrokenProcessPool, unpicklable)."
+    """A Langevin divergence in a pool worker arrives as LangevinDivergence with its message (before the fix:
+    BrokenProcessPool, unpicklable)."""
     from odelebm.experiments.executors import parallel_map
     from odelebm.langevin import LangevinDivergence
-    with pytest.raises(LangevinDivergence, match=r"runaway latent at step [78] in 2 chain\(s\) \(first: \[3, 4\]\)"):   # whichever job ends first
+    # whichever job ends first
+    with pytest.raises(LangevinDivergence, match=r"runaway latent at step [78] in 2 chain\(s\) \(first: \[3, 4\]\)"):
         parallel_map(_diverge, [(7,), (8,)], workers=2)

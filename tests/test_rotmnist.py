@@ -36,7 +36,8 @@ def test_model_key_tracks_training_fields_only():
     assert _key("ODE-LEBM", 0, s) == _key("ODE-LEBM", 0, override(s, {"test.steps": 1000}))   # test-time fields
     assert _key("ODE-LEBM", 0, s) != _key("ODE-LEBM", 0, override(s, {"fit.iterations": 10}))
     assert _key("ODE-LEBM", 0, s) != _key("ODE-LEBM", 1, s) != _key("MCMC without EBM", 0, s)
-    assert _key("Latent ODE", 0, s) == _key("Latent ODE", 0, override(s, {"fit.iterations": 10}))   # not a Langevin model
+    # not a Langevin model
+    assert _key("Latent ODE", 0, s) == _key("Latent ODE", 0, override(s, {"fit.iterations": 10}))
     assert _key("Latent ODE", 0, s) != _key("Latent ODE", 0, override(s, {"baseline.iterations": 10}))
 
 
@@ -45,7 +46,8 @@ def test_every_method_builds_with_the_right_latents():
     for m in METHODS: assert isinstance(method(m).build(s), torch.nn.Module)
     assert method("ODE-LEBM").build(s).latent_dim == 32 and method("ODE-LEBM without z_s").build(s).latent_dim == 16
     assert not list(method("MCMC without EBM").build(s).prior.parameters())
-    assert [m for m in METHODS if method(m).kind is LANGEVIN] == ["ODE-LEBM", "ODE-LEBM without z_s", "MCMC without EBM"]
+    assert [m for m in METHODS if method(m).kind is LANGEVIN] == ["ODE-LEBM", "ODE-LEBM without z_s",
+                                                                  "MCMC without EBM"]
 
 
 def test_batch_mse_and_nmi():
@@ -59,9 +61,11 @@ def test_batch_mse_and_nmi():
 def test_notebooks_that_save_models_run_before_those_that_load_them():
     names = [p.stem for p in experiment_notebooks()]
     assert names.index("table2_rotmnist") < names.index("table5_test_steps")
-    assert names.index("table2_rotmnist") < names.index("fig4_6_latents") and names.index("table2_rotmnist") < names.index("table10_11_ablations")
+    assert (names.index("table2_rotmnist") < names.index("fig4_6_latents")
+            and names.index("table2_rotmnist") < names.index("table10_11_ablations"))
     assert all(names.index(r) < names.index(n) for n, rs in REQUIRES.items() for r in rs)
 
 
 def test_baseline_key_tracks_the_likelihood_sigma_it_is_built_with():
-    assert _key("Modulated ODE", 0, recipe("rotmnist")) != _key("Modulated ODE", 0, recipe("rotmnist", "cpu", {"model.sigma": 0.1}))
+    assert _key("Modulated ODE", 0, recipe("rotmnist")) != _key("Modulated ODE", 0,
+                                                                recipe("rotmnist", "cpu", {"model.sigma": 0.1}))

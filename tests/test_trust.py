@@ -1,4 +1,5 @@
-"Trustworthy runs (issue 12): nothing read from disk runs code, half-written or foreign files are refused with their path."
+"""Trustworthy runs (issue 12): nothing read from disk runs code, half-written or foreign files are refused with their
+path."""
 import os, pickle, subprocess, sys, threading
 from pathlib import Path
 import pytest
@@ -35,7 +36,8 @@ def test_damaged_checkpoint_names_its_path(tmp_path):
     L, d = _learner(); L.fit()
     p = L.save(tmp_path / "c.pt")
     p.write_bytes(p.read_bytes()[:500])                           # truncated by a full disk
-    with pytest.raises(ValueError, match="unreadable checkpoint") as e: Learner.load(p, d.train)   # lost its trailer: torch's error
+    # lost its trailer: torch's error
+    with pytest.raises(ValueError, match="unreadable checkpoint") as e: Learner.load(p, d.train)
     assert str(p) in str(e.value)
 
 
@@ -50,7 +52,8 @@ def test_checkpoint_refuses_other_data(tmp_path):
 
 
 def test_concurrent_saves_never_collide(tmp_path):
-    "Four writers of one path and a reader beside them: every read sees one whole checkpoint (CI once caught the digest of one writer beside the file of another)."
+    """Four writers of one path and a reader beside them: every read sees one whole checkpoint (CI once caught the
+    digest of one writer beside the file of another)."""
     L, d = _learner(); L.fit()
     p, errors, reads = tmp_path / "c.pt", [], []
     L.save(p)
@@ -87,7 +90,8 @@ def test_damaged_job_cache_is_a_logged_miss(tmp_path):
     from odelebm.experiments.recipes import recipe
     from odelebm.experiments.methods import method
     from odelebm.experiments.irregular import run_method
-    tiny = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "baseline.iterations": 3, "baseline.batch_size": 8})
+    tiny = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "baseline.iterations": 3,
+                                      "baseline.batch_size": 8})
     first = run_method("GRU-D", [(0.5, 0)], tiny, run_dir=str(tmp_path))[0]
     cache = tmp_path / "jobs" / "table1" / f"{method('GRU-D').key(tiny, test=True, ratio=0.5, seed=0)}.json"
     cache.write_bytes(b"")                                          # a full disk left it empty
@@ -111,8 +115,9 @@ def test_flipped_bit_in_a_trained_model_is_refused(tmp_path):
 
 def _tiny_rotmnist():
     from odelebm.experiments.recipes import recipe
-    return recipe("rotmnist", "smoke", {"data.n_train": 8, "data.n_test": 4, "baseline.iterations": 1, "baseline.batch_size": 4,
-                                        "fit.batch_size": 4, "model.conv_channels": 4, "model.z0_dim": 2, "model.static_dim": 2})
+    return recipe("rotmnist", "smoke", {"data.n_train": 8, "data.n_test": 4, "baseline.iterations": 1,
+                                        "baseline.batch_size": 4, "fit.batch_size": 4, "model.conv_channels": 4,
+                                        "model.z0_dim": 2, "model.static_dim": 2})
 
 
 def _two_d(n=50):
@@ -139,11 +144,13 @@ def test_training_leaves_runaway_chains_out_and_says_so():
     d = _two_d()
     torch.manual_seed(0)
     model = ODELEBM(obs_shape=(2,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
-    L = Learner(model, d, iterations=3, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=0.05, progress=False)
+    L = Learner(model, d, iterations=3, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=0.05,
+                progress=False)
     L.fit()
     assert sum(L.history.dropped) > 0 and all(torch.isfinite(torch.tensor(L.history.nll)))
     assert max(L.history.mse) < 1e4                                    # trained on sane samples only
-    L = Learner(model, d, iterations=1, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=1.0, progress=False)
+    L = Learner(model, d, iterations=1, batch_size=25, prior_steps=2, posterior_steps=20, posterior_step_size=1.0,
+                progress=False)
     from odelebm.langevin import LangevinDivergence
     with pytest.raises(LangevinDivergence, match="every posterior chain"): L.fit()
 
@@ -159,8 +166,8 @@ def test_predict_checks_its_arguments():
         with pytest.raises(ValueError, match=msg): predict(model, d.test.x, d.test.t, **kw)
 
 
-@pytest.mark.parametrize("kw", [dict(posterior_step_size=-0.1), dict(prior_step_size=0.0), dict(lr_gen=0), dict(lr_decay=1.5),
-                                dict(posterior_steps=-1), dict(betas=(0.5, 1.2))])
+@pytest.mark.parametrize("kw", [dict(posterior_step_size=-0.1), dict(prior_step_size=0.0), dict(lr_gen=0),
+                                dict(lr_decay=1.5), dict(posterior_steps=-1), dict(betas=(0.5, 1.2))])
 def test_fit_config_refuses_nonsense(kw):
     from odelebm.learner import FitConfig
     with pytest.raises(ValueError, match=list(kw)[0]): FitConfig(**kw)
@@ -170,7 +177,8 @@ def test_fit_config_refuses_nonsense(kw):
 def test_mask_must_be_boolean_or_zero_one(bad):
     from odelebm.sequences import SequenceData
     m = torch.ones(2, 3); m[0, 1] = bad
-    with pytest.raises(ValueError, match="mask must be boolean"): SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m)
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m)
     m[0, 1] = 0
     assert SequenceData(torch.arange(3.), torch.zeros(2, 3, 1), m).mask.dtype == torch.bool
 
@@ -197,7 +205,8 @@ def test_flipped_bit_in_a_checkpoint_is_refused_and_the_pipeline_starts_over(tmp
     L, d = _learner(); L.fit()
     p = L.save(tmp_path / "c.pt")
     raw = p.read_bytes()
-    assert raw[-79:-64] == b"ODELEBM-SHA256:" and raw[-64:].decode() == __import__("hashlib").sha256(raw[:-79]).hexdigest()
+    assert (raw[-79:-64] == b"ODELEBM-SHA256:"
+            and raw[-64:].decode() == __import__("hashlib").sha256(raw[:-79]).hexdigest())
     assert torch.load(p, weights_only=True)["iteration"] == 2    # still an ordinary torch file
     raw = bytearray(p.read_bytes()); raw[len(raw) // 2] ^= 0x01; p.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="does not match the SHA-256") as e: Learner.load(p, d.train)
@@ -210,7 +219,8 @@ def test_results_with_non_finite_values_or_damage_are_refused_naming_the_file(tm
     from odelebm.results import load_results
     (tmp_path / "results").mkdir()
     f = tmp_path / "results" / "x.json"
-    f.write_text(json.dumps(dict(meta={}, records=[dict(table="t", method="m", column="c", seed=0, value=float("nan"))], figures=[])))
+    f.write_text(json.dumps(
+        dict(meta={}, records=[dict(table="t", method="m", column="c", seed=0, value=float("nan"))], figures=[])))
     with pytest.raises(ValueError, match="non-finite") as e: load_results(tmp_path)
     assert str(f) in str(e.value)
     f.write_text("")
@@ -239,8 +249,11 @@ def test_staged_checkpoint_from_before_runaway_tracking_resumes(tmp_path):
                 chain_stages=2, progress=False)
     L.fit(2)
     state = L.state_dict(); del state["stages"]["ok"]; del state["data"]           # the format of an older release:
-    state["fit_config"], state["rng_batch"] = state.pop("fit_configs")[0], state.pop("batch_gens")[0]   # one config, one generator
-    torch.save(state, tmp_path / "old.pt")                                       # with the digest file that release wrote beside it
-    (tmp_path / "old.pt.sha256").write_text(__import__("hashlib").sha256((tmp_path / "old.pt").read_bytes()).hexdigest())
+    # one config, one generator
+    state["fit_config"], state["rng_batch"] = state.pop("fit_configs")[0], state.pop("batch_gens")[0]
+    # with the digest file that release wrote beside it
+    torch.save(state, tmp_path / "old.pt")
+    (tmp_path / "old.pt.sha256").write_text(
+        __import__("hashlib").sha256((tmp_path / "old.pt").read_bytes()).hexdigest())
     R = Learner.load(tmp_path / "old.pt", d.train); R.fit()
     assert R.iteration == 3 and R.chains.stages["ok"].all()

@@ -1,4 +1,6 @@
-"Runs that never harm what they do not own, and caches that cannot lie: each test replays one attack on the pipeline (a foreign folder, a planted lock, an edited cache, a crafted results file, a killed run) and checks that it is refused or undone."
+"""Runs that never harm what they do not own, and caches that cannot lie: each test replays one attack on the pipeline
+(a foreign folder, a planted lock, an edited cache, a crafted results file, a killed run) and checks that it is refused
+or undone."""
 import json, os, signal, socket, stat, time
 from pathlib import Path
 import pytest
@@ -45,10 +47,12 @@ def test_a_folder_that_is_not_a_run_folder_is_refused_and_left_alone(scratch, tm
 
 
 def test_a_run_folder_of_an_earlier_version_is_claimed_under_runs_and_marked_by_hand_elsewhere(tmp_path, monkeypatch):
-    "The checkout's runs/ is the pipeline's (earlier versions, and notebooks run outside the command, fill it without a marker)."
+    """The checkout's runs/ is the pipeline's (earlier versions, and notebooks run outside the command, fill it without
+    a marker)."""
     import odelebm.experiments.store as store
     monkeypatch.setattr(store, "repo_root", lambda start=None: tmp_path)   # a checkout here
-    for d in (tmp_path / "runs" / "cpu", tmp_path / "elsewhere"): (d / "results").mkdir(parents=True); (d / ".lock").write_text("1")
+    for d in (tmp_path / "runs" / "cpu", tmp_path / "elsewhere"):
+        (d / "results").mkdir(parents=True); (d / ".lock").write_text("1")
     assert store.claim_run_dir(tmp_path / "runs" / "cpu") == tmp_path / "runs" / "cpu"
     with pytest.raises(store.NotARunFolder, match="touch"): store.claim_run_dir(tmp_path / "elsewhere")
     (tmp_path / "elsewhere" / store.RUN_MARKER).touch()
@@ -84,7 +88,8 @@ def test_an_edited_number_in_a_job_cache_is_a_warned_recompute(tmp_path):
     from odelebm.experiments.recipes import recipe
     from odelebm.experiments.methods import method
     from odelebm.experiments.irregular import run_method
-    tiny = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "baseline.iterations": 3, "baseline.batch_size": 8})
+    tiny = recipe("table1", "smoke", {"data.n_series": 40, "data.n_points": 20, "baseline.iterations": 3,
+                                      "baseline.batch_size": 8})
     first = run_method("GRU-D", [(0.5, 0)], tiny, run_dir=str(tmp_path))[0]
     cache = tmp_path / "jobs" / "table1" / f"{method('GRU-D').key(tiny, test=True, ratio=0.5, seed=0)}.json"
     content = json.loads(cache.read_text()); content["mse"] = 123.456
@@ -114,7 +119,8 @@ def _damage_model(run: Path, info: dict) -> None:
 
 
 def test_a_damaged_trained_model_is_trained_again_under_resume(tmp_path, monkeypatch):
-    "Before, train returned the cached record without checking the model, so every --resume refused it and none retrained it."
+    """Before, train returned the cached record without checking the model, so every --resume refused it and none
+    retrained it."""
     from odelebm.experiments.rotmnist import train_all, load_model
     monkeypatch.setenv("ODELEBM_CACHE", str(tmp_path / "cache"))
     s, run = _tiny_rotmnist(), tmp_path / "runs"
@@ -127,10 +133,12 @@ def test_a_damaged_trained_model_is_trained_again_under_resume(tmp_path, monkeyp
 
 
 def test_resume_runs_again_the_notebook_whose_model_was_damaged(scratch, monkeypatch):
-    "Before, the producer's stamp covered neither its manifest nor its models: --resume skipped it and its consumers failed."
+    """Before, the producer's stamp covered neither its manifest nor its models: --resume skipped it and its consumers
+    failed."""
     from odelebm.experiments.rotmnist import train_all
     nbs, runs = scratch
-    _write_nb(nbs, "table2_rotmnist")                         # stands in for the notebook that trains rotating-MNIST models
+    # stands in for the notebook that trains rotating-MNIST models
+    _write_nb(nbs, "table2_rotmnist")
     monkeypatch.setenv("ODELEBM_CACHE", str(runs.parent / "cache"))
     assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--only", "table2_rotmnist"]) == 0
     [info] = train_all(["Latent ODE"], 1, _tiny_rotmnist(), runs)   # what it trains, listed in the run's manifest
@@ -138,12 +146,14 @@ def test_resume_runs_again_the_notebook_whose_model_was_damaged(scratch, monkeyp
     assert is_current(job)
     _damage_model(runs, info)
     assert not is_current(job)
-    (runs / "manifests" / "rotmnist.json").write_text("{")   # and the manifest with it: rebuilt, it still lists that model
+    # and the manifest with it: rebuilt, it still lists that model
+    (runs / "manifests" / "rotmnist.json").write_text("{")
     with pytest.warns(UserWarning, match="unreadable manifest"): assert not is_current(job)
 
 
 def test_a_damaged_missing_or_foreign_manifest_is_rebuilt_naming_the_file(tmp_path, monkeypatch):
-    "Before, a corrupted manifest was never rebuilt under --resume, and JSON of the wrong structure gave a raw KeyError."
+    """Before, a corrupted manifest was never rebuilt under --resume, and JSON of the wrong structure gave a raw
+    KeyError."""
     from odelebm.experiments.rotmnist import train_all, load_model
     monkeypatch.setenv("ODELEBM_CACHE", str(tmp_path / "cache"))
     s, run = _tiny_rotmnist(), tmp_path / "runs"
@@ -173,7 +183,8 @@ def test_results_files_cannot_name_files_outside_the_figure_folder(tmp_path):
     f.write_text(json.dumps(dict(meta=dict(name="x"), records=[], figures=[dict(file="../secret.txt", caption="c")])))
     with pytest.raises(ValueError, match="refused") as e: load_results(fd)
     assert str(f) in str(e.value)
-    (fd / "README.md").write_text("# Figures\n\n![s](../secret.txt)\n\n![t](/etc/hostname)\n")   # the README is read from disk too
+    # the README is read from disk too
+    (fd / "README.md").write_text("# Figures\n\n![s](../secret.txt)\n\n![t](/etc/hostname)\n")
     index = write_report(tmp_path / "runs", fd, tmp_path / "no_api")
     assert not (index.parent / "figures").exists() and (index.parent / "figures.html").read_text().count("refused") == 2
 
@@ -210,7 +221,8 @@ for i in range(1000): atomic_write(Path(run_dir) / "tick.txt", str(i)); time.sle
 
 
 def test_a_killed_runs_kernel_writes_nothing_once_the_lock_is_free_and_its_part_files_go(scratch):
-    "SIGKILL of the command's process group: before, the kernel (in a session of its own) went on writing for 0.5-2 s after the lock was free, and the .part files of killed writers stayed forever."
+    """SIGKILL of the command's process group: before, the kernel (in a session of its own) went on writing for 0.5-2 s
+    after the lock was free, and the .part files of killed writers stayed forever."""
     nbs, runs = scratch
     _write_nb(nbs, "w_ticker", extra=TICKER)
     p = _start(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--only", "w_ticker"])
@@ -223,7 +235,8 @@ def test_a_killed_runs_kernel_writes_nothing_once_the_lock_is_free_and_its_part_
         seen = tick.read_text()
         time.sleep(2.5)
         assert tick.read_text() == seen, "the killed run's kernel wrote into a folder another run holds"
-    (runs / "checkpoints").mkdir(); (runs / "checkpoints" / ".c.pt.4f2a.part").write_text("half")   # a writer killed in mid-write
+    # a writer killed in mid-write
+    (runs / "checkpoints").mkdir(); (runs / "checkpoints" / ".c.pt.4f2a.part").write_text("half")
     assert main(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--only", "a_ok"]) == 0
     assert not [q for q in runs.rglob("*.part")]
 
@@ -236,7 +249,8 @@ def test_only_with_no_name_is_an_error_not_the_whole_profile(scratch, capsys):
 
 def test_ctrl_c_ends_the_command_with_a_line_not_a_traceback(scratch):
     nbs, runs = scratch
-    started = nbs.parent / "c_slow.started"                   # written by the notebook's own cell: its kernel is running
+    # written by the notebook's own cell: its kernel is running
+    started = nbs.parent / "c_slow.started"
     _write_nb(nbs, "c_slow", extra=f"open({str(started)!r}, 'w').close()\n" + SLOW)
     p = _start(["--profile", "smoke", "--nbs-dir", str(nbs), "--run-dir", str(runs), "--only", "c_slow"])
     deadline = time.time() + 120                              # a loaded machine starts kernels slowly
@@ -267,7 +281,8 @@ def test_a_dense_grid_from_zero_is_not_called_absolute_stamps():
     assert "absolute" not in str(e.value) and "raise max_step" in str(e.value)
 
 
-@pytest.mark.parametrize("address, error, said", [("tcp://127.0.0.1:notaport", ValueError, "is not a Dask scheduler address"),
+@pytest.mark.parametrize("address, error, said",
+                         [("tcp://127.0.0.1:notaport", ValueError, "is not a Dask scheduler address"),
                                                   ("127.0.0.1:8786", ValueError, "is not a Dask scheduler address"),
                                                   ("closed", OSError, "no Dask scheduler answers")])
 def test_a_bad_or_closed_scheduler_address_fails_at_once(address, error, said, tmp_path):

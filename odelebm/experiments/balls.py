@@ -30,12 +30,13 @@ def friction_scores(latent: np.ndarray, friction: np.ndarray, folds: int = 5) ->
     latent, friction = np.asarray(latent, dtype=np.float64), np.asarray(friction, dtype=np.float64)
     pc1 = PCA(1).fit_transform(latent)[:, 0]
     r = float(np.corrcoef(pc1, friction)[0, 1]) if pc1.std() > 0 else 0.0   # a constant latent knows nothing
-    r2 = cross_val_score(LinearRegression(), latent, friction, cv=KFold(folds, shuffle=True, random_state=0), scoring="r2")
+    r2 = cross_val_score(LinearRegression(), latent, friction, cv=KFold(folds, shuffle=True, random_state=0),
+                         scoring="r2")
     return dict(corr=r, abs_corr=abs(r), R2=float(r2.mean()), pc1=pc1.tolist())
 
 def invariant_latent(p: Prediction) -> torch.Tensor:
-    """The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's, of
-    its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."""
+    """The time-invariant latent Table 3 asks about, from a prediction's latents: the `z_d` the ODE reads (ODE-LEBM's,
+    of its posterior sample; MoNODE's modulator), else `z0` (the Latent ODE's, which has no other)."""
     return p.latents.get("z_d", p.latents["z0"])
 
 def examples(friction: torch.Tensor) -> list[int]:
@@ -57,14 +58,15 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
         pred, latent = p.mean, invariant_latent(p)
         err = ((pred - x) ** 2).flatten(2).mean(-1)                       # (N, T): per frame
         mse = {col: err[:, :min(n, T)].mean().item() for col, n in SPANS.items()}
-        return dict(mse=mse, **friction_scores(latent.numpy(), friction.numpy()), pick=pick, frames=list(range(0, T, 4)),
-                    pred=pred[pick][:, ::4, 0].tolist())
+        return dict(mse=mse, **friction_scores(latent.numpy(), friction.numpy()), pick=pick,
+                    frames=list(range(0, T, 4)), pred=pred[pick][:, ::4, 0].tolist())
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
 
 def run_table3(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
     "Every method at every seed (`run_grid`: ODE-LEBM first, over `workers` processes or on a Dask cluster)."
-    return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor, desc="Table 3 jobs")
+    return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor,
+                    desc="Table 3 jobs")
 
 # %% ../../nbs/api/33_balls.ipynb #6d550f60
 def trivial_scores(x: torch.Tensor, observed: int) -> dict[str, dict[str, float]]:
@@ -72,7 +74,8 @@ def trivial_scores(x: torch.Tensor, observed: int) -> dict[str, dict[str, float]
     T = x.shape[1]
     preds = {"last observed frame, held (trivial)": x[:, observed - 1:observed].expand_as(x),
              "mean observed frame (trivial)": x[:, :observed].mean(1, keepdim=True).expand_as(x)}
-    return {row: {col: ((p - x)[:, :min(n, T)] ** 2).mean().item() for col, n in SPANS.items()} for row, p in preds.items()}
+    return {row: {col: ((p - x)[:, :min(n, T)] ** 2).mean().item() for col, n in SPANS.items()}
+            for row, p in preds.items()}
 
 # %% ../../nbs/api/33_balls.ipynb #2cbfd124
 def plot_figure8(outputs: list[dict], data, observed: int, seed: int = 0):

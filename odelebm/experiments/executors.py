@@ -39,14 +39,15 @@ def is_dask(executor: str) -> bool:
     `\"local\"`."""
     if executor == LOCAL: return False
     if "://" not in executor:
-        raise ValueError(f"executor {executor!r}: expected {LOCAL!r} or a Dask scheduler address such as 'tcp://127.0.0.1:8786'")
+        raise ValueError(f"executor {executor!r}: expected {LOCAL!r} or a Dask scheduler address such as "
+                         "'tcp://127.0.0.1:8786'")
     return True
 
 def _distributed():
     "The `distributed` package, or an ImportError that says how to install it."
     if importlib.util.find_spec("distributed") is None:
-        raise ImportError('a Dask executor needs dask.distributed, which this install lacks: pip install "odelebm[dask]" '
-                          '(in a clone: pip install -e ".[dask]")')
+        raise ImportError('a Dask executor needs dask.distributed, which this install lacks: pip install '
+                          '"odelebm[dask]" (in a clone: pip install -e ".[dask]")')
     import distributed
     return distributed
 
@@ -58,7 +59,8 @@ def _local_map(fn: Callable, jobs: Sequence[tuple], workers: int, desc: str) -> 
         try: return [fn(*j) for j in progress_bar(jobs, desc=desc)]
         finally: torch.set_num_threads(threads)
     out = [None] * len(jobs)
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker, initargs=(os.getpid(),)) as ex:
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker,
+                                initargs=(os.getpid(),)) as ex:
         futs = {ex.submit(fn, *j): i for i, j in enumerate(jobs)}
         for f in progress_bar(cf.as_completed(futs), total=len(futs), desc=desc):
             out[futs[f]] = f.result()
@@ -71,7 +73,8 @@ def dask_map(fn: Callable, jobs: Sequence[tuple], address: str, desc: str = "job
     distributed = _distributed()
     token, name = uuid.uuid4().hex[:8], "".join(ch if ch.isalnum() else "_" for ch in desc.lower())
     try: client = distributed.Client(address, set_as_default=False)
-    except OSError as e: raise OSError(f"no Dask scheduler answers at {address} ({e}): start one, or use the local executor") from None
+    except OSError as e:
+        raise OSError(f"no Dask scheduler answers at {address} ({e}): start one, or use the local executor") from None
     with client:
         futs = [client.submit(_call, fn, j, key=f"{name}-{i}-{token}", pure=False) for i, j in enumerate(jobs)]
         index = {f.key: i for i, f in enumerate(futs)}
@@ -79,11 +82,12 @@ def dask_map(fn: Callable, jobs: Sequence[tuple], address: str, desc: str = "job
         for f in progress_bar(distributed.as_completed(futs, loop=client.loop), total=len(futs), desc=f"{desc} (dask)"):
             try: out[index[f.key]] = f.result()
             except distributed.KilledWorker:
-                raise RuntimeError(f"{desc}: job {index[f.key]} ({f.key}) killed every worker that ran it (out of memory? "
-                                   f"see the workers' logs); it was not retried further") from None
+                raise RuntimeError(f"{desc}: job {index[f.key]} ({f.key}) killed every worker that ran it (out of "
+                                   "memory? see the workers' logs); it was not retried further") from None
     return out
 
-def parallel_map(fn: Callable, jobs: Sequence[tuple], workers: int = 1, desc: str = "jobs", executor: str = LOCAL) -> list:
+def parallel_map(fn: Callable, jobs: Sequence[tuple], workers: int = 1, desc: str = "jobs",
+                 executor: str = LOCAL) -> list:
     """`[fn(*job) for job in jobs]` in job order: over `workers` local processes (`executor=\"local\"`), or on the Dask
     cluster whose scheduler is at `executor`."""
     return dask_map(fn, jobs, executor, desc) if is_dask(executor) else _local_map(fn, jobs, workers, desc)
@@ -116,7 +120,8 @@ def _check_address(address: str, timeout: float = 5) -> None:
     try: host, port = parts.hostname, parts.port
     except ValueError: host, port = None, None      # a port that is not a number
     if not host or port is None:
-        raise ValueError(f"{address!r} is not a Dask scheduler address: expected {parts.scheme}://HOST:PORT, e.g. {parts.scheme}://127.0.0.1:8786")
+        raise ValueError(f"{address!r} is not a Dask scheduler address: expected {parts.scheme}://HOST:PORT, e.g. "
+                         f"{parts.scheme}://127.0.0.1:8786")
     try: socket.create_connection((host, port), timeout=timeout).close()
     except (ConnectionRefusedError, socket.gaierror) as e:
         raise OSError(f"no Dask scheduler answers at {address} ({e}): start one, or check the address") from None
@@ -133,16 +138,18 @@ def check_cluster(address: str, run_dir: str | Path, min_workers: int = 1, timeo
     with client:
         try: client.wait_for_workers(min_workers, timeout=timeout)
         except (TimeoutError, distributed.TimeoutError):
-            raise TimeoutError(f"the scheduler at {address} has fewer than {min_workers} worker(s) after {timeout:.0f} s: start workers "
-                               f"(dask worker {address}; on SLURM or PBS see the README)") from None
+            raise TimeoutError(f"the scheduler at {address} has fewer than {min_workers} worker(s) after {timeout:.0f} "
+                               f"s: start workers (dask worker {address}; on SLURM or PBS see the README)") from None
         facts, ours = client.run(_worker_facts, str(Path(run_dir).resolve())), library_digest()
         threads = client.nthreads()
     blind = sorted(w for w, f in facts.items() if not f["writable"])
-    if blind: raise ValueError(f"worker(s) {blind} cannot write into {Path(run_dir).resolve()}: the run folder must be on a file system "
-                               f"that every worker sees at the same path (use --run-dir)")
+    if blind:
+        raise ValueError(f"worker(s) {blind} cannot write into {Path(run_dir).resolve()}: the run folder must be on a "
+                               "file system that every worker sees at the same path (use --run-dir)")
     other = sorted(w for w, f in facts.items() if f["library"] != ours)
-    if other: raise ValueError(f"worker(s) {other} run another version of odelebm (source digest differs from this one's, {ours}): "
-                               f"install the same checkout on the workers")
+    if other:
+        raise ValueError(f"worker(s) {other} run another version of odelebm (source digest differs from this one's, "
+                               f"{ours}): install the same checkout on the workers")
     return dict(workers=len(facts), threads=sum(threads.values()), hosts=sorted({f["host"] for f in facts.values()}))
 
 # %% ../../nbs/api/53_executors.ipynb #be7cf24f

@@ -24,12 +24,13 @@ METHODS = ("ODE-LEBM", "Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-
 VAL_MASK_SEED = 5000   # validation masks are drawn with seed VAL_MASK_SEED + the job's seed: never a test mask's
 # a Langevin method's test series also scored with other test-time chains, where they differ from the recipe's `test`:
 # label -> the `TestConfig` fields changed (20 steps: the paper's; one chain: Algorithm 2 as stated)
-SCORED_BESIDE = {"20 test-time steps": dict(steps=20), "100 test-time steps": dict(steps=100), "one chain": dict(samples=1)}
+SCORED_BESIDE = {"20 test-time steps": dict(steps=20), "100 test-time steps": dict(steps=100),
+                 "one chain": dict(samples=1)}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
-def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
-               device: str = "cpu") -> list[dict]:
+def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, run_dir: str | None = None,
+               resume: bool = False, device: str = "cpu") -> list[dict]:
     """Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the
     CPU as its own job."""
     d = recipe.data.load()
@@ -43,10 +44,12 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
         """Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the
         validation series, when held out); a few predictions for Figure 2."""
         mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
-        val = {} if d.val is None else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0])
+        val = ({} if d.val is None
+               else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]))
         # the recipe's chains per series against one, on validation (the choice)
         if val and m.test_variants(recipe, {"one chain": dict(samples=1)}):
-            val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
+            val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"],
+                                                     samples=1)[0]
         # the same model, other test-time chains
         beside = {label: interpolation(m, model, d.test, member, member["seed"], **test)[0]
                   for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
@@ -58,16 +61,17 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
         """The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap
         enough to score often)."""
         return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
-    return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir, resume, device,
-                    validate=None if d.val is None else validate)
+    return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir,
+                    resume, device, validate=None if d.val is None else validate)
 
-def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
-               resume: bool = False, device: str = "cpu", ensemble: bool = True, executor: str = LOCAL) -> list[dict]:
+def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1,
+               run_dir: str | None = None, resume: bool = False, device: str = "cpu", ensemble: bool = True,
+               executor: str = LOCAL) -> list[dict]:
     """Every (method, ratio, seed) job (`run_grid`: the Langevin methods first, over `workers` processes or on a Dask
     cluster); with `ensemble`, each method's jobs train as one ensemble."""
     pairs = [(r, sd) for sd in range(seeds) for r in ratios]
-    return run_grid(run_method, methods, [pairs] if ensemble else [[p] for p in pairs], recipe, workers, run_dir, resume, device, executor,
-                    desc="Table 1 jobs")
+    return run_grid(run_method, methods, [pairs] if ensemble else [[p] for p in pairs], recipe, workers, run_dir,
+                    resume, device, executor, desc="Table 1 jobs")
 
 
 # %% ../../nbs/api/30_irregular.ipynb #f60aa42b
@@ -84,7 +88,8 @@ def trivial_mse(split, ratio: float, seed: int) -> dict[str, float]:
     """Each `TRIVIAL` predictor's MSE on the full series of `split` from the fixed mask of `ratio` and `seed` (the
     models' test masks)."""
     mask = observation_mask(len(split), split.x.shape[1], ratio, seed)
-    return {k: masked_mse(p, split.x, torch.ones_like(mask)).item() for k, p in trivial_predictions(split.x, split.t, mask).items()}
+    return {k: masked_mse(p, split.x, torch.ones_like(mask)).item()
+            for k, p in trivial_predictions(split.x, split.t, mask).items()}
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5d3fc4df
@@ -97,7 +102,8 @@ def ordering(summary: dict, ratios: Sequence[float], ours: str = "ODE-LEBM") -> 
         c = str(r)
         if (ours, c) not in summary: continue
         mo, so, _ = summary[(ours, c)]
-        cmp = [f"{'below' if mo < mt else 'above'} {m} ({mt:.4f} ± {st:.4f})" for (m, cc), (mt, st, _) in summary.items()
+        cmp = [f"{'below' if mo < mt else 'above'} {m} ({mt:.4f} ± {st:.4f})"
+               for (m, cc), (mt, st, _) in summary.items()
                if cc == c and m != ours and not m.startswith(f"{ours} (")]
         parts.append(f"ratio {r}: {ours} {mo:.4f} ± {so:.4f}, " + ", ".join(cmp))
     return "; ".join(parts)
@@ -106,18 +112,21 @@ def iteration_range(outputs: list[dict]) -> str:
     "Per method, the range of the iterations its runs' validation selection chose (`training['selected_iteration']`)."
     by: dict[str, list[int]] = {}
     for o in outputs:
-        if (it := o.get("training", {}).get("selected_iteration")) is not None: by.setdefault(o["method"], []).append(it)
+        if (it := o.get("training", {}).get("selected_iteration")) is not None:
+            by.setdefault(o["method"], []).append(it)
     return ", ".join(f"{m} {min(v)}-{max(v)}" for m, v in by.items()) or "none recorded"
 
 
 # %% ../../nbs/api/30_irregular.ipynb #9e39109b
-def plot_figure2(outputs: list[dict], methods=("ODE-LEBM", "Latent ODE (ODE-RNN enc)"), n_series: int = 2, seed: int = 0):
+def plot_figure2(outputs: list[dict], methods=("ODE-LEBM", "Latent ODE (ODE-RNN enc)"),
+                 n_series: int = 2, seed: int = 0):
     "Figure 2: rows = example test series, columns = observation ratios."
     import matplotlib.pyplot as plt, seaborn as sns
     sns.set_theme(style="whitegrid", context="paper")
     by = {(o["method"], o["ratio"]): o for o in outputs if o["seed"] == seed}
     ratios = sorted({r for (_, r) in by})
-    fig, axes = plt.subplots(n_series, len(ratios), figsize=(3.2 * len(ratios), 2.2 * n_series), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(n_series, len(ratios), figsize=(3.2 * len(ratios), 2.2 * n_series),
+                             squeeze=False, sharey=True)
     colors = dict(zip(methods, sns.color_palette("deep", len(methods) + 1)[1:]))
     for j, r in enumerate(ratios):
         ref = next(by[(m, r)] for m in methods if (m, r) in by)

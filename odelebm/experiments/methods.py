@@ -57,8 +57,8 @@ class PosteriorPredictor:
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
         "`learner.predict` (its latents come with the chains, asked for or not)."
-        return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size, n_samples=self.samples,
-                       batch_size=self.batch_size, seed=seed)
+        return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size,
+                       n_samples=self.samples, batch_size=self.batch_size, seed=seed)
 
 @dataclass
 class AmortisedPredictor:
@@ -97,7 +97,8 @@ class Kind:
     """What the methods of one family share: the recipe parts they train with and depend on, their trainers, how they
     predict."""
     name: str
-    fit: str                                   # the recipe's training config they take: "fit" (Algorithm 1) or "baseline"
+    # the recipe's training config they take: "fit" (Algorithm 1) or "baseline"
+    fit: str
     parts: tuple[str, ...]                     # the recipe parts a trained model depends on (job keys, manifests)
     lone: type[Trainer]                        # the trainer of one model
     together: type[Trainer]                    # the trainer of several members as one ensemble
@@ -105,10 +106,11 @@ class Kind:
     test_fields: tuple[str, ...]               # the `TestConfig` fields its predictions depend on, besides `observed`
     first: bool                                # sent out first in a grid of jobs: the long trainings
 
-LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner, Learner,
-                PosteriorPredictor.of, ("steps", "step_size", "samples"), True)
+LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner,
+                Learner, PosteriorPredictor.of, ("steps", "step_size", "samples"), True)
 AMORTISED = Kind("an amortised baseline: trained with its encoder, predicting through it", "baseline",
-                 ("data", "model", "fit", "amortised"), BaselineLearner, BaselineEnsembleLearner, AmortisedPredictor.of, (), False)
+                 ("data", "model", "fit", "amortised"), BaselineLearner, BaselineEnsembleLearner, AmortisedPredictor.of,
+                 (), False)
 
 @dataclass(frozen=True)
 class Method:
@@ -117,7 +119,8 @@ class Method:
     build: Callable[[Recipe], nn.Module]
     kind: Kind = AMORTISED
     ensemble: bool = True    # several members can train as one ensemble (`04d_ensemble`, `fit_baselines`)
-    fit: dict = field(default_factory=dict)   # this method's own departures from the recipe's training config (`FitConfig` fields)
+    # this method's own departures from the recipe's training config (`FitConfig` fields)
+    fit: dict = field(default_factory=dict)
 
     def config(self, recipe: Recipe) -> FitConfig:
         """The recipe's training config for this method (`recipe.fit` or `recipe.baseline`, by its kind), with the
@@ -167,36 +170,44 @@ def _image(r: Recipe, latent_dim: int | None = None) -> dict:
     """The sizes of a frame baseline: the recipe's latent size (or `latent_dim`), decoder, likelihood, solver, its
     encoder and the frames it reads."""
     m, a = r.model, r.amortised
-    return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, likelihood=m.likelihood, sigma=m.sigma, solver=m.solver,
-                t_in=a.frame_window or r.test.observed, encoder=a.frame_encoder)
+    return dict(latent_dim=latent_dim or m.z0_dim, channels=m.conv_channels, likelihood=m.likelihood, sigma=m.sigma,
+                solver=m.solver, t_in=a.frame_window or r.test.observed, encoder=a.frame_encoder)
 
 def _vae(r: Recipe) -> dict:
     "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."
     m, a = r.model, r.amortised
-    return dict(latent_dim=m.z0_dim, rec_hidden=a.rec_hidden, ode_hidden=m.ode_hidden, ode_layers=m.ode_layers, sigma=a.sigma, solver=m.solver)
+    return dict(latent_dim=m.z0_dim, rec_hidden=a.rec_hidden, ode_hidden=m.ode_hidden, ode_layers=m.ode_layers,
+                sigma=a.sigma, solver=m.solver)
 
 register("ODE-LEBM", lambda r: ODELEBM(r.model), kind=LANGEVIN)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), kind=LANGEVIN)
 # f = 0: the recipe's own reference N(0, sigma_z^2 I), so the row removes the EBM alone
 register("MCMC without EBM", lambda r: ODELEBM(replace(r.model, prior="gaussian")), kind=LANGEVIN)
 # Table 1: vector series
-register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
-register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn", n_z_samples=r.amortised.n_z_samples, **_vae(r)))
-register("RNN-VAE", lambda r: RNNVAE(r.model.obs_shape[0], r.model.z0_dim, r.amortised.rec_hidden, r.amortised.sigma, r.amortised.n_z_samples))
+register("Latent ODE (RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="rnn",
+                                                     n_z_samples=r.amortised.n_z_samples, **_vae(r)))
+register("Latent ODE (ODE-RNN enc)", lambda r: LatentODE(r.model.obs_shape[0], encoder="odernn",
+                                                         n_z_samples=r.amortised.n_z_samples, **_vae(r)))
+register("RNN-VAE", lambda r: RNNVAE(r.model.obs_shape[0], r.model.z0_dim, r.amortised.rec_hidden, r.amortised.sigma,
+                                     r.amortised.n_z_samples))
 register("GRU-D", lambda r: GRUD(r.model.obs_shape[0]))
 # Table 6: the Latent ODE's encoder under an EBM prior, trained without posterior MCMC (its prior chain draws its own
 # noise: alone)
-register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], ebm_hidden=r.model.ebm_hidden, prior_steps=r.fit.prior_steps,
-                                                          prior_step_size=r.fit.prior_step_size, **_vae(r)), ensemble=False)
+register("EBM prior without MCMC", lambda r: EBMLatentODE(r.model.obs_shape[0], ebm_hidden=r.model.ebm_hidden,
+                                                          prior_steps=r.fit.prior_steps,
+                                                          prior_step_size=r.fit.prior_step_size, **_vae(r)),
+         ensemble=False)
 # rotating MNIST: frames
 # (the Latent ODE gets ODE-LEBM's whole latent size, z0 + z_d, as MoNODE's bouncing-ball baseline: 12 = 8 + 4)
 register("Latent ODE", lambda r: ImageLatentODE(**_image(r, r.model.z0_dim + r.model.dynamic_dim)), ensemble=False)
-register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, dynamic_dim=r.model.dynamic_dim, **_image(r)), ensemble=False)
+register("Modulated ODE", lambda r: MoNODE(static_dim=r.model.static_dim, dynamic_dim=r.model.dynamic_dim, **_image(r)),
+         ensemble=False)
 # the prior chain of the baseline fit on the reference N(0, I); its EBM at 1e-5: at the baselines' 1e-4 f ran away
 # (31_rotmnist)
 register("EBM without MCMC", lambda r: EBMEncoderODE(static_dim=r.model.static_dim, ebm_hidden=r.model.ebm_hidden,
-                                                     prior_steps=r.baseline.prior_steps, prior_step_size=r.baseline.prior_step_size,
-                                                     **_image(r)), ensemble=False, fit=dict(lr_ebm=1e-5))
+                                                     prior_steps=r.baseline.prior_steps,
+                                                     prior_step_size=r.baseline.prior_step_size, **_image(r)),
+         ensemble=False, fit=dict(lr_ebm=1e-5))
 
 # %% ../../nbs/api/51_methods.ipynb #e7fa6819
 CHECKPOINT_EVERY = 100   # iterations between checkpoints of an experiment's training run
@@ -211,11 +222,13 @@ def build_seeded(m: Method, recipe: Recipe, seed: int) -> nn.Module:
 def member_configs(m: Method, recipe: Recipe, members: list[tuple[int, float | None]], device: str = "cpu",
                    checkpoint: Path | None = None) -> list[FitConfig]:
     "The training config of each member `(seed, obs_ratio)`."
-    ck = dict(checkpoint_every=CHECKPOINT_EVERY, checkpoint_path=str(checkpoint)) if checkpoint else dict(checkpoint_every=0, checkpoint_path=None)
-    return [replace(m.config(recipe), seed=seed, obs_ratio=ratio, device=device, progress=False, **ck) for seed, ratio in members]
+    ck = (dict(checkpoint_every=CHECKPOINT_EVERY, checkpoint_path=str(checkpoint)) if checkpoint
+          else dict(checkpoint_every=0, checkpoint_path=None))
+    return [replace(m.config(recipe), seed=seed, obs_ratio=ratio, device=device, progress=False, **ck)
+            for seed, ratio in members]
 
-def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
-                checkpoint: Path | None = None, resume: bool = False) -> Trainer:
+def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]],
+                device: str = "cpu", checkpoint: Path | None = None, resume: bool = False) -> Trainer:
     """The (untrained, or with `resume` checkpointed) trainer of method `m` with one model per member `(seed,
     obs_ratio)` (several: one ensemble)."""
     configs = member_configs(m, recipe, members, device, checkpoint)
@@ -235,7 +248,8 @@ def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int
     return trainer
 
 def infer(m: Method, model: nn.Module, x: Tensor, t: Tensor, recipe: Recipe, mask: Tensor | None = None,
-          t_query: Tensor | None = None, seed: int = 0, batch_size: int = 500, latents: bool = False, **test) -> Prediction:
+          t_query: Tensor | None = None, seed: int = 0, batch_size: int = 500, latents: bool = False,
+          **test) -> Prediction:
     """What trained `model` of method `m` predicts at `t_query` (default `t`) from the observed points of `x`, under the
     recipe's test settings with `test` fields overridden (e.g. `steps=100`, `samples=1`: they apply to the methods whose
     predictions depend on them)."""
@@ -250,7 +264,8 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
     move); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."""
     if not (isinstance(every, int) and every >= 1): raise ValueError(f"every must be an integer >= 1, got {every!r}")
     n, total = len(trainer.configs), trainer.cfg.iterations
-    saved = load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0 else None
+    saved = (load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0
+             else None)
     sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
     def score_all() -> None:
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
@@ -261,7 +276,8 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
             v = v if math.isfinite(v) else math.inf
             s["iterations"].append(trainer.iteration); s["scores"].append(v)
             if v < min(s["scores"][:-1], default=math.inf):
-                s.update(selected=trainer.iteration, state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
+                s.update(selected=trainer.iteration,
+                         state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
         if path is not None: save_checkpoint(dict(members=sel), path)
     while True:
         due = trainer.iteration > 0 and (trainer.iteration % every == 0 or trainer.iteration >= total)
@@ -276,8 +292,9 @@ def use_selected(models: list[nn.Module], selection: list[dict]) -> list[nn.Modu
         if s["state"] is not None: model.load_state_dict(s["state"])
     return models
 
-def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
-                   checkpoint: Path | None = None, resume: bool = False, validate: Callable[[int, nn.Module], float] | None = None,
+def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]],
+                   device: str = "cpu", checkpoint: Path | None = None, resume: bool = False,
+                   validate: Callable[[int, nn.Module], float] | None = None,
                    every: int = 0) -> tuple[Trainer, list[nn.Module], list[dict] | None]:
     """`train` with, when `validate(e, model)` is given and `every` > 0, each member's iterate chosen on validation
     (`select_iterate`, its record beside `checkpoint`): the trainer, its members at their chosen iterates, the selection
@@ -294,7 +311,8 @@ def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[
 def training_curves(h: History, points: int = 200) -> dict[str, list[float]]:
     """The history `h` in at most `points` window means per statistic (batch MSE, and the EBM's prior / posterior sample
     energies where recorded)."""
-    cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior") and len(v) == len(h)}
+    cols = {k: v for k, v in h.columns.items() if k in ("iteration", "mse", "energy_prior", "energy_posterior")
+            and len(v) == len(h)}
     w = max(1, -(-len(h) // points))
     return {k: [sum(v[i:i + w]) / len(v[i:i + w]) for i in range(0, len(v), w)] for k, v in cols.items()}
 
@@ -309,7 +327,8 @@ def training_summary(h: History, selection: dict | None = None, curves: bool = F
     if "dropped" in c: out["dropped_chains"] = int(sum(c["dropped"]))
     if c.get("grad_norm"): out["max_grad_norm"] = max(c["grad_norm"])
     if selection is not None:   # lists, as JSON reads them back
-        out.update(selected_iteration=selection["selected"], val_curve=[[it, v] for it, v in zip(selection["iterations"], selection["scores"])])
+        out.update(selected_iteration=selection["selected"],
+                   val_curve=[[it, v] for it, v in zip(selection["iterations"], selection["scores"])])
     if curves: out["curves"] = training_curves(h)
     return out
 
@@ -326,12 +345,14 @@ def provenance(records: Sequence[dict], what: str = "jobs") -> str:
     `--resume` reused, and the training time of all (and the scoring time besides, where recorded)."""
     p, train = provenance_params(records), sum(r["train_seconds"] for r in records)
     scored = [r["total_seconds"] - r["train_seconds"] for r in records if "total_seconds" in r]
-    return (f"{what[0].upper() + what[1:]} computed at commit(s) {p['job_commits']}; {p['cached_jobs']} of {len(records)} reused "
-            f"(--resume); training time of all {what} {train / 60:.1f} min" + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
+    return (f"{what[0].upper() + what[1:]} computed at commit(s) {p['job_commits']}; {p['cached_jobs']} of "
+            f"{len(records)} reused (--resume); training time of all {what} {train / 60:.1f} min"
+            + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
 
 def provenance_params(records: Sequence[dict]) -> dict:
     "What `provenance` says, as results-file parameters."
-    return dict(job_commits=sorted({r.get("commit", "unknown") for r in records}), cached_jobs=sum(bool(r.get("cached")) for r in records),
+    return dict(job_commits=sorted({r.get("commit", "unknown") for r in records}),
+                cached_jobs=sum(bool(r.get("cached")) for r in records),
                 train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
 
 def job_rows(records: Sequence[dict]) -> list[dict]:
@@ -361,11 +382,13 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
     m, run, commit = method(name), RunDir(run_dir) if run_dir else None, git_commit()
     keys = [m.key(recipe, test=True, **mb) for mb in members]
     cache = [run.jobs(experiment) / f"{k}.json" if run else None for k in keys]
-    outs = {i: {**done, "cached": True} for i, c in enumerate(cache) if resume and c and (done := read_json(c, "job cache")) is not None}
+    outs = {i: {**done, "cached": True} for i, c in enumerate(cache) if resume and c
+            and (done := read_json(c, "job cache")) is not None}
     todo = [i for i in range(len(members)) if i not in outs]
     def checkpoint(group: list[int]) -> Path | None:   # one per training run, named by its members' job keys
-        return run and run.checkpoints(experiment) / (f"{keys[group[0]]}.pt" if len(group) == 1 else
-                                                      f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
+        return run and run.checkpoints(experiment) / (
+            f"{keys[group[0]]}.pt" if len(group) == 1
+            else f"{slug(name)}-ensemble_{len(group)}_{digest([keys[i] for i in group])}.pt")
     whole = list(range(len(members)))
     if m.ensemble and todo and len(todo) < len(whole) and (c := checkpoint(whole)) is not None and c.exists():
         # killed between its members' scores: finish that ensemble (its numbers differ, in the last bits, from a
@@ -374,8 +397,10 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
     for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
         start = time.time()
         ckpt = checkpoint(group)
-        trainer, models, sel = train_selected(m, recipe, train_data, [(members[i]["seed"], members[i].get("ratio")) for i in group], device,
-                                              ckpt, resume, validate and (lambda e, model: validate(m, model, members[group[e]])), every)
+        trainer, models, sel = train_selected(m, recipe, train_data,
+                                              [(members[i]["seed"], members[i].get("ratio")) for i in group], device,
+                                              ckpt, resume, validate
+                                              and (lambda e, model: validate(m, model, members[group[e]])), every)
         # a member's share of the training time (with its validation scores)
         train_s = (time.time() - start) / len(group)
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
@@ -390,11 +415,13 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
     return [outs[i] for i in range(len(members))]
 
 # %% ../../nbs/api/51_methods.ipynb #dbb7d84c
-def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
-             resume: bool = False, device: str = "cpu", executor: str = LOCAL, desc: str = "jobs") -> list[dict]:
+def run_grid(run_method: Callable, methods: Sequence[str], groups: Sequence, recipe: Recipe, workers: int = 1,
+             run_dir: str | None = None, resume: bool = False, device: str = "cpu", executor: str = LOCAL,
+             desc: str = "jobs") -> list[dict]:
     """`run_method(name, group, recipe, run_dir, resume, device)` for every method and group of members, the
     Langevin-trained methods first (the long ones), over `workers` processes or on a Dask cluster (`executor`,
     `53_executors`); their outputs in one list."""
-    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups], key=lambda j: not method(j[0]).kind.first)
+    jobs = sorted([(name, g, recipe, run_dir, resume, device) for name in methods for g in groups],
+                  key=lambda j: not method(j[0]).kind.first)
     return [o for out in parallel_map(run_method, jobs, workers, desc=desc, executor=executor) for o in out]
 

@@ -33,14 +33,18 @@ def columns(env: str) -> dict[str, tuple[str, str]]:
     max` (the paper's), `table4_minmax` on the [0, 1] scale the models train on."""
     t = ENVIRONMENTS[env].title
     spans = {"mse_50": f"{t} T=50", "mse_100": f"{t} T=100", "mse_extrap": f"{t} 50-99"}
-    return {**{f"public_{k}": ("table4", c) for k, c in spans.items()}, **{k: ("table4_minmax", c) for k, c in spans.items()}}
+    return {**{f"public_{k}": ("table4", c) for k, c in spans.items()},
+            **{k: ("table4_minmax", c) for k, c in spans.items()}}
 
 def span_errors(pred: torch.Tensor, x: torch.Tensor, observed: int, data=None) -> dict[str, float]:
     """MSE of `pred` against `x (N, T, D)` over the observed span, all states, and the extrapolated span; with `data` (a
     `Mujoco`), also on the baselines' scale (`public_*`)."""
     err = (pred - x) ** 2
-    out = dict(mse_50=err[:, :observed].mean().item(), mse_100=err.mean().item(), mse_extrap=err[:, observed:].mean().item())
-    if data is not None: out |= {f"public_{k}": v for k, v in span_errors(data.public_scale(pred), data.public_scale(x), observed).items()}
+    out = dict(mse_50=err[:, :observed].mean().item(), mse_100=err.mean().item(),
+               mse_extrap=err[:, observed:].mean().item())
+    if data is not None:
+        out |= {f"public_{k}": v for k, v in span_errors(data.public_scale(pred), data.public_scale(x),
+                                                         observed).items()}
     return out
 
 def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
@@ -71,8 +75,8 @@ def held_last(data, observed: int, split: str = "test") -> dict[str, float]:
     return span_errors(pred, x, observed, data)
 
 # %% ../../nbs/api/34_mujoco.ipynb #e890939b
-def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
-               device: str = "cpu") -> list[dict]:
+def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_dir: str | None = None,
+               resume: bool = False, device: str = "cpu") -> list[dict]:
     """Train method `name` on environment `group[0]` with each seed of `group[1]` (as one ensemble where it allows);
     score each on the test trajectories."""
     env, seeds = group
@@ -83,14 +87,16 @@ def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_
     # the protocol's min-max scaling, kept on purpose: the Learner's hint to standardize does not apply
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the observed values have per-channel means")
-        return run_jobs(f"{EXPERIMENT}-{env}", name, [dict(seed=sd) for sd in seeds], r, d.train, scorer, run_dir, resume, device)
+        return run_jobs(f"{EXPERIMENT}-{env}", name, [dict(seed=sd) for sd in seeds], r, d.train, scorer,
+                        run_dir, resume, device)
 
-def run_table4(methods: Sequence[str], envs: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
-               resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
+def run_table4(methods: Sequence[str], envs: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1,
+               run_dir: str | None = None, resume: bool = False, device: str = "cpu",
+               executor: str = LOCAL) -> list[dict]:
     """Every method in every environment at every seed (`run_grid`: ODE-LEBM's jobs first, over `workers` processes or
     on a Dask cluster)."""
-    return run_grid(run_method, methods, [(env, list(range(seeds))) for env in envs], recipe, workers, run_dir, resume, device, executor,
-                    desc="Table 4 jobs")
+    return run_grid(run_method, methods, [(env, list(range(seeds))) for env in envs], recipe, workers, run_dir, resume,
+                    device, executor, desc="Table 4 jobs")
 
 # %% ../../nbs/api/34_mujoco.ipynb #a3604e74
 COLORS = {"ODE-LEBM": "C3", "Latent ODE (ODE-RNN enc)": "C0"}
@@ -109,7 +115,8 @@ def plot_figure7(outputs: list[dict], datas: dict, observed: int, dims: int = 3,
         for j in range(dims):
             ax, k = axes[i, j], 3 + j   # qpos[3:]: the joints (the root's coordinates come first)
             ax.plot(t, x[:, k], color="0.55", lw=1.6, label="truth")
-            ax.scatter(t[:observed:2], x[:observed:2, k], s=6, color="k", zorder=3, label=f"observed (first {observed}, every 2nd shown)")
+            ax.scatter(t[:observed:2], x[:observed:2, k], s=6, color="k", zorder=3,
+                       label=f"observed (first {observed}, every 2nd shown)")
             for name, p in preds.items():
                 ax.plot(t, p[:, k], color=COLORS.get(name, None), lw=1.2, ls="--", label=name)
             ax.axvline(t[observed], color="0.8", lw=0.8)
@@ -131,20 +138,23 @@ def _drawn_poses(axes, names: list[str], qpos: dict, frames: Sequence[int]) -> N
         for j, k in enumerate(frames):
             ax = axes[i, j]
             if name != "truth": draw_pose(ax, "hopper", true_q[k], color="0.8", lw_scale=90)
-            draw_pose(ax, "hopper", qpos[name][k], color="k" if name == "truth" else COLORS.get(name, "C1"), lw_scale=90)
+            draw_pose(ax, "hopper", qpos[name][k], color="k" if name == "truth" else COLORS.get(name, "C1"),
+                      lw_scale=90)
             ax.axhline(0, color="0.5", lw=0.8)
             # a prediction far off is cut
             ax.set_xlim(true_q[k, 0] - half, true_q[k, 0] + half); ax.set_ylim(z_mid - half, z_mid + half)
             ax.set_aspect("equal")
 
-def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, seed: int = 0, frames: Sequence[int] = (0, 25, 49, 65, 80, 99),
-                 render: bool = True):
+def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, seed: int = 0,
+                 frames: Sequence[int] = (0, 25, 49, 65, 80, 99), render: bool = True):
     """The hopper's true pose (top row) and each model's predicted pose at `frames` of test trajectory `example`, from
     qpos in MuJoCo units: MuJoCo's renderer where an OpenGL context can be had (`render_poses`), else the 2-D drawing.
     Returns the figure and which of the two drew it."""
     import matplotlib.pyplot as plt
-    preds = {o["method"]: torch.tensor(o["pred"][example]) for o in outputs if o["env"] == "hopper" and o["seed"] == seed}
-    qpos = {name: data.denormalise(x)[:, :data.nq].double().numpy() for name, x in {"truth": data.test.x[example], **preds}.items()}
+    preds = {o["method"]: torch.tensor(o["pred"][example]) for o in outputs if o["env"] == "hopper"
+             and o["seed"] == seed}
+    qpos = {name: data.denormalise(x)[:, :data.nq].double().numpy()
+            for name, x in {"truth": data.test.x[example], **preds}.items()}
     names, frames = list(qpos), list(frames)
     images = render_poses("hopper", np.concatenate([q[frames] for q in qpos.values()])) if render else None
     fig, axes = plt.subplots(len(names), len(frames), figsize=(1.7 * len(frames), 1.9 * len(names)), squeeze=False)
@@ -155,11 +165,13 @@ def plot_figure9(outputs: list[dict], data, observed: int, example: int = 0, see
         how = "MuJoCo's offscreen renderer (EGL; the camera follows each body's centre of mass)"
     else:
         _drawn_poses(axes, names, qpos, frames)
-        how = "a 2-D drawing of the model's capsules placed by MuJoCo's forward kinematics (no OpenGL context here; grey: the true pose)"
+        how = ("a 2-D drawing of the model's capsules placed by MuJoCo's forward kinematics (no OpenGL context here; "
+               "grey: the true pose)")
     for i, name in enumerate(names):
         for j, k in enumerate(frames):
             axes[i, j].set_xticks([]); axes[i, j].set_yticks([])
-            if i == 0: axes[i, j].set_title(f"state {k}" + (" (observed)" if k < observed else " (predicted)"), fontsize=8)
+            if i == 0:
+                axes[i, j].set_title(f"state {k}" + (" (observed)" if k < observed else " (predicted)"), fontsize=8)
         axes[i, 0].set_ylabel(name.replace(" (", "\n("), fontsize=8)
     fig.tight_layout()
     return fig, how

@@ -20,7 +20,8 @@ class Profile:
     seeds: int = 1                 # every notebook's seeds, unless `notebooks` gives it its own
     refresh_figures: bool = False  # True: the run writes figures/ and the README; False: its run folder's figures/
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)   # notebook -> the parameters it receives
-    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)     # recipe -> the recipe fields this profile changes
+    # recipe -> the recipe fields this profile changes
+    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def parameters(self, notebook: str) -> dict[str, Any]:
         "What `notebook` receives from this profile: the seeds, then its own settings."
@@ -36,44 +37,54 @@ class Profile:
 # %% ../../nbs/api/50b_profiles.ipynb #2a480fba
 def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
     "The notebook settings of a run at a real budget (cpu or paper profile)."
-    return {"table2_rotmnist": dict(workers=workers, seeds=3),   # every method's 3 seeds (the baselines' extrapolation varies by seed)
+    # every method's 3 seeds (the baselines' extrapolation varies by seed)
+    return {"table2_rotmnist": dict(workers=workers, seeds=3),
             "table10_11_ablations": dict(workers=workers, seeds=3),   # the ablations of every seed of table2_rotmnist
             "table1_irregular": dict(workers=workers, seeds=3),   # every method's 12 jobs as one ensemble per method
-            "table6_spiral": dict(workers=workers, seeds=3),   # cheap enough for the paper's 3 seeds in the cpu profile too
-            "table3_balls": dict(workers=workers, seeds=3),    # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
+            # cheap enough for the paper's 3 seeds in the cpu profile too
+            "table6_spiral": dict(workers=workers, seeds=3),
+            # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
+            "table3_balls": dict(workers=workers, seeds=3),
             "table4_mujoco": dict(workers=workers, seeds=3),
             "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
-            "fig4_6_latents": dict(per_digit=20, seeds=3),   # the paper's 20 sequences per digit for t-SNE and NMI; every seed measured
+            # the paper's 20 sequences per digit for t-SNE and NMI; every seed measured
+            "fig4_6_latents": dict(per_digit=20, seeds=3),
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
 
 SMOKE = Profile(
     "smoke", "every notebook in a few minutes with its parameters-cell defaults (CI); numbers meaningless",
-    budgets={"table1": {"data.n_series": 60, "data.n_points": 30, "data.n_val": 8, "fit.iterations": 2, "baseline.iterations": 2,
-                        "test.steps": 3},
+    budgets={"table1": {"data.n_series": 60, "data.n_points": 30, "data.n_val": 8, "fit.iterations": 2,
+                        "baseline.iterations": 2, "test.steps": 3},
              "rotmnist": {"data.n_train": 20, "data.n_test": 10, "fit.iterations": 2, "baseline.iterations": 2},
-             "spiral": {"data.n_train": 40, "data.n_val": 8, "data.n_test": 8, "data.test_len": 150, "fit.iterations": 2,
-                        "baseline.iterations": 2, "fit.batch_size": 20, "baseline.batch_size": 20, "test.steps": 2},
+             "spiral": {"data.n_train": 40, "data.n_val": 8, "data.n_test": 8, "data.test_len": 150,
+                        "fit.iterations": 2, "baseline.iterations": 2, "fit.batch_size": 20, "baseline.batch_size": 20,
+                        "test.steps": 2},
              "balls": {"data.n_train": 20, "data.n_val": 5, "data.n_test": 12, "data.t_test": 24, "fit.iterations": 2,
                        "baseline.iterations": 2, "test.steps": 2},
              "mujoco": {"data.n_traj": 30, "fit.iterations": 2, "baseline.iterations": 2, "test.steps": 2}})
 CPU = Profile(
-    "cpu", "reduced sizes for a 2-core CPU machine, results meaningful; hours of training (each notebook's measured time below)",
+    "cpu", "reduced sizes for a 2-core CPU machine, results meaningful; hours of training (each notebook's measured "
+           "time below)",
     refresh_figures=True, notebooks=_full_run(workers=2, repeats=5),
     budgets={"table1": {}, "rotmnist": {}, "spiral": {}, "balls": {}, "mujoco": {"data.n_traj": 2000}})
 PAPER = Profile(
     "paper", "the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
     seeds=3, refresh_figures=True, notebooks=_full_run(workers=1, repeats=10),
-    budgets={"table1": {"fit.iterations": 8000, "baseline.iterations": 8000, "test.steps": 20},   # 8000 iterations at batch 50, 20 test-time steps (100 scored beside)
+    # 8000 iterations at batch 50, 20 test-time steps (100 scored beside)
+    budgets={"table1": {"fit.iterations": 8000, "baseline.iterations": 8000, "test.steps": 20},
              # 400 epochs at batch 25; MoNODE's digits come from the MNIST training split (downloaded on first use)
              "rotmnist": {"fit.iterations": 16000, "baseline.iterations": 16000, "data.source": "mnist-train"},
-             "spiral": {"fit.iterations": 5000, "baseline.iterations": 5000},   # 500 epochs of 1000 windows at batch 100
-             "balls": {"fit.iterations": 8000, "baseline.iterations": 8000},    # MoNODE's 200 epochs of 1000 sequences at batch 25
+             # 500 epochs of 1000 windows at batch 100
+             "spiral": {"fit.iterations": 5000, "baseline.iterations": 5000},
+             # MoNODE's 200 epochs of 1000 sequences at batch 25
+             "balls": {"fit.iterations": 8000, "baseline.iterations": 8000},
              # 500 epochs of 7200 windows at batch 50
              "mujoco": {"fit.iterations": 72000, "baseline.iterations": 72000}})
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, CPU, PAPER)}
 
 # notebooks that load models another notebook trained (read from its manifest) run after it
-REQUIRES: dict[str, tuple[str, ...]] = {"table10_11_ablations": ("table2_rotmnist",), "table5_test_steps": ("table2_rotmnist",),
+REQUIRES: dict[str, tuple[str, ...]] = {"table10_11_ablations": ("table2_rotmnist",),
+                                        "table5_test_steps": ("table2_rotmnist",),
                                         "fig4_6_latents": ("table2_rotmnist",)}
 
 def get_profile(name: str) -> Profile:

@@ -40,7 +40,8 @@ class RotatingMNISTData:
     t_train: int = 16                 # frames per training sequence (one revolution)
     t_test: int = 45                  # frames per test sequence
     seed: int = 0
-    source: str = "mnist-test"        # digits from the MNIST test split (committed) or "mnist-train" (MoNODE's; downloaded)
+    # digits from the MNIST test split (committed) or "mnist-train" (MoNODE's; downloaded)
+    source: str = "mnist-test"
     def load(self, data_dir: str | None = None):
         from odelebm.data_mnist import make_rotating_mnist
         return make_rotating_mnist(n_train=self.n_train, n_test=self.n_test, t_train=self.t_train, t_test=self.t_test,
@@ -101,18 +102,21 @@ class AmortisedConfig:
     rec_hidden: int = 20      # width of the recognition GRU
     n_z_samples: int = 3      # reparameterised samples of z0 per sequence in the ELBO
     sigma: float = 0.01       # observation noise std of their Gaussian likelihood
-    frame_encoder: str = "gru"          # frame baselines' q(z0): "gru" (backward GRU over frame embeddings) or "stack" (MoNODE's)
+    # frame baselines' q(z0): "gru" (backward GRU over frame embeddings) or "stack" (MoNODE's)
+    frame_encoder: str = "gru"
     frame_window: int | None = None     # frames their encoders read (None: every observed frame, `test.observed`)
 
 @dataclass(frozen=True)
 class TestConfig:
     "How a trained model is scored."
     steps: int = 20        # posterior Langevin steps at test time (Algorithm 2), from N(0, I)
-    step_size: float | str | None = None   # their step s (a number or "auto"); None: the training step, fit.posterior_step_size
+    # their step s (a number or "auto"); None: the training step, fit.posterior_step_size
+    step_size: float | str | None = None
     observed: int = 16     # frames observed at test time (rotating MNIST: the training length)
     n_examples: int = 3    # test series whose predictions are kept for a figure
-    samples: int = 1       # posterior chains per series at test time, their decoded means averaged (the posterior predictive
-                           # mean; 1: Algorithm 2 as the paper states it)
+    # posterior chains per series at test time, their decoded means averaged (the posterior predictive mean; 1:
+    # Algorithm 2 as the paper states it)
+    samples: int = 1
     select_every: int = 0  # > 0: score the validation split every this many iterations and keep each run's best iterate
                            # (experiments whose data hold a validation split; `51_methods`,
                            # "Choosing the iterate"); 0: the last
@@ -140,56 +144,84 @@ class Recipe:
     def budget(self) -> dict[str, int]:
         """The training budget in the words of the results tables (`80_results`): iterations, batch size, training
         sequences."""
-        return dict(iterations=self.fit.iterations, baseline_iterations=self.baseline.iterations, batch_size=self.fit.batch_size,
-                    n_train=self.data.n_train)
+        return dict(iterations=self.fit.iterations, baseline_iterations=self.baseline.iterations,
+                    batch_size=self.fit.batch_size, n_train=self.data.n_train)
 
 # %% ../../nbs/api/50_recipes.ipynb #5dabba62
 PARTS = ("data", "model", "fit", "baseline", "amortised", "test")
 
 RECIPES: dict[str, Recipe] = {
     "table1": Recipe(
-        "table1", SinusoidData(n_series=1000, n_points=100, n_val=80),   # 720 train, 80 validation (the search), 200 test
-        ModelConfig(z0_dim=10, ebm_hidden=25, sigma=0.1, solver="euler_grid", max_step=None,   # the paper: steps along the regular grid
+        # 720 train, 80 validation (the search), 200 test
+        "table1", SinusoidData(n_series=1000, n_points=100, n_val=80),
+        # the paper: steps along the regular grid
+        ModelConfig(z0_dim=10, ebm_hidden=25, sigma=0.1, solver="euler_grid", max_step=None,
                     step_stability=1.8),   # each chain's step capped by its curvature (30_irregular: the search)
-        FitConfig(iterations=1500, batch_size=50, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.05,
-                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.998, clip_grad=1000.0, progress=False),   # lr_ebm: the paper's Table 9 rate, read as the EBM's
-        baseline_config(iterations=1500, batch_size=50, lr_gen=3e-2, progress=False),   # 3e-2 beat Rubanova's 1e-2 on validation for all four
-        TestConfig(steps=100, samples=10, n_examples=3, select_every=100)),   # 10 chains averaged, each run's iterate: chosen on validation (30_irregular)
+        FitConfig(iterations=1500, batch_size=50, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
+                  posterior_step_size=0.05,
+                  # lr_ebm: the paper's Table 9 rate, read as the EBM's
+                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.998, clip_grad=1000.0, progress=False),
+        # 3e-2 beat Rubanova's 1e-2 on validation for all four
+        baseline_config(iterations=1500, batch_size=50, lr_gen=3e-2, progress=False),
+        # 10 chains averaged, each run's iterate: chosen on validation (30_irregular)
+        TestConfig(steps=100, samples=10, n_examples=3, select_every=100)),
     "rotmnist": Recipe(
         "rotmnist", RotatingMNISTData(),
         ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=16, static_dim=16, ebm_hidden=20, conv_channels=32,
-                    ode_hidden=100, ode_layers=2, ode_act="softplus", sigma=0.3, solver="rk4_grid", max_step=None,  # steps along the frame clock, as the paper
-                    sigma_z=10.0),   # the posterior latents reach |z| ~ 20: a reference N(0, 10^2 I) lets the EBM learn them (31_rotmnist)
-        FitConfig(iterations=1500, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.2,
-                  lr_gen=3e-3, lr_ebm=1e-3, lr_decay=0.999, progress=False),   # posterior step 0.2 learned fastest; lr_ebm 1e-3: the paper's 1e-5 leaves the EBM at its start
-        baseline_config(iterations=8000, batch_size=25, lr_gen=1e-3, optimizer="adam", lr_decay=1.0, progress=False),   # MoNODE's Adam 1e-3 at batch 25
-        TestConfig(steps=20, observed=16, select_every=250),   # every model's iterate: chosen on the validation split (MSE of frames 15-44)
-        AmortisedConfig(frame_encoder="stack", frame_window=5)),   # MoNODE's position encoder on the first T_in = 5 frames (31_rotmnist)
-    "spiral": Recipe(   # the Table 7 setup: latent 4, a 1 x 20 tanh ODE, a linear decoder (Chen et al.'s example: 4-20-20-4 ELU ODE, 4-20-2 ReLU decoder), their lr 1e-2 and sigma 0.3
+                    # steps along the frame clock, as the paper
+                    ode_hidden=100, ode_layers=2, ode_act="softplus", sigma=0.3, solver="rk4_grid", max_step=None,
+                    # the posterior latents reach |z| ~ 20: a reference N(0, 10^2 I) lets the EBM learn them
+                    # (31_rotmnist)
+                    sigma_z=10.0),
+        FitConfig(iterations=1500, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
+                  posterior_step_size=0.2,
+                  # posterior step 0.2 learned fastest; lr_ebm 1e-3: the paper's 1e-5 leaves the EBM at its start
+                  lr_gen=3e-3, lr_ebm=1e-3, lr_decay=0.999, progress=False),
+        # MoNODE's Adam 1e-3 at batch 25
+        baseline_config(iterations=8000, batch_size=25, lr_gen=1e-3, optimizer="adam", lr_decay=1.0, progress=False),
+        # every model's iterate: chosen on the validation split (MSE of frames 15-44)
+        TestConfig(steps=20, observed=16, select_every=250),
+        # MoNODE's position encoder on the first T_in = 5 frames (31_rotmnist)
+        AmortisedConfig(frame_encoder="stack", frame_window=5)),
+    # the Table 7 setup: latent 4, a 1 x 20 tanh ODE, a linear decoder (Chen et al.'s example: 4-20-20-4 ELU ODE, 4-20-2
+    # ReLU decoder), their lr 1e-2 and sigma 0.3
+    "spiral": Recipe(
         "spiral", SpiralData(),
-        ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid", max_step=None),
-        FitConfig(iterations=3000, batch_size=100, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size="auto",
-                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),   # 300 epochs: 3 seeds of all four in ~40 min on 2 cores
+        ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3,
+                    solver="rk4_grid", max_step=None),
+        FitConfig(iterations=3000, batch_size=100, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
+                  posterior_step_size="auto",
+                  # 300 epochs: 3 seeds of all four in ~40 min on 2 cores
+                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),
         baseline_config(iterations=3000, batch_size=100, lr_gen=1e-2, progress=False),
         TestConfig(steps=100, observed=100, n_examples=4),
         AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
-    "balls": Recipe(   # the paper's Table 8-9 sizes (z0 8, z_d 4, EBM 20); MoNODE's ODE (2 x 100 softplus) and frame window T_in = 5
+    # the paper's Table 8-9 sizes (z0 8, z_d 4, EBM 20); MoNODE's ODE (2 x 100 softplus) and frame window T_in = 5
+    "balls": Recipe(
         "balls", BallsData(),
-        ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=8, dynamic_dim=4, ebm_hidden=20, conv_channels=16, likelihood="bernoulli",
-                    ode_hidden=100, ode_layers=2, ode_act="softplus", solver="rk4_grid", max_step=None),   # Bernoulli: MoNODE's, measured (33_balls)
-        FitConfig(iterations=1000, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.2,
-                  lr_gen=3e-3, lr_ebm=1e-4, lr_decay=0.999, progress=False),
+        ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=8, dynamic_dim=4, ebm_hidden=20, conv_channels=16,
+                    likelihood="bernoulli",
+                    # Bernoulli: MoNODE's, measured (33_balls)
+                    ode_hidden=100, ode_layers=2, ode_act="softplus", solver="rk4_grid", max_step=None),
+        FitConfig(iterations=1000, batch_size=25, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
+                  posterior_step_size=0.2, lr_gen=3e-3, lr_ebm=1e-4, lr_decay=0.999, progress=False),
         baseline_config(iterations=2000, batch_size=25, lr_gen=2e-3, progress=False),   # MoNODE's bouncing-ball rate
         TestConfig(steps=20, observed=5, n_examples=3)),
-    "mujoco": Recipe(   # the paper's latent 15 and EBM 25; Rubanova et al.'s linear decoder; per environment: `experiments.mujoco.for_env`
+    # the paper's latent 15 and EBM 25; Rubanova et al.'s linear decoder; per environment: `experiments.mujoco.for_env`
+    "mujoco": Recipe(
         "mujoco", MujocoData(),
-        ModelConfig(obs_shape=(14,), z0_dim=15, ebm_hidden=25, ode_hidden=100, ode_layers=2, emission_layers=0, sigma=0.01,
+        ModelConfig(obs_shape=(14,), z0_dim=15, ebm_hidden=25, ode_hidden=100, ode_layers=2, emission_layers=0,
+                    sigma=0.01,
                     solver="euler_grid", max_step=None),   # steps along the 0.01 clock of the samples
-        FitConfig(iterations=3000, batch_size=50, prior_steps=20, prior_step_size=0.4, posterior_steps=20, posterior_step_size=0.002,
-                  lr_gen=1e-2, lr_ebm=1e-5, lr_decay=0.999, progress=False),   # step and rate chosen on the validation split (34_mujoco)
-        baseline_config(iterations=3000, batch_size=50, lr_gen=3e-2, progress=False),   # Adamax at batch 50; 3e-2 beat Rubanova's 1e-2 on validation
+        FitConfig(iterations=3000, batch_size=50, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
+                  posterior_step_size=0.002,
+                  # step and rate chosen on the validation split (34_mujoco)
+                  lr_gen=1e-2, lr_ebm=1e-5, lr_decay=0.999, progress=False),
+        # Adamax at batch 50; 3e-2 beat Rubanova's 1e-2 on validation
+        baseline_config(iterations=3000, batch_size=50, lr_gen=3e-2, progress=False),
         TestConfig(steps=100, observed=50, n_examples=3),
-        AmortisedConfig(rec_hidden=30, n_z_samples=3, sigma=1e-3)),   # Rubanova et al.'s hopper: rec-dims 30, obsrv_std 1e-3
+        # Rubanova et al.'s hopper: rec-dims 30, obsrv_std 1e-3
+        AmortisedConfig(rec_hidden=30, n_z_samples=3, sigma=1e-3)),
 }
 
 
@@ -199,7 +231,8 @@ def check_type(name: str, value: Any, default: Any) -> None:
     if default is None or value is None: return
     ok = (isinstance(value, bool) if isinstance(default, bool) else
           isinstance(value, int) and not isinstance(value, bool) if isinstance(default, int) else
-          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) if isinstance(default, float) else
+          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+          if isinstance(default, float) else
           isinstance(value, (list, tuple)) if isinstance(default, tuple) else
           isinstance(value, type(default)))
     if not ok:

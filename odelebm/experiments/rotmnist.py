@@ -36,8 +36,8 @@ TRAINED_BY = {**dict.fromkeys(("ODE-LEBM", "Latent ODE", "Modulated ODE"), "tabl
 # the rows of the paper's ablation tables, by method
 TABLE10_ROWS = {"Latent ODE": "Latent ODE", "Modulated ODE": "Modulated ODE",
                 "ODE-LEBM without z_s": "ODE-LEBM without static variable", "ODE-LEBM": "ODE-LEBM with static variable"}
-TABLE11_ROWS = {"Latent ODE": "Latent ODE", "MCMC without EBM": "MCMC without EBM", "EBM without MCMC": "EBM without MCMC",
-                "ODE-LEBM": "MCMC + EBM"}
+TABLE11_ROWS = {"Latent ODE": "Latent ODE", "MCMC without EBM": "MCMC without EBM",
+                "EBM without MCMC": "EBM without MCMC", "ODE-LEBM": "MCMC + EBM"}
 
 
 # %% ../../nbs/api/31_rotmnist.ipynb #f06e191e
@@ -57,15 +57,17 @@ def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bo
     info_path = path.with_suffix(".json")
     if resume and (info := read_json(info_path, "training record")) is not None:
         if intact(run, info): return {**info, "cached": True}
-        warnings.warn(f"{path}: missing, or does not match the SHA-256 in its training record {info_path.name} (damaged); training it again")
+        warnings.warn(f"{path}: missing, or does not match the SHA-256 in its training record {info_path.name} "
+                      "(damaged); training it again")
     data = load_data(r, data_dir)
     start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
     ckpt = run.checkpoints(EXPERIMENT) / path.name
     trainer, (model,), sel = train_selected(m, r, data.train, [(seed, None)], device, ckpt, resume,
-                                            lambda e, model: validation_mse(model, name, data.val, r, seed), r.test.select_every)
-    info = job_record(name, dict(seed=seed), commit, time.time() - start, trainer.history, None if sel is None else sel[0], curves=True,
-                      producer=TRAINED_BY.get(name), key=key, file=str(path.relative_to(run.root)),
-                      configs={k: plain(v) for k, v in m.configs(r).items()})
+                                            lambda e, model: validation_mse(model, name, data.val, r, seed),
+                                            r.test.select_every)
+    info = job_record(name, dict(seed=seed), commit, time.time() - start, trainer.history,
+                      None if sel is None else sel[0], curves=True, producer=TRAINED_BY.get(name), key=key,
+                      file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()})
     save_checkpoint(dict(method=name, seed=seed, state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
     write_json(info_path, info)                         # written last: its presence means the model is complete
@@ -80,14 +82,16 @@ def train_all(methods, seeds: int, r: Recipe, run_dir: str | Path, resume: bool 
     jobs = sorted([(m, sd, r, str(run_dir), resume, device, data_dir) for sd in range(seeds) for m in methods],
                   key=lambda j: not method(j[0]).kind.first)
     infos = parallel_map(train_model, jobs, workers, desc="rotating-MNIST training", executor=executor)
-    write_manifest(RunDir(run_dir), EXPERIMENT, {model_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
+    write_manifest(RunDir(run_dir), EXPERIMENT,
+                   {model_entry(i["method"], i["seed"]): {k: v for k, v in i.items() if k != "cached"} for i in infos})
     return infos
 
 def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
     """The trained model of method `name` and `seed` for recipe `r`, read through the manifest (a clear error says what
     to run when it is missing or stale), and its training record."""
     m, run = method(name), RunDir(run_dir)
-    info = manifest_entry(run, EXPERIMENT, model_entry(name, seed), m.key(r, seed=seed), m.configs(r), TRAINED_BY.get(name, "the notebook that trains it"))
+    info = manifest_entry(run, EXPERIMENT, model_entry(name, seed), m.key(r, seed=seed), m.configs(r),
+                          TRAINED_BY.get(name, "the notebook that trains it"))
     model = m.build(r)
     model.load_state_dict(load_checkpoint(run.root / info["file"])["state"])
     return model.eval(), info
@@ -115,7 +119,8 @@ def validation_mse(model, name: str, val: SequenceData, r: Recipe, seed: int = 0
 
 def batch_mse(pred: Tensor, x: Tensor, n_frames: int, batch_size: int = 25, start: int = 0) -> tuple[float, float]:
     "MSE per pixel over frames `start` to `n_frames - 1`: mean and std over test batches of `batch_size` sequences."
-    if not 0 <= start < n_frames: raise ValueError(f"need 0 <= start < n_frames, got start={start}, n_frames={n_frames}")
+    if not 0 <= start < n_frames:
+        raise ValueError(f"need 0 <= start < n_frames, got start={start}, n_frames={n_frames}")
     err = ((pred[:, start:n_frames] - x[:, start:n_frames]) ** 2).flatten(1).mean(1)
     per_batch = torch.stack([b.mean() for b in err.split(batch_size)])
     return per_batch.mean().item(), (per_batch.std().item() if len(per_batch) > 1 else 0.0)
@@ -166,12 +171,13 @@ def ood_energies(model, data: SequenceData, r: Recipe, n_steps: int | None = Non
             tilt[name] = -model.prior.f(z)
             joint[name] = model.posterior_energy(z, xx, t, torch.ones(xx.shape[:2], dtype=torch.bool))
     # where the prior's short-run chains go
-    with torch.no_grad(): e_prior = model.energy(model.sample_prior(len(x), generator=torch.Generator().manual_seed(seed)))
+    with torch.no_grad():
+        e_prior = model.energy(model.sample_prior(len(x), generator=torch.Generator().manual_seed(seed)))
     y = torch.cat([torch.zeros(len(x)), torch.ones(len(x))]).numpy()
     auc = lambda d: float(roc_auc_score(y, torch.cat([d["real"], d["shuffled"]]).numpy()))
     return dict(real=e["real"], shuffled=e["shuffled"], prior=e_prior, auroc=auc(e), tilt_real=tilt["real"],
-                tilt_shuffled=tilt["shuffled"], auroc_tilt=auc(tilt), joint_real=joint["real"], joint_shuffled=joint["shuffled"],
-                auroc_joint=auc(joint))
+                tilt_shuffled=tilt["shuffled"], auroc_tilt=auc(tilt), joint_real=joint["real"],
+                joint_shuffled=joint["shuffled"], auroc_joint=auc(joint))
 
 # %% ../../nbs/api/31_rotmnist.ipynb #ab643017
 def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: int, rows: int = 3, every: int = 3):
@@ -181,8 +187,8 @@ def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: 
     idx = [int((labels == d).nonzero()[0]) for d in labels.unique()[:rows]] if labels is not None else list(range(rows))
     frames = list(range(0, truth.shape[1], every))
     names = ["truth"] + list(preds)
-    fig, axes = plt.subplots(len(idx) * len(names), len(frames), figsize=(0.62 * len(frames), 0.66 * len(idx) * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(idx) * len(names), len(frames),
+                             figsize=(0.62 * len(frames), 0.66 * len(idx) * len(names)), squeeze=False)
     for a, i in enumerate(idx):
         for b, name in enumerate(names):
             seq = truth[i] if name == "truth" else preds[name][i]
@@ -195,7 +201,8 @@ def plot_figure3(truth: Tensor, preds: dict[str, Tensor], labels: Tensor, t_in: 
                 if c == 0: ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
                 if a == 0 and b == 0: ax.set_title(f"{f}", fontsize=7)
     fig.tight_layout(pad=0.1, h_pad=0.1, w_pad=0.05, rect=(0, 0.03, 1, 1))
-    fig.text(0.5, 0.005, f"frame index; red border: extrapolated beyond the {t_in} observed frames", ha="center", fontsize=8)
+    fig.text(0.5, 0.005, f"frame index; red border: extrapolated beyond the {t_in} observed frames",
+             ha="center", fontsize=8)
     return fig
 
 # %% ../../nbs/api/31_rotmnist.ipynb #9a590a1a
@@ -242,9 +249,11 @@ def _scatter_robust(ax, z: Tensor, colour: np.ndarray, norm, cmap: str = "twilig
         lo, hi = p[keep].min(0), p[keep].max(0)
         pad = 0.08 * np.maximum(hi - lo, 1e-9)
         edge = np.clip(p[~keep], lo - pad, hi + pad)
-        ax.scatter(edge[:, 0], edge[:, 1], c=colour[~keep], cmap=cmap, norm=norm, s=46, marker="^", edgecolor="k", lw=0.6)
+        ax.scatter(edge[:, 0], edge[:, 1], c=colour[~keep], cmap=cmap, norm=norm, s=46, marker="^",
+                   edgecolor="k", lw=0.6)
         ax.set(xlim=(lo[0] - 2 * pad[0], hi[0] + 2 * pad[0]), ylim=(lo[1] - 2 * pad[1], hi[1] + 2 * pad[1]))
-        ax.text(0.02, 0.02, f"{int((~keep).sum())} outlier(s) beyond the border (triangle)", transform=ax.transAxes, fontsize=7)
+        ax.text(0.02, 0.02, f"{int((~keep).sum())} outlier(s) beyond the border (triangle)", transform=ax.transAxes,
+                fontsize=7)
 
 def start_norm(n: int = 16):
     "The colour scale of the start step k = 0 .. n - 1 shared by Figures 4 and 5 (cyclic: step n is step 0)."
@@ -284,7 +293,8 @@ def plot_figure5(model, probe: dict, t: Tensor):
         ax.scatter(p[i, 0, 0], p[i, 0, 1], marker="o", s=30, color=colour, edgecolor="k", lw=0.6, zorder=3)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm); sm.set_array([])
     fig.colorbar(sm, ax=ax, label=f"start step k ({360 / n:g} deg each)")
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"latent trajectories of {n} sequences of one digit over {len(t)} frames (dot: t = 0)")
+    ax.set(xlabel="PC 1", ylabel="PC 2",
+           title=f"latent trajectories of {n} sequences of one digit over {len(t)} frames (dot: t = 0)")
     fig.tight_layout()
     return fig
 
@@ -305,10 +315,12 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
     bins = np.histogram_bin_edges(torch.cat([energies[k] for k in ("real", "shuffled", "prior")]).numpy(), 40)
     for key, label, c in (("real", "real sequences", "tab:blue"), ("shuffled", "frames shuffled", "tab:red"),
                           ("prior", "prior samples (short-run chains)", "0.5")):
-        axes[1].hist(energies[key].numpy(), bins, histtype="stepfilled", alpha=0.35, color=c, edgecolor=c, lw=1.2, label=label)
+        axes[1].hist(energies[key].numpy(), bins, histtype="stepfilled", alpha=0.35, color=c, edgecolor=c,
+                     lw=1.2, label=label)
     axes[1].set(xlabel="energy $E_\\alpha(z)$ of the inferred latent", ylabel="count",
                 title=f"AUROC of $E_\\alpha$ for shuffled vs real: {energies['auroc']:.3f}\n"
-                      f"(learned term $-f_\\alpha$: {energies['auroc_tilt']:.3f}; joint $-\\log p(x, z)$: {energies['auroc_joint']:.3f})")
+                      f"(learned term $-f_\\alpha$: {energies['auroc_tilt']:.3f}; joint $-\\log p(x, z)$: "
+                      f"{energies['auroc_joint']:.3f})")
     axes[1].legend(frameon=False)
     fig.tight_layout()
     return fig
@@ -317,7 +329,9 @@ def plot_figure6(z_s: Tensor, labels: Tensor, nmi_value: float, energies: dict, 
 def energy_gap(curves: dict[str, list[float]]) -> list[float]:
     """The mean energy of the posterior samples minus that of the prior samples, per window of training iterations: 0
     where the prior's samples look like the posterior's to the energy."""
-    if "energy_prior" not in curves: raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were recorded)")
+    if "energy_prior" not in curves:
+        raise ValueError("the training record has no EBM energies (a Gaussian prior, or trained before they were "
+                         "recorded)")
     return [b - a for a, b in zip(curves["energy_prior"], curves["energy_posterior"])]
 
 def plot_prior_energies(curves: dict[str, list[float]], title: str = ""):
@@ -333,7 +347,8 @@ def plot_prior_energies(curves: dict[str, list[float]], title: str = ""):
                 title="(a) posterior minus prior samples' energy (0: matched)")
     axes[1].plot(it, curves["energy_prior"], color="0.35", label="prior samples $z^-$ (short-run chains)")
     axes[1].plot(it, curves["energy_posterior"], color="tab:blue", label="posterior samples $z^+$ of the batch")
-    axes[1].set(xlabel="training iteration", ylabel="mean $E_\\alpha(z)$", title="(b) the two energies (their level is arbitrary)")
+    axes[1].set(xlabel="training iteration", ylabel="mean $E_\\alpha(z)$",
+                title="(b) the two energies (their level is arbitrary)")
     axes[1].legend(frameon=False, fontsize=8)
     fig.suptitle(title, fontsize=10); fig.tight_layout()
     return fig
@@ -378,9 +393,9 @@ def figure4_claim(metrics: list[dict[tuple[str, str], dict[str, float]]]) -> Cla
         turn = verdict(compare(x(carrier, "rotation"), x(other[carrier], "rotation"), higher_is_better=True))
         stay = verdict(compare(x(constant, "spread"), x(other[constant], "spread")))
         outs += [turn, stay]
-        parts.append(f"{scenario}: {carrier} turns more {turn} (|rho| {carrier} {x(carrier, 'rotation')}, {other[carrier]} "
-                     f"{x(other[carrier], 'rotation')}), {constant} stays more {stay} (spread {constant} {x(constant, 'spread')}, "
-                     f"{other[constant]} {x(other[constant], 'spread')})")
-    return Claim("the paper's reading (times reset: z_s turns and z0 stays; original times: z0 turns and z_s stays)", combine(outs),
-                 "; ".join(parts))
+        parts.append(f"{scenario}: {carrier} turns more {turn} (|rho| {carrier} {x(carrier, 'rotation')}, "
+                     f"{other[carrier]} {x(other[carrier], 'rotation')}), {constant} stays more {stay} (spread "
+                     f"{constant} {x(constant, 'spread')}, {other[constant]} {x(other[constant], 'spread')})")
+    return Claim("the paper's reading (times reset: z_s turns and z0 stays; original times: z0 turns and z_s stays)",
+                 combine(outs), "; ".join(parts))
 

@@ -16,8 +16,9 @@ __all__ = ['EXPERIMENT', 'METHODS', 'TABLE6_ROWS', 'run_method', 'run_table6', '
 # %% ../../nbs/api/32_spiral.ipynb #1e6cbb7b
 EXPERIMENT = "spiral"   # the recipe (`experiments.recipes`) and the run folder's subfolders
 METHODS = ("Latent ODE (RNN enc)", "EBM prior without MCMC", "MCMC without EBM", "ODE-LEBM")
-TABLE6_ROWS = {"Latent ODE (RNN enc)": "no MCMC, no EBM (Latent ODE)", "EBM prior without MCMC": "EBM prior without MCMC",
-               "MCMC without EBM": "MCMC without EBM", "ODE-LEBM": "MCMC + EBM (ODE-LEBM)"}
+TABLE6_ROWS = {"Latent ODE (RNN enc)": "no MCMC, no EBM (Latent ODE)",
+               "EBM prior without MCMC": "EBM prior without MCMC", "MCMC without EBM": "MCMC without EBM",
+               "ODE-LEBM": "MCMC + EBM (ODE-LEBM)"}
 
 def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
@@ -36,7 +37,8 @@ def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int 
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
     """Every method at every seed (`run_grid`: the Langevin-trained methods first, over `workers` processes or on a Dask
     cluster)."""
-    return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor, desc="Table 6 jobs")
+    return run_grid(run_method, methods, [list(range(seeds))], recipe, workers, run_dir, resume, device, executor,
+                    desc="Table 6 jobs")
 
 # %% ../../nbs/api/32_spiral.ipynb #d9ed80ee
 def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int = 3):
@@ -53,7 +55,8 @@ def plot_spirals(outputs: list[dict], data, observed: int, seed: int = 0, n: int
             ax.plot(clean[:, 0], clean[:, 1], color="0.6", lw=1.0, label="truth (noise-free)")
             ax.scatter(x[:observed, 0], x[:observed, 1], s=4, color="k", label=f"observed (first {observed})")
             ax.plot(pred[i, :observed, 0], pred[i, :observed, 1], color="C0", lw=1.3, label="prediction, observed part")
-            ax.plot(pred[i, observed:, 0], pred[i, observed:, 1], color="C3", lw=1.3, ls="--", label="prediction, extrapolated")
+            ax.plot(pred[i, observed:, 0], pred[i, observed:, 1], color="C3", lw=1.3, ls="--",
+                    label="prediction, extrapolated")
             lo, hi = clean.min(0), clean.max(0)
             pad = 0.15 * (hi - lo).max()   # one frame per row, around the true curve: the columns compare at one scale
             ax.set_xlim(lo[0] - pad, hi[0] + pad); ax.set_ylim(lo[1] - pad, hi[1] + pad)

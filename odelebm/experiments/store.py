@@ -62,8 +62,8 @@ def run_paths(profile: str, run_dir: str | None = None, fig_dir: str | None = No
     return rd, fd
 
 # %% ../../nbs/api/52_store.ipynb #b327eb90
-_MARKER_TEXT = ("This folder is a run folder of odelebm-reproduce, which replaces and deletes files in it; it writes into no folder "
-                "without this file.\n")
+_MARKER_TEXT = ("This folder is a run folder of odelebm-reproduce, which replaces and deletes files in it; it writes "
+                "into no folder without this file.\n")
 
 class NotARunFolder(ValueError):
     "A folder odelebm-reproduce will not write into: it holds files the command did not make."
@@ -77,9 +77,10 @@ def claim_run_dir(root: str | Path) -> Path:
     if root.exists() and not root.is_dir():
         raise NotARunFolder(f"{root} is a file, not a run folder: give --run-dir a new or empty folder")
     if root.is_dir() and any(root.iterdir()) and not root.resolve().is_relative_to((repo_root() / "runs").resolve()):
-        raise NotARunFolder(f"{root} is not empty and is not a run folder (it has no {RUN_MARKER}): odelebm-reproduce replaces and "
-                            f"deletes files in its run folder, so it writes only into a folder it made. Give --run-dir a new or empty "
-                            f"folder; if {root} is a run folder of an earlier odelebm-reproduce, mark it as one first: touch {marker}")
+        raise NotARunFolder(f"{root} is not empty and is not a run folder (it has no {RUN_MARKER}): odelebm-reproduce "
+                            "replaces and deletes files in its run folder, so it writes only into a folder it made. "
+                            f"Give --run-dir a new or empty folder; if {root} is a run folder of an earlier "
+                            f"odelebm-reproduce, mark it as one first: touch {marker}")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write(marker, _MARKER_TEXT)
     return root
@@ -137,10 +138,11 @@ def read_manifest(run: RunDir, experiment: str) -> dict:
     path = run.manifest(experiment)
     m = read_json(path, "manifest")   # warns, naming the file, when it is unreadable or fails its checksum
     if m is not None:
-        bad = [n for n, e in m["models"].items() if not _is_entry(e)] if isinstance(m.get("models"), dict) else ["models"]
+        bad = ([n for n, e in m["models"].items() if not _is_entry(e)] if isinstance(m.get("models"), dict)
+               else ["models"])
         if not bad: return m
-        warnings.warn(f"{path}: not a manifest of trained models ({bad[0]!r} is not an entry with {', '.join(ENTRY_FIELDS)}); "
-                      f"it is rebuilt from the training records")
+        warnings.warn(f"{path}: not a manifest of trained models ({bad[0]!r} is not an entry with "
+                      f"{', '.join(ENTRY_FIELDS)}); it is rebuilt from the training records")
     m = dict(experiment=experiment, models=_rebuilt(run, experiment))
     if m["models"]: write_json(path, m)
     return m
@@ -154,7 +156,8 @@ def write_manifest(run: RunDir, experiment: str, entries: dict[str, dict]) -> Pa
 def manifest_entry(run: RunDir, experiment: str, name: str, key: str, configs: dict, producer: str) -> dict:
     "The manifest's entry for model `name`, checked: present, trained with these `configs` (its `key`), file intact."
     path = run.manifest(experiment)
-    todo = f"run the {producer} notebook first, with the same profile and overrides (odelebm-reproduce --only {producer})"
+    todo = (f"run the {producer} notebook first, with the same profile and overrides (odelebm-reproduce --only "
+            f"{producer})")
     m = read_manifest(run, experiment)
     if not m["models"]: raise FileNotFoundError(f"no manifest of trained {experiment} models at {path}: {todo}")
     e = m["models"].get(name)
@@ -162,14 +165,16 @@ def manifest_entry(run: RunDir, experiment: str, name: str, key: str, configs: d
     if e["key"] != key:
         now, then = _flat({k: plain(v) for k, v in configs.items()}), _flat(e["configs"])
         diff = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
-        raise ValueError(f"{path}: {name} was trained with another recipe (it differs in {', '.join(diff) or 'the method'}): {todo}")
+        raise ValueError(f"{path}: {name} was trained with another recipe (it differs in "
+                         f"{', '.join(diff) or 'the method'}): {todo}")
     if not intact(run, e):
-        raise ValueError(f"{run.root / e['file']}: missing, or does not match the SHA-256 in {path.name} (damaged): {todo}; "
-                         f"with --resume, only that model is trained again")
+        raise ValueError(f"{run.root / e['file']}: missing, or does not match the SHA-256 in {path.name} (damaged): "
+                         f"{todo}; with --resume, only that model is trained again")
     return e
 
 def damaged_models(run: RunDir, producer: str) -> list[Path]:
     """The model files that notebook `producer` trained, by the run's manifests, that are missing or do not match their
     SHA-256."""
     return [run.root / e["file"] for p in sorted(run.manifests.glob("*.json"))
-            for e in read_manifest(run, p.stem)["models"].values() if e.get("producer") == producer and not intact(run, e)]
+            for e in read_manifest(run, p.stem)["models"].values() if e.get("producer") == producer
+            and not intact(run, e)]

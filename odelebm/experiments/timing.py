@@ -120,23 +120,26 @@ class BenchSetup:
 
     def describe(self) -> dict:
         "A JSON-able summary."
-        return dict(name=self.name, batch=len(self.train), train_shape=list(self.train.x.shape), test_in=list(self.test_x.shape),
-                    n_query=len(self.t_query), model=asdict(self.model), fit=self.fit, latent_ode=self.latent_ode, note=self.note)
+        return dict(name=self.name, batch=len(self.train), train_shape=list(self.train.x.shape),
+                    test_in=list(self.test_x.shape), n_query=len(self.t_query), model=asdict(self.model), fit=self.fit,
+                    latent_ode=self.latent_ode, note=self.note)
 
 def spiral_setup(quick: bool = False, batch_size: int = 50, train_len: int = 100, test_len: int = 500) -> BenchSetup:
     """Spiral2D (Table 7): latent 4, ODE MLP 4-20-4, linear decoder, RK4 on the grid; test: infer from `train_len`
     points, predict `test_len`."""
     if quick: batch_size, train_len, test_len = 4, 6, 12
     d = make_spirals(n_train=batch_size, n_val=1, n_test=batch_size, train_len=train_len, test_len=test_len)
-    model = ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3, solver="rk4_grid", max_step=None)
+    model = ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3,
+                        solver="rk4_grid", max_step=None)
     return BenchSetup(
         "spiral2d", model, d.train, d.test.x[:, :train_len], d.test.t[:train_len], d.test.t,
         fit=dict(posterior_step_size=0.01, prior_step_size=0.4, lr_gen=1e-3, lr_ebm=1e-4),
-        latent_ode=dict(obs_dim=2, latent_dim=4, encoder="rnn", rec_hidden=25, ode_hidden=20, sigma=0.3, solver="rk4_grid", n_z_samples=1),
+        latent_ode=dict(obs_dim=2, latent_dim=4, encoder="rnn", rec_hidden=25, ode_hidden=20, sigma=0.3,
+                        solver="rk4_grid", n_z_samples=1),
         baseline_fit=dict(lr_gen=1e-3),
-        note=(f"Chen et al. (2018) sizes: latent 4, ODE hidden 20, GRU encoder 25, one z0 sample; both generators identical "
-              f"(linear decoder, RK4 on the observation grid: fixed cost, unlike dopri5); batch {batch_size}, "
-              f"train length {train_len}, test: infer from {train_len} points, predict {test_len}"))
+        note=("Chen et al. (2018) sizes: latent 4, ODE hidden 20, GRU encoder 25, one z0 sample; both generators "
+              "identical (linear decoder, RK4 on the observation grid: fixed cost, unlike dopri5); batch "
+              f"{batch_size}, train length {train_len}, test: infer from {train_len} points, predict {test_len}"))
 
 def sinusoid_setup(quick: bool = False, batch_size: int = 50, n_points: int = 100) -> BenchSetup:
     """Table 1 sinusoids with the `table1` recipe (`experiments.recipes`: latent 10, Euler on the grid); all points
@@ -153,26 +156,28 @@ def sinusoid_setup(quick: bool = False, batch_size: int = 50, n_points: int = 10
         latent_ode=dict(obs_dim=1, latent_dim=m.z0_dim, encoder="rnn", solver=m.solver),
         baseline_fit=dict(lr_gen=r.baseline.lr_gen),
         note=(f"table1 recipe: latent 10, EBM 25, ODE hidden 100, linear decoder, euler_grid (posterior step 0.01, "
-              f"not 0.05, so that 100 steps on an untrained model stay finite); Latent ODE with RNN encoder and 3 z0 samples "
-              f"(Rubanova et al.); batch {batch_size}, {n_points} points, all observed"))
+              "not 0.05, so that 100 steps on an untrained model stay finite); Latent ODE with RNN encoder and 3 z0 "
+              f"samples (Rubanova et al.); batch {batch_size}, {n_points} points, all observed"))
 
-def mnist_setup(quick: bool = False, batch_size: int = 25, n_frames: int = 16, conv_channels: int = 32, seed: int = 0) -> BenchSetup:
+def mnist_setup(quick: bool = False, batch_size: int = 25, n_frames: int = 16, conv_channels: int = 32,
+                seed: int = 0) -> BenchSetup:
     "Rotating-MNIST sizes on random [0, 1] frames (timing only): z0 16 + static 16, conv decoder, RK4 on `t = 0.1 i`."
     if quick: batch_size, n_frames = 2, 3
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(batch_size, n_frames, 1, 28, 28, generator=g)
     t = 0.1 * torch.arange(n_frames, dtype=torch.get_default_dtype())
-    model = ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=16, static_dim=16, ebm_hidden=20, conv_channels=conv_channels,
-                        ode_hidden=100, solver="rk4_grid", sigma=0.1, max_step=None)
+    model = ModelConfig(obs_shape=(1, 28, 28), emission="conv", z0_dim=16, static_dim=16, ebm_hidden=20,
+                        conv_channels=conv_channels, ode_hidden=100, solver="rk4_grid", sigma=0.1, max_step=None)
     return BenchSetup(
         "rotating-mnist", model, SequenceData(t, x), x, t, t,
         fit=dict(posterior_step_size=0.01, prior_step_size=0.4, lr_gen=1e-3, lr_ebm=1e-5),
         latent_ode=None,
-        note=(f"random frames {tuple(x.shape)}, t = 0.1 * arange({n_frames}); conv decoder linear -> {conv_channels}x7x7 -> "
-              f"{conv_channels // 2}x14x14 -> 1x28x28; no Latent ODE row"),
+        note=(f"random frames {tuple(x.shape)}, t = 0.1 * arange({n_frames}); conv decoder linear -> "
+              f"{conv_channels}x7x7 -> {conv_channels // 2}x14x14 -> 1x28x28; no Latent ODE row"),
         skip_reason="odelebm.baselines.LatentODE takes vector observations only (obs_dim), not frames")
 
-SETUPS: dict[str, Callable[..., BenchSetup]] = {"spiral2d": spiral_setup, "sinusoids": sinusoid_setup, "rotating-mnist": mnist_setup}
+SETUPS: dict[str, Callable[..., BenchSetup]] = {"spiral2d": spiral_setup, "sinusoids": sinusoid_setup,
+                                                "rotating-mnist": mnist_setup}
 
 # %% ../../nbs/api/40_benchmark.ipynb #ab52ba5b
 FAST = "ODE-LEBM (fast, persistent)"
@@ -194,7 +199,8 @@ def time_latent_ode(setup: BenchSetup, warmup: int = 1, repeats: int = 3, device
                             progress=False, **setup.baseline_fit)
     model.eval()
     with PeakMemory(device) as m_test:
-        test = time_calls(lambda: model.predict(setup.test_x, setup.test_t, None, setup.t_query), warmup, repeats, device)
+        test = time_calls(lambda: model.predict(setup.test_x, setup.test_t, None, setup.t_query),
+                          warmup, repeats, device)
     return _row(setup, "Latent ODE", hist.seconds[warmup:], test, m_train.mib, m_test.mib)
 
 def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 3, device: str = "cpu", seed: int = 0,
@@ -216,7 +222,8 @@ def time_odelebm(setup: BenchSetup, steps: int, warmup: int = 1, repeats: int = 
         train = time_calls(learner.step, warmup, repeats, device)
     x, t, tq, s = setup.test_x, setup.test_t, setup.t_query, cfg.posterior_step_size
     with PeakMemory(device) as m_test:
-        test = time_calls(lambda: predict(learner.model, x, t, t_query=tq, n_steps=steps, step_size=s, batch_size=len(x)),
+        test = time_calls(lambda: predict(learner.model, x, t, t_query=tq, n_steps=steps,
+                                          step_size=s, batch_size=len(x)),
                           warmup, repeats, device)
     return _row(setup, method or f"ODE-LEBM ({steps} steps)", train, test, m_train.mib, m_test.mib,
                 posterior_steps=steps, persistent_steps=persistent_steps, chain_stages=stages)
@@ -235,19 +242,22 @@ def langevin_rate(setup: BenchSetup, warmup: int = 1, repeats: int = 5, device: 
 def _members(setup: BenchSetup, n: int, steps: int, device: str, seed: int = 0):
     """A `Learner` of an `Ensemble` of `n` members (seeds `seed`, `seed + 1`, ...) on the setup's training batch, each
     configured as `time_odelebm`'s lone model."""
-    cfgs = [FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed + e, device=device, progress=False, **setup.fit)
+    cfgs = [FitConfig(batch_size=len(setup.train), posterior_steps=steps, seed=seed + e, device=device,
+                      progress=False, **setup.fit)
             for e in range(n)]
     models = []
     for k in cfgs:
         torch.manual_seed(k.seed); models.append(ODELEBM(setup.model))
     return Learner(Ensemble(models), setup.train, cfgs)
 
-def time_ensemble(setup: BenchSetup, members: int, steps: int = 20, warmup: int = 1, repeats: int = 3, device: str = "cpu") -> dict:
+def time_ensemble(setup: BenchSetup, members: int, steps: int = 20, warmup: int = 1, repeats: int = 3,
+                  device: str = "cpu") -> dict:
     "Ensemble row: seconds per `Learner.step()` of an `Ensemble` (all `members` at once) with `steps` posterior steps."
     learner = _members(setup, members, steps, device)
     with PeakMemory(device) as m_train:
         train = time_calls(learner.step, warmup, repeats, device)
-    return _row(setup, f"ODE-LEBM ensemble of {members} ({steps} steps)", train, None, m_train.mib, None, members=members, posterior_steps=steps)
+    return _row(setup, f"ODE-LEBM ensemble of {members} ({steps} steps)", train, None, m_train.mib, None,
+                members=members, posterior_steps=steps)
 
 def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int = 20, warmup: int = 2, repeats: int = 5,
                            device: str = "cpu", members: int = 1, graph: bool | None = None) -> float:
@@ -258,12 +268,14 @@ def posterior_step_seconds(setup: BenchSetup, backend: str = "auto", chain: int 
             ens = _members(setup, members, chain, device).model   # every member's chains on the whole training batch
             x = torch.cat([setup.train.x] * members).nan_to_num().to(device)
             t, mask = setup.train.t.to(device), torch.cat([setup.train.mask] * members).to(device)
-            run = lambda: ens.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"], runaway="drop", graph=graph)
+            run = lambda: ens.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"],
+                                               runaway="drop", graph=graph)
         else:
             torch.manual_seed(0)
             model = ODELEBM(setup.model).to(device)
             x, t, mask = setup.train.x.to(device), setup.train.t.to(device), setup.train.mask.to(device)
-            run = lambda: model.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"], runaway="drop", graph=graph)
+            run = lambda: model.sample_posterior(x, t, mask, chain, setup.fit["posterior_step_size"],
+                                                 runaway="drop", graph=graph)
         return statistics.median(time_calls(run, warmup, repeats, device)) / chain
 
 
@@ -273,11 +285,13 @@ def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
     out = {}
     for rows in rounds:
         for r in rows:
-            m = out.setdefault(r["method"], {**r, "train_runs": [], "test_runs": [], "train_rounds": [], "test_rounds": []})
+            m = out.setdefault(r["method"], {**r, "train_runs": [], "test_runs": [],
+                                             "train_rounds": [], "test_rounds": []})
             for k in ("train", "test"):
                 m[f"{k}_runs"] += r[f"{k}_runs"] or []; m[f"{k}_rounds"].append(r[f"{k}_s"])
                 # an ensemble row has no test
-                m[f"{k}_peak_mib"] = max((v for v in (m[f"{k}_peak_mib"], r[f"{k}_peak_mib"]) if v is not None), default=None)
+                m[f"{k}_peak_mib"] = max((v for v in (m[f"{k}_peak_mib"], r[f"{k}_peak_mib"]) if v is not None),
+                                         default=None)
     for m in out.values():
         for k in ("train", "test"): m[f"{k}_s"] = statistics.median(m[f"{k}_runs"]) if m[f"{k}_runs"] else None
     return list(out.values())
@@ -294,13 +308,16 @@ def _add_ratios(rows: list[dict]) -> None:
 # %% ../../nbs/api/40_benchmark.ipynb #6af768d4
 def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 100), fast_steps: int = 5,
                   warmup: int = 1, repeats: int = 3, threads: int | None = 1, device: str = "cpu",
-                  log: Callable[[str], None] | None = print, fast_stages: int = 2, rounds: int = 1, ensemble: int = 0) -> dict:
-    """Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup; returns rows, rates, machine.
-    With `rounds > 1` every setup's rows are timed that many times in turn, so that each ratio compares calls made close in time;
-    with `ensemble` > 1 a row times one iteration of an ensemble of that many models (`steps[0]` steps)."""
+                  log: Callable[[str], None] | None = print, fast_stages: int = 2,
+                  rounds: int = 1, ensemble: int = 0) -> dict:
+    """Time Latent ODE, ODE-LEBM with each of `steps` and the persistent- and staged-chain variants in every setup;
+    returns rows, rates, machine. With `rounds > 1` every setup's rows are timed that many times in turn, so that each
+    ratio compares calls made close in time; with `ensemble` > 1 a row times one iteration of an ensemble of that many
+    models (`steps[0]` steps)."""
     if threads: torch.set_num_threads(threads)
-    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), torch=torch.__version__,
-                   python=platform.python_version(), cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   torch=torch.__version__, python=platform.python_version(),
+                   cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
                    threads=torch.get_num_threads(), device=device, load_before=os.getloadavg())
     machine["matmul_gflops"] = matmul_gflops(device=device)
     rows, rates, notes = [], [], []
@@ -322,9 +339,11 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
             if s.latent_ode is not None: attempt(s, "Latent ODE", lambda: time_latent_ode(s, warmup, repeats, device))
             for k in steps:
                 attempt(s, f"ODE-LEBM ({k} steps)", lambda: time_odelebm(s, k, warmup, repeats, device))
-            attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device, persistent_steps=fast_steps, method=FAST))
+            attempt(s, FAST, lambda: time_odelebm(s, steps[0], max(warmup, 1), repeats, device,
+                                                  persistent_steps=fast_steps, method=FAST))
             if steps[0] % fast_stages == 0:
-                attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device, method=FAST_STAGED, stages=fast_stages))
+                attempt(s, FAST_STAGED, lambda: time_odelebm(s, steps[0], warmup, repeats, device,
+                                                             method=FAST_STAGED, stages=fast_stages))
             if ensemble > 1:
                 attempt(s, "ensemble", lambda: time_ensemble(s, ensemble, steps[0], warmup, repeats, device))
             per_round.append(rows[before:]); del rows[before:]
@@ -333,7 +352,8 @@ def run_benchmark(setups: Sequence[BenchSetup], steps: Sequence[int] = (20, 50, 
         except LangevinDivergence as e: notes.append(f"{s.name}: Langevin rate not measured — {e}")
     _add_ratios(rows)
     machine["load_after"] = os.getloadavg()
-    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages, warmup=warmup, repeats=repeats, rounds=rounds, ensemble=ensemble),
+    return dict(machine=machine, settings=dict(steps=list(steps), fast_steps=fast_steps, fast_stages=fast_stages,
+                                               warmup=warmup, repeats=repeats, rounds=rounds, ensemble=ensemble),
                 setups=[s.describe() for s in setups], rows=rows, langevin=rates, notes=notes)
 
 # %% ../../nbs/api/40_benchmark.ipynb #4bee5d53
@@ -344,12 +364,14 @@ def markdown(result: dict) -> str:
     Langevin rate."""
     m, st = result["machine"], result["settings"]
     rounds = st.get("rounds", 1)
-    how = f"{rounds} rounds of {st['repeats']} timed calls after {st['warmup']} warm-up (times: median of all calls; ratios: median over rounds)" \
+    how = (f"{rounds} rounds of {st['repeats']} timed calls after {st['warmup']} warm-up (times: median of all calls; "
+           "ratios: median over rounds)") \
           if rounds > 1 else f"Median of {st['repeats']} timed calls after {st['warmup']} warm-up"
     lines = [f"{how}; {m['threads']} torch thread(s) on {m['device']} "
              f"({m['cores']} cores), torch {m['torch']}, {m['date']}; load average {m['load_before'][0]:.2f} before, "
              f"{m['load_after'][0]:.2f} after.", "",
-             "| setup | method | train s/it | test s/it | train / Latent ODE | test / Latent ODE | train peak MiB | test peak MiB |",
+             "| setup | method | train s/it | test s/it | train / Latent ODE | test / Latent ODE | train peak MiB | "
+             "test peak MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['setup']} | {r['method']} | {_f(r['train_s'], '{:.4f}')} | {_f(r['test_s'], '{:.4f}')} | "
@@ -358,8 +380,9 @@ def markdown(result: dict) -> str:
     lines += ["", f"1024 x 1024 float32 matmul: **{m['matmul_gflops']:.1f} GFLOP/s**. One posterior Langevin step "
               "(FlopCounterMode: matrix products and convolutions, forward + backward):", ""]
     for r in result["langevin"]:
-        lines.append(f"- {r['setup']}: {r['flops'] / 1e6:.1f} MFLOP in {r['seconds'] * 1e3:.1f} ms = **{r['gflops']:.2f} GFLOP/s** "
-                     f"({100 * r['gflops'] / m['matmul_gflops']:.2g}% of the matmul rate)")
+        lines.append(f"- {r['setup']}: {r['flops'] / 1e6:.1f} MFLOP in {r['seconds'] * 1e3:.1f} ms = "
+                     f"**{r['gflops']:.2f} GFLOP/s** ({100 * r['gflops'] / m['matmul_gflops']:.2g}% of the matmul "
+                     "rate)")
     if result["notes"]: lines += [""] + [f"- {n}" for n in result["notes"]]
     lines += ["", "Setups:"] + [f"- {s['name']}: {s['note']}" for s in result["setups"]]
     return "\n".join(lines) + "\n"
@@ -374,11 +397,14 @@ def gpu_section(path: str | os.PathLike | None) -> str:
     if m.get("device", "cpu").startswith("cpu"): return ""
     by = {(x["setup"], x["row"]): x["train_s"] for x in r["rows"]}
     lines = [f"**On a GPU** ({m['name']}, torch {m['torch']}, {m['date']}; `{r['command']}`"
-             + (f"; {r['provenance']}" if r.get("provenance") else "") + "): seconds per training iteration, 20 + 20 steps.", "",
-             "| setup | Latent ODE | ODE-LEBM | ÷ Latent ODE | ensemble of " + str(r["members"]) + " | ÷ one ODE-LEBM |", "|---|---|---|---|---|---|"]
+             + (f"; {r['provenance']}" if r.get("provenance") else "")
+             + "): seconds per training iteration, 20 + 20 steps.", "",
+             "| setup | Latent ODE | ODE-LEBM | ÷ Latent ODE | ensemble of " + str(r["members"])
+             + " | ÷ one ODE-LEBM |", "|---|---|---|---|---|---|"]
     for s, q in r["ratios"].items():
-        lines.append(f"| {s} | {by[(s, 'Latent ODE')]:.4f} | {by[(s, 'ODE-LEBM')]:.4f} | {q['odelebm_vs_latent_ode']:.2f} | "
-                     f"{by[(s, 'ensemble of ' + str(r['members']))]:.4f} | {q['ensemble_vs_one']:.2f} |")
+        lines.append(f"| {s} | {by[(s, 'Latent ODE')]:.4f} | {by[(s, 'ODE-LEBM')]:.4f} | "
+                     f"{q['odelebm_vs_latent_ode']:.2f} | {by[(s, 'ensemble of ' + str(r['members']))]:.4f} | "
+                     f"{q['ensemble_vs_one']:.2f} |")
     steps = r["posterior_step_s"]
     lines += ["", "One posterior Langevin step of the sinusoid model (batch 50): " + ", ".join(
         f"{k} {v * 1e3:.2f} ms" for k, v in steps.items()) + "."]
