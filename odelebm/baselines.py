@@ -10,12 +10,14 @@ import torch
 from torch import nn, Tensor
 from torch._C._functorch import peek_interpreter_stack
 from .dynamics import ODEFunc, mlp, solve
-from .sequences import SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse, query_grid, union_grid
+from .sequences import (SequenceData, check_batch, check_obs_shape, check_times, expand_mask, masked_mse,
+                               query_grid, union_grid)
 from .emission import MLPEmission
 from .prior import EBMPrior
 from .langevin import LangevinDivergence, langevin, frozen, runaway_bound
 from torch.func import functional_call
-from .training import FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend, make_optimizer
+from .training import (FitConfig, History, Histories, Trainer, draw_batch, check_member_configs, descend,
+                              make_optimizer)
 
 # %% auto #0
 __all__ = ['ENCODERS', 'BASELINE_FIT', 'Baseline', 'GRUCell', 'Z0Encoder', 'kl_normal', 'VariationalBaseline', 'LatentODE',
@@ -54,7 +56,8 @@ class Baseline(nn.Module):
         model's device."""
         t, x, mask = check_batch(t, x, mask)
         if x.ndim != 3 or x.shape[2] != self.obs_dim:
-            raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; this model expects ({self.obs_dim},) (built with obs_dim={self.obs_dim})")
+            raise ValueError(f"x has observations of shape {tuple(x.shape[2:])}; this model expects ({self.obs_dim},) "
+                             f"(built with obs_dim={self.obs_dim})")
         dev = self.device
         m = expand_mask(mask.to(dev), x.to(dev))
         return t.to(dev), x.to(dev).masked_fill(~m, 0.0), m
@@ -332,13 +335,17 @@ class BaselineLearner(Trainer):
     def members(self) -> list[Baseline]: return [self.model]
 
     @classmethod
-    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineLearner: return cls(models[0], data, configs[0])
+    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineLearner:
+        return cls(models[0], data, configs[0])
 
     @classmethod
-    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list[Baseline]) -> BaselineLearner:
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig],
+                   models: list[Baseline]) -> BaselineLearner:
         """`models`: a freshly built baseline of the checkpoint's architecture (a baseline's checkpoint holds its
         weights, not its class)."""
-        if not models: raise ValueError("resuming a baseline needs a freshly built model of its architecture: load(path, data, [model])")
+        if not models:
+            raise ValueError("resuming a baseline needs a freshly built model of its architecture: load(path, data, "
+                             "[model])")
         models[0].load_state_dict(s["model"])
         return cls(models[0], data, configs[0])
 
@@ -360,12 +367,15 @@ def ebm_vae_terms(prior: EBMPrior, mean: Tensor, log_std: Tensor, z: Tensor, ll:
     prior_kl = kl_normal(mean, log_std, prior.sigma_z) - _f_frozen(prior, z)  # KL(q || p_alpha) - log Z(alpha)
     generator = (kl_weight * prior_kl - ll).mean()
     # a prior chain that runs away sits out the EBM term, as a posterior chain sits out ODE-LEBM's update (05_learner)
-    with frozen(prior): z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop",
+    with frozen(prior):
+        z_neg, alive = langevin(prior.log_density, torch.randn_like(mean), prior_steps, prior_step_size, runaway="drop",
                                                 bound=runaway_bound(prior.dim, prior.sigma_z))
-    if not alive.any(): raise LangevinDivergence(prior_steps, None, "every prior chain of the batch ran away", list(range(len(alive))))
+    if not alive.any():
+        raise LangevinDivergence(prior_steps, None, "every prior chain of the batch ran away", list(range(len(alive))))
     f_neg, f_pos = prior.f(z_neg[alive]).mean(), prior.f(z.detach()).mean()
-    return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(), prior_kl=prior_kl.mean().detach(),
-                f_pos=f_pos.detach(), f_neg=f_neg.detach(), dropped_prior=(~alive).sum().float())
+    return dict(generator=generator, ebm=kl_weight * (f_neg - f_pos), nll=-ll.mean().detach(),
+                prior_kl=prior_kl.mean().detach(), f_pos=f_pos.detach(), f_neg=f_neg.detach(),
+                dropped_prior=(~alive).sum().float())
 
 def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
     """`generator + ebm` of `ebm_vae_terms` (one backward pass trains encoder, ODE, decoder and prior) and every
@@ -377,9 +387,9 @@ def ebm_vae_loss(terms: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
 class EBMLatentODE(LatentODE):
     """EBM prior without posterior MCMC (paper Table 6) on vector series: the Latent ODE's amortised q(z0 | x) under an
     `EBMPrior` over z0."""
-    def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20, ode_hidden: int = 100,
-                 ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid", ebm_hidden: int = 20,
-                 prior_steps: int = 20, prior_step_size: float = 0.4):
+    def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
+                 ode_hidden: int = 100, ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid",
+                 ebm_hidden: int = 20, prior_steps: int = 20, prior_step_size: float = 0.4):
         super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples=1)
         self.prior = EBMPrior(latent_dim, ebm_hidden)
         self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
@@ -397,7 +407,7 @@ class EBMLatentODE(LatentODE):
         return ebm_vae_loss(terms | dict(mse=masked_mse(self.emission.mean(a.detach()), x, m)))
 
 
-# %% ../nbs/api/20_baselines.ipynb #d78e8934
+# %% ../nbs/api/20_baselines.ipynb #7d245d1e
 class _Terms(nn.Module):
     "A baseline's `loss_terms` as a module's forward, for `torch.func.functional_call`."
     def __init__(self, m: Baseline): super().__init__(); self.m = m
@@ -408,24 +418,28 @@ class BaselineEnsembleLearner(Trainer):
     data, configs[e])` would."""
     def __init__(self, models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]):
         c = check_member_configs(configs)
-        if len({(type(m), str(m)) for m in models}) != 1: raise ValueError("an ensemble of baselines is of one architecture (same class and sizes)")
-        if type(models[0]).loss_terms is Baseline.loss_terms: raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
+        if len({(type(m), str(m)) for m in models}) != 1:
+            raise ValueError("an ensemble of baselines is of one architecture (same class and sizes)")
+        if type(models[0]).loss_terms is Baseline.loss_terms:
+            raise ValueError(f"{type(models[0]).__name__} has no `loss_terms`: train it with fit_baseline")
         for m in models: check_obs_shape(data, m.obs_shape); m.to(c.device).train(); m.prepare(data)
         self.models = list(models)
         # (E, ...) copies; `members` writes them back
         self.params, self.buffers = torch.func.stack_module_state([_Terms(m) for m in models])
         shell = copy.deepcopy(_Terms(models[0])).to("meta")
-        self.terms = torch.func.vmap(lambda p, b, x, t, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e)),
-                                     in_dims=(0, 0, 0, None, 0, None, 0))
+        call = lambda p, b, x, t, m, w, e: torch.func.functional_call(shell, (p, b), (x, t, m, w, e))
+        self.terms = torch.func.vmap(call, in_dims=(0, 0, 0, None, 0, None, 0))
         groups = [{"params": list(self.params.values()), "lr": c.lr_gen}]
         super().__init__(data, configs, dict(opt=make_optimizer(c, groups)),
-                         Histories(History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[]) for _ in models))
+                         Histories(History(iteration=[], loss=[], mse=[], kl_weight=[], lr=[], seconds=[])
+                                   for _ in models))
         self.label = f"{type(models[0]).__name__} x {len(models)} fit"
 
     def step(self) -> list[dict[str, float]]:
         "One iteration for every member: each its own batch and noise, one vmapped loss, one optimiser step."
         c, opt, lead, start = self.cfg, self.optimizers["opt"], self.models[0], time.perf_counter()
-        batches = [lead.inputs(self.data.x[i], self.data.t, mask) for i, mask in (draw_batch(self.data, k, g) for k, g in zip(self.configs, self.batch_gens))]
+        batches = [lead.inputs(self.data.x[i], self.data.t, mask)
+                   for i, mask in (draw_batch(self.data, k, g) for k, g in zip(self.configs, self.batch_gens))]
         t = batches[0][0]
         x, m = (torch.stack([b[j] for b in batches]) for j in (1, 2))
         noise = torch.stack([lead.draw_noise(x.shape[1], len(t), g) for g in self.noise_gens])
@@ -436,7 +450,8 @@ class BaselineEnsembleLearner(Trainer):
         rec = self.record(start, loss=loss, mse=mse, kl_weight=w, lr=lr)
         return [{k: v[e] if isinstance(v, list) else v for k, v in rec.items()} for e in range(len(self.models))]
 
-    def postfix(self, outs: list[dict]) -> dict[str, str]: return dict(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}")
+    def postfix(self, outs: list[dict]) -> dict[str, str]:
+        return dict(mse=f"{sum(o['mse'] for o in outs) / len(outs):.3g}")
 
     def members(self) -> list[Baseline]:
         "The models, each given its member's trained weights."
@@ -446,21 +461,27 @@ class BaselineEnsembleLearner(Trainer):
         return self.models
 
     def state_dict(self) -> dict:
-        return dict(super().state_dict(), params={k: v.detach() for k, v in self.params.items()}, buffers=dict(self.buffers))
+        return dict(super().state_dict(), params={k: v.detach() for k, v in self.params.items()},
+                    buffers=dict(self.buffers))
 
     @classmethod
-    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineEnsembleLearner: return cls(models, data, configs)
+    def new(cls, models: list[Baseline], data: SequenceData, configs: list[FitConfig]) -> BaselineEnsembleLearner:
+        return cls(models, data, configs)
 
     @classmethod
-    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig], models: list[Baseline]) -> BaselineEnsembleLearner:
+    def from_state(cls, s: dict, data: SequenceData, configs: list[FitConfig],
+                   models: list[Baseline]) -> BaselineEnsembleLearner:
         "`models`: freshly built baselines of the checkpoint's architecture, one per member."
-        if not models: raise ValueError("resuming an ensemble of baselines needs freshly built models of its architecture: load(path, data, models)")
+        if not models:
+            raise ValueError("resuming an ensemble of baselines needs freshly built models of its architecture: "
+                             "load(path, data, models)")
         self = cls(models, data, configs)
         with torch.no_grad():
             for k, v in s["params"].items(): self.params[k].copy_(v)
             for k, v in s["buffers"].items(): self.buffers[k].copy_(v)
         return self
 
+# %% ../nbs/api/20_baselines.ipynb #6c23debb
 def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Sequence[FitConfig]) -> list[History]:
     """Train E baselines of one architecture at once, member e as `fit_baseline(models[e], data, configs[e])` would (in
     place); one history per member."""
@@ -468,4 +489,3 @@ def fit_baselines(models: Sequence[Baseline], data: SequenceData, configs: Seque
     learner.fit()
     learner.members()
     return list(learner.history)
-

@@ -36,9 +36,9 @@ class FreshChains:
     def draw(self, learner) -> PosteriorBatch:
         c = learner.cfg
         idx, t, x, mask = learner.sample_batch()
-        return PosteriorBatch(idx, t, x, mask, *learner.model.sample_posterior(x, t, mask, c.posterior_steps,
-                                                                               c.posterior_step_size, runaway="drop",
-                                                                               generator=learner.noise_gens))
+        z, ok = learner.model.sample_posterior(x, t, mask, c.posterior_steps, c.posterior_step_size, runaway="drop",
+                                               generator=learner.noise_gens)
+        return PosteriorBatch(idx, t, x, mask, z, ok)
     def state_dict(self) -> dict: return {}
     def load_state_dict(self, s: dict) -> None: pass
 

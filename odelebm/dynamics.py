@@ -48,7 +48,8 @@ GRID_SOLVERS = {  # explicit Runge-Kutta tableaus: (stage coefficients a_ij for 
     "midpoint_grid": (((0.5,),), (0.0, 1.0)),
     "rk4_grid": (((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
 }
-ODEINT_SOLVERS = ("dopri5", "dopri8", "bosh3", "adaptive_heun", "fehlberg2", "rk4", "euler", "midpoint", "explicit_adams", "implicit_adams")
+ODEINT_SOLVERS = ("dopri5", "dopri8", "bosh3", "adaptive_heun", "fehlberg2", "rk4", "euler", "midpoint",
+                  "explicit_adams", "implicit_adams")
 
 def _rk_step(f, t, z, h: float, tableau) -> tuple[Tensor, list]:
     "One explicit Runge-Kutta step; `f(t, z)` returns `(dz/dt, cache)`. Returns the new state and each stage's cache."
@@ -220,14 +221,15 @@ def solver_backend(backend: str):
 def _triton_fits(method: str, unit: str, params: Sequence[Tensor], z0: Tensor) -> bool:
     """Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units,
     float32, a device it can run on."""
-    return (method in KERNEL_METHODS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN and z0.dtype == torch.float32
+    return (method in KERNEL_METHODS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN
+            and z0.dtype == torch.float32
             and triton_available(z0.device))
 
-def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or `(E, B, D)` for an ensemble's stacked members
+def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or an ensemble's stacked `(E, B, D)`
                 t: Tensor,                  # increasing time grid `(T,)`
                 unit: str, params: Sequence[Tensor],  # from `fold_field`: one model's weights, or stacked `(E, ...)`
                 method: str = "euler_grid", substeps: int = 1,
-                backend: str = "auto",      # "triton": the one-launch kernel (`odelebm.kernels`); "torch"; "auto": triton on a GPU when it fits
+                backend: str = "auto",  # "triton": one launch (odelebm.kernels); "torch"; "auto": triton where it fits
                 ) -> Tensor:
     "The fused grid solve of a folded MLP field: trajectory `([E,] B, T, D)`."
     if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -266,7 +268,8 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
     if method in GRID_SOLVERS:
         tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
         if fused and spec is None:
-            raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu units")
+            raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu "
+                             "units")
         if spec is not None: return fused_solve(z0, t, spec[0], spec[1], method, substeps, backend)
         f = lambda s, z: (func(s, z), None)
         zs, z = [z0], z0
@@ -306,8 +309,9 @@ def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list
     g = torch.Generator().manual_seed(seed)
     t = torch.cat([torch.zeros(1), torch.rand(20, generator=g).sort().values * 3]).to(device)
     out = []
-    for act, dyn, sub, method in [("tanh", 0, 1, "euler_grid"), ("softplus", 2, 2, "rk4_grid"), ("relu", 0, 3, "midpoint_grid"),
-                                  ("tanh", 1, 1, "rk4_grid"), ("tanh", 0, 2, "midpoint_grid")]:
+    for act, dyn, sub, method in [("tanh", 0, 1, "euler_grid"), ("softplus", 2, 2, "rk4_grid"),
+                                  ("relu", 0, 3, "midpoint_grid"), ("tanh", 1, 1, "rk4_grid"),
+                                  ("tanh", 0, 2, "midpoint_grid")]:
         torch.manual_seed(seed)
         fs = [ODEFunc(10, 100, 1, act, dyn).to(device) for _ in range(3)]
         z0 = torch.randn(3, 37, 10 + dyn, generator=g).to(device).requires_grad_(True)
@@ -324,7 +328,8 @@ def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list
         alone = torch.stack([solve(f, z0[e], t, method, sub, backend="torch") for e, f in enumerate(fs)])
         r = dict(method=method, act=act, dynamic_dim=dyn, substeps=sub, value=(ref - got).abs().max().item(),
                  grad_rel=grad_err, stacked=(stacked - alone).abs().max().item())
-        if max(r["value"], r["grad_rel"], r["stacked"]) > tol: raise AssertionError(f"the kernel differs from the PyTorch solver: {r}")
+        if max(r["value"], r["grad_rel"], r["stacked"]) > tol:
+            raise AssertionError(f"the kernel differs from the PyTorch solver: {r}")
         out.append(r)
     return out
 

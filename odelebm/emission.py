@@ -35,7 +35,8 @@ class Emission(nn.Module):
     squash = False  # Gaussian mean = sigmoid(a) (image emissions) instead of a
     def __init__(self, obs_shape: tuple[int, ...], likelihood: str = "gaussian", sigma: float = 0.1):
         super().__init__()
-        if likelihood not in LIKELIHOODS: raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}")
         if sigma <= 0: raise ValueError(f"sigma must be positive, got {sigma}")
         self.obs_shape, self.likelihood, self.sigma = tuple(obs_shape), likelihood, float(sigma)
 
@@ -67,7 +68,8 @@ class MLPEmission(Emission):
 class ConvEmission(Emission):
     "28x28 frames: linear to `channels x 7 x 7`, then two stride-2 transposed convolutions (7 -> 14 -> 28)."
     squash = True
-    def __init__(self, latent_dim: int, static_dim: int = 0, channels: int = 32, likelihood: str = "gaussian", sigma: float = 0.1):
+    def __init__(self, latent_dim: int, static_dim: int = 0, channels: int = 32, likelihood: str = "gaussian",
+                 sigma: float = 0.1):
         super().__init__((1, 28, 28), likelihood, sigma)
         self.channels = channels
         self.fc = nn.Sequential(nn.Linear(latent_dim + static_dim, channels * 49), nn.ReLU())

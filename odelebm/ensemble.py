@@ -34,8 +34,10 @@ class Ensemble(nn.Module):
         if not len(models): raise ValueError("an Ensemble needs at least one model")
         c = models[0].config
         if any(asdict(m.config) != asdict(c) for m in models):
-            raise ValueError("the members of an Ensemble must share one ModelConfig (they differ in their weights only)")
-        if c.solver not in GRID_SOLVERS: raise ValueError(f"ensembles need a grid solver ({sorted(GRID_SOLVERS)}), got {c.solver!r}")
+            raise ValueError("the members of an Ensemble must share one ModelConfig (they differ in their weights "
+                             "only)")
+        if c.solver not in GRID_SOLVERS:
+            raise ValueError(f"ensembles need a grid solver ({sorted(GRID_SOLVERS)}), got {c.solver!r}")
         self.n_members = len(models)
         self._template = [models[0]]   # a list: the template's own weights are not the ensemble's; it lends the code
         names = [n for n, _ in models[0].named_parameters()]
@@ -43,8 +45,8 @@ class Ensemble(nn.Module):
         # per part of the model (e.g. 'prior'), its parameters: where they sit in the template, their stacked
         # key
         self._slots = {}
-        self.stacked = nn.ParameterDict({n.replace(".", "__"): nn.Parameter(torch.stack([dict(m.named_parameters())[n].detach() for m in models]))
-                                         for n in names})
+        stack = lambda n: nn.Parameter(torch.stack([dict(m.named_parameters())[n].detach() for m in models]))
+        self.stacked = nn.ParameterDict({n.replace(".", "__"): stack(n) for n in names})
 
     @property
     def template(self) -> ODELEBM: return self._template[0]
@@ -67,7 +69,8 @@ class Ensemble(nn.Module):
         keys."""
         if part not in self._slots:
             names = [n for n in self._names if not part or n.split(".")[0] in part]
-            self._slots[part] = ([(self.template.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names],
+            self._slots[part] = ([(self.template.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2])
+                                  for n in names],
                                  [n.replace(".", "__") for n in names])
         return self._slots[part]
 
@@ -75,7 +78,8 @@ class Ensemble(nn.Module):
         """The template's method `f` run by every member (its weights of the submodules `part` f reads, all by default)
         on its block of rows of each argument, but the members' shared `times` (an argument's position); rows again."""
         if times is not None and args[times].ndim != 1:
-            raise ValueError(f"an ensemble's members share one time grid (T,), got times of shape {tuple(args[times].shape)}")
+            raise ValueError("an ensemble's members share one time grid (T,), got times of shape "
+                             f"{tuple(args[times].shape)}")
         dims = [None if i == times else 0 for i in range(len(args))]
         args = [a if d is None else a.unflatten(0, (self.n_members, -1)) for a, d in zip(args, dims)]
         slots, keys = self._part(part)   # (fewer weights through vmap: less overhead per call)
@@ -118,6 +122,6 @@ def members(self) -> list[ODELEBM]:
     return out
 
 # what depends only on the configuration, and how the chains run, is the one model's code
-for _name in ("latent_dim", "chain_bound", "split", "sample_prior", "sample_posterior", "run_posterior", "auto_step_size",
-              "posterior_step", "AUTO_STEP_SCALE", "STABILITY_EVERY"):
+for _name in ("latent_dim", "chain_bound", "split", "sample_prior", "sample_posterior", "run_posterior",
+              "auto_step_size", "posterior_step", "AUTO_STEP_SCALE", "STABILITY_EVERY"):
     setattr(Ensemble, _name, vars(ODELEBM)[_name])

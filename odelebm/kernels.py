@@ -177,8 +177,8 @@ class TritonGridSolve(torch.autograd.Function):
         z0, W1, b1, W2, b2 = (a.contiguous() for a in (z0, W1, b1, W2, b2))
         out = z0.new_empty(E, B, N + 1, D)
         grid = (E, triton.cdiv(B, _blocks(B)))
-        _grid_forward[grid](z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT=_UNIT_CODE[unit], METHOD=KERNEL_METHODS[method],
-                            BLOCK_B=_blocks(B), D_P=_p2(D), H_P=_p2(H))
+        _grid_forward[grid](z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT=_UNIT_CODE[unit],
+                            METHOD=KERNEL_METHODS[method], BLOCK_B=_blocks(B), D_P=_p2(D), H_P=_p2(H))
         ctx.save_for_backward(out, hs, W1, b1, W2, b2)
         ctx.cfg = (every, unit, method)
         return out[:, :, ::every]
@@ -200,7 +200,8 @@ class TritonGridSolve(torch.autograd.Function):
         grads = [p.sum(1) for p in parts] if want_w else [None] * 4
         return (gz0, None, None, None, None, *grads)
 
-def triton_grid_solve(z0: Tensor, hs: Tensor, substeps: int, unit: str, params: list[Tensor], method: str = "euler_grid") -> Tensor:
+def triton_grid_solve(z0: Tensor, hs: Tensor, substeps: int, unit: str, params: list[Tensor],
+                      method: str = "euler_grid") -> Tensor:
     """States `([E,] B, T, D)` of the grid solve with steps `hs` `(T - 1,)` (a tensor: no host sync), for folded weights
     `params` (see `fold_field`)."""
     W1, b1, W2, b2 = params

@@ -48,7 +48,7 @@ class LangevinTrace:
     grad_norm: list[float] = field(default_factory=list)
     accept: list[float] = field(default_factory=list)
 
-# %% ../nbs/api/01_langevin.ipynb #86977c94
+# %% ../nbs/api/01_langevin.ipynb #6e2a9891
 def _finite_mean(energy: Tensor | None) -> float | None:
     """Mean over the finite entries, in float64 (so that a few huge values do not overflow it); None before the first
     step."""
@@ -93,6 +93,7 @@ def _noise(noise: bool | Callable[[Tensor], Tensor], generator: Generators) -> C
     "What `_step` adds: a given function, draws from `generator`, or nothing."
     return noise if callable(noise) else normal_draws(generator) if noise else None
 
+# %% ../nbs/api/01_langevin.ipynb #35b5a19e
 def _evaluate(log_prob, z: Tensor) -> tuple[Tensor, Tensor]:
     "`log pi(z)` and its gradient, detached."
     z = z.detach().requires_grad_(True)
@@ -243,8 +244,8 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
         for _ in range(n_iter):
             hv = (g - grad(z + eps * v)) / eps   # H v, H the Hessian of -log pi
             lam, v = hv.norm(dim=-1), unit(hv)
-    s = step_size.to(z) if isinstance(step_size, Tensor) else torch.full((len(z),), float(step_size),
-                                                                         dtype=z.dtype, device=z.device)
+    s = (step_size.to(z) if isinstance(step_size, Tensor)
+         else torch.full((len(z),), float(step_size), dtype=z.dtype, device=z.device))
     cap = (2 * stability / lam.clamp(min=1e-30)).sqrt()
     # a non-finite start is the chain's own check to report
     return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)

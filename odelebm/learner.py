@@ -42,13 +42,14 @@ def _settle_data(model: ODELEBM, data: SequenceData) -> None:
                       "(slow, and the accuracy follows the sampling pattern); set ModelConfig(max_step=...), e.g. "
                       f"{resolve_max_step(data.t, data.mask, c.t0):.4g} (what 'auto' chooses for these data)")
 
-# %% ../nbs/api/05_learner.ipynb #de62962e
+# %% ../nbs/api/05_learner.ipynb #1a5e25b7
 def _parameter_groups(model: ODELEBM | Ensemble) -> tuple[list[Tensor], list[Tensor]]:
     """The EBM's parameters (the prior's) and the generator's (ODE and emission) of a model or an ensemble's stacked
     ones."""
     named = [(n.removeprefix("stacked.").replace("__", "."), p) for n, p in model.named_parameters()]
     return [p for n, p in named if n.startswith("prior.")], [p for n, p in named if not n.startswith("prior.")]
 
+# %% ../nbs/api/05_learner.ipynb #5c718d26
 class Learner(Trainer):
     """Algorithm 1 in the library's training loop (`04b_training`) for one model, or an `Ensemble` of E with one
     `FitConfig` each (every member as it would train alone): the model, its two optimisers, the posterior chain
@@ -217,7 +218,7 @@ class Prediction:
         lo, hi = self.mean - half, self.mean + half
         return (lo, hi) if like is None else (like.unstandardize(lo), like.unstandardize(hi))
 
-# %% ../nbs/api/05_learner.ipynb #06b84611
+# %% ../nbs/api/05_learner.ipynb #4c6f4857
 def _scale_hint(t: Tensor, x: Tensor, mask: Tensor) -> str:
     """A hint that names `standardize(like=train)` when vector series look unstandardised (channel means or stds far
     from 0 and 1), else ''."""
@@ -272,6 +273,7 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     # in the order asked for
     return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)
 
+# %% ../nbs/api/05_learner.ipynb #eac1b5c7
 def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """Series `x` as posterior chains see them, on the model's device: on the times they observed (`batch_grid`), NaN at
     unobserved points zeroed, each series repeated `n_chains` times (one row per chain); `t, x, mask`."""
@@ -312,7 +314,7 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
         zs.append(z.reshape(len(xb), n_samples, -1).cpu())
     return torch.cat(means), torch.cat(stds), torch.cat(zs)
 
-# %% ../nbs/api/05_learner.ipynb #e644f097
+# %% ../nbs/api/05_learner.ipynb #63d20878
 def _time_mask(mask: Tensor) -> Tensor:
     "`(N, T)`: which time points of each series a mask observes (any entry, for masks shaped like the data)."
     return mask if mask.ndim == 2 else mask.flatten(2).any(-1)
@@ -351,50 +353,54 @@ class Validation:
         "The observation mask the posterior sees: the data's, without the held-out points."
         return self.data.mask & ~(self.held if self.data.mask.ndim == 2 else expand_mask(self.held, self.data.mask))
 
-    @classmethod
-    def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, from_end: bool = False,
-              **kwargs) -> tuple[SequenceData, Validation]:
-        """The training series and a `Validation` of a random `fraction` of them (at least one) with a `held` share of
-        each one's observed points hidden (at least one shown): random points, or with `from_end` the last ones
-        (validation for forecasting past the observed window)."""
-        if not 0 < fraction < 1: raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
-        if not 0 < held < 1: raise ValueError(f"held must be in (0, 1), got {held!r}")
-        n, g = len(data), torch.Generator().manual_seed(seed)
-        k = max(1, round(fraction * n))
-        if k >= n: raise ValueError(f"{n} series: setting aside {fraction:.0%} leaves none to train on")
-        perm = torch.randperm(n, generator=g)
-        val = data[perm[:k].sort().values]
-        observed = _time_mask(val.mask)
-        if from_end:
-            count = observed.sum(1, keepdim=True)
-            # how many of the last points to hide
-            last = torch.minimum((held * count).round().clamp(min=1), count - 1)
-            # observed points at or after this one
-            hidden = observed & (observed.flip(1).cumsum(1).flip(1) <= last)
-        else: hidden = observed & ~subsample_mask(observed, 1 - held, g)
-        return data[perm[k:].sort().values], cls(val, hidden, **kwargs)
+# %% ../nbs/api/05_learner.ipynb #043e9c76
+@patch_to(Validation)
+@classmethod
+def split(cls, data: SequenceData, fraction: float = 0.2, held: float = 0.3, seed: int = 0, from_end: bool = False,
+          **kwargs) -> tuple[SequenceData, Validation]:
+    """The training series and a `Validation` of a random `fraction` of them (at least one) with a `held` share of
+    each one's observed points hidden (at least one shown): random points, or with `from_end` the last ones
+    (validation for forecasting past the observed window)."""
+    if not 0 < fraction < 1: raise ValueError(f"validation fraction must be in (0, 1), got {fraction!r}")
+    if not 0 < held < 1: raise ValueError(f"held must be in (0, 1), got {held!r}")
+    n, g = len(data), torch.Generator().manual_seed(seed)
+    k = max(1, round(fraction * n))
+    if k >= n: raise ValueError(f"{n} series: setting aside {fraction:.0%} leaves none to train on")
+    perm = torch.randperm(n, generator=g)
+    val = data[perm[:k].sort().values]
+    observed = _time_mask(val.mask)
+    if from_end:
+        count = observed.sum(1, keepdim=True)
+        # how many of the last points to hide
+        last = torch.minimum((held * count).round().clamp(min=1), count - 1)
+        # observed points at or after this one
+        hidden = observed & (observed.flip(1).cumsum(1).flip(1) <= last)
+    else: hidden = observed & ~subsample_mask(observed, 1 - held, g)
+    return data[perm[k:].sort().values], cls(val, hidden, **kwargs)
 
-    def score(self, model: ODELEBM, step_size: float | str = "auto") -> float:
-        """The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a
-        chain ran away)."""
-        try: p = predict(model, self.data.x, self.data.t, self.shown, n_steps=self.n_steps, step_size=step_size, seed=0)
-        except LangevinDivergence: return math.inf
-        rows = self.held.any(1)
-        v = masked_mse(p.mean[rows], self.data.x[rows], self.held[rows]).item()
-        return v if math.isfinite(v) else math.inf
+@patch_to(Validation)
+def score(self, model: ODELEBM, step_size: float | str = "auto") -> float:
+    """The MSE at the held-out points of the series that have some, each inferred from its shown points (inf where a
+    chain ran away)."""
+    try: p = predict(model, self.data.x, self.data.t, self.shown, n_steps=self.n_steps, step_size=step_size, seed=0)
+    except LangevinDivergence: return math.inf
+    rows = self.held.any(1)
+    v = masked_mse(p.mean[rows], self.data.x[rows], self.held[rows]).item()
+    return v if math.isfinite(v) else math.inf
 
-    def __call__(self, trainer: Learner) -> tuple[dict[str, str], bool]:
-        """After each training iteration: score when due (with chains of its own generator: the run's draws do not
-        move), and whether to stop."""
-        if trainer.iteration % self.every == 0 or trainer.iteration >= trainer.cfg.iterations:
-            v = self.score(trainer.model, trainer.cfg.posterior_step_size)
-            self.iterations.append(trainer.iteration); self.scores.append(v)
-            if v < min(self.scores[:-1], default=math.inf):
-                self.best, self.state = (trainer.iteration,
-                                         {k: t.detach().clone() for k, t in trainer.model.state_dict().items()})
-        if not self.scores: return {}, False
-        since = len(self.scores) - 1 - self.scores.index(min(self.scores))
-        return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience
+@patch_to(Validation)
+def __call__(self, trainer: Learner) -> tuple[dict[str, str], bool]:
+    """After each training iteration: score when due (with chains of its own generator: the run's draws do not
+    move), and whether to stop."""
+    if trainer.iteration % self.every == 0 or trainer.iteration >= trainer.cfg.iterations:
+        v = self.score(trainer.model, trainer.cfg.posterior_step_size)
+        self.iterations.append(trainer.iteration); self.scores.append(v)
+        if v < min(self.scores[:-1], default=math.inf):
+            self.best, self.state = (trainer.iteration,
+                                     {k: t.detach().clone() for k, t in trainer.model.state_dict().items()})
+    if not self.scores: return {}, False
+    since = len(self.scores) - 1 - self.scores.index(min(self.scores))
+    return {"val": f"{min(self.scores):.3g}"}, self.patience is not None and since >= self.patience
 
 # %% ../nbs/api/05_learner.ipynb #9551b334
 @patch_to(Validation)

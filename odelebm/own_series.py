@@ -145,8 +145,8 @@ def coverage(pred, t_query: Tensor, held: Series, like: SequenceData, levels=LEV
     out = {}
     for level in levels:
         lo, hi = pred.interval(level, like=like, noise=noise)
-        inside = [((a <= x) & (x <= b)).float() for a, b, (_, x) in zip(at_held(lo, t_query, held),
-                                                                        at_held(hi, t_query, held), held)]
+        bounds = zip(at_held(lo, t_query, held), at_held(hi, t_query, held), held)
+        inside = [((a <= x) & (x <= b)).float() for a, b, (_, x) in bounds]
         out[level] = torch.cat([v.flatten() for v in inside]).mean().item()
     return out
 

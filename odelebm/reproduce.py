@@ -34,7 +34,7 @@ __all__ = ['COMMON', 'SMOKE_BANNER', 'README_BEGIN', 'README_END', 'TIMES_BEGIN'
 COMMON = ("profile", "seeds", "device", "run_dir", "fig_dir", "resume", "executor")
 
 
-# %% ../nbs/api/90_reproduce.ipynb #beec4f72
+# %% ../nbs/api/90_reproduce.ipynb #581c11ba
 @dataclass
 class Job:
     "One notebook to run: its source, output notebook and parameters."
@@ -81,6 +81,7 @@ def _recipe_overrides(nb: Path, declared: dict[str, Any], profile: str, fields: 
     except ValueError as e: raise ValueError(f"{nb.name}: {e}") from None
     return {**(declared["overrides"] or {}), **fields}
 
+# %% ../nbs/api/90_reproduce.ipynb #f4445c4e
 def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = None, device: str = "cpu",
          resume: bool = False, nbs_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
          run_dir: str | Path | None = None, executor: str = LOCAL) -> list[Job]:
@@ -121,7 +122,6 @@ def plan(profile: str, only: Sequence[str] | None = None, seeds: int | None = No
                          f"({', '.join(j.name for j in jobs)}) runs a recipe")
     return jobs
 
-
 # %% ../nbs/api/90_reproduce.ipynb #41aededd
 def _sha(paths: Sequence[Path]) -> str:
     h = hashlib.sha256()
@@ -140,8 +140,8 @@ def _results_path(job: Job) -> Path: return RunDir(job.output.parent).result(job
 
 def _outputs(job: Job) -> dict[str, str | None]:
     "SHA-256 of the output notebook and of the results file (None where missing)."
-    return {k: sha256_file(p) if p.is_file() else None for k, p in (("output", job.output),
-                                                                    ("results", _results_path(job)))}
+    files = (("output", job.output), ("results", _results_path(job)))
+    return {k: sha256_file(p) if p.is_file() else None for k, p in files}
 
 def _finished(output: Path) -> bool:
     "True if papermill finished the notebook and no cell raised."
@@ -444,8 +444,8 @@ def _measured_minutes(profile: str, fig_dir: Path) -> dict[str, str]:
     for res in (load_results(fig_dir) if (fig_dir / "results").is_dir() else []):
         if res["meta"]["profile"] != profile: continue
         wall, train = notebook_minutes(res)
-        out[res["meta"]["name"]] = f"last run {wall:.1f} min" + (f", training {train:.1f} min of jobs"
-                                                                 if train is not None else "")
+        jobs = f", training {train:.1f} min of jobs" if train is not None else ""
+        out[res["meta"]["name"]] = f"last run {wall:.1f} min" + jobs
     return out
 
 def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> str:
@@ -468,7 +468,7 @@ def describe(profile: str | None = None, nbs_dir: str | Path | None = None) -> s
                          f"{measured.get(nb.stem, 'not measured')}")
     return "\n".join(lines)
 
-# %% ../nbs/api/90_reproduce.ipynb #f0d12e4b
+# %% ../nbs/api/90_reproduce.ipynb #08331300
 _FLAGS = dict(profile="--profile", seeds="--seeds", device="--device", resume="--resume", run_dir="--run-dir",
               fig_dir="(it follows the profile)", executor="--executor and --scheduler")
 
@@ -493,6 +493,7 @@ def _sigterm(signum, frame): raise SystemExit(128 + signum)   # so that running 
 # the [reproduce] extra: the runner and the notebooks' imports
 REPRODUCE_NEEDS = ("nbformat", "papermill", "ipykernel", "pandas", "nbconvert")
 
+# %% ../nbs/api/90_reproduce.ipynb #3ee22130
 def main(argv: Sequence[str] | None = None) -> int:
     "Console entry point `odelebm-reproduce`."
     ap = argparse.ArgumentParser(prog="odelebm-reproduce",

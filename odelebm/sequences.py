@@ -32,7 +32,8 @@ def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) ->
     """Raise a clear `ValueError` unless `t` is finite, 1-D and strictly increasing, in its own precision and in `dtype`
     (default: torch's); return it in `dtype`."""
     raw = torch.as_tensor(t)
-    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    if raw.ndim != 1 or len(raw) < 1:
+        raise ValueError(f"{name} must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
     exact = raw if raw.is_floating_point() else raw.double()   # integer stamps (e.g. epoch seconds) compared exactly
     if not torch.isfinite(exact).all(): raise ValueError(f"{name} contains NaN/inf time points")
     if (i := _first_not_increasing(exact)) is not None:
@@ -40,9 +41,10 @@ def check_times(t: Tensor, name: str = "t", dtype: torch.dtype | None = None) ->
                          f">= {name}[{i}]={exact[i].item():.12g}. Sort each series by time and merge duplicate stamps.")
     t = raw.to(dtype or torch.get_default_dtype())
     if (i := _first_not_increasing(t)) is not None:   # distinct stamps that the cast made equal
-        raise ValueError(f"time points {name}[{i-1}]={exact[i-1].item():.12g} and {name}[{i}]={exact[i].item():.12g} are distinct "
-                         f"but equal in {t.dtype} (precision lost at magnitude {exact.abs().max().item():.3g}): shift the times "
-                         f"to start at 0 before building the data (SequenceData.from_series does this in float64), or rescale them")
+        raise ValueError(f"time points {name}[{i-1}]={exact[i-1].item():.12g} and {name}[{i}]={exact[i].item():.12g} "
+                         f"are distinct but equal in {t.dtype} (precision lost at magnitude "
+                         f"{exact.abs().max().item():.3g}): shift the times to start at 0 before building the data "
+                         "(SequenceData.from_series does this in float64), or rescale them")
     return t
 
 def union_grid(times: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
@@ -59,34 +61,44 @@ def _as_mask(mask) -> Tensor:
     if m.dtype == torch.bool: return m
     bad = ~((m == 0) | (m == 1))
     if bad.any():
-        raise ValueError(f"mask must be boolean (True where observed) or hold only 0 and 1; found {m[bad][0].item()!r}: "
-                         f"threshold it yourself, e.g. mask > 0.5, and use False for missing points")
+        raise ValueError("mask must be boolean (True where observed) or hold only 0 and 1; found "
+                         f"{m[bad][0].item()!r}: threshold it yourself, e.g. mask > 0.5, and use False for missing "
+                         "points")
     return m.bool()
 
 def check_batch(t: Tensor, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     "Validate a batch `(t, x, mask)`; returns them as tensors (mask all-observed when None)."
     t = check_times(t)
     x = torch.as_tensor(x)
-    if x.is_complex(): raise ValueError(f"x is complex ({x.dtype}): the models take real values; put the real and imaginary parts in channels of their own")
+    if x.is_complex():
+        raise ValueError(f"x is complex ({x.dtype}): the models take real values; put the real and imaginary parts in "
+                         "channels of their own")
     x = x.to(torch.get_default_dtype())
-    if x.ndim < 3: raise ValueError(f"x must have shape (N, T, *obs_shape), e.g. (N, T, 1) for scalar series; got {tuple(x.shape)}")
+    if x.ndim < 3:
+        raise ValueError("x must have shape (N, T, *obs_shape), e.g. (N, T, 1) for scalar series; got "
+                         f"{tuple(x.shape)}")
     if x.shape[1] != len(t): raise ValueError(f"x has {x.shape[1]} time points but t has {len(t)}: they must agree")
     mask = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else _as_mask(mask)
     if tuple(x.shape[:mask.ndim]) != tuple(mask.shape) or mask.ndim < 2:
-        raise ValueError(f"mask shape {tuple(mask.shape)} must be (N, T) = {tuple(x.shape[:2])} or the shape of x {tuple(x.shape)}")
+        raise ValueError(f"mask shape {tuple(mask.shape)} must be (N, T) = {tuple(x.shape[:2])} or the shape of x "
+                         f"{tuple(x.shape)}")
     if mask.all(): bad = not torch.isfinite(x).all()  # fully observed (e.g. frames): no masked copy of x
     else: bad = not torch.isfinite(x[expand_mask(mask, x)]).all()
     if bad:
-        raise ValueError("x holds NaN/inf at observed points: set mask=False there (NaN placeholders are fine where unobserved)")
+        raise ValueError("x holds NaN/inf at observed points: set mask=False there (NaN placeholders are fine where "
+                         "unobserved)")
     empty = (~mask.flatten(1).any(1)).nonzero().flatten()
-    if len(empty): raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or observe at least one point")
+    if len(empty):
+        raise ValueError(f"sequences {empty[:10].tolist()} have no observed point (mask all False): drop them or "
+                         "observe at least one point")
     return t, x, mask
 
 def query_grid(t_query: Tensor) -> tuple[Tensor, Tensor]:
     """The increasing grid (torch's default dtype) to predict at, and each query time's index on it: query times may
     come in any order, repeat, or be float64 stamps that the cast makes equal."""
     raw = torch.as_tensor(t_query)
-    if raw.ndim != 1 or len(raw) < 1: raise ValueError(f"t_query must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
+    if raw.ndim != 1 or len(raw) < 1:
+        raise ValueError(f"t_query must be a non-empty 1-D tensor of times, got shape {tuple(raw.shape)}")
     if not torch.isfinite(raw).all(): raise ValueError("t_query contains NaN/inf time points")
     return torch.unique(raw.to(torch.get_default_dtype()), sorted=True, return_inverse=True)
 
@@ -235,16 +247,23 @@ class Frame:
     def check(self, data: SequenceData) -> None:
         "Refuse `data` whose frame is not this one, saying how to build it in this one."
         if abs(data.t_offset - self.t_offset) > 1e-9 * max(1.0, abs(self.t_offset)):
-            raise ValueError(f"these series' time 0 is the absolute time {data.t_offset:.12g}, the model's training data's "
-                             f"{self.t_offset:.12g}: build new series with SequenceData.from_series(new, t_offset=train.t_offset)")
+            raise ValueError(f"these series' time 0 is the absolute time {data.t_offset:.12g}, the model's training "
+                             f"data's {self.t_offset:.12g}: build new series with SequenceData.from_series(new, "
+                             "t_offset=train.t_offset)")
         if (self.x_mean is None) != (data.x_mean is None):
-            raise ValueError("the model was fitted to standardized data: standardize new series with new.standardize(like=train)"
-                             if self.x_mean is not None else "these series are standardized, the model's training data were not")
-        if self.x_mean is not None and not (torch.equal(self.x_mean.cpu(), data.x_mean.cpu()) and torch.equal(self.x_std.cpu(), data.x_std.cpu())):
-            raise ValueError("these series are standardized by other statistics than the model's training data: use new.standardize(like=train)")
+            raise ValueError("the model was fitted to standardized data: standardize new series with "
+                             "new.standardize(like=train)"
+                             if self.x_mean is not None
+                             else "these series are standardized, the model's training data were not")
+        if self.x_mean is not None and not (torch.equal(self.x_mean.cpu(), data.x_mean.cpu())
+                                            and torch.equal(self.x_std.cpu(), data.x_std.cpu())):
+            raise ValueError("these series are standardized by other statistics than the model's training data: use "
+                             "new.standardize(like=train)")
         if self.per_series != (data.x_level is not None):
-            raise ValueError(f"the model's training data were centered {'per series' if self.per_series else 'by one mean per channel'}, these "
-                             f"series {'per series' if data.x_level is not None else 'by one mean per channel'}: use new.standardize(like=train)")
+            raise ValueError("the model's training data were centered "
+                             f"{'per series' if self.per_series else 'by one mean per channel'}, these series "
+                             f"{'per series' if data.x_level is not None else 'by one mean per channel'}: use "
+                             "new.standardize(like=train)")
 
 def check_obs_shape(data: SequenceData, obs_shape: tuple[int, ...]) -> None:
     "Refuse data whose observations do not have the shape a model expects."

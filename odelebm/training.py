@@ -30,7 +30,8 @@ class FitConfig:
     prior_steps: int = 20            # K-
     prior_step_size: float = 0.4     # s-
     posterior_steps: int = 20        # K+
-    posterior_step_size: float | str = "auto"  # s+: a number, or "auto" (per sequence, scaled by sigma / sqrt(#observed values))
+    # s+: a number, or "auto" (per sequence, scaled by sigma / sqrt(#observed values))
+    posterior_step_size: float | str = "auto"
     lr_ebm: float = 1e-4             # eta_0
     lr_gen: float = 1e-3             # eta_1
     optimizer: str = "adam"          # "adam" (Pang et al.) or "adamax" (Rubanova et al.'s baselines)
@@ -49,24 +50,31 @@ class FitConfig:
     progress: bool = True            # tqdm bar with the current losses
     def __post_init__(self):
         self.betas = tuple(self.betas)
-        if self.obs_ratio is not None and not 0 < self.obs_ratio <= 1: raise ValueError(f"obs_ratio must be in (0, 1], got {self.obs_ratio}")
+        if self.obs_ratio is not None and not 0 < self.obs_ratio <= 1:
+            raise ValueError(f"obs_ratio must be in (0, 1], got {self.obs_ratio}")
         for k in ("iterations", "batch_size"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         for k in ("prior_steps", "posterior_steps", "persistent_steps", "checkpoint_every"):
             if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
-        if self.posterior_step_size != "auto" and (isinstance(self.posterior_step_size, str) or not self.posterior_step_size > 0):
+        if (self.posterior_step_size != "auto"
+            and (isinstance(self.posterior_step_size, str) or not self.posterior_step_size > 0)):
             raise ValueError(f"posterior_step_size must be a number > 0 or 'auto', got {self.posterior_step_size!r}")
         for k in ("prior_step_size", "lr_ebm", "lr_gen"):
             if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
-        if self.clip_grad is not None and not self.clip_grad > 0: raise ValueError(f"clip_grad must be > 0 or None, got {self.clip_grad}")
-        if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ValueError(f"clip_grad must be > 0 or None, got {self.clip_grad}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
         if not 0 <= self.lr_floor <= 1: raise ValueError(f"lr_floor must be in [0, 1], got {self.lr_floor}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas): raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        if self.checkpoint_every and not self.checkpoint_path: raise ValueError("checkpoint_every needs a checkpoint_path")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.checkpoint_every and not self.checkpoint_path:
+            raise ValueError("checkpoint_every needs a checkpoint_path")
         if self.chain_stages < 1: raise ValueError(f"chain_stages must be >= 1, got {self.chain_stages}")
         if self.chain_stages > 1:
-            if self.persistent: raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
+            if self.persistent:
+                raise ValueError("choose persistent chains or staged chains (chain_stages > 1), not both")
             if self.posterior_steps % self.chain_stages:
                 raise ValueError(f"chain_stages={self.chain_stages} must divide posterior_steps={self.posterior_steps}")
 
@@ -117,13 +125,14 @@ def _payload(path: Path, what: str, remedy: str) -> tuple[bytes, bool]:
     raw, n = path.read_bytes(), len(DIGEST_MAGIC) + 64
     if raw[-n:-64] == DIGEST_MAGIC:
         if hashlib.sha256(raw[:-n]).hexdigest().encode() != raw[-64:]:
-            raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in it when it was written; {remedy}")
+            raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in it when it was "
+                             f"written; {remedy}")
         return raw[:-n], True
     legacy = path.with_name(path.name + ".sha256")
     if not legacy.is_file(): return raw, False
     if legacy.read_text().strip() != hashlib.sha256(raw).hexdigest():
-        raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in {legacy.name} when it was written "
-                         f"(or the writer was killed between the two files); delete both, then {remedy}")
+        raise ValueError(f"{path}: damaged {what}: it does not match the SHA-256 recorded in {legacy.name} when it was "
+                         f"written (or the writer was killed between the two files); delete both, then {remedy}")
     return raw, True
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", what: str = "checkpoint",
@@ -134,16 +143,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no {what} at {path}")
     raw, checked = _payload(path, what, remedy)
-    try: obj = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)   # runs no code, checked or not
+    # runs no code, checked or not
+    try: obj = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which could run "
-                         f"code when unpickled. Only load files you made yourself. ({str(e).splitlines()[0]})") from None
+        raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers, which "
+                         "could run code when unpickled. Only load files you made yourself. "
+                         f"({str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path}: unreadable {what} ({e}); {remedy}") from e
     # whole or damaged: nothing can tell (a truncated file lost its trailer; a flipped byte loads silently)
     if not checked:
-        raise ValueError(f"{path}: refused to load {what}: it carries no SHA-256 (no trailer, no {path.name}.sha256 beside it), "
-                         f"so damage to it could not be told; {remedy}")
+        raise ValueError(f"{path}: refused to load {what}: it carries no SHA-256 (no trailer, no {path.name}.sha256 "
+                         f"beside it), so damage to it could not be told; {remedy}")
     return obj
 
 # %% ../nbs/api/04b_training.ipynb #23917c6e
@@ -168,7 +179,8 @@ def check_member_configs(configs: Sequence[FitConfig]) -> FitConfig:
     c = configs[0]
     for f in fields(FitConfig):
         if f.name not in PER_RUN and any(getattr(k, f.name) != getattr(c, f.name) for k in configs):
-            raise ValueError(f"the members' FitConfigs differ in {f.name!r}; members may differ only in {MEMBER_FIELDS}")
+            raise ValueError(f"the members' FitConfigs differ in {f.name!r}; members may differ only in "
+                             f"{MEMBER_FIELDS}")
     return c
 
 def decay_lr(cfg: FitConfig, iteration: int, *opts: torch.optim.Optimizer | None) -> None:
@@ -207,14 +219,15 @@ def progress_bar(*args, **kwargs) -> tqdm:
 
 # %% ../nbs/api/04b_training.ipynb #c0868d42
 def _rng_states() -> dict[str, Any]:
-    return dict(rng_torch=torch.get_rng_state(), rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    return dict(rng_torch=torch.get_rng_state(), rng_cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                else None)
 
 def check_data_fingerprint(saved: dict | None, data: SequenceData, path: str | Path) -> None:
     "Refuse to resume a run on other data than it was trained on, saying which."
     if saved is None or saved == (got := data.fingerprint()): return
     raise ValueError(f"{path} was trained on other data ({saved['n']} sequences x {saved['n_times']} times, sha256 "
-                     f"{saved['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 {got['sha256'][:12]}): "
-                     f"resume with the data it was trained on, or start a new run")
+                     f"{saved['sha256'][:12]}) than given ({got['n']} x {got['n_times']}, sha256 "
+                     f"{got['sha256'][:12]}): resume with the data it was trained on, or start a new run")
 
 # %% ../nbs/api/04b_training.ipynb #e67c0303
 class Trainer:
@@ -356,7 +369,8 @@ def clip_member_grads(params: Sequence[Tensor], max_norm: float, members: int | 
     for g in grads: g.mul_(scale if members is None else scale.view(-1, *[1] * (g.ndim - 1)))
     return norm
 
-def descend(opt: torch.optim.Optimizer, loss: Tensor, clip: float | None = None, members: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
+def descend(opt: torch.optim.Optimizer, loss: Tensor, clip: float | None = None,
+            members: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """One optimiser step down `loss`; returns the loss, detached. With `clip`, each member's gradient is first clipped
     to that norm (`clip_member_grads`) and the norms before clipping are returned too."""
     opt.zero_grad(set_to_none=True); loss.backward()
