@@ -20,7 +20,8 @@ from .training import (FitConfig, History, Histories, Trainer, check_member_conf
 from .chains import chain_schedule
 
 # %% auto #0
-__all__ = ['LARGE_GRID', 'Learner', 'fit', 'Prediction', 'predict', 'chain_batch', 'Validation', 'calibrating_noise']
+__all__ = ['LARGE_GRID', 'RUNAWAY_POLICIES', 'Learner', 'fit', 'Prediction', 'predict', 'chain_batch', 'Validation',
+           'calibrating_noise']
 
 # %% ../nbs/api/05_learner.ipynb #03e086ea
 LARGE_GRID = 2000   # times of a grid the ODE steps along, beyond which every solve is slow enough to warn
@@ -201,6 +202,9 @@ class Prediction:
     # the first sample's parts `(N, dim)` by name, those it has of "z0", "z_d" (read by the ODE), "z_s" (read by the
     # emission)
     latents: dict[str, Tensor] = field(default_factory=dict)
+    restarted: int = 0                 # posterior chains that ran away and ran again at half the step
+    # `(N,)`: series whose every chain ran away twice, predicted by the mean of their observed points (or None)
+    fallback: Tensor | None = None
 
     def interval(self, level: float = 0.95, like: SequenceData | None = None,
                  noise: float | None = None) -> tuple[Tensor, Tensor]:
@@ -239,6 +243,10 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
             warmup: int = 0,                            # ... after this many unadjusted steps
             # the last `tail` of the `n_steps` without noise (see `langevin`)
             tail: int = 0,
+            # a chain that runs away: "raise" `LangevinDivergence` (several chains per series: when all of a series'
+            # did); "restart" it once at half its step, then predict a series none of whose chains survived by the
+            # mean of its observed points, counted in the Prediction and warned about
+            on_runaway: str = "raise",
             ) -> Prediction:
     """Algorithm 2: infer latents from the observed points of `x` (a `SequenceData`, checked against the frame of the
     model's training data, or tensors `x, t, mask`) by posterior Langevin, decode at `t_query`."""
@@ -254,6 +262,8 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
         raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
     if step_size != "auto" and (isinstance(step_size, str) or not step_size > 0):
         raise ValueError(f"step_size must be a number > 0 or 'auto', got {step_size!r}")
+    if on_runaway not in RUNAWAY_POLICIES:
+        raise ValueError(f"on_runaway must be one of {RUNAWAY_POLICIES}, got {on_runaway!r}")
     t, x, mask = check_batch(t, x, mask)
     if len(x) == 0: raise ValueError(f"x holds no sequences (shape {tuple(x.shape)}): nothing to predict")
     if tuple(x.shape[2:]) != tuple(model.config.obs_shape):
@@ -262,18 +272,24 @@ def predict(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None = None, m
     tq, at = (t, None) if t_query is None else query_grid(t_query)
     if generator is None and seed is not None: generator = torch.Generator(device=model.device).manual_seed(seed)
     try:
-        means, stds, zs = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples, batch_size, generator,
-                                             adjust=adjust, warmup=warmup, tail=tail)
+        means, stds, zs, restarted, lost = _posterior_decode(model, t, x, mask, tq, n_steps, step_size, n_samples,
+                                                             batch_size, generator, on_runaway, adjust=adjust,
+                                                             warmup=warmup, tail=tail)
     except LangevinDivergence as e:
         if not (hint := _scale_hint(t, x, mask)): raise
         raise LangevinDivergence(e.step, e.last_energy, e._args[2] + hint, e.chains) from e
+    if lost.any():
+        warnings.warn(f"{int(lost.sum())} of {len(x)} series: every posterior chain ran away, also at half the step; "
+                      f"predicted by the mean of their observed points (Prediction.fallback){_scale_hint(t, x, mask)}")
     noise = model.config.sigma if model.config.likelihood == "gaussian" else None
     parts = {k: v for k, v in zip(("z0", "z_d", "z_s"), model.split(zs[:, 0])) if v.shape[-1]}
-    if at is None: return Prediction(tq, means, zs, stds, noise, parts)
+    fallback = lost if on_runaway == "restart" else None
+    if at is None: return Prediction(tq, means, zs, stds, noise, parts, restarted, fallback)
     # in the order asked for
-    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts)
+    return Prediction(torch.as_tensor(t_query), means.index_select(1, at), zs, stds.index_select(1, at), noise, parts,
+                      restarted, fallback)
 
-# %% ../nbs/api/05_learner.ipynb #eac1b5c7
+# %% ../nbs/api/05_learner.ipynb #687f267d
 def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: int = 1) -> tuple[Tensor, Tensor, Tensor]:
     """Series `x` as posterior chains see them, on the model's device: on the times they observed (`batch_grid`), NaN at
     unobserved points zeroed, each series repeated `n_chains` times (one row per chain); `t, x, mask`."""
@@ -283,36 +299,59 @@ def chain_batch(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, n_chains: in
     # per-sequence times follow their rows
     return (tb.repeat_interleave(n_chains, 0) if tb.ndim == 2 else tb).to(dev), xr, mr
 
+RUNAWAY_POLICIES = ("raise", "restart")
+
+def _surviving_chains(model: ODELEBM, tr: Tensor, xr: Tensor, mr: Tensor, n_steps: int, step_size: float | str,
+                      generator: torch.Generator | None, on_runaway: str, **chain) -> tuple[Tensor, Tensor, int]:
+    """Posterior samples of the rows, which chains stayed sane, and how many were restarted: with `'restart'`, each
+    chain that ran away runs once more, from fresh noise at half its step."""
+    z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator, **chain)
+    bad = (~ok).nonzero().flatten()
+    if on_runaway != "restart" or not len(bad): return z, ok, 0
+    half = 0.5 * model.posterior_step(step_size, mr[bad])
+    z[bad], ok[bad] = model.sample_posterior(xr[bad], tr[bad] if tr.ndim == 2 else tr, mr[bad], n_steps, half,
+                                             runaway="drop", generator=generator, **chain)
+    return z, ok, len(bad)
+
+def _observed_mean(x: Tensor, mask: Tensor) -> Tensor:
+    "Each series' mean over its observed points `(N, *obs)` (0, the standardized mean, where it observed nothing)."
+    return torch.where(expand_mask(mask, x), x, torch.nan).nanmean(1).nan_to_num()
+
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int,
                       step_size: float | str, n_samples: int, batch_size: int, generator: torch.Generator | None = None,
-                      **chain) -> tuple[Tensor, Tensor, Tensor]:
-    """Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, and the
-    latents."""
+                      on_runaway: str = "raise", **chain) -> tuple[Tensor, Tensor, Tensor, int, Tensor]:
+    """Means and stds `(N, Tq, *obs)` at the increasing times `tq` over `n_samples` posterior chains per series, the
+    latents, the chains restarted and which series fell back to their observed mean (`on_runaway`, see `predict`)."""
     dev = model.device
-    means, stds, zs = [], [], []
+    means, stds, zs, lost, restarted = [], [], [], [], 0
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        tr, xr, mr = chain_batch(model, t, xb, mask[i:i + batch_size], n_samples)
-        if n_samples == 1:
+        xb, mb = x[i:i + batch_size], mask[i:i + batch_size]
+        tr, xr, mr = chain_batch(model, t, xb, mb, n_samples)
+        if n_samples == 1 and on_runaway == "raise":
             z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, generator=generator, **chain), None
-        else:   # a runaway chain is left out of its series' average; a series whose every chain failed is an error
-            z, ok = model.sample_posterior(xr, tr, mr, n_steps, step_size, runaway="drop", generator=generator, **chain)
-            ok = ok.reshape(len(xb), n_samples)
-            if not bool(ok.any(1).all()):
+        else:   # a runaway chain is left out of its series' average
+            z, ok, k = _surviving_chains(model, tr, xr, mr, n_steps, step_size, generator, on_runaway, **chain)
+            restarted, ok = restarted + k, ok.reshape(len(xb), n_samples)
+            if on_runaway == "raise" and not bool(ok.any(1).all()):
                 bad = (~ok.any(1)).nonzero().flatten()
                 raise LangevinDivergence(n_steps, None, f"all {n_samples} chains of series {(bad + i).tolist()[:5]} "
                                                         "ran away or went non-finite",
                                          (bad + i).tolist())
         with torch.no_grad():
-            pred = model.decode(z, tq.to(dev))
+            pred = model.decode(z, tq.to(dev)).cpu()
         pred = pred.reshape(len(xb), n_samples, *pred.shape[1:])
-        if ok is None: means.append(pred.mean(1).cpu()); stds.append(pred.std(1, correction=0).cpu())
-        else:
-            w = ok.to(pred.dtype).reshape(*ok.shape, *[1] * (pred.ndim - 2))
-            mean = (pred * w).sum(1) / w.sum(1)
-            means.append(mean.cpu()); stds.append((((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1)).sqrt().cpu())
-        zs.append(z.reshape(len(xb), n_samples, -1).cpu())
-    return torch.cat(means), torch.cat(stds), torch.cat(zs)
+        ok = torch.ones(len(xb), n_samples, dtype=torch.bool) if ok is None else ok.cpu()
+        w = ok.to(pred.dtype).reshape(*ok.shape, *[1] * (pred.ndim - 2))
+        mean = (pred * w).sum(1) / w.sum(1).clamp(min=1)
+        std = (((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1).clamp(min=1)).sqrt()
+        gone = ~ok.any(1)   # every chain ran away twice: the trivial predictor, the series' observed mean
+        if gone.any():
+            mean[gone] = _observed_mean(xb[gone], mb[gone])[:, None].to(mean).expand(-1, len(tq), *mean.shape[2:])
+            std[gone] = 0.0
+        z = z.reshape(len(xb), n_samples, -1).cpu()
+        z[gone] = 0.0   # (the prior's centre: a runaway state means nothing)
+        means.append(mean); stds.append(std); zs.append(z); lost.append(gone)
+    return torch.cat(means), torch.cat(stds), torch.cat(zs), restarted, torch.cat(lost)
 
 # %% ../nbs/api/05_learner.ipynb #63d20878
 def _time_mask(mask: Tensor) -> Tensor:

@@ -15,11 +15,11 @@ from .files import atomic_path, atomic_write
 
 # %% auto #0
 __all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'DEPARTURES', 'RESULTS_DIR',
-           'IMAGE_SUFFIXES', 'MIN_SEEDS', 'ALPHA', 'DECISION_RULE', 'OUTCOMES', 'COVERAGE', 'NOT_RESULTS',
-           'FAILED_SEED', 'paper_value', 'check_figure_file', 'machine_info', 'git_commit', 'Results', 'load_results',
-           'summarise', 'relative', 'table_columns', 'training_budget', 'table_markdown', 'Sample', 'is_trivial',
-           'samples', 'compare', 'combine', 'Item', 'Claim', 'verdict', 'claim_outcome', 'findings', 'is_dirty',
-           'coverage_rows', 'profile_label', 'coverage_markdown']
+           'IMAGE_SUFFIXES', 'RUNAWAY_KEYS', 'MIN_SEEDS', 'ALPHA', 'DECISION_RULE', 'OUTCOMES', 'COVERAGE',
+           'NOT_RESULTS', 'FAILED_SEED', 'paper_value', 'check_figure_file', 'machine_info', 'git_commit', 'Results',
+           'load_results', 'summarise', 'relative', 'table_columns', 'training_budget', 'runaway_counts',
+           'runaway_line', 'table_markdown', 'Sample', 'is_trivial', 'samples', 'compare', 'combine', 'Item', 'Claim',
+           'verdict', 'claim_outcome', 'findings', 'is_dirty', 'coverage_rows', 'profile_label', 'coverage_markdown']
 
 # %% ../nbs/api/80_results.ipynb #6be2be40
 PAPER: dict[str, dict[str, Any]] = {
@@ -299,6 +299,26 @@ def _header(table: str, s: dict, params: dict | None) -> str:
     budget = training_budget(table, params or {})
     return (f"*Budget:* {budget}. " if budget else "") + f"*Ours:* {spread}."
 
+RUNAWAY_KEYS = ("restarted", "fallbacks")   # what `methods.chain_failures` counts for a prediction from chains
+
+def runaway_counts(output: dict) -> dict[str, int]:
+    "The runaway test-chain counts of a job's output, to record beside its score (none for models without chains)."
+    return {k: output[k] for k in RUNAWAY_KEYS if k in output}
+
+def runaway_line(records: list[dict], table: str) -> str:
+    """One sentence under a table: per row and column, the test chains that ran away, summed over the seeds' records
+    that carry counts ('' when none does)."""
+    cells: dict[tuple[str, str], list[int]] = {}
+    for r in records:
+        if r["table"] == table and "restarted" in r:
+            got = cells.setdefault((r["method"], r["column"]), [0, 0])
+            got[0] += r["restarted"]; got[1] += r.get("fallbacks", 0)
+    if not cells: return ""
+    return ("*Runaway test chains* (a chain that runs away runs once more at half its step; a series whose chains all "
+            "run away again is predicted by the mean of its observed points): "
+            + "; ".join(f"{m}, {c}: {a} restarted, {b} series predicted by their mean"
+                        for (m, c), (a, b) in cells.items()) + ".")
+
 def table_markdown(records: list[dict], table: str, provenance: str = "", params: dict | None = None) -> str:
     "Markdown table: a header with budget and seeds, then per method and column ours mean (std) | paper | comparison."
     spec, s = PAPER.get(table, dict(title=table, columns=[], rows={})), summarise(records, table)
@@ -330,6 +350,7 @@ def table_markdown(records: list[dict], table: str, provenance: str = "", params
             else: cells.append(o)
         tag = " (paper-reported, not re-run)" if m in PAPER_ONLY.get(table, set()) else ""
         lines.append(f"| {m}{tag} | " + " | ".join(cells) + " |")
+    if runaways := runaway_line(records, table): lines += ["", runaways]
     if DEPARTURES.get(table):
         lines += ["", "*Departures from the paper or the baselines' public code:* " + "; ".join(DEPARTURES[table])
                   + "."]

@@ -140,6 +140,22 @@ def test_runaway_chain_that_stays_finite_is_reported():
     assert e.value.chains
 
 
+@pytest.mark.trains
+def test_runaway_test_chains_are_restarted_then_predicted_by_the_mean_and_counted():
+    """The tables' policy (`on_runaway="restart"`): where `predict` would raise, every runaway chain runs again at half
+    the step; a series whose chain runs away again is predicted by the mean of its observed points, counted, warned."""
+    from odelebm.learner import predict
+    d = _two_d()
+    torch.manual_seed(0)
+    model = ODELEBM(obs_shape=(2,), z0_dim=4, ode_hidden=32, sigma=0.1, solver="euler_grid")
+    p = predict(model, d.x, d.t, n_steps=20, step_size=0.05, seed=0, on_runaway="restart")   # half the step suffices
+    assert p.restarted > 0 and not p.fallback.any() and torch.isfinite(p.mean).all()
+    with pytest.warns(UserWarning, match="50 of 50 series: every posterior chain ran away"):
+        p = predict(model, d.x, d.t, n_steps=20, step_size=1.0, seed=0, on_runaway="restart")
+    assert p.restarted == 50 and p.fallback.all()
+    assert torch.allclose(p.mean, d.x.mean(1, keepdim=True).expand_as(p.mean), atol=1e-6)
+
+
 def test_training_leaves_runaway_chains_out_and_says_so():
     d = _two_d()
     torch.manual_seed(0)

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 from ..sequences import masked_mse
 from ..baselines import linear_interpolation
+from ..learner import Prediction
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid
+from .methods import method, infer, run_jobs, run_grid, chain_failures
 from .executors import LOCAL
 
 # %% auto #0
@@ -34,16 +35,16 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
     """Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the
     CPU as its own job."""
     d = recipe.data.load()
-    def interpolation(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Tensor, Tensor]:
+    def interpolation(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Prediction, Tensor]:
         """MSE over the full series of `split` from a fixed mask of the member's ratio (`test`: `TestConfig` fields
-        changed, e.g. `samples=1`), the predictions and the mask."""
+        changed, e.g. `samples=1`), the prediction and the mask."""
         mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
-        pred = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"], **test).mean
-        return masked_mse(pred, split.x, torch.ones_like(mask)).item(), pred, mask
+        p = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"], **test)
+        return masked_mse(p.mean, split.x, torch.ones_like(mask)).item(), p, mask
     def score(m, model, member: dict) -> dict:
         """Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the
         validation series, when held out); a few predictions for Figure 2."""
-        mse, pred, test_mask = interpolation(m, model, d.test, member, member["seed"])
+        mse, p, test_mask = interpolation(m, model, d.test, member, member["seed"])
         val = ({} if d.val is None
                else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]))
         # the recipe's chains per series against one, on validation (the choice)
@@ -56,7 +57,7 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
         if beside: val["beside"] = beside
         k = recipe.test.n_examples
         return dict(mse=mse, **val, t=d.test.t.tolist(), truth=d.test.x[:k, :, 0].tolist(), mask=test_mask[:k].tolist(),
-                    pred=pred[:k, :, 0].tolist())
+                    pred=p.mean[:k, :, 0].tolist(), **chain_failures(p))
     def validate(m, model, member: dict) -> float:
         """The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap
         enough to score often)."""

@@ -23,10 +23,10 @@ from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'AmortisedPredictor',
-           'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs', 'trainer_for', 'train', 'infer',
-           'select_iterate', 'use_selected', 'train_selected', 'training_curves', 'training_summary', 'job_record',
-           'provenance', 'provenance_params', 'job_rows', 'run_jobs', 'run_grid']
+__all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'chain_failures',
+           'AmortisedPredictor', 'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs',
+           'trainer_for', 'train', 'infer', 'select_iterate', 'use_selected', 'train_selected', 'training_curves',
+           'training_summary', 'job_record', 'provenance', 'provenance_params', 'job_rows', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #803d0028
 class Predictor(Protocol):
@@ -56,9 +56,16 @@ class PosteriorPredictor:
 
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
-        "`learner.predict` (its latents come with the chains, asked for or not)."
+        """`learner.predict` (its latents come with the chains, asked for or not); a runaway chain is restarted at half
+        its step and, failing again, its series predicted by its observed mean, both counted (`chain_failures`)."""
         return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size,
-                       n_samples=self.samples, batch_size=self.batch_size, seed=seed)
+                       n_samples=self.samples, batch_size=self.batch_size, seed=seed, on_runaway="restart")
+
+def chain_failures(p: Prediction) -> dict[str, int]:
+    """A prediction's runaway test chains, as the tables print them beside each row: `restarted` (ran again at half the
+    step) and `fallbacks` (series predicted by the mean of their observed points); none for a model without chains."""
+    if p.fallback is None: return {}   # not predicted by chains under the restart policy
+    return dict(restarted=p.restarted, fallbacks=int(p.fallback.sum()))
 
 @dataclass
 class AmortisedPredictor:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from ..data_mujoco import ENVIRONMENTS, environment, draw_pose, body_segments, state_names, render_poses
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid
+from .methods import method, infer, run_jobs, run_grid, chain_failures
 from .executors import LOCAL
 
 # %% auto #0
@@ -51,8 +51,8 @@ def score(m, model, data, split: str, recipe: Recipe, seed: int) -> dict:
     """Observe the first `recipe.test.observed` states of each trajectory of `data.<split>` and predict all: the span
     errors and a few predictions."""
     d, k = getattr(data, split), recipe.test.observed
-    pred = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed).mean
-    return dict(span_errors(pred, d.x, k, data), pred=pred[:recipe.test.n_examples].tolist())
+    p = infer(m, model, d.x[:, :k], d.t[:k], recipe, t_query=d.t, seed=seed)
+    return dict(span_errors(p.mean, d.x, k, data), pred=p.mean[:recipe.test.n_examples].tolist(), **chain_failures(p))
 
 TRIVIAL = "last observed state held (trivial)"
 

@@ -16,7 +16,7 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit, Claim, Sample, compare, combine, verdict
 from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
-from .methods import method, train_selected, infer, job_record
+from .methods import method, train_selected, infer, job_record, chain_failures
 from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
@@ -102,11 +102,11 @@ def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: i
                    seed: int = 0) -> dict[str, Tensor]:
     """Predicted frames at all times `t` from the first `r.test.observed` frames of `x` (`n_steps`: test-time posterior
     steps instead of the recipe's); the latents: all of them (`z`, the first chain's for ODE-LEBM, the encoder's for a
-    baseline), `z0` and `z_s` (None if absent)."""
+    baseline), `z0` and `z_s` (None if absent), and its runaway test chains (`chain_failures`)."""
     k = r.test.observed
     p = infer(method(name), model, x[:, :k], t[:k], r, t_query=t, seed=seed, batch_size=r.fit.batch_size, latents=True,
               **({} if n_steps is None else dict(steps=n_steps)))
-    return dict(pred=p.mean, z=p.z[:, 0], z0=p.latents["z0"], z_s=p.latents.get("z_s"))
+    return dict(pred=p.mean, z=p.z[:, 0], z0=p.latents["z0"], z_s=p.latents.get("z_s"), **chain_failures(p))
 
 EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
 

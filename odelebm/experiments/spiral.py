@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid
+from .methods import method, infer, run_jobs, run_grid, chain_failures
 from .executors import LOCAL
 
 # %% auto #0
@@ -28,9 +28,10 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     def score(m, model, member: dict) -> dict:
         """MSE over the observed first `k` points and over the whole window, from the first `k`; a few predictions for
         the figure."""
-        pred = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"]).mean
-        err = (pred - d.test.x) ** 2
-        return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=pred[:n_ex].tolist())
+        p = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"])
+        err = (p.mean - d.test.x) ** 2
+        return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=p.mean[:n_ex].tolist(),
+                    **chain_failures(p))
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
 
 def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
