@@ -12,7 +12,7 @@ from .model import ODELEBM
 from .learner import chain_batch
 
 # %% auto #0
-__all__ = ['PosteriorTrace', 'trace_posterior']
+__all__ = ['PosteriorTrace', 'trace_posterior', 'plot_traces']
 
 # %% ../nbs/api/05b_diagnostics.ipynb #eb8822c1
 @dataclass
@@ -124,3 +124,23 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
         record(done + k)
     tr.dropped = int((~alive).sum())
     return tr
+
+# %% ../nbs/api/05b_diagnostics.ipynb #d5bc552d
+def plot_traces(traces: dict[str, PosteriorTrace], title: str = ""):
+    """The MSE at the observed points (log scale, each trace's noise floor dashed in its colour) and the mean |z|
+    against the Langevin step, one line per labelled trace (e.g. a method and seed); returns the figure."""
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 3.2))
+    for k, (label, tr) in enumerate(traces.items()):
+        color = f"C{k % 10}"
+        a.plot(tr.steps, tr.mse, color=color, label=label)
+        if tr.floor is not None: a.axhline(tr.floor, color=color, ls="--", lw=0.8)
+        b.plot(tr.steps, tr.norm, color=color)
+    a.set(xlabel="Langevin step", ylabel="MSE at the observed points", yscale="log",
+          title="fit to the observed points (dashed: noise floor)")
+    b.set(xlabel="Langevin step", ylabel="mean |z|", title="distance from the prior's centre")
+    a.legend(frameon=False, fontsize=7)
+    if title: fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 from torch import nn, Tensor
 from torch.func import vmap
-from .dynamics import GRID_SOLVERS
+from .dynamics import GRID_SOLVERS, field_unit
 from .core import patch_to
 from .model import ODELEBM, ModelConfig
 
@@ -94,16 +94,30 @@ def energy(self, z: Tensor) -> Tensor:
     return self._members(self.template.energy, z, part=("prior",))
 
 @patch_to(Ensemble)
+def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
+    """Each member's latent states `(E B, T, z0_dim)` at the members' shared times `t` `(T,)`: for a field the fused
+    solver runs, the template's own `trajectory` with the stacked weights, outside `vmap` (the solver takes stacked
+    weights as they are; `vmap` would add its dispatch to every Langevin step)."""
+    m = self.template
+    if m.dense or m.config.fused_solver is False or field_unit(m.func.net) is None:
+        return self._members(m.trajectory, z, t, times=1, part=("func",))
+    slots, keys = self._part(("func",))
+    weights = [self.stacked[k] for k in keys]
+    return _with_weights(slots, weights, m.trajectory, z.unflatten(0, (self.n_members, -1)), t).flatten(0, 1)
+
+@patch_to(Ensemble)
 def forward(self, z: Tensor, t: Tensor) -> Tensor:
     "Emission parameters `(E B, T, *obs)` of each member's rows of `z` at the members' shared times `t` `(T,)`."
-    return self._members(self.template.forward, z, t, times=1, part=("func", "emission"))
+    return self._members(self.template.emit, self.trajectory(z, t), z, part=("emission",))
 
 @patch_to(Ensemble)
 def posterior_energy(self, z: Tensor, x: Tensor, t: Tensor, mask: Tensor) -> Tensor:
-    """`-log p_theta(x, z)` of each member on its rows, up to a constant: one vmapped call per Langevin step for the
-    prior energy and the emission parameters; the likelihood has no weights and runs on all rows at once."""
+    """`-log p_theta(x, z)` of each member on its rows, up to a constant: the members' trajectories, then one vmapped
+    call per Langevin step for the prior energy and the emission parameters; the likelihood has no weights and runs on
+    all rows at once."""
     m = self.template
-    energy, a = self._members(lambda z, t: (m.energy(z), m(z, t)), z, t, times=1)
+    energy, a = self._members(lambda z, h: (m.energy(z), m.emit(h, z)), z, self.trajectory(z, t),
+                              part=("prior", "emission"))
     return energy - self.emission.log_likelihood(x, a, mask)
 
 @patch_to(Ensemble)

@@ -101,7 +101,11 @@ class ODELEBM(nn.Module):
 
     def forward(self, z: Tensor, t: Tensor) -> Tensor:
         "Emission parameters at times `t` for latents `z` (`(B, T, *obs_shape)`)."
-        return self.emission(self.trajectory(z, t), self.split(z)[2])
+        return self.emit(self.trajectory(z, t), z)
+
+    def emit(self, h: Tensor, z: Tensor) -> Tensor:
+        "Emission parameters of the latent states `h` `(B, T, z0_dim)` of latents `z` (the emission reads their `z_s`)."
+        return self.emission(h, self.split(z)[2])
 
     def decode(self, z: Tensor, t: Tensor) -> Tensor:
         "Expected observations `G_theta(z)` at any times `t` (interpolation or extrapolation)."
@@ -137,7 +141,7 @@ def trajectory(self, z: Tensor, t: Tensor) -> Tensor:
         raise ValueError(f"per-sequence times {tuple(t.shape)} need a model with its own solver grid (max_step)")
     grid, n_lead = self._grid(t)
     traj = solve(self.func, torch.cat([z0, zd], -1), grid, c.solver, c.substeps, fused=c.fused_solver)[..., :c.z0_dim]
-    return traj[:, n_lead:]
+    return traj[..., n_lead:, :]   # (also for an ensemble's stacked states, see `04d_ensemble`)
 
 ODELEBM.MAX_LEAD_STEPS = 1000   # a longer gap between t0 and the first time is almost surely unshifted absolute time
 

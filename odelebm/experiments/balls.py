@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from ..learner import Prediction
 from .recipes import Recipe
-from .methods import infer, run_jobs, run_grid, chain_failures
+from .methods import infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
@@ -60,7 +60,10 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
         mse = {col: err[:, :min(n, T)].mean().item() for col, n in SPANS.items()}
         return dict(mse=mse, **friction_scores(latent.numpy(), friction.numpy()), pick=pick,
                     frames=list(range(0, T, 4)), pred=pred[pick][:, ::4, 0].tolist(), **chain_failures(p))
-    return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
+    # no validation split: the chains are traced on training sequences, from the first frames the test shows
+    health = lambda member: (d.train.x[:HEALTH_SERIES, :k], d.train.t[:k], None)
+    return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device,
+                    health=health)
 
 def run_table3(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:

@@ -12,7 +12,7 @@ from ..baselines import linear_interpolation
 from ..learner import Prediction
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid, chain_failures
+from .methods import method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
@@ -62,8 +62,13 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
         """The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap
         enough to score often)."""
         return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
+    def health(member: dict) -> tuple[Tensor, Tensor, Tensor]:
+        "The first validation series, as the member's validation scores see them (its ratio's mask)."
+        mask = observation_mask(len(d.val), recipe.data.n_points, member["ratio"], VAL_MASK_SEED + member["seed"])
+        return d.val.x[:HEALTH_SERIES], d.val.t, mask[:HEALTH_SERIES]
     return run_jobs(EXPERIMENT, name, [dict(ratio=r, seed=sd) for r, sd in pairs], recipe, d.train, score, run_dir,
-                    resume, device, validate=None if d.val is None else validate)
+                    resume, device, validate=None if d.val is None else validate,
+                    health=None if d.val is None else health)
 
 def run_table1(methods: Sequence[str], ratios: Sequence[float], seeds: int, recipe: Recipe, workers: int = 1,
                run_dir: str | None = None, resume: bool = False, device: str = "cpu", ensemble: bool = True,

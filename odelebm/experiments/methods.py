@@ -5,7 +5,7 @@
 # %% ../../nbs/api/51_methods.ipynb #aa766151
 from __future__ import annotations
 import copy, math, time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 import torch
@@ -14,6 +14,7 @@ from ..sequences import SequenceData
 from ..model import ODELEBM
 from ..training import FitConfig, Trainer, History, save_checkpoint, load_checkpoint
 from ..learner import Learner, Prediction, predict
+from ..diagnostics import PosteriorTrace, trace_posterior
 from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, BaselineEnsembleLearner
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .recipes import Recipe
@@ -23,10 +24,11 @@ from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
 # %% auto #0
-__all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'Predictor', 'PosteriorPredictor', 'chain_failures',
-           'AmortisedPredictor', 'Kind', 'Method', 'register', 'method', 'build_seeded', 'member_configs',
-           'trainer_for', 'train', 'infer', 'select_iterate', 'use_selected', 'train_selected', 'training_curves',
-           'training_summary', 'job_record', 'provenance', 'provenance_params', 'job_rows', 'run_jobs', 'run_grid']
+__all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'HEALTH_SERIES', 'Predictor', 'PosteriorPredictor',
+           'chain_failures', 'AmortisedPredictor', 'Kind', 'Method', 'register', 'method', 'build_seeded',
+           'member_configs', 'trainer_for', 'train', 'infer', 'select_iterate', 'use_selected', 'train_selected',
+           'training_curves', 'training_summary', 'job_record', 'provenance', 'provenance_params', 'job_rows',
+           'health_traces', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #803d0028
 class Predictor(Protocol):
@@ -35,6 +37,10 @@ class Predictor(Protocol):
                 latents: bool = False) -> Prediction:
         """Predictions at `t_query` (default `t`) from the observed points of `x` (`latents`: also the named latents,
         where they cost extra)."""
+        ...
+
+    def diagnose(self, x: Tensor, t: Tensor, mask: Tensor | None = None, seed: int = 0) -> PosteriorTrace | None:
+        "How its inference fares on the observed points of `x`, step by step (None: it has no chains to follow)."
         ...
 
 @dataclass
@@ -60,6 +66,11 @@ class PosteriorPredictor:
         its step and, failing again, its series predicted by its observed mean, both counted (`chain_failures`)."""
         return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size,
                        n_samples=self.samples, batch_size=self.batch_size, seed=seed, on_runaway="restart")
+
+    def diagnose(self, x: Tensor, t: Tensor, mask: Tensor | None = None, seed: int = 0) -> PosteriorTrace:
+        "`trace_posterior` of the test chains (their steps, step size and chains per series), recorded 20 times."
+        return trace_posterior(self.model.cpu(), x, t, mask, n_steps=self.steps, step_size=self.step_size,
+                               n_chains=self.samples, every=max(1, self.steps // 20), seed=seed)
 
 def chain_failures(p: Prediction) -> dict[str, int]:
     """A prediction's runaway test chains, as the tables print them beside each row: `restarted` (ran again at half the
@@ -88,6 +99,10 @@ class AmortisedPredictor:
             parts = self.latents(x, t, mask) if latents else {}
         z = torch.cat(list(parts.values()), -1) if parts else torch.zeros(len(x), 0)
         return Prediction(t if t_query is None else torch.as_tensor(t_query), mean, z[:, None], latents=parts)
+
+    def diagnose(self, x: Tensor, t: Tensor, mask: Tensor | None = None, seed: int = 0) -> None:
+        "An encoder infers in one pass: no chains to follow."
+        return None
 
     def latents(self, x: Tensor, t: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
         """The encoder's latents by name (none for a model without one), drawn under a fork of torch's generator: asking
@@ -378,13 +393,26 @@ def _finite(out: dict, what: str) -> dict:
     if bad: raise FloatingPointError(f"{what}: non-finite {', '.join(bad)}")
     return out
 
+HEALTH_SERIES = 50   # series the test chains are traced on, per job (`run_jobs(..., health=...)`)
+
+def health_traces(outputs: Sequence[dict], seeds: Sequence[int] | None = None) -> dict[str, PosteriorTrace]:
+    """The test-chain traces that `run_jobs(..., health=...)` stored in job outputs (of `seeds`, default all), by
+    "method[, env], seed s[, ratio r]" (jobs cached before traces were stored, and models without chains, have none)."""
+    def label(o: dict) -> str:
+        return ", ".join([o["method"], *([o["env"]] if "env" in o else []), f"seed {o['seed']}",
+                          *([f"ratio {o['ratio']}"] if "ratio" in o else [])])
+    return {label(o): PosteriorTrace(**o["health"]) for o in outputs
+            if o.get("health") and (seeds is None or o["seed"] in seeds)}
+
 def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe, train_data: SequenceData,
              score: Callable[[Method, nn.Module, dict], dict], run_dir: str | None = None, resume: bool = False,
-             device: str = "cpu", validate: Callable[[Method, nn.Module, dict], float] | None = None) -> list[dict]:
+             device: str = "cpu", validate: Callable[[Method, nn.Module, dict], float] | None = None,
+             health: Callable[[dict], tuple[Tensor, Tensor, Tensor]] | None = None) -> list[dict]:
     """Method `name` once per member (`{'seed': ..., 'ratio': ...}`; ratio: `obs_ratio`, optional), trained on `device`
     (several as one ensemble where the method allows), each scored on the CPU by `score(method, model, member)` and
     cached as its own job; with `validate` and the recipe's `test.select_every`, at its validation-selected iterate
-    (`select_iterate`)."""
+    (`select_iterate`); with `health(member) -> (x, t, mask)`, the trace of its test chains on those series
+    (`Predictor.diagnose`) in the job's `health`."""
     every = recipe.test.select_every if validate is not None else 0
     m, run, commit = method(name), RunDir(run_dir) if run_dir else None, git_commit()
     keys = [m.key(recipe, test=True, **mb) for mb in members]
@@ -416,6 +444,9 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
             if i in outs: continue   # scored before a kill
             s0 = time.time()
             out = _finite(score(m, model, members[i]), f"{name} {members[i]}")
+            if health is not None and (tr := m.predictor(model, recipe).diagnose(*health(members[i]),
+                                                                                 seed=members[i]["seed"])) is not None:
+                out["health"] = asdict(tr)
             outs[i] = job_record(name, members[i], commit, train_s, h, None if sel is None else sel[e], **out,
                                  total_seconds=round(train_s + time.time() - s0, 1), **extra)
             if cache[i] is not None: write_json(cache[i], outs[i])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from ..data_mujoco import ENVIRONMENTS, environment, draw_pose, body_segments, state_names, render_poses
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid, chain_failures
+from .methods import method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
@@ -87,8 +87,11 @@ def run_method(name: str, group: tuple[str, Sequence[int]], recipe: Recipe, run_
     # the protocol's min-max scaling, kept on purpose: the Learner's hint to standardize does not apply
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the observed values have per-channel means")
+        # no validation split: the chains are traced on training trajectories, from the states the test shows
+        k = r.test.observed
+        health = lambda member: (d.train.x[:HEALTH_SERIES, :k], d.train.t[:k], None)
         return run_jobs(f"{EXPERIMENT}-{env}", name, [dict(seed=sd) for sd in seeds], r, d.train, scorer,
-                        run_dir, resume, device)
+                        run_dir, resume, device, health=health)
 
 def run_table4(methods: Sequence[str], envs: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1,
                run_dir: str | None = None, resume: bool = False, device: str = "cpu",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid, chain_failures
+from .methods import method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
@@ -32,7 +32,10 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
         err = (p.mean - d.test.x) ** 2
         return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=p.mean[:n_ex].tolist(),
                     **chain_failures(p))
-    return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device)
+    # no validation split: the chains are traced on training windows, as training sees them
+    health = lambda member: (d.train.x[:HEALTH_SERIES], d.train.t, d.train.mask[:HEALTH_SERIES])
+    return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device,
+                    health=health)
 
 def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
