@@ -5,6 +5,7 @@
 # %% ../../nbs/api/31_rotmnist.ipynb #f588261e
 from __future__ import annotations
 import time, warnings
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from ..data_mnist import rotate, shuffle_frames, resolve_data_dir, RotatingMNIST
 from ..results import git_commit, Claim, Sample, compare, combine, verdict
 from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
-from .methods import method, train_selected, infer, job_record, chain_failures
+from .methods import method, train_selected, infer, job_record, chain_failures, HEALTH_SERIES
 from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
@@ -68,6 +69,10 @@ def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bo
     info = job_record(name, dict(seed=seed), commit, time.time() - start, trainer.history,
                       None if sel is None else sel[0], curves=True, producer=TRAINED_BY.get(name), key=key,
                       file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()})
+    # its test chains traced on validation sequences, from the frames the test shows (none for an encoder)
+    k, val = r.test.observed, data.val[:HEALTH_SERIES]
+    if (tr := m.predictor(model.eval(), r).diagnose(val.x[:, :k], val.t[:k], None, seed)) is not None:
+        info["health"] = asdict(tr)
     save_checkpoint(dict(method=name, seed=seed, state=model.cpu().state_dict()), path)
     info["sha256"] = sha256_file(path)                 # verified on every load: a damaged file is never used
     write_json(info_path, info)                         # written last: its presence means the model is complete
