@@ -30,7 +30,7 @@ __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'HEALTH_SERIE
            'training_curves', 'training_summary', 'job_record', 'provenance', 'provenance_params', 'job_rows',
            'health_traces', 'run_jobs', 'run_grid']
 
-# %% ../../nbs/api/51_methods.ipynb #803d0028
+# %% ../../nbs/api/51_methods.ipynb #98c9b0f2
 class Predictor(Protocol):
     "What every trained model of the experiments answers at test time, whatever its kind."
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
@@ -72,6 +72,7 @@ class PosteriorPredictor:
         return trace_posterior(self.model.cpu(), x, t, mask, n_steps=self.steps, step_size=self.step_size,
                                n_chains=self.samples, every=max(1, self.steps // 20), seed=seed)
 
+# %% ../../nbs/api/51_methods.ipynb #df8204e3
 def chain_failures(p: Prediction) -> dict[str, int]:
     """A prediction's runaway test chains, as the tables print them beside each row: `restarted` (ran again at half the
     step) and `fallbacks` (series predicted by the mean of their observed points); none for a model without chains."""
