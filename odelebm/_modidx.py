@@ -837,7 +837,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'odelebm.learner.Validation.score': ('api/learner.html#validation.score', 'odelebm/learner.py'),
                                  'odelebm.learner.Validation.shown': ('api/learner.html#validation.shown', 'odelebm/learner.py'),
                                  'odelebm.learner.Validation.split': ('api/learner.html#validation.split', 'odelebm/learner.py'),
-                                 'odelebm.learner._observed_mean': ('api/learner.html#_observed_mean', 'odelebm/learner.py'),
                                  'odelebm.learner._parameter_groups': ('api/learner.html#_parameter_groups', 'odelebm/learner.py'),
                                  'odelebm.learner._posterior_decode': ('api/learner.html#_posterior_decode', 'odelebm/learner.py'),
                                  'odelebm.learner._scale_hint': ('api/learner.html#_scale_hint', 'odelebm/learner.py'),

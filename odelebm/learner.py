@@ -313,10 +313,6 @@ def _surviving_chains(model: ODELEBM, tr: Tensor, xr: Tensor, mr: Tensor, n_step
                                              runaway="drop", generator=generator, **chain)
     return z, ok, len(bad)
 
-def _observed_mean(x: Tensor, mask: Tensor) -> Tensor:
-    "Each series' mean over its observed points `(N, *obs)` (0, the standardized mean, where it observed nothing)."
-    return torch.where(expand_mask(mask, x), x, torch.nan).nanmean(1).nan_to_num()
-
 def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Tensor, n_steps: int,
                       step_size: float | str, n_samples: int, batch_size: int, generator: torch.Generator | None = None,
                       on_runaway: str = "raise", **chain) -> tuple[Tensor, Tensor, Tensor, int, Tensor]:
@@ -346,7 +342,8 @@ def _posterior_decode(model: ODELEBM, t: Tensor, x: Tensor, mask: Tensor, tq: Te
         std = (((pred - mean[:, None]) ** 2 * w).sum(1) / w.sum(1).clamp(min=1)).sqrt()
         gone = ~ok.any(1)   # every chain ran away twice: the trivial predictor, the series' observed mean
         if gone.any():
-            mean[gone] = _observed_mean(xb[gone], mb[gone])[:, None].to(mean).expand(-1, len(tq), *mean.shape[2:])
+            level = SequenceData(t, xb[gone], mb[gone]).series_levels()   # each series' mean over its observed points
+            mean[gone] = level[:, None].to(mean).expand(-1, len(tq), *mean.shape[2:])
             std[gone] = 0.0
         z = z.reshape(len(xb), n_samples, -1).cpu()
         z[gone] = 0.0   # (the prior's centre: a runaway state means nothing)

@@ -19,7 +19,7 @@ from ..baselines import LatentODE, RNNVAE, EBMLatentODE, GRUD, BaselineLearner, 
 from ..image_baselines import ImageLatentODE, MoNODE, EBMEncoderODE
 from .recipes import Recipe
 from ..files import read_json, write_json
-from ..results import git_commit
+from ..results import git_commit, RUNAWAY_KEYS
 from .store import RunDir, job_key, digest, slug
 from .executors import LOCAL, parallel_map
 
@@ -77,7 +77,7 @@ def chain_failures(p: Prediction) -> dict[str, int]:
     """A prediction's runaway test chains, as the tables print them beside each row: `restarted` (ran again at half the
     step) and `fallbacks` (series predicted by the mean of their observed points); none for a model without chains."""
     if p.fallback is None: return {}   # not predicted by chains under the restart policy
-    return dict(restarted=p.restarted, fallbacks=int(p.fallback.sum()))
+    return dict(zip(RUNAWAY_KEYS, (p.restarted, int(p.fallback.sum()))))
 
 @dataclass
 class AmortisedPredictor:
