@@ -368,6 +368,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.PosteriorPredictor': ( 'api/methods.html#posteriorpredictor',
                                                                                                  'odelebm/experiments/methods.py'),
+                                             'odelebm.experiments.methods.PosteriorPredictor.chain': ( 'api/methods.html#posteriorpredictor.chain',
+                                                                                                       'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.PosteriorPredictor.diagnose': ( 'api/methods.html#posteriorpredictor.diagnose',
                                                                                                           'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.PosteriorPredictor.of': ( 'api/methods.html#posteriorpredictor.of',

@@ -85,6 +85,7 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
                     # Metropolis-adjusted chains (MALA): their acceptance is recorded too ...
                     adjust: bool = False,
                     warmup: int = 0,                    # ... after this many unadjusted steps
+                    tail: int = 0,                      # the last `tail` steps without noise (see `langevin`)
                     ) -> PosteriorTrace:
     """Follow `n_chains` posterior Langevin chains per series of `x` (a `SequenceData`, or tensors `x, t, mask`) for
     `n_steps` steps, recording every `every` steps."""
@@ -118,7 +119,8 @@ def trace_posterior(model: ODELEBM, x: Tensor | SequenceData, t: Tensor | None =
     for done in range(0, n_steps, every):
         k = min(every, n_steps - done)
         new, ok, leg = model.sample_posterior(xb, tb, mb, k, step_size, init=z, runaway="drop", trace=True, generator=g,
-                                              adjust=adjust, warmup=max(0, min(k, warmup - done)))
+                                              adjust=adjust, warmup=max(0, min(k, warmup - done)),
+                                              tail=max(0, min(k, done + k - (n_steps - tail))))
         z, alive = torch.where(alive[:, None], new, z), alive & ok   # a chain that failed stays where it failed
         if leg.accept: tr.accept.append(sum(leg.accept) / len(leg.accept))
         record(done + k)

@@ -52,25 +52,35 @@ class PosteriorPredictor:
     step_size: float | str
     samples: int = 1
     batch_size: int = 500
+    adjust: bool = False   # Metropolis-adjusted chains (MALA) after `warmup` unadjusted steps; `tail` noise-free ones
+    warmup: int = 0
+    tail: int = 0
 
     @classmethod
     def of(cls, model: ODELEBM, recipe: Recipe, batch_size: int = 500, **test) -> PosteriorPredictor:
         """The predictor of `recipe.test` (its step: `recipe.test_step_size`), with `test` fields overridden (e.g.
         `steps=100`)."""
         r = replace(recipe, test=replace(recipe.test, **test))
-        return cls(model, r.test.steps, r.test_step_size, r.test.samples, batch_size)
+        return cls(model, r.test.steps, r.test_step_size, r.test.samples, batch_size, r.test.adjust, r.test.warmup,
+                   r.test.tail)
 
     def predict(self, x: Tensor, t: Tensor, mask: Tensor | None = None, t_query: Tensor | None = None, seed: int = 0,
                 latents: bool = False) -> Prediction:
         """`learner.predict` (its latents come with the chains, asked for or not); a runaway chain is restarted at half
         its step and, failing again, its series predicted by its observed mean, both counted (`chain_failures`)."""
         return predict(self.model.cpu(), x, t, mask, t_query, n_steps=self.steps, step_size=self.step_size,
-                       n_samples=self.samples, batch_size=self.batch_size, seed=seed, on_runaway="restart")
+                       n_samples=self.samples, batch_size=self.batch_size, seed=seed, on_runaway="restart",
+                       **self.chain)
 
     def diagnose(self, x: Tensor, t: Tensor, mask: Tensor | None = None, seed: int = 0) -> PosteriorTrace:
         "`trace_posterior` of the test chains (their steps, step size and chains per series), recorded 20 times."
         return trace_posterior(self.model.cpu(), x, t, mask, n_steps=self.steps, step_size=self.step_size,
-                               n_chains=self.samples, every=max(1, self.steps // 20), seed=seed)
+                               n_chains=self.samples, every=max(1, self.steps // 20), seed=seed, **self.chain)
+
+    @property
+    def chain(self) -> dict:
+        "The sampler's options beyond the step: MALA after a warmup, a noise-free tail."
+        return dict(adjust=self.adjust, warmup=self.warmup, tail=self.tail)
 
 # %% ../../nbs/api/51_methods.ipynb #df8204e3
 def chain_failures(p: Prediction) -> dict[str, int]:
@@ -130,7 +140,7 @@ class Kind:
     first: bool                                # sent out first in a grid of jobs: the long trainings
 
 LANGEVIN = Kind("trained by Algorithm 1, predicting by posterior Langevin", "fit", ("data", "model", "fit"), Learner,
-                Learner, PosteriorPredictor.of, ("steps", "step_size", "samples"), True)
+                Learner, PosteriorPredictor.of, ("steps", "step_size", "samples", "adjust", "warmup", "tail"), True)
 AMORTISED = Kind("an amortised baseline: trained with its encoder, predicting through it", "baseline",
                  ("data", "model", "fit", "amortised"), BaselineLearner, BaselineEnsembleLearner, AmortisedPredictor.of,
                  (), False)

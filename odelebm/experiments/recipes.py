@@ -117,6 +117,9 @@ class TestConfig:
     # posterior chains per series at test time, their decoded means averaged (the posterior predictive mean; 1:
     # Algorithm 2 as the paper states it)
     samples: int = 1
+    adjust: bool = False   # Metropolis-adjusted test chains (MALA, `langevin`) ...
+    warmup: int = 0        # ... after this many unadjusted steps
+    tail: int = 0          # the last `tail` of the `steps` without noise: a descent onto the nearest mode
     select_every: int = 0  # > 0: score the validation split every this many iterations and keep each run's best iterate
                            # (experiments whose data hold a validation split; `51_methods`,
                            # "Choosing the iterate"); 0: the last
