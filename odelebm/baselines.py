@@ -139,16 +139,18 @@ def _from_t0(t0: Tensor, tq: Tensor) -> tuple[Tensor, int]:
     return torch.cat([t0.reshape(1), tq]), 1
 
 class VariationalBaseline(Baseline):
-    """A VAE on sequences: `Z0Encoder` for q(z0 | x), a latent `trajectory` from z0 (subclasses), a linear Gaussian
-    emission."""
+    """A VAE on sequences: `Z0Encoder` for q(z0 | x), a latent `trajectory` from z0 (subclasses), a Gaussian emission
+    (linear by default; `emission_layers` hidden layers of `emission_hidden` `emission_act` units otherwise)."""
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
                  ode_hidden: int = 100, ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid",
-                 n_z_samples: int = 3):
+                 n_z_samples: int = 3, emission_hidden: int = 100, emission_layers: int = 0,
+                 emission_act: str = "tanh"):
         super().__init__(obs_dim)
         if n_z_samples < 1: raise ValueError(f"n_z_samples must be >= 1, got {n_z_samples}")
         self.latent_dim, self.solver, self.n_z_samples = latent_dim, solver, n_z_samples
         self.encoder = Z0Encoder(obs_dim, latent_dim, rec_hidden, encoder, ode_hidden, ode_layers, solver)
-        self.emission = MLPEmission(latent_dim, obs_dim, n_layers=0, sigma=sigma)
+        self.emission = MLPEmission(latent_dim, obs_dim, emission_hidden, emission_layers, act=emission_act,
+                                    sigma=sigma)
 
     def trajectory(self, z0: Tensor, grid: Tensor) -> Tensor:
         "Latent states `(N, G, latent_dim)` on `grid` from `z0 (N, latent_dim)` at `grid[0]`."
@@ -190,12 +192,14 @@ class VariationalBaseline(Baseline):
 
 # %% ../nbs/api/20_baselines.ipynb #b058797a
 class LatentODE(VariationalBaseline):
-    "Latent ODE of Rubanova et al. (2019): RNN or ODE-RNN encoder, the library's neural ODE, a linear decoder."
+    """Latent ODE of Rubanova et al. (2019): RNN or ODE-RNN encoder, the library's neural ODE (`ode_act` units), a
+    linear decoder by default (`emission`: `VariationalBaseline`'s decoder sizes)."""
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
                  ode_hidden: int = 100, ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid",
-                 n_z_samples: int = 3):
-        super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples)
-        self.func = ODEFunc(latent_dim, ode_hidden, ode_layers)
+                 n_z_samples: int = 3, ode_act: str = "tanh", **emission):
+        super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples,
+                         **emission)
+        self.func = ODEFunc(latent_dim, ode_hidden, ode_layers, ode_act)
 
     def trajectory(self, z0: Tensor, grid: Tensor) -> Tensor:
         "`ODESolve(h_beta, z0, grid)`: `(N, G, latent_dim)`."
@@ -389,8 +393,10 @@ class EBMLatentODE(LatentODE):
     `EBMPrior` over z0."""
     def __init__(self, obs_dim: int, latent_dim: int = 10, encoder: str = "rnn", rec_hidden: int = 20,
                  ode_hidden: int = 100, ode_layers: int = 1, sigma: float = 0.01, solver: str = "rk4_grid",
-                 ebm_hidden: int = 20, prior_steps: int = 20, prior_step_size: float = 0.4):
-        super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples=1)
+                 ebm_hidden: int = 20, prior_steps: int = 20, prior_step_size: float = 0.4, ode_act: str = "tanh",
+                 **emission):
+        super().__init__(obs_dim, latent_dim, encoder, rec_hidden, ode_hidden, ode_layers, sigma, solver, n_z_samples=1,
+                         ode_act=ode_act, **emission)
         self.prior = EBMPrior(latent_dim, ebm_hidden)
         self.prior_steps, self.prior_step_size = prior_steps, prior_step_size
 

@@ -11,7 +11,7 @@ from torch import nn, Tensor
 from torch.autograd.function import once_differentiable
 from torchdiffeq import odeint
 from torch._C._functorch import peek_interpreter_stack
-from .kernels import KERNEL_METHODS, MAX_HIDDEN, triton_available, triton_grid_solve
+from .kernels import KERNEL_METHODS, KERNEL_UNITS, MAX_HIDDEN, triton_available, triton_grid_solve
 
 # %% auto #0
 __all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'BACKENDS', 'mlp', 'ODEFunc', 'field_unit', 'fold_field', 'solver_backend',
@@ -69,7 +69,9 @@ def _rk_step(f, t, z, h: float, tableau) -> tuple[Tensor, list]:
 # internal activations, each with its derivative written from its output (the sweep keeps no pre-activations)
 _UNITS = {"sigmoid": (torch.sigmoid, lambda y: torch.addcmul(y, y, y, value=-1)),
           "softplus": (nn.functional.softplus, lambda y: -torch.expm1(-y)),
-          "relu": (torch.relu, lambda y: (y > 0).to(y.dtype))}
+          "relu": (torch.relu, lambda y: (y > 0).to(y.dtype)),
+          # elu (alpha 1): y = u for u > 0, e^u - 1 below, so its slope is min(y, 0) + 1
+          "elu": (nn.functional.elu, lambda y: y.clamp(max=0).add_(1))}
 
 # matrix products for one model's weights (2-D) or an ensemble's stacked weights (3-D, members first): one code path
 def _T(a: Tensor) -> Tensor: return a.transpose(-2, -1)
@@ -172,14 +174,15 @@ class _FusedGridSolve(torch.autograd.Function):
         return (_T(g), None, None, None, None, *grads)
 
 # %% ../nbs/api/02_dynamics.ipynb #9f18839a
-_FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu"}
+_FUSED_UNITS = {nn.Tanh: "tanh", nn.Softplus: "softplus", nn.ReLU: "relu", nn.ELU: "elu"}
 
 def field_unit(net: nn.Sequential) -> str | None:
-    """The activation of an MLP field as the fused solver names it (tanh, softplus, relu), or None when it cannot be
-    fused."""
+    """The activation of an MLP field as the fused solver names it (tanh, softplus, relu, elu), or None when it cannot
+    be fused."""
     units = {type(m) for m in net if not isinstance(m, nn.Linear)}
     unit = _FUSED_UNITS.get(next(iter(units)), None) if len(units) == 1 else ("tanh" if not units else None)
-    if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20) for m in net): return None
+    if unit is None or any(isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20)
+                           or isinstance(m, nn.ELU) and m.alpha != 1 for m in net): return None
     return unit
 
 def fold_field(unit: str, Ws: Sequence[Tensor], bs: Sequence[Tensor], dynamic_dim: int = 0) -> tuple[str, list[Tensor]]:
@@ -219,9 +222,9 @@ def solver_backend(backend: str):
     finally: _DEFAULT_BACKEND.pop()
 
 def _triton_fits(method: str, unit: str, params: Sequence[Tensor], z0: Tensor) -> bool:
-    """Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units,
-    float32, a device it can run on."""
-    return (method in KERNEL_METHODS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN
+    """Whether the Triton kernel covers this solve: a grid solver, one hidden layer of at most `MAX_HIDDEN` units of a
+    kind it has, float32, a device it can run on."""
+    return (method in KERNEL_METHODS and unit in KERNEL_UNITS and len(params) == 4 and params[0].shape[-2] <= MAX_HIDDEN
             and z0.dtype == torch.float32
             and triton_available(z0.device))
 
@@ -236,7 +239,7 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or an 
     if backend == "auto": backend = _DEFAULT_BACKEND[-1]
     if backend == "triton" and not _triton_fits(method, unit, params, z0):
         raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
-                         f"one hidden layer of at most {MAX_HIDDEN} units and float32 states")
+                         f"one hidden layer of at most {MAX_HIDDEN} units of {sorted(KERNEL_UNITS)} and float32 states")
     # inside `torch.func.vmap` over members: one stacked solve (`_MemberSolve`)
     if peek_interpreter_stack() is not None:
         return _MemberSolve.apply(z0, t, unit, method, substeps, backend, *params)
@@ -268,8 +271,8 @@ def solve(func: nn.Module,          # vector field `func(t, z)`
     if method in GRID_SOLVERS:
         tab, spec = GRID_SOLVERS[method], (_fused_params(func) if fused is not False else None)
         if fused and spec is None:
-            raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta) or relu "
-                             "units")
+            raise ValueError("fused=True needs an ODEFunc whose MLP uses one of tanh, softplus (default beta), relu or "
+                             "elu (alpha 1) units")
         if spec is not None: return fused_solve(z0, t, spec[0], spec[1], method, substeps, backend)
         f = lambda s, z: (func(s, z), None)
         zs, z = [z0], z0

@@ -15,7 +15,7 @@ except ImportError:  # triton ships with CUDA builds of torch; the CPU build run
     triton = None
 
 # %% auto #0
-__all__ = ['MAX_HIDDEN', 'KERNEL_METHODS', 'triton_available', 'TritonGridSolve', 'triton_grid_solve']
+__all__ = ['MAX_HIDDEN', 'KERNEL_METHODS', 'KERNEL_UNITS', 'triton_available', 'TritonGridSolve', 'triton_grid_solve']
 
 # %% ../nbs/api/02b_kernels.ipynb #e0606f90
 def triton_available(device: torch.device | str) -> bool:
@@ -160,7 +160,7 @@ if triton is not None:
 MAX_HIDDEN = 256   # widest hidden layer the kernel holds in registers
 # the grid solvers of `odelebm.dynamics` the kernel runs
 KERNEL_METHODS = {"euler_grid": 0, "midpoint_grid": 1, "rk4_grid": 2}
-_UNIT_CODE = {"sigmoid": 0, "softplus": 1, "relu": 2}
+KERNEL_UNITS = {"sigmoid": 0, "softplus": 1, "relu": 2}   # the units the kernel has
 
 def _p2(n: int, least: int = 16) -> int: return max(least, triton.next_power_of_2(n))
 
@@ -177,7 +177,7 @@ class TritonGridSolve(torch.autograd.Function):
         z0, W1, b1, W2, b2 = (a.contiguous() for a in (z0, W1, b1, W2, b2))
         out = z0.new_empty(E, B, N + 1, D)
         grid = (E, triton.cdiv(B, _blocks(B)))
-        _grid_forward[grid](z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT=_UNIT_CODE[unit],
+        _grid_forward[grid](z0, W1, b1, W2, b2, hs, out, B, N, D, H, UNIT=KERNEL_UNITS[unit],
                             METHOD=KERNEL_METHODS[method], BLOCK_B=_blocks(B), D_P=_p2(D), H_P=_p2(H))
         ctx.save_for_backward(out, hs, W1, b1, W2, b2)
         ctx.cfg = (every, unit, method)
@@ -195,7 +195,7 @@ class TritonGridSolve(torch.autograd.Function):
         grid = (E, triton.cdiv(B, _blocks(B)))
         gz0 = states.new_empty(E, B, D)
         parts = [states.new_zeros(E, grid[1], *s) for s in ((H, D), (H,), (D, H), (D,))] if want_w else [gz0] * 4
-        _grid_backward[grid](states, g, W1, b1, W2, b2, hs, gz0, *parts, B, N1 - 1, D, H, UNIT=_UNIT_CODE[unit],
+        _grid_backward[grid](states, g, W1, b1, W2, b2, hs, gz0, *parts, B, N1 - 1, D, H, UNIT=KERNEL_UNITS[unit],
                              METHOD=KERNEL_METHODS[method], WANT_W=want_w, BLOCK_B=_blocks(B), D_P=_p2(D), H_P=_p2(H))
         grads = [p.sum(1) for p in parts] if want_w else [None] * 4
         return (gz0, None, None, None, None, *grads)

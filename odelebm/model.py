@@ -35,6 +35,7 @@ class ModelConfig:
     emission: str = "mlp"              # "mlp" or "conv"
     emission_hidden: int = 100
     emission_layers: int = 0           # mlp: 0 = linear decoder
+    emission_act: str = "tanh"         # mlp: the units of its hidden layers
     conv_channels: int = 32            # conv: channels of the first feature map
     likelihood: str = "gaussian"       # or "bernoulli"
     sigma: float = 0.1                 # observation noise std of the Gaussian likelihood
@@ -76,7 +77,7 @@ class ODELEBM(nn.Module):
                 raise ValueError(f"the mlp emission needs obs_shape (D,), got {c.obs_shape}; use emission='conv' for "
                                  "frames")
             self.emission = MLPEmission(c.z0_dim, c.obs_shape[0], c.emission_hidden, c.emission_layers, c.static_dim,
-                                        likelihood=c.likelihood, sigma=c.sigma)
+                                        c.emission_act, likelihood=c.likelihood, sigma=c.sigma)
         elif c.emission == "conv":
             if c.obs_shape != (1, 28, 28):
                 raise ValueError(f"the conv emission produces (1, 28, 28) frames, got obs_shape {c.obs_shape}")

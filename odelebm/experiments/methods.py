@@ -207,10 +207,12 @@ def _image(r: Recipe, latent_dim: int | None = None) -> dict:
                 solver=m.solver, t_in=a.frame_window or r.test.observed, encoder=a.frame_encoder)
 
 def _vae(r: Recipe) -> dict:
-    "The sizes of a vector VAE baseline: the recipe's latent size and ODE, the amortised part's encoder and likelihood."
+    """The sizes of a vector VAE baseline: the recipe's latent size, ODE and decoder, the amortised part's encoder and
+    likelihood."""
     m, a = r.model, r.amortised
     return dict(latent_dim=m.z0_dim, rec_hidden=a.rec_hidden, ode_hidden=m.ode_hidden, ode_layers=m.ode_layers,
-                sigma=a.sigma, solver=m.solver)
+                ode_act=m.ode_act, emission_hidden=m.emission_hidden, emission_layers=m.emission_layers,
+                emission_act=m.emission_act, sigma=a.sigma, solver=m.solver)
 
 register("ODE-LEBM", lambda r: ODELEBM(r.model), kind=LANGEVIN)
 register("ODE-LEBM without z_s", lambda r: ODELEBM(replace(r.model, static_dim=0)), kind=LANGEVIN)

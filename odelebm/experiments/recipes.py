@@ -186,18 +186,20 @@ RECIPES: dict[str, Recipe] = {
         TestConfig(steps=20, observed=16, select_every=250),
         # MoNODE's position encoder on the first T_in = 5 frames (31_rotmnist)
         AmortisedConfig(frame_encoder="stack", frame_window=5)),
-    # the Table 7 setup: latent 4, a 1 x 20 tanh ODE, a linear decoder (Chen et al.'s example: 4-20-20-4 ELU ODE, 4-20-2
-    # ReLU decoder), their lr 1e-2 and sigma 0.3
+    # Chen et al.'s networks in every row: latent 4, a 4-20-20-4 ELU ODE, a 4-20-2 ReLU decoder; lr 1e-2, sigma 0.3
     "spiral": Recipe(
         "spiral", SpiralData(),
-        ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, emission_layers=0, sigma=0.3,
-                    solver="rk4_grid", max_step=None),
+        ModelConfig(obs_shape=(2,), z0_dim=4, ebm_hidden=20, ode_hidden=20, ode_layers=2, ode_act="elu",
+                    emission_hidden=20, emission_layers=1, emission_act="relu", sigma=0.3, solver="rk4_grid",
+                    max_step=None),
+        # persistent posterior chains (20 steps from noise on a window's first visit, 10 from its last state after):
+        # chosen on validation with the test chains below (32_spiral, benchmarks/results/spiral_search_sampler.md)
         FitConfig(iterations=3000, batch_size=100, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
-                  posterior_step_size="auto",
-                  # 300 epochs: 3 seeds of all four in ~40 min on 2 cores
-                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),
+                  posterior_step_size="auto", persistent=True, persistent_steps=10,
+                  lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),   # 300 epochs
         baseline_config(iterations=3000, batch_size=100, lr_gen=1e-2, progress=False),
-        TestConfig(steps=100, observed=100, n_examples=4),
+        # 300 test steps, the last 100 without noise: a descent onto the mode the chain found
+        TestConfig(steps=300, tail=100, observed=100, n_examples=4),
         AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
     # the paper's Table 8-9 sizes (z0 8, z_d 4, EBM 20); MoNODE's ODE (2 x 100 softplus) and frame window T_in = 5
     "balls": Recipe(

@@ -4,14 +4,17 @@
 
 # %% ../../nbs/api/32_spiral.ipynb #b45ccdae
 from __future__ import annotations
+import time
 from typing import Sequence
 import numpy as np
+from torch import nn
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
+from .methods import Method, method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'TABLE6_ROWS', 'run_method', 'run_table6', 'plot_spirals']
+__all__ = ['EXPERIMENT', 'METHODS', 'TABLE6_ROWS', 'SCORED_BESIDE', 'N_VAL', 'VAL_SEEN', 'validation_scores',
+           'trivial_validation', 'run_method', 'run_table6', 'plot_spirals']
 
 # %% ../../nbs/api/32_spiral.ipynb #1e6cbb7b
 EXPERIMENT = "spiral"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -20,20 +23,48 @@ TABLE6_ROWS = {"Latent ODE (RNN enc)": "no MCMC, no EBM (Latent ODE)",
                "EBM prior without MCMC": "EBM prior without MCMC", "MCMC without EBM": "MCMC without EBM",
                "ODE-LEBM": "MCMC + EBM (ODE-LEBM)"}
 
+# a Langevin method's test windows also scored by Algorithm 2 as the paper states it, where the recipe's test differs
+SCORED_BESIDE = {"Algorithm 2 as stated": dict(steps=20, samples=1, adjust=False, warmup=0, tail=0)}
+N_VAL, VAL_SEEN = 200, 50   # validation: the first N_VAL windows; extrapolation from their first VAL_SEEN points
+
+def validation_scores(m: Method, model: nn.Module, recipe: Recipe, val, seed: int = 0, **test) -> dict[str, float]:
+    """On validation windows `val` (100 points): `fit`, the MSE at all the points the chains saw (against the noise
+    floor: did they converge), and `extrapolation`, the MSE of the points after the first `VAL_SEEN` predicted from
+    those (`test`: `TestConfig` fields changed); with the runaway chains of both (`chain_failures`), summed."""
+    fit = infer(m, model, val.x, val.t, recipe, seed=seed, **test)
+    ext = infer(m, model, val.x[:, :VAL_SEEN], val.t[:VAL_SEEN], recipe, t_query=val.t, seed=seed, **test)
+    fails = {k: v + chain_failures(ext)[k] for k, v in chain_failures(fit).items()}
+    return dict(fit=((fit.mean - val.x) ** 2).mean().item(),
+                extrapolation=((ext.mean - val.x)[:, VAL_SEEN:] ** 2).mean().item(), **fails)
+
+def trivial_validation(val) -> dict[str, float]:
+    "`validation_scores` of the trivial predictor: every point predicted by the mean of the points seen."
+    fit = ((val.x.mean(1, keepdim=True) - val.x) ** 2).mean().item()
+    ext = ((val.x[:, :VAL_SEEN].mean(1, keepdim=True) - val.x[:, VAL_SEEN:]) ** 2).mean().item()
+    return dict(fit=fit, extrapolation=ext)
+
 def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
-    "Train method `name` with each seed (as one ensemble where it allows) and score each on the test windows."
+    """Train method `name` with each seed (as one ensemble where it allows); score each on the test windows, and on
+    the validation windows (`validation_scores`)."""
     d = recipe.data.load()
-    k, n_ex = recipe.test.observed, recipe.test.n_examples
+    k, n_ex, val = recipe.test.observed, recipe.test.n_examples, d.val[:N_VAL]
+    def test_mse(m, model, member: dict, **test):
+        "The prediction of whole test windows from their first `k` points, its squared errors and its seconds."
+        start = time.time()
+        p = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"], **test)
+        return p, (p.mean - d.test.x) ** 2, time.time() - start
     def score(m, model, member: dict) -> dict:
-        """MSE over the observed first `k` points and over the whole window, from the first `k`; a few predictions for
-        the figure."""
-        p = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"])
-        err = (p.mean - d.test.x) ** 2
-        return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), pred=p.mean[:n_ex].tolist(),
-                    **chain_failures(p))
-    # no validation split: the chains are traced on training windows, as training sees them
-    health = lambda member: (d.train.x[:HEALTH_SERIES], d.train.t, d.train.mask[:HEALTH_SERIES])
+        """MSE over the observed first `k` points and over the whole window, from the first `k` (and by Algorithm 2 as
+        stated, `beside`); the validation scores; a few predictions for the figure."""
+        p, err, seconds = test_mse(m, model, member)
+        beside = {label: test_mse(m, model, member, **test)[1].mean().item()
+                  for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
+        v = validation_scores(m, model, recipe, val, member["seed"])
+        return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), predict_seconds=seconds,
+                    val_fit=v["fit"], val_extrapolation=v["extrapolation"], pred=p.mean[:n_ex].tolist(),
+                    **({"beside": beside} if beside else {}), **chain_failures(p))
+    health = lambda member: (val.x[:HEALTH_SERIES], val.t, val.mask[:HEALTH_SERIES])
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device,
                     health=health)
 
