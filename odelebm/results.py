@@ -125,7 +125,11 @@ DEPARTURES: dict[str, tuple[str, ...]] = {
     "table5": (_IMAGE_DECODER, _ROTMNIST_PRIOR),
     "table6": ("every row has Chen et al.'s ODE (4-20-20-4, ELU) and decoder (4-20-2, ReLU); the two encoder rows read "
                "the points with Rubanova et al.'s backward GRU (25 units) and a 100-unit head, where Chen et al.'s "
-               "example has a plain RNN of 25 units",),
+               "example has a plain RNN of 25 units",
+               "the two MCMC rows train with persistent posterior chains (20 steps from noise on a window's first "
+               "visit, 10 from its last state after; Algorithm 1: 20 from noise at every iteration) and predict with "
+               "300 test steps, the last 100 without noise, both chosen on validation (32_spiral); Algorithm 2 as "
+               "stated (one chain, 20 steps) is scored beside them"),
     "table10": (_IMAGE_DECODER, _ROTMNIST_PRIOR),
     "table11": (_IMAGE_DECODER, _ROTMNIST_PRIOR,
                 "'MCMC without EBM' is ODE-LEBM with f = 0 on the same reference N(0, 10^2 I)",
