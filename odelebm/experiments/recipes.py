@@ -194,7 +194,7 @@ RECIPES: dict[str, Recipe] = {
                     max_step=None),
         # persistent posterior chains (20 steps from noise on a window's first visit, 10 from its last state after):
         # chosen on validation with the test chains below (32_spiral, benchmarks/results/spiral_search_sampler.md)
-        # 100 epochs: the two MCMC rows' 3 seeds train as ensembles at 2.3 s per iteration each on 2 cores
+        # 100 epochs: each MCMC row's 3 seeds train as one ensemble in about 18 minutes on one core
         FitConfig(iterations=1000, batch_size=100, prior_steps=20, prior_step_size=0.4, posterior_steps=20,
                   posterior_step_size="auto", persistent=True, persistent_steps=10,
                   lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),
