@@ -17,13 +17,12 @@ in `--workers` processes (one torch thread each). Writes a Markdown table and JS
 
     python benchmarks/spiral_search.py --search sampler [--iterations 600] [--workers 2]
 """
-import argparse, json, re, subprocess, time
+import argparse, time
 from pathlib import Path
 from odelebm.experiments.executors import parallel_map
+from searches import PLAIN, slug, commit, write_results
 
-FLOOR = 0.3 ** 2   # the noise variance of the spirals (`SpiralData.noise`)
 # test procedures: `TestConfig` fields; the first is Algorithm 2 as the paper states it
-PLAIN = dict(samples=1, adjust=False, warmup=0, tail=0)
 TESTS = {
     "Alg. 2 (20 steps)": dict(PLAIN, steps=20),
     "100 steps": dict(PLAIN, steps=100),
@@ -43,10 +42,6 @@ SEARCHES["sampler"] = [
     ("ODE-LEBM", {"fit.persistent": True, "fit.persistent_steps": 10}),
     ("ODE-LEBM", {"fit.persistent": True, "model.step_stability": 1.8, "fit.posterior_step_size": 0.1}),
 ]
-
-
-def slug(name: str, overrides: dict) -> str:
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", f"{name}-{json.dumps(overrides, sort_keys=True)}")[:150]
 
 
 def score(m, model, r, val) -> dict:
@@ -95,13 +90,13 @@ def main():
     val = r.data.load().val[:a.n_val]
     rows = parallel_map(job, [(n, o, a.iterations, a.n_val, a.run_dir) for n, o in SEARCHES[a.search]], a.workers,
                         desc="candidates")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    at, floor = commit(), r.data.noise ** 2   # the noise variance of the spirals
     triv = trivial_validation(val)
     lines = ["# Spiral2D sampler search (validation split)", "",
-             f"Search `{a.search}`: the `spiral` recipe (profile `cpu`) at commit {commit} with the sampler `BASE` "
+             f"Search `{a.search}`: the `spiral` recipe (profile `cpu`) at commit {at} with the sampler `BASE` "
              f"({BASE}) and the overrides shown, "
              f"{a.iterations} iterations, seed 0, {r.data.n_train} training windows; scored on the first {a.n_val} "
-             f"validation windows. *fit*: MSE at the 100 points the chains saw (noise floor {FLOOR:.2f}); *extrap.*: "
+             f"validation windows. *fit*: MSE at the 100 points the chains saw (noise floor {floor:.2f}); *extrap.*: "
              f"MSE of points 50-99 predicted from the first 50. Each cell: fit / extrap. (chains restarted, "
              "series that fell back to their mean). Trivial predictor (the mean of the observed points): fit "
              f"{triv['fit']:.3f}, extrap. {triv['extrapolation']:.3f}.", "",
@@ -120,13 +115,9 @@ def main():
             cells.append(f"{s['fit']:.3f} / {s['extrapolation']:.3f}{fails}")
         lines.append(f"| {o['method']} | {o['overrides'] or '(BASE)'} | {o['seconds_per_iteration']} | "
                      f"{o['train_mse_last100']:.3f} | " + " | ".join(cells) + " |")
-    md = "\n".join(lines) + "\n"
-    print(md)
-    out = Path(a.out or f"benchmarks/results/spiral_search_{a.search}.json")
-    out.write_text(json.dumps(dict(search=a.search, iterations=a.iterations, n_val=a.n_val, commit=commit,
-                                   trivial=triv, floor=FLOOR, tests=TESTS, rows=rows), indent=1) + "\n")
-    out.with_suffix(".md").write_text(md)
-
+    write_results(a.out or f"benchmarks/results/spiral_search_{a.search}.json", "\n".join(lines) + "\n",
+                  dict(search=a.search, iterations=a.iterations, n_val=a.n_val, commit=at, trivial=triv, floor=floor,
+                       tests=TESTS, rows=rows))
 
 if __name__ == "__main__":
     main()

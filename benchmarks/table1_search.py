@@ -10,9 +10,10 @@ table and JSON.
 
     python benchmarks/table1_search.py --search stability [--iterations 1500] [--workers 2]
 """
-import argparse, json, re, subprocess, time
+import argparse, time
 from pathlib import Path
 from odelebm.experiments.executors import parallel_map
+from searches import slug, commit, write_results
 
 RATIOS = (0.1, 0.2, 0.3, 0.5)
 SEARCHES = {}
@@ -35,10 +36,6 @@ SEARCHES["recipe"] = [
 SEARCHES["edge"] = [   # the largest rates of the last search won for every method: one step further for each
     ("ODE-LEBM", {"fit.lr_gen": 3e-2}),
 ] + [(m, {"baseline.lr_gen": 1e-1}) for m in ("Latent ODE (RNN enc)", "Latent ODE (ODE-RNN enc)", "RNN-VAE", "GRU-D")]
-
-
-def slug(name: str, overrides: dict) -> str:
-    return re.sub(r"[^A-Za-z0-9.=_-]+", "_", f"{name}-{json.dumps(overrides, sort_keys=True)}")[:150]
 
 
 def job(name, overrides, iterations, profile, run_dir):
@@ -75,12 +72,12 @@ def main():
     trivial = {str(ra): trivial_mse(d.val, ra, VAL_MASK_SEED) for ra in RATIOS}
     rows = parallel_map(job, [(n, o, a.iterations, a.profile, a.run_dir) for n, o in SEARCHES[a.search]],
                         a.workers, desc="candidates")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    at = commit()
     its = a.iterations or f"{r.fit.iterations} (ODE-LEBM) / {r.baseline.iterations} (baselines)"
     lines = ["# Table 1 recipe search (validation split)", "",
              f"Search `{a.search}`: profile `{a.profile}`, {r.data.n_train} training series, {r.data.n_val} validation "
              f"series (the last {r.data.n_val} of the paper's 800 training series), {its} iterations per candidate, "
-             f"seed 0, the four ratios; commit {commit}. Validation MSE over all 100 points of each series from a "
+             f"seed 0, the four ratios; commit {at}. Validation MSE over all 100 points of each series from a "
              "fixed fraction r of them; the `table1` recipe at that commit with the overrides shown.", "",
              "| method | overrides | " + " | ".join(f"val r={ra}" for ra in RATIOS) + " | mean | training s |",
              "|---|---|" + "---|" * (len(RATIOS) + 2)]
@@ -91,13 +88,9 @@ def main():
         cells = (f"diverged: {o['diverged']} |" + " |" * len(RATIOS) if "diverged" in o else
                  " | ".join(f"{o['val'][str(ra)]:.4f}" for ra in RATIOS) + f" | {o['mean']:.4f} | {o['train_seconds']}")
         lines.append(f"| {o['method']} | {o['overrides'] or '(recipe)'} | {cells} |")
-    md = "\n".join(lines) + "\n"
-    print(md)
-    out = Path(a.out or f"benchmarks/results/table1_search_{a.search}.json")
-    out.write_text(json.dumps(dict(search=a.search, iterations=a.iterations, profile=a.profile, commit=commit,
-                                   trivial=trivial, rows=rows), indent=1) + "\n")
-    out.with_suffix(".md").write_text(md)
-
+    write_results(a.out or f"benchmarks/results/table1_search_{a.search}.json", "\n".join(lines) + "\n",
+                  dict(search=a.search, iterations=a.iterations, profile=a.profile, commit=at, trivial=trivial,
+                       rows=rows))
 
 if __name__ == "__main__":
     main()

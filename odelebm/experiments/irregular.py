@@ -6,17 +6,17 @@
 from __future__ import annotations
 from typing import Sequence
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from ..sequences import masked_mse
 from ..baselines import linear_interpolation
 from ..learner import Prediction
 from ..data_sinusoids import observation_mask
 from .recipes import Recipe
-from .methods import method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
+from .methods import Method, method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'SCORED_BESIDE', 'TRIVIAL', 'run_method', 'run_table1',
+__all__ = ['EXPERIMENT', 'METHODS', 'VAL_MASK_SEED', 'SCORED_BESIDE', 'TRIVIAL', 'interpolation', 'run_method', 'run_table1',
            'trivial_predictions', 'trivial_mse', 'ordering', 'iteration_range', 'plot_figure2']
 
 # %% ../../nbs/api/30_irregular.ipynb #63d002b5
@@ -30,29 +30,35 @@ SCORED_BESIDE = {"20 test-time steps": dict(steps=20), "100 test-time steps": di
 
 
 # %% ../../nbs/api/30_irregular.ipynb #5f8c9ee1
+def interpolation(m: Method, model: nn.Module, recipe: Recipe, split, ratio: float, mask_seed: int, seed: int = 0,
+                  **test) -> tuple[float, Prediction, Tensor]:
+    """What Table 1 scores: the MSE over the full series of `split` predicted by trained `model` of method `m` from a
+    fixed mask of fraction `ratio` (drawn with `mask_seed`; `seed`: the chains' draws; `test`: `TestConfig` fields
+    changed, e.g. `samples=1`), the prediction and the mask."""
+    mask = observation_mask(len(split), recipe.data.n_points, ratio, mask_seed)
+    p = infer(m, model, split.x, split.t, recipe, mask, seed=seed, **test)
+    return masked_mse(p.mean, split.x, torch.ones_like(mask)).item(), p, mask
+
 def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu") -> list[dict]:
     """Train method `name` at every `(ratio, seed)` of `pairs` on `device` (several: as one ensemble), score each on the
     CPU as its own job."""
     d = recipe.data.load()
-    def interpolation(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Prediction, Tensor]:
-        """MSE over the full series of `split` from a fixed mask of the member's ratio (`test`: `TestConfig` fields
-        changed, e.g. `samples=1`), the prediction and the mask."""
-        mask = observation_mask(len(split), recipe.data.n_points, member["ratio"], mask_seed)
-        p = infer(m, model, split.x, split.t, recipe, mask, seed=member["seed"], **test)
-        return masked_mse(p.mean, split.x, torch.ones_like(mask)).item(), p, mask
+    def interp(m, model, split, member: dict, mask_seed: int, **test) -> tuple[float, Prediction, Tensor]:
+        "`interpolation` of the member's ratio and chain seed."
+        return interpolation(m, model, recipe, split, member["ratio"], mask_seed, member["seed"], **test)
     def score(m, model, member: dict) -> dict:
         """Interpolation MSE of the full test series from the fixed test mask of the member's ratio and seed (and of the
         validation series, when held out); a few predictions for Figure 2."""
-        mse, p, test_mask = interpolation(m, model, d.test, member, member["seed"])
+        mse, p, test_mask = interp(m, model, d.test, member, member["seed"])
         val = ({} if d.val is None
-               else dict(val_mse=interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]))
+               else dict(val_mse=interp(m, model, d.val, member, VAL_MASK_SEED + member["seed"])[0]))
         # the recipe's chains per series against one, on validation (the choice)
         if val and m.test_variants(recipe, {"one chain": dict(samples=1)}):
-            val["val_mse_one_chain"] = interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"],
+            val["val_mse_one_chain"] = interp(m, model, d.val, member, VAL_MASK_SEED + member["seed"],
                                                      samples=1)[0]
         # the same model, other test-time chains
-        beside = {label: interpolation(m, model, d.test, member, member["seed"], **test)[0]
+        beside = {label: interp(m, model, d.test, member, member["seed"], **test)[0]
                   for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
         if beside: val["beside"] = beside
         k = recipe.test.n_examples
@@ -61,7 +67,7 @@ def run_method(name: str, pairs: Sequence[tuple[float, int]], recipe: Recipe, ru
     def validate(m, model, member: dict) -> float:
         """The validation MSE that chooses each run's iterate (`recipe.test.select_every`; one chain per series: cheap
         enough to score often)."""
-        return interpolation(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
+        return interp(m, model, d.val, member, VAL_MASK_SEED + member["seed"], samples=1)[0]
     def health(member: dict) -> tuple[Tensor, Tensor, Tensor]:
         "The first validation series, as the member's validation scores see them (its ratio's mask)."
         mask = observation_mask(len(d.val), recipe.data.n_points, member["ratio"], VAL_MASK_SEED + member["seed"])
