@@ -1028,6 +1028,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'odelebm.results.is_trivial': ('api/results.html#is_trivial', 'odelebm/results.py'),
                                  'odelebm.results.load_results': ('api/results.html#load_results', 'odelebm/results.py'),
                                  'odelebm.results.machine_info': ('api/results.html#machine_info', 'odelebm/results.py'),
+                                 'odelebm.results.near_paper': ('api/results.html#near_paper', 'odelebm/results.py'),
                                  'odelebm.results.paper_value': ('api/results.html#paper_value', 'odelebm/results.py'),
                                  'odelebm.results.profile_label': ('api/results.html#profile_label', 'odelebm/results.py'),
                                  'odelebm.results.relative': ('api/results.html#relative', 'odelebm/results.py'),

@@ -15,7 +15,7 @@ from odelebm.experiments.methods import register
 
 RECIPES["toy"] = replace(RECIPES["table1"], name="toy")                                  # the recipe ...
 SMOKE.budgets["toy"] = {"data.n_series": 30, "data.n_points": 12, "data.n_val": 4, "fit.iterations": 2, "baseline.iterations": 2,
-                        "test.steps": 2}                                                  # ... and the smoke profile's budget of it
+                        "test.steps": 2, "test.tail": 1}                                  # ... and the smoke profile's budget of it
 register("GRU-D (4 units)", lambda r: GRUD(r.model.obs_shape[0], hidden=4))              # a new method
 '''  # noqa: E501 (the module the test writes, kept as it is)
 

@@ -104,13 +104,14 @@ def load_model(name: str, seed: int, r: Recipe, run_dir: str | Path) -> tuple[to
 
 # %% ../../nbs/api/31_rotmnist.ipynb #875d2feb
 def predict_frames(model, name: str, x: Tensor, t: Tensor, r: Recipe, n_steps: int | None = None,
-                   seed: int = 0) -> dict[str, Tensor]:
+                   seed: int = 0, **test) -> dict[str, Tensor]:
     """Predicted frames at all times `t` from the first `r.test.observed` frames of `x` (`n_steps`: test-time posterior
-    steps instead of the recipe's); the latents: all of them (`z`, the first chain's for ODE-LEBM, the encoder's for a
-    baseline), `z0` and `z_s` (None if absent), and its runaway test chains (`chain_failures`)."""
+    steps instead of the recipe's; `test`: other `TestConfig` fields changed, e.g. `tail`); the latents: all of them
+    (`z`, the first chain's for ODE-LEBM, the encoder's for a baseline), `z0` and `z_s` (None if absent), and its
+    runaway test chains (`chain_failures`)."""
     k = r.test.observed
     p = infer(method(name), model, x[:, :k], t[:k], r, t_query=t, seed=seed, batch_size=r.fit.batch_size, latents=True,
-              **({} if n_steps is None else dict(steps=n_steps)))
+              **({} if n_steps is None else dict(steps=n_steps)), **test)
     return dict(pred=p.mean, z=p.z[:, 0], z0=p.latents["z0"], z_s=p.latents.get("z_s"), **chain_failures(p))
 
 EXTRAPOLATION_START = 15   # MoNODE's '45' key: frames 15-44 (the first 15 excluded)
@@ -150,10 +151,11 @@ def mean_frame_prediction(x: Tensor, observed: int) -> Tensor:
     "The trivial predictor: every frame of a sequence predicted by the mean of its first `observed` frames."
     return x[:, :observed].mean(1, keepdim=True).expand_as(x)
 
-def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0) -> dict:
+def evaluate(model, name: str, data: SequenceData, r: Recipe, n_steps: int | None = None, seed: int = 0,
+             **test) -> dict:
     """Table-2 scores of a trained model on `data`: `scores` (MSE at T = 15 and T = 45, mean and std over batches), NMI
-    of z_s, latents."""
-    out = predict_frames(model, name, data.x, data.t, r, n_steps, seed)
+    of z_s, latents (`n_steps`, `test`: as `predict_frames`)."""
+    out = predict_frames(model, name, data.x, data.t, r, n_steps, seed, **test)
     if not torch.isfinite(out["pred"]).all(): raise FloatingPointError(f"{name}: non-finite predictions")
     score = None if out["z_s"] is None or len(data) < 10 else nmi(out["z_s"], data.labels, seed)
     return dict(method=name, **scores(out["pred"], data.x, r.fit.batch_size), nmi=score, **out)

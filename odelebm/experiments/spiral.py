@@ -8,7 +8,7 @@ import time
 from typing import Sequence
 import numpy as np
 from torch import nn
-from .recipes import Recipe
+from .recipes import Recipe, ALGORITHM_2
 from .methods import Method, method, infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
@@ -24,7 +24,7 @@ TABLE6_ROWS = {"Latent ODE (RNN enc)": "no MCMC, no EBM (Latent ODE)",
                "ODE-LEBM": "MCMC + EBM (ODE-LEBM)"}
 
 # a Langevin method's test windows also scored by Algorithm 2 as the paper states it, where the recipe's test differs
-SCORED_BESIDE = {"Algorithm 2 as stated": dict(steps=20, samples=1, adjust=False, warmup=0, tail=0)}
+SCORED_BESIDE = {"Algorithm 2 as stated": ALGORITHM_2}
 N_VAL, VAL_SEEN = 200, 50   # validation: the first N_VAL windows; extrapolation from their first VAL_SEEN points
 
 def validation_scores(m: Method, model: nn.Module, recipe: Recipe, val, seed: int = 0, **test) -> dict[str, float]:
