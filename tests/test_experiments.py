@@ -90,7 +90,7 @@ def test_set_changes_the_posterior_step_of_table1_and_nothing_else(tmp_path):
     ref = json.loads(
         (Path(__file__).parent / "reference" / "smoke_results.json").read_text())["results"]["table1_irregular"]
     before = {(r[1], r[2]): r[4] for r in ref}
-    for r in res["records"]:
+    for r in (r for r in res["records"] if not r.get("timing")):   # seconds differ between any two runs
         # the reference was stored with 2-thread in-process jobs, and every job runs single-threaded now: last bits may
         # differ
         moved = r["value"] != pytest.approx(before[(r["method"], r["column"])], rel=1e-4)
