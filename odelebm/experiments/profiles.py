@@ -68,7 +68,7 @@ CPU = Profile(
     refresh_figures=True, notebooks=_full_run(workers=2, repeats=5),
     budgets={"table1": {}, "rotmnist": {}, "spiral": {}, "balls": {}, "mujoco": {"data.n_traj": 2000}})
 PAPER = Profile(
-    "paper", "the paper's settings (500 epochs, 20 Langevin steps in training, 3 seeds); for a GPU",
+    "paper", "the paper's budgets (500 epochs, 3 seeds) with the recipes' samplers; for a GPU",
     seeds=3, refresh_figures=True, notebooks=_full_run(workers=1, repeats=10),
     # 8000 iterations at batch 50 (Algorithm 2's 20 test-time steps scored beside the recipe's chains)
     budgets={"table1": {"fit.iterations": 8000, "baseline.iterations": 8000},
