@@ -12,6 +12,7 @@ from torch.autograd.function import once_differentiable
 from torchdiffeq import odeint
 from torch._C._functorch import peek_interpreter_stack
 from .kernels import KERNEL_METHODS, KERNEL_UNITS, MAX_HIDDEN, triton_available, triton_grid_solve
+from .cpu_kernel import CPU_UNITS, CpuGridSolve, cpu_kernel_available
 
 # %% auto #0
 __all__ = ['GRID_SOLVERS', 'ODEINT_SOLVERS', 'BACKENDS', 'mlp', 'ODEFunc', 'field_unit', 'fold_field', 'solver_backend',
@@ -209,7 +210,7 @@ def _fused_params(func: nn.Module) -> tuple[str, list[Tensor]] | None:
     return fold_field(unit, [m.weight for m in lins], [m.bias for m in lins], func.dynamic_dim)
 
 # %% ../nbs/api/02_dynamics.ipynb #5719c145
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "cpu")
 _DEFAULT_BACKEND = ["auto"]
 
 @contextmanager
@@ -228,11 +229,18 @@ def _triton_fits(method: str, unit: str, params: Sequence[Tensor], z0: Tensor) -
             and z0.dtype == torch.float32
             and triton_available(z0.device))
 
+def _cpu_fits(unit: str, params: Sequence[Tensor], z0: Tensor) -> bool:
+    "Whether the compiled CPU solver covers this solve: float32 states and weights on the CPU, a unit it has."
+    return (z0.device.type == "cpu" and z0.dtype == torch.float32 and z0.numel() > 0 and unit in CPU_UNITS
+            and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params) and cpu_kernel_available())
+
 def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or an ensemble's stacked `(E, B, D)`
                 t: Tensor,                  # increasing time grid `(T,)`
                 unit: str, params: Sequence[Tensor],  # from `fold_field`: one model's weights, or stacked `(E, ...)`
                 method: str = "euler_grid", substeps: int = 1,
-                backend: str = "auto",  # "triton": one launch (odelebm.kernels); "torch"; "auto": triton where it fits
+                # "triton": one launch (odelebm.kernels); "cpu": one C call (odelebm.cpu_kernel); "torch": tensor
+                # operations; "auto": the kernel of the device where it fits, else "torch"
+                backend: str = "auto",
                 ) -> Tensor:
     "The fused grid solve of a folded MLP field: trajectory `([E,] B, T, D)`."
     if backend not in BACKENDS: raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -240,11 +248,16 @@ def fused_solve(z0: Tensor,                 # states at `t[0]`: `(B, D)`, or an 
     if backend == "triton" and not _triton_fits(method, unit, params, z0):
         raise ValueError("backend='triton' needs triton on a CUDA device (or TRITON_INTERPRET=1), a grid solver, "
                          f"one hidden layer of at most {MAX_HIDDEN} units of {sorted(KERNEL_UNITS)} and float32 states")
+    if backend == "cpu" and not _cpu_fits(unit, params, z0):
+        raise ValueError("backend='cpu' needs the compiled solver (a C compiler, see odelebm.cpu_kernel) and float32 "
+                         "states and weights on the CPU")
     # inside `torch.func.vmap` over members: one stacked solve (`_MemberSolve`)
     if peek_interpreter_stack() is not None:
         return _MemberSolve.apply(z0, t, unit, method, substeps, backend, *params)
     if backend == "triton" or (backend == "auto" and z0.is_cuda and _triton_fits(method, unit, params, z0)):
         return triton_grid_solve(z0, t[1:] - t[:-1], substeps, unit, list(params), method)
+    if backend == "cpu" or (backend == "auto" and _cpu_fits(unit, params, z0)):
+        return CpuGridSolve.apply(z0, _host_steps(t, substeps), substeps, GRID_SOLVERS[method], unit, *params)
     return _FusedGridSolve.apply(z0, _host_steps(t, substeps), substeps, GRID_SOLVERS[method], unit, *params)
 
 _STEPS_MEMO: list = [None]
@@ -258,6 +271,8 @@ def _host_steps(t: Tensor, substeps: int) -> list[float]:
     _STEPS_MEMO[0] = (t, (t._version, substeps), hs)
     return hs
 
+
+# %% ../nbs/api/02_dynamics.ipynb #5719c14a
 def solve(func: nn.Module,          # vector field `func(t, z)`
           z0: Tensor,               # states at `t[0]`, shape `(B, D)`
           t: Tensor,                # increasing time grid `(T,)`
@@ -306,33 +321,35 @@ class _MemberSolve(torch.autograd.Function):
         return fused_solve(front(z0, in_dims[0]), t, unit, stacked, method, substeps, backend), 0
 
 # %% ../nbs/api/02_dynamics.ipynb #b9ef4185
-def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0) -> list[dict]:
-    """Compare the Triton kernel with the PyTorch fused solver on `device`: values, state and weight gradients, stacked
-    members (raises beyond `tol`)."""
+def check_kernel(device: str = "cuda", tol: float = 1e-5, seed: int = 0, backend: str = "triton") -> list[dict]:
+    """Compare a solver kernel (`backend`: "triton", or "cpu", the compiled C solver) with the PyTorch fused solver on
+    `device`: values, state and weight gradients, stacked members (raises beyond `tol`)."""
     g = torch.Generator().manual_seed(seed)
     t = torch.cat([torch.zeros(1), torch.rand(20, generator=g).sort().values * 3]).to(device)
     out = []
-    for act, dyn, sub, method in [("tanh", 0, 1, "euler_grid"), ("softplus", 2, 2, "rk4_grid"),
-                                  ("relu", 0, 3, "midpoint_grid"), ("tanh", 1, 1, "rk4_grid"),
-                                  ("tanh", 0, 2, "midpoint_grid")]:
+    for act, dyn, sub, method, layers in [("tanh", 0, 1, "euler_grid", 1), ("softplus", 2, 2, "rk4_grid", 1),
+                                          ("relu", 0, 3, "midpoint_grid", 1), ("tanh", 1, 1, "rk4_grid", 1),
+                                          ("tanh", 0, 2, "midpoint_grid", 1), ("elu", 0, 1, "rk4_grid", 2),
+                                          ("softplus", 1, 1, "euler_grid", 3)]:
+        if backend == "triton" and (layers > 1 or act == "elu"): continue   # one hidden layer, its units only
         torch.manual_seed(seed)
-        fs = [ODEFunc(10, 100, 1, act, dyn).to(device) for _ in range(3)]
+        fs = [ODEFunc(10, 100, layers, act, dyn).to(device) for _ in range(3)]
         z0 = torch.randn(3, 37, 10 + dyn, generator=g).to(device).requires_grad_(True)
         # one model: values and every gradient
-        ref, got = (solve(fs[0], z0[0], t, method, sub, backend=b) for b in ("torch", "triton"))
+        ref, got = (solve(fs[0], z0[0], t, method, sub, backend=b) for b in ("torch", backend))
         w = torch.randn(ref.shape, generator=g).to(device)
         g_ref, g_got = (torch.autograd.grad((y * w).sum(), [z0, *fs[0].parameters()]) for y in (ref, got))
         grad_err = max(((a - b).abs().max() / a.abs().max()).item() for a, b in zip(g_ref, g_got))
-        # three members stacked, one launch: each equals its own solve
+        # three members stacked, one call: each equals its own solve
         lins = [[m for m in f.net if isinstance(m, nn.Linear)] for f in fs]
-        unit, params = fold_field(field_unit(fs[0].net), [torch.stack([l[i].weight for l in lins]) for i in range(2)],
-                                  [torch.stack([l[i].bias for l in lins]) for i in range(2)], dyn)
-        stacked = fused_solve(z0, t, unit, params, method, sub, backend="triton")
+        unit, params = fold_field(field_unit(fs[0].net), [torch.stack([l[i].weight for l in lins])
+                                                          for i in range(layers + 1)],
+                                  [torch.stack([l[i].bias for l in lins]) for i in range(layers + 1)], dyn)
+        stacked = fused_solve(z0, t, unit, params, method, sub, backend=backend)
         alone = torch.stack([solve(f, z0[e], t, method, sub, backend="torch") for e, f in enumerate(fs)])
-        r = dict(method=method, act=act, dynamic_dim=dyn, substeps=sub, value=(ref - got).abs().max().item(),
-                 grad_rel=grad_err, stacked=(stacked - alone).abs().max().item())
+        r = dict(method=method, act=act, layers=layers, dynamic_dim=dyn, substeps=sub,
+                 value=(ref - got).abs().max().item(), grad_rel=grad_err, stacked=(stacked - alone).abs().max().item())
         if max(r["value"], r["grad_rel"], r["stacked"]) > tol:
-            raise AssertionError(f"the kernel differs from the PyTorch solver: {r}")
+            raise AssertionError(f"the {backend} kernel differs from the PyTorch solver: {r}")
         out.append(r)
     return out
-
