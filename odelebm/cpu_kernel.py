@@ -477,8 +477,10 @@ def build_cpu_kernel(cache: str | Path | None = None) -> Path:
     there already; returns the library. RuntimeError saying why when no flag set builds."""
     cc, version = _compiler()
     cache = kernel_cache() if cache is None else Path(cache)
-    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not _private(cache): cache = Path(tempfile.mkdtemp(prefix="odelebm-kernel-"))   # 0700, this process's own
+    try: cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError: pass   # not writable here: a private temporary directory below
+    if not (cache.is_dir() and os.access(cache, os.W_OK) and _private(cache)):
+        cache = Path(tempfile.mkdtemp(prefix="odelebm-kernel-"))   # 0700, this process's own
     errors = []
     for flags in CFLAGS:
         what = "\0".join([SOURCE, *cc, *flags, *_LINK, version, platform.machine(), platform.system()])
