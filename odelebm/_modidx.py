@@ -135,6 +135,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'odelebm.cpu_kernel._chunks': ('api/cpu_kernel.html#_chunks', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._compiler': ('api/cpu_kernel.html#_compiler', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._config': ('api/cpu_kernel.html#_config', 'odelebm/cpu_kernel.py'),
+                                    'odelebm.cpu_kernel._cpu_identity': ('api/cpu_kernel.html#_cpu_identity', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._declare': ('api/cpu_kernel.html#_declare', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._first_error': ('api/cpu_kernel.html#_first_error', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._pointers': ('api/cpu_kernel.html#_pointers', 'odelebm/cpu_kernel.py'),

@@ -462,6 +462,14 @@ def _compiler() -> tuple[list[str], str]:
     except (OSError, subprocess.SubprocessError) as e: raise RuntimeError(f"the C compiler {cc[0]!r} does not run: {e}")
     return cc, (version.splitlines() or [""])[0]
 
+def _cpu_identity() -> str:
+    """What `-march=native` compiles for: the CPU's model and instruction-set flags (a cache shared by machines of
+    several kinds must not hand one machine's build to another)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+        return "\n".join(sorted({l for l in info if l.startswith(("model name", "flags", "Features", "CPU part"))}))
+    except OSError: return platform.processor() or platform.machine()
+
 def _private(path: Path) -> bool:
     "Owned by this user and writable by nobody else: a library loaded from there runs as this user."
     st = path.stat()
@@ -483,7 +491,7 @@ def build_cpu_kernel(cache: str | Path | None = None) -> Path:
         cache = Path(tempfile.mkdtemp(prefix="odelebm-kernel-"))   # 0700, this process's own
     errors = []
     for flags in CFLAGS:
-        what = "\0".join([SOURCE, *cc, *flags, *_LINK, version, platform.machine(), platform.system()])
+        what = "\0".join([SOURCE, *cc, *flags, *_LINK, version, platform.machine(), platform.system(), _cpu_identity()])
         lib = cache / f"grid_solve-{hashlib.sha256(what.encode()).hexdigest()[:24]}.so"
         if lib.exists() and _private(lib): return lib
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
