@@ -11,6 +11,8 @@ The model is trained (or, if the run folder holds it, loaded) as `table2_rotmnis
 Table 5 and Table 2 at that profile find it there. Writes a Markdown table and JSON.
 
     python benchmarks/rotmnist_test_steps.py [--profile cpu] [--run-dir runs/cpu]
+    python benchmarks/rotmnist_test_steps.py --set fit.posterior_steps=50 --run-dir /tmp/rotmnist-k50 \\
+        --out benchmarks/results/rotmnist_test_steps_k50.json        # a model trained with longer chains
 """
 import argparse, time
 from searches import PLAIN, commit, write_results
@@ -31,20 +33,26 @@ def main():
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--run-dir", default=None, help="default: runs/<profile>")
     ap.add_argument("--out", default="benchmarks/results/rotmnist_test_steps.json")
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="recipe fields for the model (JSON values), e.g. fit.posterior_steps=50")
+    ap.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated test chains (default: all)")
     a = ap.parse_args()
+    import json
+    overrides = {k: json.loads(v) for k, v in (x.split("=", 1) for x in a.set)}
+    chosen = {c: CANDIDATES[c] for c in a.candidates.split(",")}
     import torch
     torch.set_num_threads(1)
     from odelebm.experiments.recipes import recipe
     from odelebm.experiments.store import run_paths
     from odelebm.experiments.rotmnist import train_all, load_model, load_data, evaluate
-    r = recipe("rotmnist", a.profile)
+    r = recipe("rotmnist", a.profile, overrides)
     run_dir = str(run_paths(a.profile, a.run_dir, None)[0])
     info = train_all(["ODE-LEBM"], 1, r, run_dir, resume=True)[0]
     model, _ = load_model("ODE-LEBM", 0, r, run_dir)
     val = load_data(r).val
     half = r.test_step_size / 2
     rows = []
-    for label, chain in CANDIDATES.items():
+    for label, chain in chosen.items():
         for k in STEPS:
             test = {f: (half if v == "half" else v) for f, v in chain(k).items()}
             t0 = time.time()
@@ -55,7 +63,9 @@ def main():
             print(rows[-1], flush=True)
     at = commit()
     lines = ["# Rotating MNIST: the test-time sampler against the number of steps (validation split)", "",
-             f"The seed-0 ODE-LEBM of the `rotmnist` recipe (profile `{a.profile}`: {r.fit.iterations} iterations, "
+             f"The seed-0 ODE-LEBM of the `rotmnist` recipe (profile `{a.profile}`"
+             f"{'; ' + ', '.join(f'{k} = {v}' for k, v in overrides.items()) if overrides else ''}: "
+             f"{r.fit.iterations} iterations, {r.fit.posterior_steps} posterior steps per training chain, "
              f"trained at {info['commit']}, iterate {info['training'].get('selected_iteration')} chosen on "
              f"validation; {'loaded' if info.get('cached') else 'trained by this script'}), its chains' step "
              f"{r.test_step_size}; {len(val)} validation sequences predicted from their first {r.test.observed} "
@@ -63,7 +73,7 @@ def main():
              "chains restarted or series that fell back to their mean, where any; seconds per prediction.", "",
              "| test chain | " + " | ".join(f"K = {k}" for k in STEPS) + " | T=45 non-increasing in K |",
              "|---|" + "---|" * (len(STEPS) + 1)]
-    for label in CANDIDATES:
+    for label in chosen:
         rs = [o for o in rows if o["candidate"] == label]
         cells = [f"{o['mse45']:.4f} / {o['mse15']:.4f}"
                  + (f" ({o['restarted']}, {o['fallbacks']})" if o["restarted"] or o["fallbacks"] else "")
@@ -71,8 +81,8 @@ def main():
         mono = all(b["mse45"] <= a_["mse45"] for a_, b in zip(rs, rs[1:]))
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {'yes' if mono else 'no'} |")
     write_results(a.out, "\n".join(lines) + "\n",
-                  dict(profile=a.profile, commit=at, model=dict(commit=info["commit"], training=info["training"]),
-                       steps=STEPS, rows=rows))
+                  dict(profile=a.profile, overrides=overrides, commit=at,
+                       model=dict(commit=info["commit"], training=info["training"]), steps=STEPS, rows=rows))
 
 
 if __name__ == "__main__":
