@@ -35,11 +35,11 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/rotmnist_test_steps.json")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="recipe fields for the model (JSON values), e.g. fit.posterior_steps=50")
-    ap.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated test chains (default: all)")
+    ap.add_argument("--candidates", default=";".join(CANDIDATES), help="test chains, separated by ; (default: all)")
     a = ap.parse_args()
     import json
     overrides = {k: json.loads(v) for k, v in (x.split("=", 1) for x in a.set)}
-    chosen = {c: CANDIDATES[c] for c in a.candidates.split(",")}
+    chosen = {c: CANDIDATES[c] for c in a.candidates.split(";")}
     import torch
     torch.set_num_threads(1)
     from odelebm.experiments.recipes import recipe
