@@ -140,6 +140,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'odelebm.cpu_kernel._first_error': ('api/cpu_kernel.html#_first_error', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._pointers': ('api/cpu_kernel.html#_pointers', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel._private': ('api/cpu_kernel.html#_private', 'odelebm/cpu_kernel.py'),
+                                    'odelebm.cpu_kernel._sweep_buffer': ('api/cpu_kernel.html#_sweep_buffer', 'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel.build_cpu_kernel': ( 'api/cpu_kernel.html#build_cpu_kernel',
                                                                              'odelebm/cpu_kernel.py'),
                                     'odelebm.cpu_kernel.cpu_kernel': ('api/cpu_kernel.html#cpu_kernel', 'odelebm/cpu_kernel.py'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/api/02c_cpu_kernel.ipynb #d0e57056
 from __future__ import annotations
-import ctypes, hashlib, os, platform, shlex, shutil, subprocess, tempfile, warnings
+import ctypes, hashlib, os, platform, shlex, shutil, subprocess, sys, tempfile, warnings
 from pathlib import Path
 import torch
 from torch import Tensor
@@ -532,7 +532,16 @@ def cpu_kernel_available() -> bool:
     return cpu_kernel() is not None
 
 # %% ../nbs/api/02c_cpu_kernel.ipynb #ba6806d3
-_SPARE: dict[int, Tensor] = {}   # sweep buffers handed back by finished backward passes, by size
+_SPARE: dict[int, Tensor] = {}   # one sweep buffer per size, reused once no autograd graph holds it
+
+def _sweep_buffer(like: Tensor, n: int) -> Tensor:
+    """A buffer of `n` floats for the sweep: the kept one of that size when nothing else refers to it (its graph was
+    freed: a retained graph keeps its own), else a new one, kept in its place."""
+    buf = _SPARE.get(n)
+    if buf is None or sys.getrefcount(buf) > 3:   # the dict, `buf` and getrefcount's argument: free
+        buf = _SPARE[n] = like.new_empty(n)
+        if len(_SPARE) > 4: _SPARE.pop(next(iter(_SPARE)))
+    return buf
 
 def _array(kind, xs) -> ctypes.Array: return (kind * len(xs))(*xs)
 def _pointers(ts: list[Tensor]) -> ctypes.Array: return (ctypes.c_void_p * len(ts))(*(t.data_ptr() for t in ts))
@@ -575,12 +584,12 @@ class CpuGridSolve(torch.autograd.Function):
         out = start.new_empty(E, B, len(hs) + 1, dims[0])
         cache = None
         if any(ctx.needs_input_grad):
-            n = E * lib.odelebm_cache_floats(L, dims, B, len(hs), substeps, cfg[8])
-            cache = _SPARE.pop(n, None)
-            if cache is None: cache = start.new_empty(n)
+            cache = _sweep_buffer(start, E * lib.odelebm_cache_floats(L, dims, B, len(hs), substeps, cfg[8]))
         _check(lib.odelebm_forward(torch.get_num_threads(), *cfg, start.data_ptr(), out.data_ptr(),
                                    None if cache is None else cache.data_ptr()))
-        if cache is not None: ctx.cfg, ctx.cache, ctx.weights, ctx.shape = cfg, cache, (Ws, bs), z0.shape
+        if cache is not None:   # saved as autograd saves: freed after the backward pass unless the graph is retained
+            ctx.save_for_backward(cache)
+            ctx.cfg, ctx.weights, ctx.shape = cfg, (Ws, bs), z0.shape
         return out.view(*z0.shape[:-1], len(hs) + 1, z0.shape[-1])
 
     @staticmethod
@@ -594,10 +603,9 @@ class CpuGridSolve(torch.autograd.Function):
         dW = [go.new_zeros(E, *W.shape[-2:]) for W in Ws] if want_w else []
         db = [go.new_zeros(E, b.shape[-1]) for b in bs] if want_w else []
         weights = (_pointers(dW), _pointers(db)) if want_w else (None, None)
-        _check(lib.odelebm_backward(torch.get_num_threads(), *cfg, go.data_ptr(), ctx.cache.data_ptr(),
+        cache, = ctx.saved_tensors
+        _check(lib.odelebm_backward(torch.get_num_threads(), *cfg, go.data_ptr(), cache.data_ptr(),
                                     gz0.data_ptr(), *weights))
-        _SPARE.setdefault(ctx.cache.numel(), ctx.cache); ctx.cache = None   # for the next solve of this size
-        if len(_SPARE) > 4: _SPARE.pop(next(iter(_SPARE)))
         # a weight shared by the members (or by the pieces of one model's batch): their gradients summed
         fit = lambda g, p: g if g.ndim == p.ndim else g.sum(0)
         grads = [fit(g, p) for l in range(len(Ws)) for g, p in ((dW[l], Ws[l]), (db[l], bs[l]))] if want_w else \
