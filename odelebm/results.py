@@ -17,10 +17,10 @@ from .files import atomic_path, atomic_write
 __all__ = ['PAPER', 'PAPER_EPOCHS', 'HIGHER_IS_BETTER', 'RELATIVE_TO', 'PAPER_ONLY', 'DEPARTURES', 'RESULTS_DIR',
            'IMAGE_SUFFIXES', 'RUNAWAY_KEYS', 'MIN_SEEDS', 'ALPHA', 'DECISION_RULE', 'OUTCOMES', 'COVERAGE',
            'NOT_RESULTS', 'FAILED_SEED', 'paper_value', 'check_figure_file', 'machine_info', 'git_commit', 'Results',
-           'load_results', 'summarise', 'relative', 'table_columns', 'training_budget', 'runaway_counts',
-           'runaway_line', 'table_markdown', 'Sample', 'is_trivial', 'samples', 'compare', 'combine', 'Item', 'Claim',
-           'verdict', 'claim_outcome', 'near_paper', 'findings', 'is_dirty', 'coverage_rows', 'profile_label',
-           'coverage_markdown']
+           'load_results', 'summarise', 'relative', 'table_columns', 'training_budget', 'learning_text',
+           'still_improving', 'runaway_counts', 'runaway_line', 'table_markdown', 'Sample', 'is_trivial', 'samples',
+           'compare', 'combine', 'Item', 'Claim', 'verdict', 'claim_outcome', 'near_paper', 'findings', 'is_dirty',
+           'coverage_rows', 'profile_label', 'coverage_markdown']
 
 # %% ../nbs/api/80_results.ipynb #6be2be40
 PAPER: dict[str, dict[str, Any]] = {
@@ -306,9 +306,24 @@ def _header(table: str, s: dict, params: dict | None) -> str:
     spread = (f"mean (std) over {n} seeds, std the sample standard deviation (n - 1)" if n > 1 else
               "one seed; (std), where shown, is over the test batches of that seed, not across seeds"
               if any(sd for (_, sd, _) in s.values()) else "one seed, no spread measured")
-    budget = training_budget(table, params or {})
-    return (f"*Budget:* {budget}. " if budget else "") + f"*Ours:* {spread}."
+    budget, learned = training_budget(table, params or {}), learning_text(params or {})
+    return ((f"*Budget:* {budget}. " if budget else "") + (f"*Learning:* {learned}. " if learned else "")
+            + f"*Ours:* {spread}.")
 
+def learning_text(params: dict) -> str:
+    """Per method, its budget and whether it had stopped improving on validation (`params["learning"]`, written by
+    `experiments.learning.learning_params` with the rule it applied, `params["learning_rule"]`); '' when not
+    recorded."""
+    if not (lr := params.get("learning")): return ""
+    return "; ".join(f"{m} {v}" for m, v in lr.items()) + (f" ({params['learning_rule']})"
+                                                           if params.get("learning_rule") else "")
+
+def still_improving(params: dict) -> list[str]:
+    "The methods whose runs were still improving on validation when their budget ended (`learning_text`)."
+    return [m for m, v in params.get("learning", {}).items() if "still improving" in v]
+
+
+# %% ../nbs/api/80_results.ipynb #230e2647
 RUNAWAY_KEYS = ("restarted", "fallbacks")   # what `methods.chain_failures` counts for a prediction from chains
 
 def runaway_counts(output: dict) -> dict[str, int]:
@@ -634,6 +649,7 @@ def coverage_rows(results: list[dict]) -> list[dict]:
             continue
         params, seeds = meta.get("params", {}), int(meta.get("params", {}).get("seeds", 1))
         full, budget = _budget_status(it.table, params, seeds)
+        still = still_improving(params)
         missing = [m for m in PAPER.get(it.table, {}).get("rows", {}) if m not in PAPER_ONLY.get(it.table, set())
                    and not any(mm == m for (mm, _) in S)] if not it.figure else []
         ours = paper = "–"
@@ -652,11 +668,13 @@ def coverage_rows(results: list[dict]) -> list[dict]:
         notes = ([it.caveat] if it.caveat else []) + ([] if it.figure or smoke else findings(it.table, records))
         rows.append(dict(item=it.name, what=it.what, budget="paper" if full and not missing else "reduced",
                          budget_text=f"{budget}; {seeds} seed{'s' * (seeds > 1)}"
+                         + (f"; {learning_text(params)}" if params.get("learning") else "")
                          + (f"; no {', '.join(missing)}" if missing else "")
                          + (f"; **computed from uncommitted code** (`{meta.get('commit', 'unknown')}`): no checkout "
                             "gives it" if is_dirty(meta) else ""),
                          ours=ours, paper=paper, outcome=claim.outcome if claim else "",
                          claim=("not judged (smoke run)" if smoke and it.claim else f"**{claim.outcome}**: {claim}"
+                                + (f"; *still improving when its budget ended:* {', '.join(still)}" if still else "")
                                 if claim else "–"),
                          note="; ".join(notes) or "–"))
     return rows
