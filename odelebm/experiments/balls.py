@@ -13,8 +13,8 @@ from .methods import infer, run_jobs, run_grid, chain_failures, HEALTH_SERIES
 from .executors import LOCAL
 
 # %% auto #0
-__all__ = ['EXPERIMENT', 'METHODS', 'SPANS', 'friction_scores', 'invariant_latent', 'examples', 'run_method', 'run_table3',
-           'trivial_scores', 'plot_figure8', 'plot_friction']
+__all__ = ['EXPERIMENT', 'METHODS', 'SPANS', 'friction_scores', 'invariant_latent', 'examples', 'validation_scores', 'run_method',
+           'run_table3', 'trivial_scores', 'plot_figure8', 'plot_friction']
 
 # %% ../../nbs/api/33_balls.ipynb #fe3e04e0
 EXPERIMENT = "balls"   # the recipe (`experiments.recipes`) and the run folder's subfolders
@@ -45,6 +45,14 @@ def examples(friction: torch.Tensor) -> list[int]:
     return [order[0].item(), order[len(order) // 2].item(), order[-1].item()]
 
 # %% ../../nbs/api/33_balls.ipynb #d88a7a6c
+def validation_scores(m, model, recipe: Recipe, val, seed: int = 0, **test) -> dict[str, float]:
+    """Sequences `val` predicted from their first `recipe.test.observed` frames (`test`: `TestConfig` fields to
+    change): the MSE of the observed frames (`fit`: did the posterior explain what it saw) and of every frame (`all`:
+    Table 3's T=20 on the validation sequences of 20 frames)."""
+    k = recipe.test.observed
+    err = ((infer(m, model, val.x[:, :k], val.t[:k], recipe, t_query=val.t, seed=seed, **test).mean - val.x) ** 2)
+    return dict(fit=err[:, :k].mean().item(), all=err.mean().item())
+
 def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | None = None, resume: bool = False,
                device: str = "cpu") -> list[dict]:
     """Train method `name` with each seed (as one ensemble where it allows); score each on the test sequences from their
@@ -61,10 +69,8 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
         return dict(mse=mse, **friction_scores(latent.numpy(), friction.numpy()), pick=pick,
                     frames=list(range(0, T, 4)), pred=pred[pick][:, ::4, 0].tolist(), **chain_failures(p))
     def validate(m, model, member: dict) -> float:
-        """What chooses each run's iterate (`recipe.test.select_every`): the MSE of every frame of the validation
-        sequences, predicted from their first `k` (Table 3's T=20 column, on validation)."""
-        return ((infer(m, model, d.val.x[:, :k], d.val.t[:k], recipe, t_query=d.val.t, seed=member["seed"]).mean
-                 - d.val.x) ** 2).mean().item()
+        "What chooses each run's iterate (`recipe.test.select_every`): `validation_scores`' MSE of all frames."
+        return validation_scores(m, model, recipe, d.val, member["seed"])["all"]
     # the test chains traced on validation sequences, from the first frames the test shows
     health = lambda member: (d.val.x[:HEALTH_SERIES, :k], d.val.t[:k], None)
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device,
