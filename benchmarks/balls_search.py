@@ -47,13 +47,15 @@ def job(name, overrides, iterations, every, run_dir):
     from odelebm.experiments.recipes import recipe
     from odelebm.experiments.methods import method, train_selected, training_summary
     from odelebm.experiments.balls import validation_scores
-    r = recipe("balls", "cpu", {"fit.iterations": iterations, "baseline.iterations": iterations, **overrides})
+    fields = {k: v for k, v in overrides.items() if k != "fit.obs_ratio"}   # a member's field, not the recipe's
+    r = recipe("balls", "cpu", {"fit.iterations": iterations, "baseline.iterations": iterations, **fields})
     d, m = r.data.load(), method(name)
     path = Path(run_dir) / f"{slug(name, overrides)}-{iterations}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     try:
-        trainer, (model,), sel = train_selected(m, r, d.train, [(0, None)], checkpoint=path, resume=True,
+        trainer, (model,), sel = train_selected(m, r, d.train, [(0, overrides.get("fit.obs_ratio"))],
+                                                checkpoint=path, resume=True,
                                                 validate=lambda e, mod: validation_scores(m, mod, r, d.val)["all"],
                                                 every=every)
     except FloatingPointError as e:   # a diverged candidate is a result of the search, not the end of it
