@@ -84,9 +84,11 @@ def run_table3(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int 
 
 # %% ../../nbs/api/33_balls.ipynb #6d550f60
 def trivial_scores(x: torch.Tensor, observed: int) -> dict[str, dict[str, float]]:
-    "MSE of each span for the trivial predictors: the last observed frame held, and the mean observed frame."
+    """MSE of each span for the trivial predictors: the last observed frame held, the mean observed frame, and the blank
+    frame (no ball: what a model that never learned to draw the ball scores)."""
     T = x.shape[1]
     preds = {"last observed frame, held (trivial)": x[:, observed - 1:observed].expand_as(x),
+             "blank frame (trivial)": torch.zeros_like(x),
              "mean observed frame (trivial)": x[:, :observed].mean(1, keepdim=True).expand_as(x)}
     return {row: {col: ((p - x)[:, :min(n, T)] ** 2).mean().item() for col, n in SPANS.items()}
             for row, p in preds.items()}
