@@ -19,8 +19,8 @@ GROUP_FIELDS = ("env", "ratio")   # a job record's fields that set it apart from
                                   # its seed
 
 def best_so_far(curve: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
-    """A validation curve `[[iteration, score], ...]` as the lowest score reached by each iteration (non-finite scores,
-    from chains that diverged, are skipped: they were never eligible)."""
+    """A validation curve `[[iteration, score], ...]` as the lowest score reached by each iteration (the non-finite
+    scores of diverged chains are skipped: they were never eligible)."""
     out, best = [], math.inf
     for it, v in curve:
         if math.isfinite(v): best = min(best, v)
