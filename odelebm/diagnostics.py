@@ -138,8 +138,10 @@ def plot_traces(traces: dict[str, PosteriorTrace], title: str = ""):
         a.plot(tr.steps, tr.mse, color=color, label=label)
         if tr.floor is not None: a.axhline(tr.floor, color=color, ls="--", lw=0.8)
         b.plot(tr.steps, tr.norm, color=color)
+    # Bernoulli frames have no noise floor: the title names only what is drawn
+    floors = any(tr.floor is not None for tr in traces.values())
     a.set(xlabel="Langevin step", ylabel="MSE at the observed points", yscale="log",
-          title="fit to the observed points (dashed: noise floor)")
+          title="fit to the observed points" + (" (dashed: noise floor)" if floors else ""))
     b.set(xlabel="Langevin step", ylabel="mean |z|", title="distance from the prior's centre")
     a.legend(frameon=False, fontsize=7)
     if title: fig.suptitle(title, fontsize=9)
