@@ -33,6 +33,7 @@ class Spirals:
     clean: dict[str, Tensor]   # split name -> noise-free windows, same shape as that split's `x`
     start: dict[str, Tensor]   # split name -> index of each window's first point on its curve
     curves: Tensor             # (2, n_total, 2) base curves, from `spiral_curves`
+    val_long: SequenceData | None = None   # validation windows of the test's length (`n_val_long` of them), or None
 
 def _windows(curves: Tensor, n: int, length: int,
              noise: float, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -46,11 +47,12 @@ def _windows(curves: Tensor, n: int, length: int,
 @lru_cache(maxsize=8)
 def make_spirals(n_train: int = 1000, n_val: int = 1000, n_test: int = 200, train_len: int = 100, test_len: int = 500,
                  noise: float = 0.3, seed: int = 0, n_total: int = 1000, theta_max: float = 6 * math.pi,
-                 a: float = 0.0, b: float = 0.3) -> Spirals:
+                 a: float = 0.0, b: float = 0.3, n_val_long: int = 0) -> Spirals:
     """Spiral2D of Chen et al. (2018): train/val windows of `train_len`, test windows of `test_len`, Gaussian noise
-    `noise`."""
+    `noise`; `n_val_long` validation windows of `test_len` besides (`val_long`)."""
     for k, v in dict(n_train=n_train, n_val=n_val, n_test=n_test).items():
         if v < 1: raise ValueError(f"{k} must be >= 1, got {v}")
+    if n_val_long < 0: raise ValueError(f"n_val_long must be >= 0, got {n_val_long}")
     for k, v in dict(train_len=train_len, test_len=test_len).items():
         if not 2 <= v <= n_total: raise ValueError(f"{k} must be in [2, n_total={n_total}], got {v}")
     if noise < 0: raise ValueError(f"noise must be >= 0, got {noise}")
@@ -58,8 +60,11 @@ def make_spirals(n_train: int = 1000, n_val: int = 1000, n_test: int = 200, trai
     dt = theta[1] - theta[0]
     g = torch.Generator().manual_seed(seed)
     splits, clean, start = {}, {}, {}
-    for name, n, length in (("train", n_train, train_len), ("val", n_val, train_len), ("test", n_test, test_len)):
+    # the long validation windows last: the other splits are the same with or without them
+    for name, n, length in (("train", n_train, train_len), ("val", n_val, train_len), ("test", n_test, test_len),
+                            ("val_long", n_val_long, test_len)):
+        if not n: continue
         x, c, direction, s = _windows(curves, n, length, noise, g)
         splits[name] = SequenceData(dt * torch.arange(length), x, labels=direction)
         clean[name], start[name] = c, s
-    return Spirals(splits["train"], splits["val"], splits["test"], clean, start, curves)
+    return Spirals(splits["train"], splits["val"], splits["test"], clean, start, curves, splits.get("val_long"))

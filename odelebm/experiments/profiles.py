@@ -57,8 +57,8 @@ SMOKE = Profile(
                         "baseline.iterations": 2, "test.steps": 3, "test.tail": 1},
              "rotmnist": {"data.n_train": 20, "data.n_test": 10, "fit.iterations": 2, "baseline.iterations": 2},
              "spiral": {"data.n_train": 40, "data.n_val": 8, "data.n_test": 8, "data.test_len": 150,
-                        "fit.iterations": 2, "baseline.iterations": 2, "fit.batch_size": 20, "baseline.batch_size": 20,
-                        "test.steps": 2, "test.tail": 1},
+                        "data.n_val_long": 8, "fit.iterations": 2, "baseline.iterations": 2, "fit.batch_size": 20,
+                        "baseline.batch_size": 20, "test.steps": 2, "test.tail": 1},
              "balls": {"data.n_train": 20, "data.n_val": 5, "data.n_test": 12, "data.t_test": 24, "fit.iterations": 2,
                        "baseline.iterations": 2, "test.steps": 2},
              "mujoco": {"data.n_traj": 30, "fit.iterations": 2, "baseline.iterations": 2, "test.steps": 2}})

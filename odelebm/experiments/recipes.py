@@ -58,9 +58,11 @@ class SpiralData:
     test_len: int = 500               # points per test window: the first `test.observed` are seen, all are predicted
     noise: float = 0.3
     seed: int = 0
+    n_val_long: int = 200             # validation windows of `test_len` (what chooses each run's iterate)
     def load(self, data_dir: str | None = None):
         from odelebm.data_spiral import make_spirals
-        return make_spirals(self.n_train, self.n_val, self.n_test, self.train_len, self.test_len, self.noise, self.seed)
+        return make_spirals(self.n_train, self.n_val, self.n_test, self.train_len, self.test_len, self.noise, self.seed,
+                            n_val_long=self.n_val_long)
 
 @dataclass(frozen=True)
 class BallsData:
@@ -205,7 +207,8 @@ RECIPES: dict[str, Recipe] = {
                   lr_gen=1e-2, lr_ebm=1e-4, lr_decay=0.999, progress=False),
         baseline_config(iterations=1000, batch_size=100, lr_gen=1e-2, progress=False),
         # 300 test steps, the last 100 without noise: a descent onto the mode the chain found
-        TestConfig(steps=300, tail=100, observed=100, n_examples=4),
+        # every row's iterate chosen on validation windows of the test's length (32_spiral)
+        TestConfig(steps=300, tail=100, observed=100, n_examples=4, select_every=100),
         AmortisedConfig(rec_hidden=25, n_z_samples=1, sigma=0.3)),
 }
 

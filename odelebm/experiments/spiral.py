@@ -49,11 +49,18 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
     the validation windows (`validation_scores`)."""
     d = recipe.data.load()
     k, n_ex, val = recipe.test.observed, recipe.test.n_examples, d.val[:N_VAL]
+    def predict(m, model, member: dict, windows, **test):
+        "Whole `windows` predicted from their first `k` points, and the squared errors."
+        p = infer(m, model, windows.x[:, :k], windows.t[:k], recipe, t_query=windows.t, seed=member["seed"], **test)
+        return p, (p.mean - windows.x) ** 2
     def test_mse(m, model, member: dict, **test):
         "The prediction of whole test windows from their first `k` points, its squared errors and its seconds."
         start = time.time()
-        p = infer(m, model, d.test.x[:, :k], d.test.t[:k], recipe, t_query=d.test.t, seed=member["seed"], **test)
-        return p, (p.mean - d.test.x) ** 2, time.time() - start
+        return *predict(m, model, member, d.test, **test), time.time() - start
+    def validate(m, model, member: dict) -> float:
+        """What chooses each run's iterate (`recipe.test.select_every`), for every row alike: the test's score on the
+        validation windows of the test's length."""
+        return predict(m, model, member, d.val_long)[1].mean().item()
     def score(m, model, member: dict) -> dict:
         """MSE over the observed first `k` points and over the whole window, from the first `k` (and by Algorithm 2 as
         stated, `beside`); the validation scores; a few predictions for the figure."""
@@ -61,12 +68,14 @@ def run_method(name: str, seeds: Sequence[int], recipe: Recipe, run_dir: str | N
         beside = {label: test_mse(m, model, member, **test)[1].mean().item()
                   for label, test in m.test_variants(recipe, SCORED_BESIDE).items()}
         v = validation_scores(m, model, recipe, val, member["seed"])
+        v |= {} if d.val_long is None else dict(long=validate(m, model, member))
         return dict(mse_observed=err[:, :k].mean().item(), mse=err.mean().item(), predict_seconds=seconds,
                     val_fit=v["fit"], val_extrapolation=v["extrapolation"], pred=p.mean[:n_ex].tolist(),
+                    **({"val_long": v["long"]} if "long" in v else {}),
                     **({"beside": beside} if beside else {}), **chain_failures(p))
     health = lambda member: (val.x[:HEALTH_SERIES], val.t, val.mask[:HEALTH_SERIES])
     return run_jobs(EXPERIMENT, name, [dict(seed=sd) for sd in seeds], recipe, d.train, score, run_dir, resume, device,
-                    health=health)
+                    validate=None if d.val_long is None else validate, health=health)
 
 def run_table6(methods: Sequence[str], seeds: int, recipe: Recipe, workers: int = 1, run_dir: str | None = None,
                resume: bool = False, device: str = "cpu", executor: str = LOCAL) -> list[dict]:
