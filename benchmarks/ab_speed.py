@@ -1,10 +1,11 @@
 """Speed of the library before and after a change, measured in alternation on one machine.
 
-Rows (Table 1 sinusoid setup of `odelebm.experiments.timing`, 1 torch thread): one ODE-LEBM training iteration and one
-Algorithm 2 prediction batch, one iteration of an ensemble of 12 ODE-LEBMs, and one iteration of the Latent ODE (RNN
-encoder) alone and as an ensemble of 12 (`fit_baselines`). Each round measures the code at `--before` (a temporary git
+Rows (Table 1 sinusoid setup of `odelebm.experiments.timing`, 1 torch thread): one ODE-LEBM training iteration (20 and
+100 posterior steps) and one Algorithm 2 prediction batch, one iteration of an ensemble of 12 ODE-LEBMs, and one
+iteration of the Latent ODE (RNN encoder) alone and as an ensemble of 12 (`fit_baselines`). Each round measures the code at `--before` (a temporary git
 worktree) and then the working tree, each in a fresh process; the table gives the medians over rounds and the median of
-the per-round ratios (after / before), which is what to read on a noisy machine.
+the per-round ratios (after / before), which is what to read on a noisy machine, and the price of a 5x longer posterior
+chain: the K+ = 100 iteration after over the K+ = 20 iteration before.
 
     python benchmarks/ab_speed.py --before d3cf75f --out benchmarks/results/restructure_speed
 """
@@ -26,7 +27,9 @@ def measure(warmup: int, repeats: int) -> dict[str, float]:
     torch.set_num_threads(1)
     sin = SETUPS["sinusoids"]()
     lone = time_odelebm(sin, 20, warmup, repeats)
-    out = {"ODE-LEBM, training iteration": lone["train_s"], "ODE-LEBM, prediction batch (Algorithm 2)": lone["test_s"],
+    out = {"ODE-LEBM, training iteration": lone["train_s"],
+           "ODE-LEBM, training iteration, K+=100": time_odelebm(sin, 100, warmup, repeats)["train_s"],
+           "ODE-LEBM, prediction batch (Algorithm 2)": lone["test_s"],
            f"ODE-LEBM ensemble of {MEMBERS}, training iteration":
                time_ensemble(sin, MEMBERS, 20, warmup, repeats)["train_s"]}
     r = recipe("table1", "cpu", {"baseline.iterations": warmup + repeats})
@@ -84,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         b = [r["before"][row] for r in rounds]; n = [r["after"][row] for r in rounds]
         rows.append(dict(row=row, before_s=statistics.median(b), after_s=statistics.median(n),
                          ratio=statistics.median(x / y for x, y in zip(n, b))))
-    res = dict(before=before, after=after + ("+dirty" if dirty else ""), rounds=rounds, rows=rows,
+    long, short = "ODE-LEBM, training iteration, K+=100", "ODE-LEBM, training iteration"
+    longer = (statistics.median(r["after"][long] / r["before"][short] for r in rounds)
+              if all(long in r["before"] for r in rounds) else None)
+    res = dict(before=before, after=after + ("+dirty" if dirty else ""), rounds=rounds, rows=rows, longer_chain=longer,
                machine=platform.processor() or platform.machine(), cores=os.cpu_count(),
                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                command=" ".join(["python", "benchmarks/ab_speed.py", *(argv if argv is not None else sys.argv[1:])]))
@@ -93,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
           f"rounds in alternation, each row a median of {a.repeats} calls after {a.warmup} warm-up. Times: medians "
           "over rounds; ratio: median of the per-round ratios after / before.\n\n"
           "| row | before, s | after, s | after / before |\n|---|---|---|---|\n"
-          + "".join(f"| {r['row']} | {r['before_s']:.4f} | {r['after_s']:.4f} | {r['ratio']:.3f} |\n" for r in rows))
+          + "".join(f"| {r['row']} | {r['before_s']:.4f} | {r['after_s']:.4f} | {r['ratio']:.3f} |\n" for r in rows)
+          + ("" if longer is None else f"\nA 5x longer posterior chain: the K+ = 100 iteration after / the K+ = 20 "
+             f"iteration before, per round, median: **{longer:.3f}**.\n"))
     print(md)
     if a.out:
         Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))

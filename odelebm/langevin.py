@@ -78,13 +78,19 @@ def normal_draws(generator: Generators, active: Sequence[bool] | None = None) ->
                           torch.zeros(shape, device=z.device, dtype=z.dtype) for g, a in zip(gens, active)])
     return draw
 
-def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None,
-          bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none): the new positions, `log pi(z)`, its
-    gradient, and which chains failed (non-finite or beyond `bound`)."""
+def _evaluate(log_prob, z: Tensor) -> tuple[Tensor, Tensor]:
+    "`log pi(z)` and its gradient, detached."
     z = z.detach().requires_grad_(True)
     lp = log_prob(z)
     grad, = torch.autograd.grad(lp.sum(), z)
+    return lp.detach(), grad
+
+def _step(log_prob, z: Tensor, s: float | Tensor, noise: Callable[[Tensor], Tensor] | None,
+          bound: float, at: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One Langevin step from `z` (`noise`: draws e shaped like `z`, None for none; `at`: `log pi(z)` and its gradient,
+    when already known): the new positions, `log pi(z)`, its gradient, and which chains failed (non-finite or beyond
+    `bound`)."""
+    lp, grad = _evaluate(log_prob, z) if at is None else at
     new = z.detach() + 0.5 * s ** 2 * grad
     if noise is not None: new = new + s * noise(new)
     return new, lp, grad, ~torch.isfinite(lp) | ~torch.isfinite(new).all(-1) | (new.norm(dim=-1) > bound)
@@ -94,13 +100,6 @@ def _noise(noise: bool | Callable[[Tensor], Tensor], generator: Generators) -> C
     return noise if callable(noise) else normal_draws(generator) if noise else None
 
 # %% ../nbs/api/01_langevin.ipynb #35b5a19e
-def _evaluate(log_prob, z: Tensor) -> tuple[Tensor, Tensor]:
-    "`log pi(z)` and its gradient, detached."
-    z = z.detach().requires_grad_(True)
-    lp = log_prob(z)
-    grad, = torch.autograd.grad(lp.sum(), z)
-    return lp.detach(), grad
-
 def _uniforms(generator: Generators) -> Callable[[int, torch.device], Tensor]:
     """`n` uniform draws on (0, 1), one per chain, from `generator` as `normal_draws` splits it (the normal CDF of a
     normal draw)."""
@@ -110,10 +109,11 @@ def _uniforms(generator: Generators) -> Callable[[int, torch.device], Tensor]:
 
 def _adjusted(log_prob, z: Tensor, n_steps: int, s: float | Tensor, noise: Callable[[Tensor], Tensor],
               uniform: Callable[[int, torch.device], Tensor], bound: float, tr: LangevinTrace | None,
-              alive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+              alive: Tensor, start: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """`n_steps` Metropolis-adjusted Langevin steps from `z`: the positions, their `log pi`, and which chains do not
-    move (not `alive` already, or non-finite at `z`). A proposal that is non-finite or beyond `bound` is rejected."""
-    lp, grad = _evaluate(log_prob, z)
+    move (not `alive` already, or non-finite at `z`). A proposal that is non-finite or beyond `bound` is rejected
+    (`start`: `log pi(z)` and its gradient, when already known)."""
+    lp, grad = _evaluate(log_prob, z) if start is None else start
     bad = ~alive | ~torch.isfinite(lp) | ~torch.isfinite(grad).all(-1)
     for _ in range(n_steps):
         e = noise(z)
@@ -157,6 +157,9 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
              warmup: int = 0,
              # the last `tail` of the `n_steps` without noise (nor an accept test)
              tail: int = 0,
+             # `(log pi, its gradient)` at `init`, already computed (`stable_step`'s `with_start`): the first step uses
+             # them instead of evaluating them again
+             start: tuple[Tensor, Tensor] | None = None,
              ) -> Tensor | tuple:
     """Run `n_steps` of short-run Langevin dynamics on all chains of `init` at once; returns the samples (and `alive`,
     `trace`)."""
@@ -166,6 +169,7 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
             raise ValueError(f"{name} must be an integer in [0, n_steps], got {v!r}")
     if adjust and noise is False: raise ValueError("an adjusted chain needs its noise: adjust=True with noise=False")
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
+    if start is not None and not isinstance(init, Tensor): raise ValueError("start needs the chains' start, init")
     if isinstance(init, Tensor): z = init.detach().clone()
     else:
         z = normal_draws(generator)(torch.empty(*init, device=_gens(generator)[0].device if generator is not None
@@ -187,7 +191,7 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
     def unadjusted(steps: range) -> None:
         nonlocal z, alive, last
         for k in steps:
-            new, lp, grad, bad = _step(log_prob, z, s, noise if k < noisy else None, bound)
+            new, lp, grad, bad = _step(log_prob, z, s, noise if k < noisy else None, bound, start if k == 0 else None)
             if runaway == "drop":   # failing chains keep their last good position, without a host sync
                 alive &= ~bad
                 z = torch.where(alive[:, None], new, z.detach())
@@ -200,13 +204,13 @@ def langevin(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to `l
             if trace:
                 tr.energy.append(last.mean().item()); tr.grad_norm.append(grad.flatten(1).norm(dim=1).mean().item())
     with torch.enable_grad():
-        start = min(warmup, noisy) if adjust else noisy
-        unadjusted(range(start))
-        if start < noisy:
-            z, lp, bad = _adjusted(log_prob, z, noisy - start, s, noise, _uniforms(generator), bound,
-                                   tr if trace else None, alive)
+        first = min(warmup, noisy) if adjust else noisy   # the first adjusted step
+        unadjusted(range(first))
+        if first < noisy:
+            z, lp, bad = _adjusted(log_prob, z, noisy - first, s, noise, _uniforms(generator), bound,
+                                   tr if trace else None, alive, start if first == 0 else None)
             if runaway == "drop": alive &= ~bad
-            elif bad.any(): raise LangevinDivergence(start, _finite_mean(last), "non-finite log-density or gradient",
+            elif bad.any(): raise LangevinDivergence(first, _finite_mean(last), "non-finite log-density or gradient",
                                                      bad.nonzero().flatten().tolist())
             last = -lp
         unadjusted(range(noisy, n_steps))
@@ -228,17 +232,18 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
                 stability: float = 1.0,
                 n_iter: int = 3,                      # power iterations
                 eps: float = 1e-2,                    # finite-difference length in latent units
-                ) -> Tensor:
+                # also return `(log pi, its gradient)` at `z`, which the chain's first step can use (`langevin`'s
+                # `start`) instead of evaluating them again
+                with_start: bool = False,
+                ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
     """Per-chain steps `min(step_size, sqrt(2 * stability / lambda))`, `lambda` each chain's largest curvature of `-log
     pi` at `z`."""
     if not stability > 0: raise ValueError(f"stability must be > 0, got {stability}")
     z = z.detach()
-    def grad(at: Tensor) -> Tensor:
-        at = at.requires_grad_(True)
-        return torch.autograd.grad(log_prob(at).sum(), at)[0]
+    grad = lambda at: _evaluate(log_prob, at)[1]
     unit = lambda v: v / v.norm(dim=-1, keepdim=True).clamp(min=1e-30)
     with torch.enable_grad():
-        g = grad(z.clone())
+        lp, g = _evaluate(log_prob, z)
         # no random start: no generator is touched
         v = unit(torch.where(g.norm(dim=-1, keepdim=True) > 0, g, torch.ones_like(g)))
         for _ in range(n_iter):
@@ -248,7 +253,8 @@ def stable_step(log_prob: Callable[[Tensor], Tensor], # maps latents `(B, D)` to
          else torch.full((len(z),), float(step_size), dtype=z.dtype, device=z.device))
     cap = (2 * stability / lam.clamp(min=1e-30)).sqrt()
     # a non-finite start is the chain's own check to report
-    return torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)
+    capped = torch.where(torch.isfinite(lam), torch.minimum(s, cap), s)
+    return (capped, (lp, g)) if with_start else capped
 
 
 # %% ../nbs/api/01_langevin.ipynb #899319be
@@ -338,13 +344,14 @@ def run_chains(make_log_prob: Callable[..., Callable[[Tensor], Tensor]], inputs:
                constants: Sequence[Tensor], init: Tensor, n_steps: int, step_size: float | Tensor,
                noise: bool | Callable = True, runaway: str = "raise", graph: bool | None = None,
                cache: dict | None = None, key: tuple = (), bound: float | None = None, generator: Generators = None,
-               adjust: bool = False, warmup: int = 0, tail: int = 0) -> Tensor | tuple[Tensor, Tensor]:
+               adjust: bool = False, warmup: int = 0, tail: int = 0,
+               start: tuple[Tensor, Tensor] | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """`langevin` on `log pi = make_log_prob(*inputs, *constants)`, or, with `graph` (None: on a CUDA device), replays
     of a captured step kept in `cache` under `key`; divergence is then checked once, at the end of the chain (`bound`,
-    `generator`: see `langevin`)."""
+    `generator`, `start`: see `langevin`; a replay evaluates its first step itself)."""
     if runaway not in ("raise", "drop"): raise ValueError(f"runaway must be 'raise' or 'drop', got {runaway!r}")
     eager = lambda: langevin(make_log_prob(*inputs, *constants), init, n_steps, step_size, noise, runaway=runaway,
-                             bound=bound, generator=generator, adjust=adjust, warmup=warmup, tail=tail)
+                             bound=bound, generator=generator, adjust=adjust, warmup=warmup, tail=tail, start=start)
     # (the captured step is the unadjusted one with its noise: adjusted or tailed chains run step by step)
     use = ((init.is_cuda if graph is None else graph) and not callable(noise) and cache is not None and not adjust
            and not tail)

@@ -272,9 +272,10 @@ def sample_posterior(self, x: Tensor, t: Tensor, mask: Tensor, n_steps: int = 20
     init = normal_draws(generator)(torch.empty(len(x), self.latent_dim, device=self.device)) if init is None else init
     with frozen(self):  # the chains need grad_z only: no weight gradients are formed
         if trace:
-            step = self.posterior_step(step_size, mask, lambda z: -self.posterior_energy(z, x, t, mask), init)
-            return langevin(lambda z: -self.posterior_energy(z, x, t, mask), init, n_steps, step, noise, trace, runaway,
-                            self.chain_bound, generator, adjust, warmup, tail)
+            log_prob = lambda z: -self.posterior_energy(z, x, t, mask)
+            step, start = self.posterior_step(step_size, mask, log_prob, init, with_start=True)
+            return langevin(log_prob, init, n_steps, step, noise, trace, runaway, self.chain_bound, generator, adjust,
+                            warmup, tail, start)
         log_prob = lambda xs, ms, ts: (lambda z: -self.posterior_energy(z, xs, ts, ms))
         return self.run_posterior(log_prob, [x, mask], [t], init, n_steps, step_size, mask, noise, runaway, graph,
                                   graph_cache(self), ("posterior", tuple(x.shape), tuple(t.shape), weights_key(self)),
@@ -296,8 +297,10 @@ def run_posterior(self, make_log_prob, inputs: list, constants: list, init: Tens
     for n in legs:
         # the chain's unadjusted warm-up and noise-free tail, where they fall in this leg
         leg_warmup, leg_tail = max(0, min(n, warmup - done)), max(0, min(n, done + n - (n_steps - tail)))
-        out = run_chains(make_log_prob, inputs, constants, z, n, self.posterior_step(step_size, mask, log_prob, z),
-                         noise, runaway, graph, cache, key, self.chain_bound, generator, adjust, leg_warmup, leg_tail)
+        # (the cap evaluates log pi and its gradient where the leg starts: its first step reuses them)
+        step, start = self.posterior_step(step_size, mask, log_prob, z, with_start=True)
+        out = run_chains(make_log_prob, inputs, constants, z, n, step, noise, runaway, graph, cache, key,
+                         self.chain_bound, generator, adjust, leg_warmup, leg_tail, start)
         done += n
         if runaway == "raise": z = out; continue
         new, ok = out   # a chain that failed in an earlier leg keeps the position where it failed
@@ -319,11 +322,12 @@ def auto_step_size(self, mask: Tensor, scale: float | None = None) -> Tensor:
 
 @patch_to(ODELEBM)
 def posterior_step(self, step_size: float | str | Tensor, mask: Tensor, log_prob=None,
-                   init: Tensor | None = None) -> float | Tensor:
+                   init: Tensor | None = None, with_start: bool = False) -> float | Tensor | tuple:
     """`step_size` as `langevin` takes it: a number or per-chain tensor as given, `'auto'` by `auto_step_size`; with
-    `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`)."""
+    `step_stability`, capped per chain at `init` on `log_prob` (`stable_step`). `with_start`: also `log pi` and its
+    gradient at `init` where the cap computed them (else None), as `langevin`'s `start`."""
     if isinstance(step_size, str):
         if step_size != "auto": raise ValueError(f"step_size must be a positive number or 'auto', got {step_size!r}")
         step_size = self.auto_step_size(mask).to(self.device)
-    if self.config.step_stability is None or log_prob is None: return step_size
-    return stable_step(log_prob, init, step_size, self.config.step_stability)
+    if self.config.step_stability is None or log_prob is None: return (step_size, None) if with_start else step_size
+    return stable_step(log_prob, init, step_size, self.config.step_stability, with_start=with_start)
