@@ -2,10 +2,10 @@
 
 Rows (Table 1 sinusoid setup of `odelebm.experiments.timing`, 1 torch thread): one ODE-LEBM training iteration (20 and
 100 posterior steps) and one Algorithm 2 prediction batch, one iteration of an ensemble of 12 ODE-LEBMs, and one
-iteration of the Latent ODE (RNN encoder) alone and as an ensemble of 12 (`fit_baselines`). Each round measures the code at `--before` (a temporary git
-worktree) and then the working tree, each in a fresh process; the table gives the medians over rounds and the median of
-the per-round ratios (after / before), which is what to read on a noisy machine, and the price of a 5x longer posterior
-chain: the K+ = 100 iteration after over the K+ = 20 iteration before.
+iteration of the Latent ODE (RNN encoder) alone and as an ensemble of 12 (`fit_baselines`). Each round measures the code
+at `--before` (a temporary git worktree) and then the working tree, each in a fresh process; the table gives the medians
+over rounds and the median of the per-round ratios (after / before), which is what to read on a noisy machine, and the
+price of a 5x longer posterior chain: the K+ = 100 iteration after over the K+ = 20 iteration before.
 
     python benchmarks/ab_speed.py --before d3cf75f --out benchmarks/results/restructure_speed
 """
