@@ -473,6 +473,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.training_curves': ( 'api/methods.html#training_curves',
                                                                                               'odelebm/experiments/methods.py'),
+                                             'odelebm.experiments.methods.training_seconds': ( 'api/methods.html#training_seconds',
+                                                                                               'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.training_summary': ( 'api/methods.html#training_summary',
                                                                                                'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.use_selected': ( 'api/methods.html#use_selected',

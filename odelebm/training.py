@@ -242,6 +242,8 @@ class Trainer:
         if len(data) == 0: raise ValueError("data holds no sequences: nothing to train on")
         self.data, self.configs, self.cfg = data, list(configs), check_member_configs(configs)
         self.optimizers, self.history, self.iteration = optimizers, history, 0
+        # the code versions this run trained under, for the experiments to record (a resumed run may span several)
+        self.commits: list[str] = []
         for opt in self.optimizers.values():
             # what `decay_lr` scales
             for g in (opt.param_groups if opt else []): g.setdefault("initial_lr", g["lr"])
@@ -304,6 +306,7 @@ class Trainer:
 def state_dict(self) -> dict:
     "Everything a resumed run needs; subclasses add their model and chains."
     return dict(iteration=self.iteration, history=self.history.state_dict(), data=self.data.fingerprint(),
+                commits=list(self.commits),
                 fit_configs=[asdict(k) for k in self.configs], batch_gens=[g.get_state() for g in self.batch_gens],
                 noise_gens=[g.get_state() for g in self.noise_gens],
                 **{k: o.state_dict() if o else None for k, o in self.optimizers.items()}, **_rng_states())
@@ -319,6 +322,8 @@ def load_state_dict(self, s: dict) -> None:
     for k, o in self.optimizers.items():
         if o: o.load_state_dict(s[k])
     self.iteration = s["iteration"]
+    # a checkpoint from before commits were kept: what trained it so far is not known
+    self.commits = list(s.get("commits", ["unrecorded"] if s["iteration"] else []))
     hist = s["history"]
     self.history = Histories(History(**h) for h in hist) if isinstance(hist, list) else History(**hist)
     for g, st in zip(self.batch_gens, s["batch_gens"]): g.set_state(st)

@@ -27,8 +27,8 @@ from .executors import LOCAL, parallel_map
 __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'HEALTH_SERIES', 'Predictor', 'PosteriorPredictor',
            'chain_failures', 'AmortisedPredictor', 'Kind', 'Method', 'register', 'method', 'build_seeded',
            'member_configs', 'trainer_for', 'train', 'infer', 'select_iterate', 'use_selected', 'train_selected',
-           'training_curves', 'training_summary', 'job_record', 'provenance', 'provenance_params', 'job_rows',
-           'health_traces', 'run_jobs', 'run_grid']
+           'training_seconds', 'training_curves', 'training_summary', 'job_record', 'provenance', 'provenance_params',
+           'job_rows', 'health_traces', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #98c9b0f2
 class Predictor(Protocol):
@@ -271,7 +271,10 @@ def trainer_for(m: Method, recipe: Recipe, data: SequenceData, members: list[tup
     cls = m.trainer(len(configs))
     # (a trainer whose checkpoint rebuilds its models ignores them)
     trainer = cls.resume(checkpoint, data, fresh(), device=device) if resume else None
-    return trainer if trainer is not None else cls.new(fresh(), data, configs)
+    trainer = trainer if trainer is not None else cls.new(fresh(), data, configs)
+    # the code it trains under from here on (its checkpoints keep the list)
+    if (c := git_commit()) not in trainer.commits: trainer.commits.append(c)
+    return trainer
 
 def train(m: Method, recipe: Recipe, data: SequenceData, members: list[tuple[int, float | None]], device: str = "cpu",
           checkpoint: Path | None = None, resume: bool = False) -> Trainer:
@@ -296,20 +299,23 @@ def select_iterate(trainer: Trainer, validate: Callable[[int, nn.Module], float]
                    resume: bool = False) -> list[dict]:
     """Train `trainer` to its end in legs of `every` iterations, scoring member `e` after each leg by `validate(e,
     model)` (lower is better; it draws from generators of its own, as `infer` does, so that the run's draws do not
-    move); per member: `iterations`, `scores`, the `selected` iteration and its weights (`state`)."""
+    move); per member: `iterations`, `scores`, the `seconds` each score took, the `selected` iteration and its weights
+    (`state`)."""
     if not (isinstance(every, int) and every >= 1): raise ValueError(f"every must be an integer >= 1, got {every!r}")
     n, total = len(trainer.configs), trainer.cfg.iterations
     saved = (load_checkpoint(path) if resume and path is not None and Path(path).exists() and trainer.iteration > 0
              else None)
     sel = saved["members"] if saved else [dict(iterations=[], scores=[], selected=None, state=None) for _ in range(n)]
+    for s in sel: s.setdefault("seconds", [])   # (a selection saved before scores were timed: its earlier ones not)
     def score_all() -> None:
         for e, (s, model) in enumerate(zip(sel, trainer.members())):
             # a lone trainer's member is its live model: scoring (on the CPU) must not move it
-            model = copy.deepcopy(model)
+            model, start = copy.deepcopy(model), time.perf_counter()
             try: v = float(validate(e, model))
             except FloatingPointError: v = math.inf   # a diverged validation chain: this iterate is never chosen
             v = v if math.isfinite(v) else math.inf
             s["iterations"].append(trainer.iteration); s["scores"].append(v)
+            s["seconds"].append(time.perf_counter() - start)
             if v < min(s["scores"][:-1], default=math.inf):
                 s.update(selected=trainer.iteration,
                          state={k: t.detach().cpu().clone() for k, t in model.state_dict().items()})
@@ -340,6 +346,13 @@ def train_selected(m: Method, recipe: Recipe, data: SequenceData, members: list[
     trainer.fit()   # (to the end; nothing left after a selection)
     if checkpoint is not None: trainer.save(checkpoint)
     return trainer, (trainer.members() if sel is None else use_selected(trainer.members(), sel)), sel
+
+def training_seconds(trainer: Trainer, selection: list[dict] | None = None) -> float:
+    """The seconds a training run spent in its iterations and, with its `selection` (`select_iterate`'s), in scoring
+    its iterates on validation, over every session of a resumed run (both are kept in its checkpoints; an ensemble's
+    members share each iteration's pass)."""
+    h = trainer.history[0] if isinstance(trainer.history, list) else trainer.history
+    return sum(h.columns.get("seconds", [])) + sum(sum(s.get("seconds", [])) for s in selection or [])
 
 
 # %% ../../nbs/api/51_methods.ipynb #f1b89aa5
@@ -386,7 +399,9 @@ def provenance(records: Sequence[dict], what: str = "jobs") -> str:
 
 def provenance_params(records: Sequence[dict]) -> dict:
     "What `provenance` says, as results-file parameters."
-    return dict(job_commits=sorted({r.get("commit", "unknown") for r in records}),
+    # a job's commit (where it was scored) and those its training ran under (several when resumed across commits)
+    commits = {c for r in records for c in (r.get("commit", "unknown"), *r.get("trained_at", ()))}
+    return dict(job_commits=sorted(commits),
                 cached_jobs=sum(bool(r.get("cached")) for r in records),
                 train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
 
@@ -443,14 +458,13 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
         # smaller one's)
         todo = whole
     for group in ([todo] if m.ensemble and len(todo) > 1 else [[i] for i in todo]) if todo else []:
-        start = time.time()
         ckpt = checkpoint(group)
         trainer, models, sel = train_selected(m, recipe, train_data,
                                               [(members[i]["seed"], members[i].get("ratio")) for i in group], device,
                                               ckpt, resume, validate
                                               and (lambda e, model: validate(m, model, members[group[e]])), every)
-        # a member's share of the training time (with its validation scores)
-        train_s = (time.time() - start) / len(group)
+        # a member's share of the training time (with its validation scores), over all sessions of a resumed run
+        train_s = training_seconds(trainer, sel) / len(group)
         extra = dict(ensemble_members=len(group)) if len(group) > 1 else {}
         hists = trainer.history if isinstance(trainer.history, list) else [trainer.history]
         for e, (i, model, h) in enumerate(zip(group, models, hists)):
@@ -461,6 +475,7 @@ def run_jobs(experiment: str, name: str, members: Sequence[dict], recipe: Recipe
                                                                                  seed=members[i]["seed"])) is not None:
                 out["health"] = asdict(tr)
             outs[i] = job_record(name, members[i], commit, train_s, h, None if sel is None else sel[e], **out,
+                                 trained_at=trainer.commits,
                                  total_seconds=round(train_s + time.time() - s0, 1), **extra)
             if cache[i] is not None: write_json(cache[i], outs[i])
     return [outs[i] for i in range(len(members))]

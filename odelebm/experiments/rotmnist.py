@@ -4,7 +4,7 @@
 
 # %% ../../nbs/api/31_rotmnist.ipynb #f588261e
 from __future__ import annotations
-import time, warnings
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -18,6 +18,7 @@ from ..results import git_commit, Claim, Sample, compare, combine, verdict
 from ..files import read_json, write_json, sha256_file
 from .recipes import Recipe
 from .methods import method, train_selected, infer, job_record, chain_failures, HEALTH_SERIES
+from .methods import training_seconds
 from .store import RunDir, plain, write_manifest, manifest_entry, model_entry, intact
 from .executors import LOCAL, parallel_map
 
@@ -61,13 +62,14 @@ def train_model(name: str, seed: int, r: Recipe, run_dir: str | Path, resume: bo
         warnings.warn(f"{path}: missing, or does not match the SHA-256 in its training record {info_path.name} "
                       "(damaged); training it again")
     data = load_data(r, data_dir)
-    start, commit = time.time(), git_commit()  # the code that trains, even if the tree moves on meanwhile
+    commit = git_commit()  # the code that scores, even if the tree moves on meanwhile
     ckpt = run.checkpoints(EXPERIMENT) / path.name
     trainer, (model,), sel = train_selected(m, r, data.train, [(seed, None)], device, ckpt, resume,
                                             lambda e, model: validation_mse(model, name, data.val, r, seed),
                                             r.test.select_every)
-    info = job_record(name, dict(seed=seed), commit, time.time() - start, trainer.history,
-                      None if sel is None else sel[0], curves=True, producer=TRAINED_BY.get(name), key=key,
+    info = job_record(name, dict(seed=seed), commit, training_seconds(trainer, sel), trainer.history,
+                      None if sel is None else sel[0], curves=True, trained_at=trainer.commits,
+                      producer=TRAINED_BY.get(name), key=key,
                       file=str(path.relative_to(run.root)), configs={k: plain(v) for k, v in m.configs(r).items()})
     # its test chains traced on validation sequences, from the frames the test shows (none for an encoder)
     k, val = r.test.observed, data.val[:HEALTH_SERIES]
