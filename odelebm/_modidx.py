@@ -377,6 +377,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                             'odelebm/experiments/learning.py'),
                                               'odelebm.experiments.learning.group_label': ( 'api/learning.html#group_label',
                                                                                             'odelebm/experiments/learning.py'),
+                                              'odelebm.experiments.learning.last_over_best': ( 'api/learning.html#last_over_best',
+                                                                                               'odelebm/experiments/learning.py'),
                                               'odelebm.experiments.learning.learning': ( 'api/learning.html#learning',
                                                                                          'odelebm/experiments/learning.py'),
                                               'odelebm.experiments.learning.learning_params': ( 'api/learning.html#learning_params',

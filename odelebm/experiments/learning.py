@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['PLATEAU_TAIL', 'ONE_SEED_SHARE', 'GROUP_FIELDS', 'RULE', 'best_so_far', 'tail_gain', 'Learning', 'group_label',
-           'learning', 'learning_summary', 'learning_params', 'plot_learning_curves', 'report_learning']
+__all__ = ['PLATEAU_TAIL', 'ONE_SEED_SHARE', 'UNDONE', 'GROUP_FIELDS', 'RULE', 'best_so_far', 'tail_gain', 'last_over_best',
+           'Learning', 'group_label', 'learning', 'learning_summary', 'learning_params', 'plot_learning_curves',
+           'report_learning']
 
 # %% ../../nbs/api/51b_learning.ipynb #9a66a87d
 PLATEAU_TAIL = 0.2      # the share of training at its end whose gain on validation decides "plateaued"
 ONE_SEED_SHARE = 0.02   # with one seed (no spread): plateaued when the tail's gain is at most this share of the score
+UNDONE = 1.5           # a run undid itself when its last validation score is over this multiple of its best
 GROUP_FIELDS = ("env", "ratio")   # a job record's fields that set it apart from the same method's other runs, beside
                                   # its seed
 
@@ -34,13 +36,19 @@ def tail_gain(curve: Sequence[Sequence[float]], iterations: int, tail: float = P
     start = [v for it, v in b if it <= (1 - tail) * iterations]
     return start[-1] - b[-1][1] if start else None
 
+def last_over_best(curve: Sequence[Sequence[float]]) -> float | None:
+    """The last validation score of `curve` over its best (1: it ended at its best; inf: its last score diverged);
+    None without a finite score."""
+    b = best_so_far(curve)
+    return (curve[-1][1] / b[-1][1] if math.isfinite(curve[-1][1]) else math.inf) if b else None
+
 # %% ../../nbs/api/51b_learning.ipynb #d01e8c64
 @dataclass(frozen=True)
 class Learning:
     """Whether one group of runs (a method, at one ratio or environment, one run per seed) had stopped improving on
     validation when its budget ended. `curves`: runs with a validation curve; `gain`: the mean over seeds of
     `tail_gain`; `spread`: the sample std over seeds of the final best score, `final` its mean; None where no run's
-    curve reached back to the tail's start."""
+    curve reached back to the tail's start; `undone`: the runs whose last score is over `UNDONE` times their best."""
     method: str
     label: str
     iterations: int
@@ -49,6 +57,7 @@ class Learning:
     gain: float | None = None
     spread: float | None = None
     final: float | None = None
+    undone: int = 0
 
     @property
     def verdict(self) -> str:
@@ -63,7 +72,7 @@ class Learning:
                 else f"one seed: {ONE_SEED_SHARE:.0%} of its score is {ONE_SEED_SHARE * self.final:.3g}")
         return (f"{self.label} ({self.iterations} iterations, {self.seeds} seed{'s' * (self.seeds > 1)}): "
                 f"{self.verdict} (the last {PLATEAU_TAIL:.0%} lowered the best validation score by {self.gain:.3g}; "
-                f"{than})")
+                f"{than})" + (f"; {self.undone} of {self.curves} undid themselves" if self.undone else ""))
 
 def group_label(r: dict) -> str:
     "A job record's group: its method and, where it has them, its environment and observation ratio."
@@ -77,22 +86,23 @@ def learning(records: Sequence[dict]) -> list[Learning]:
     for label, rs in groups.items():
         its = max(r.get("training", {}).get("iterations", 0) for r in rs)
         curves = [c for r in rs if (c := r.get("training", {}).get("val_curve"))]
+        undone = sum((q := last_over_best(c)) is not None and q > UNDONE for c in curves)
         finals, gains = [], []
         for curve in curves:
             if (g := tail_gain(curve, its)) is not None:
                 gains.append(g); finals.append(best_so_far(curve)[-1][1])
         if not gains:
-            out.append(Learning(rs[0]["method"], label, its, len(rs), len(curves))); continue
+            out.append(Learning(rs[0]["method"], label, its, len(rs), len(curves), undone=undone)); continue
         mean = sum(finals) / len(finals)
         spread = (math.sqrt(sum((f - mean) ** 2 for f in finals) / (len(finals) - 1)) if len(finals) > 1 else None)
         out.append(Learning(rs[0]["method"], label, its, len(gains), len(curves), sum(gains) / len(gains), spread,
-                            mean))
+                            mean, undone))
     return out
 
 # %% ../../nbs/api/51b_learning.ipynb #2849c0d6
 def learning_summary(records: Sequence[dict]) -> dict[str, str]:
     """Per method: its budget in iterations and 'plateaued', 'still improving' (naming the groups that are, when only
-    some are), or 'no validation curve'."""
+    some are), or 'no validation curve'; and how many of its runs undid themselves, where any did."""
     by: dict[str, list[Learning]] = {}
     for l in learning(records): by.setdefault(l.method, []).append(l)
     out = {}
@@ -107,10 +117,13 @@ def learning_summary(records: Sequence[dict]) -> dict[str, str]:
         else: v = (f"still improving at {', '.join(l.label.removeprefix(m + ', ') for l in still)} "
                    f"(plateaued at {len(judged) - len(still)} of {len(ls)})")
         out[m] = f"{budget}, {v}" + (" (one seed)" if judged and max(l.seeds for l in judged) == 1 else "")
+        if undone := sum(l.undone for l in ls):
+            out[m] += f"; {undone} of {sum(l.curves for l in ls)} runs undid themselves"
     return out
 
 RULE = (f"plateaued: the last {PLATEAU_TAIL:.0%} of training lowered the best validation score by no more than the "
-        f"seeds' spread, or {ONE_SEED_SHARE:.0%} of it with one seed")
+        f"seeds' spread, or {ONE_SEED_SHARE:.0%} of it with one seed; a run undid itself when its last validation "
+        f"score was over {UNDONE}x its best")
 
 def learning_params(records: Sequence[dict]) -> dict:
     """`learning_summary` and the rule as results-file parameters (`80_results` puts them in the table header and the
@@ -137,6 +150,7 @@ def plot_learning_curves(records: Sequence[dict], score: str = "validation score
                 ax.plot(it, v, color=color, lw=0.6, alpha=0.45)
                 ax.plot(*zip(*best_so_far(curve)), color=color, lw=1.6,
                         label=f"{label.removeprefix(m).lstrip(', ') or 'best so far'}: {l.verdict}"
+                        + (f", {l.undone} undone" if l.undone else "")
                         if r is next(q for q in records if group_label(q) == label) else None)
                 if (sel := tr.get("selected_iteration")) is not None and sel in it:
                     ax.plot(sel, v[it.index(sel)], "o", color=color, ms=3.5)
