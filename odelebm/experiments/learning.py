@@ -118,7 +118,7 @@ def learning_summary(records: Sequence[dict]) -> dict[str, str]:
                    f"(plateaued at {len(judged) - len(still)} of {len(ls)})")
         out[m] = f"{budget}, {v}" + (" (one seed)" if judged and max(l.seeds for l in judged) == 1 else "")
         if undone := sum(l.undone for l in ls):
-            out[m] += f"; {undone} of {sum(l.curves for l in ls)} runs undid themselves"
+            out[m] += f", and {undone} of {sum(l.curves for l in ls)} runs undid themselves"
     return out
 
 RULE = (f"plateaued: the last {PLATEAU_TAIL:.0%} of training lowered the best validation score by no more than the "
