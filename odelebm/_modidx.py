@@ -473,6 +473,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.trainer_for': ( 'api/methods.html#trainer_for',
                                                                                           'odelebm/experiments/methods.py'),
+                                             'odelebm.experiments.methods.training_commits': ( 'api/methods.html#training_commits',
+                                                                                               'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.training_curves': ( 'api/methods.html#training_curves',
                                                                                               'odelebm/experiments/methods.py'),
                                              'odelebm.experiments.methods.training_seconds': ( 'api/methods.html#training_seconds',

@@ -27,8 +27,8 @@ from .executors import LOCAL, parallel_map
 __all__ = ['LANGEVIN', 'AMORTISED', 'METHODS', 'CHECKPOINT_EVERY', 'HEALTH_SERIES', 'Predictor', 'PosteriorPredictor',
            'chain_failures', 'AmortisedPredictor', 'Kind', 'Method', 'register', 'method', 'build_seeded',
            'member_configs', 'trainer_for', 'train', 'infer', 'select_iterate', 'use_selected', 'train_selected',
-           'training_seconds', 'training_curves', 'training_summary', 'job_record', 'provenance', 'provenance_params',
-           'job_rows', 'health_traces', 'run_jobs', 'run_grid']
+           'training_seconds', 'training_curves', 'training_summary', 'job_record', 'provenance', 'training_commits',
+           'provenance_params', 'job_rows', 'health_traces', 'run_jobs', 'run_grid']
 
 # %% ../../nbs/api/51_methods.ipynb #98c9b0f2
 class Predictor(Protocol):
@@ -397,10 +397,15 @@ def provenance(records: Sequence[dict], what: str = "jobs") -> str:
             f"{len(records)} reused (--resume); training time of all {what} {train / 60:.1f} min"
             + (f", scoring {sum(scored) / 60:.1f} min" if scored else "") + ".")
 
+def training_commits(records: Sequence[dict]) -> list[str]:
+    """The commits the records' models trained under (`trained_at`; a record from before it was kept: its `commit`),
+    sorted."""
+    return sorted({c for r in records for c in (r.get("trained_at") or [r.get("commit", "unknown")])})
+
 def provenance_params(records: Sequence[dict]) -> dict:
     "What `provenance` says, as results-file parameters."
     # a job's commit (where it was scored) and those its training ran under (several when resumed across commits)
-    commits = {c for r in records for c in (r.get("commit", "unknown"), *r.get("trained_at", ()))}
+    commits = {r.get("commit", "unknown") for r in records} | set(training_commits(records))
     return dict(job_commits=sorted(commits),
                 cached_jobs=sum(bool(r.get("cached")) for r in records),
                 train_minutes=round(sum(r["train_seconds"] for r in records) / 60, 2))
