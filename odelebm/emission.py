@@ -11,7 +11,7 @@ from .dynamics import mlp
 from .sequences import expand_mask
 
 # %% auto #0
-__all__ = ['LIKELIHOODS', 'masked_log_likelihood', 'Emission', 'MLPEmission', 'ConvEmission']
+__all__ = ['LIKELIHOODS', 'masked_log_likelihood', 'Emission', 'MLPEmission', 'FrameDeconv', 'ConvEmission']
 
 # %% ../nbs/api/03_emission.ipynb #e6ea2628
 LIKELIHOODS = ("gaussian", "bernoulli")
@@ -65,6 +65,40 @@ class MLPEmission(Emission):
         # rows of one matrix: one product per layer, also under vmap
         return self.net(h.flatten(0, -2)).unflatten(0, h.shape[:-1])
 
+# %% ../nbs/api/03_emission.ipynb #3db5f513
+class _OneChannelDeconv(torch.autograd.Function):
+    "Transposed convolution: the forward by ATen's kernel (oneDNN off), the gradients by the convolution backward."
+    generate_vmap_rule = True   # (an ensemble's members run the decoder under vmap)
+
+    @staticmethod
+    def forward(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple) -> Tensor:
+        with torch.backends.mkldnn.flags(enabled=False):
+            return nn.functional.conv_transpose2d(x, w, b, stride, padding)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, b, ctx.stride, ctx.padding = inputs
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, w = ctx.saved_tensors
+        want = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        gx, gw, gb = torch.ops.aten.convolution_backward(g, x, w, [w.shape[1]] if ctx.has_bias else None, ctx.stride,
+                                                         ctx.padding, [1, 1], True, [0, 0], 1, want)
+        return gx, gw, gb, None, None
+
+class FrameDeconv(nn.ConvTranspose2d):
+    """`nn.ConvTranspose2d` whose CPU forward to one output channel runs ATen's kernel instead of oneDNN's (several
+    times faster there); any other case is the plain layer."""
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        plain = (x.device.type != "cpu" or self.out_channels != 1 or output_size is not None or self.groups != 1
+                 or self.dilation != (1, 1) or self.output_padding != (0, 0) or self.padding_mode != "zeros")
+        if plain: return super().forward(x, output_size)
+        return _OneChannelDeconv.apply(x, self.weight, self.bias, self.stride, self.padding)
+
+# %% ../nbs/api/03_emission.ipynb #ea9f6548
 class ConvEmission(Emission):
     "28x28 frames: linear to `channels x 7 x 7`, then two stride-2 transposed convolutions (7 -> 14 -> 28)."
     squash = True
@@ -74,8 +108,8 @@ class ConvEmission(Emission):
         self.channels = channels
         self.fc = nn.Sequential(nn.Linear(latent_dim + static_dim, channels * 49), nn.ReLU())
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(channels // 2, 1, 4, stride=2, padding=1))
+            FrameDeconv(channels, channels // 2, 4, stride=2, padding=1), nn.ReLU(),
+            FrameDeconv(channels // 2, 1, 4, stride=2, padding=1))
 
     def forward(self, z: Tensor, z_s: Tensor | None = None) -> Tensor:
         "Parameters `(B, T, 1, 28, 28)` (logits, or pre-sigmoid means) from `(B, T, latent_dim)`."
