@@ -132,7 +132,9 @@ TOLERANCE = {
     "rotation corr.": dict(abs=0.01),
     "spread": dict(rel=0.01),           # of the latents: up to 0.31%
     "AUROC": dict(abs=0.05),            # over 100 pairs, a swapped pair moves it by 0.01: up to 0.02
-    "NMI": dict(abs=0.05),              # of a clustering, a sequence changing cluster moves it by about 0.02: none seen
+    # of a k-means clustering of the smoke model's few latents, near chance level (0.50): a few sequences changing
+    # cluster move it up to 0.071 between CPU kernels
+    "NMI": dict(abs=0.1),
 }
 MSE = dict(rel=2e-3)                    # every other column is an MSE of trained models: up to 0.073% (Table 11)
 
