@@ -6,7 +6,8 @@ Rows, one thread by default:
   balls' (500 frames of 8 x 14 x 14 -> 1 x 28 x 28): forward; forward and input gradient (a posterior Langevin step:
   frozen weights); forward and every gradient (a generator update);
 - one training iteration (`Learner.step`) of the rotating-MNIST and bouncing-ball ODE-LEBMs of the recipes, on random
-  frames of the recipes' sizes.
+  frames of the recipes' sizes, and of the bouncing-ball ensemble of 3 that Table 3 trains (under `vmap`, where
+  `FrameDeconv` is the plain layer: that row should not move).
 
     python benchmarks/frame_decoder.py                 # 1 thread, 3 rounds
     python benchmarks/frame_decoder.py --threads 2 --out benchmarks/results/frame_decoder_2threads.json
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from odelebm.emission import FrameDeconv
+from odelebm.ensemble import Ensemble
 from odelebm.experiments.recipes import recipe
 from odelebm.experiments.timing import time_calls, matmul_gflops
 from odelebm.learner import Learner
@@ -53,8 +55,9 @@ def layer_calls(frames: int, channels: int) -> dict:
             "forward + every gradient": lambda: torch.autograd.grad(layer(x), (x, *layer.parameters()), g)}
 
 
-def learner(name: str, quick: bool) -> Learner:
-    "The recipe's ODE-LEBM on random frames of its sizes (batch 25; 16 frames for rotating MNIST, 20 for the balls)."
+def learner(name: str, quick: bool, members: int = 1) -> Learner:
+    """The recipe's ODE-LEBM (an ensemble of `members` > 1) on random frames of its sizes (batch 25; 16 frames for
+    rotating MNIST, 20 for the balls)."""
     r = recipe(name)
     batch, frames = (2, 3) if quick else (25, 16 if name == "rotmnist" else 20)
     g = torch.Generator().manual_seed(0)
@@ -62,7 +65,10 @@ def learner(name: str, quick: bool) -> Learner:
     if r.model.likelihood == "bernoulli": x = x.round()
     t = 0.1 * torch.arange(frames, dtype=torch.get_default_dtype())
     torch.manual_seed(0)
-    return Learner(ODELEBM(r.model), SequenceData(t, x), dataclasses.replace(r.fit, batch_size=batch, progress=False))
+    fit = dataclasses.replace(r.fit, batch_size=batch, progress=False)
+    if members == 1: return Learner(ODELEBM(r.model), SequenceData(t, x), fit)
+    return Learner(Ensemble([ODELEBM(r.model) for _ in range(members)]), SequenceData(t, x),
+                   [dataclasses.replace(fit, seed=s) for s in range(members)])
 
 
 def measure(calls: dict, warmup: int, repeats: int, log) -> dict[str, float]:
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                   for k, f in layer_calls(frames, channels).items()}
     for name, what in (("rotmnist", "rotating MNIST"), ("balls", "bouncing balls")):
         calls[f"{what}: ODE-LEBM training iteration"] = learner(name, a.quick).step
+    calls["bouncing balls: ensemble of 3 ODE-LEBMs, training iteration"] = learner("balls", a.quick, 3).step
     rounds, orders = [], []
     for r in range(n_rounds):
         order = KERNELS if r % 2 == 0 else KERNELS[::-1]

@@ -295,6 +295,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'odelebm/emission.py'),
                                   'odelebm.emission._OneChannelDeconv.setup_context': ( 'api/emission.html#_onechanneldeconv.setup_context',
                                                                                         'odelebm/emission.py'),
+                                  'odelebm.emission._vmapped': ('api/emission.html#_vmapped', 'odelebm/emission.py'),
                                   'odelebm.emission.masked_log_likelihood': ( 'api/emission.html#masked_log_likelihood',
                                                                               'odelebm/emission.py')},
             'odelebm.ensemble': { 'odelebm.ensemble.Ensemble': ('api/ensemble.html#ensemble', 'odelebm/ensemble.py'),

@@ -68,7 +68,7 @@ class MLPEmission(Emission):
 # %% ../nbs/api/03_emission.ipynb #3db5f513
 class _OneChannelDeconv(torch.autograd.Function):
     "Transposed convolution: the forward by ATen's kernel (oneDNN off), the gradients by the convolution backward."
-    generate_vmap_rule = True   # (an ensemble's members run the decoder under vmap)
+    generate_vmap_rule = True   # (vmap over a gradient transform reaches it)
 
     @staticmethod
     def forward(x: Tensor, w: Tensor, b: Tensor | None, stride: tuple, padding: tuple) -> Tensor:
@@ -89,12 +89,18 @@ class _OneChannelDeconv(torch.autograd.Function):
                                                          ctx.padding, [1, 1], True, [0, 0], 1, want)
         return gx, gw, gb, None, None
 
+def _vmapped(*ts: Tensor) -> bool:
+    "Whether any of `ts` is a batch of `vmap` (an ensemble's stacked members)."
+    return any(torch._C._functorch.is_batchedtensor(t) for t in ts)
+
 class FrameDeconv(nn.ConvTranspose2d):
     """`nn.ConvTranspose2d` whose CPU forward to one output channel runs ATen's kernel instead of oneDNN's (several
     times faster there); any other case is the plain layer."""
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        # under vmap the members become groups of one convolution, which oneDNN does faster than ATen
         plain = (x.device.type != "cpu" or self.out_channels != 1 or output_size is not None or self.groups != 1
-                 or self.dilation != (1, 1) or self.output_padding != (0, 0) or self.padding_mode != "zeros")
+                 or self.dilation != (1, 1) or self.output_padding != (0, 0) or self.padding_mode != "zeros"
+                 or _vmapped(x, self.weight))
         if plain: return super().forward(x, output_size)
         return _OneChannelDeconv.apply(x, self.weight, self.bias, self.stride, self.padding)
 
