@@ -14,15 +14,14 @@ a round and the median over rounds is reported:
     python benchmarks/cpu_solver.py --quick                          # tiny sizes: a functional check only
 """
 from __future__ import annotations
-import argparse, datetime, os, platform, statistics, sys, time
+import argparse, statistics, sys, time
 from pathlib import Path
 import torch
 from odelebm.cpu_kernel import cpu_kernel_available
 from odelebm.dynamics import solver_backend
-from odelebm.experiments.timing import (SETUPS, posterior_step_seconds, time_latent_ode, time_odelebm, time_ensemble,
-                                        matmul_gflops)
+from odelebm.experiments.timing import SETUPS, posterior_step_seconds, time_latent_ode, time_odelebm, time_ensemble
 sys.path.insert(0, str(Path(__file__).parent))
-from searches import commit, write_results  # noqa: E402
+from searches import alternating_table, commit, machine, write_results  # noqa: E402
 
 BACKENDS = ("torch", "cpu")
 
@@ -65,20 +64,7 @@ def ratios(rounds: list[dict], members: int, setups: list[str]) -> dict[str, flo
 
 
 def markdown(res: dict) -> str:
-    m = res["machine"]
-    lines = ["# The compiled CPU solver against the PyTorch fused solver", "",
-             f"`{res['command']}` at {res['commit']}", "",
-             f"{m['name']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} thread(s), matmul "
-             f"{m['matmul_gflops']:.0f} GFLOP/s; {m['date']}; {len(res['rounds'])} rounds alternating the backends "
-             f"(order {', '.join(res['orders'])}), each row the median of {res['repeats']} timed calls after "
-             f"{res['warmup']} warm-up{' (QUICK sizes: not comparable)' if res['quick'] else ''}.", "",
-             "| row | torch (ms) | cpu (ms) | cpu / torch |", "|---|---|---|---|"]
-    rows = res["rounds"][0]["torch"].keys()
-    for k in rows:
-        t = statistics.median(r["torch"][k] for r in res["rounds"])
-        c = statistics.median(r["cpu"][k] for r in res["rounds"])
-        q = statistics.median(r["cpu"][k] / r["torch"][k] for r in res["rounds"])
-        lines.append(f"| {k} | {t * 1e3:.2f} | {c * 1e3:.2f} | {q:.2f} |")
+    lines = alternating_table(res, "The compiled CPU solver against the PyTorch fused solver", BACKENDS, "backends")
     lines += ["", "Ratios (each within a round; median over rounds):", "", "| ratio | value |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in res["ratios"].items()]
     return "\n".join(lines) + "\n"
@@ -99,9 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     warmup, repeats, n_rounds = (1, 2, 1) if a.quick else (a.warmup, a.repeats, a.rounds)
     log = lambda s: print(s, file=sys.stderr, flush=True)
-    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   name=platform.processor() or platform.machine(), torch=torch.__version__,
-                   threads=torch.get_num_threads(), cores=os.cpu_count(), matmul_gflops=matmul_gflops())
     setups = {n: SETUPS[n](quick=a.quick) for n in a.setups.split(",")}
     rounds, orders = [], []
     for r in range(n_rounds):
@@ -114,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             with solver_backend(b): got[b] = measure(setups, b, a.members, warmup, repeats, log)
             log(f"  ({time.perf_counter() - start:.0f} s)")
         rounds.append(got)
-    res = dict(machine=machine, commit=commit(), quick=a.quick, warmup=warmup, repeats=repeats, rounds=rounds,
+    res = dict(machine=machine(), commit=commit(), quick=a.quick, warmup=warmup, repeats=repeats, rounds=rounds,
                orders=orders, members=a.members, ratios=ratios(rounds, a.members, list(setups)),
                command=" ".join(["python", "benchmarks/cpu_solver.py", *(argv if argv is not None else sys.argv[1:])]))
     res_md = markdown(res)

@@ -14,19 +14,19 @@ Rows, one thread by default:
     python benchmarks/frame_decoder.py --quick         # tiny sizes: a functional check only
 """
 from __future__ import annotations
-import argparse, contextlib, dataclasses, datetime, os, platform, statistics, sys
+import argparse, contextlib, dataclasses, statistics, sys
 from pathlib import Path
 import torch
 from torch import nn
 from odelebm.emission import FrameDeconv
 from odelebm.ensemble import Ensemble
 from odelebm.experiments.recipes import recipe
-from odelebm.experiments.timing import time_calls, matmul_gflops
+from odelebm.experiments.timing import time_calls
 from odelebm.learner import Learner
 from odelebm.model import ODELEBM
 from odelebm.sequences import SequenceData
 sys.path.insert(0, str(Path(__file__).parent))
-from searches import commit, write_results  # noqa: E402
+from searches import alternating_table, commit, machine, write_results  # noqa: E402
 
 KERNELS = ("oneDNN", "FrameDeconv")
 
@@ -78,19 +78,8 @@ def measure(calls: dict, warmup: int, repeats: int, log) -> dict[str, float]:
 
 
 def markdown(res: dict) -> str:
-    m = res["machine"]
-    lines = ["# The frame decoder's last layer on a CPU: oneDNN against `FrameDeconv`", "",
-             f"`{res['command']}` at {res['commit']}", "",
-             f"{m['name']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} thread(s), matmul "
-             f"{m['matmul_gflops']:.0f} GFLOP/s; {m['date']}; {len(res['rounds'])} rounds alternating the kernels "
-             f"(order {', '.join(res['orders'])}), each row the median of {res['repeats']} timed calls after "
-             f"{res['warmup']} warm-up{' (QUICK sizes: not comparable)' if res['quick'] else ''}.", "",
-             "| row | oneDNN (ms) | FrameDeconv (ms) | FrameDeconv / oneDNN |", "|---|---|---|---|"]
-    for k in res["rounds"][0]["oneDNN"]:
-        a, b = ([r[n][k] for r in res["rounds"]] for n in KERNELS)
-        q = statistics.median(y / x for x, y in zip(a, b))   # each round's own ratio
-        lines.append(f"| {k} | {statistics.median(a) * 1e3:.2f} | {statistics.median(b) * 1e3:.2f} | {q:.2f} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(alternating_table(res, "The frame decoder's last layer on a CPU: oneDNN against `FrameDeconv`",
+                                       KERNELS, "kernels")) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     warmup, repeats, n_rounds = (1, 2, 1) if a.quick else (a.warmup, a.repeats, a.rounds)
     log = lambda s: print(s, file=sys.stderr, flush=True)
-    machine = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   name=platform.processor() or platform.machine(), torch=torch.__version__,
-                   threads=torch.get_num_threads(), cores=os.cpu_count(), matmul_gflops=matmul_gflops())
     calls = {}
     for what, frames, channels in (("rotating MNIST", 400, 16), ("bouncing balls", 500, 8)):
         frames = 4 if a.quick else frames
@@ -125,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"round {r + 1}/{n_rounds}, {k}:")
             with kernel(k): got[k] = measure(calls, warmup, repeats, log)
         rounds.append(got)
-    res = dict(machine=machine, commit=commit(), quick=a.quick, warmup=warmup, repeats=repeats, rounds=rounds,
+    res = dict(machine=machine(), commit=commit(), quick=a.quick, warmup=warmup, repeats=repeats, rounds=rounds,
                orders=orders, command=" ".join(["python", "benchmarks/frame_decoder.py",
                                                 *(argv if argv is not None else sys.argv[1:])]))
     write_results(Path(a.out), markdown(res), res)
