@@ -46,7 +46,7 @@ def _full_run(workers: int, repeats: int) -> dict[str, dict[str, Any]]:
             # ODE-LEBM's 3 seeds as one ensemble (~1.5 s/it) beside the baselines
             "table3_balls": dict(workers=workers, seeds=3),
             "table4_mujoco": dict(workers=workers, seeds=3),
-            "table5_test_steps": dict(steps=[20, 50, 100, 1000]),
+            "table5_test_steps": dict(seeds=3, steps=[20, 50, 100, 1000]),
             # the paper's 20 sequences per digit for t-SNE and NMI; every seed measured
             "fig4_6_latents": dict(per_digit=20, seeds=3),
             "table7_timing": dict(repeats=repeats, quick=False, rounds=3, ensemble=12)}
