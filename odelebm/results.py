@@ -178,9 +178,10 @@ def git_commit(root: str | Path | None = None) -> str:
     try:
         c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                            text=True, check=True).stdout.strip()
-        # regenerated outputs (figures/, benchmark results) do not make the code that produced them dirty
+        # regenerated outputs (figures/, benchmark results, the README's coverage block, which the assembly rewrites
+        # when a run ends) do not make the code that produced them dirty
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures",
-                                ":!benchmarks/results"],
+                                ":!benchmarks/results", ":!README.md"],
                                cwd=root, capture_output=True, text=True).stdout.strip()
         return c + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError): return "unknown"
